@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/config"
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/fetch"
+	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/source"
+	"github.com/digest/digest/internal/store"
+)
+
+// version is reported in the User-Agent.
+const version = "0.1"
+
+// env is one invocation: its output streams and what it opened.
+type env struct {
+	stdout, stderr io.Writer
+	configPath     string
+
+	cfg   *config.Config
+	log   *slog.Logger
+	store *store.Store
+}
+
+// load reads and validates the configuration and opens the store.
+func (e *env) load(ctx context.Context) error {
+	cfg, err := config.Load(e.configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	e.cfg = cfg
+	e.log = newLogger(e.stderr, cfg.Log)
+	if cfg.DatabaseIsPostgres() {
+		return fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
+	}
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", cfg.Database, err)
+	}
+	e.store = st
+	return nil
+}
+
+func (e *env) close() {
+	if e.store != nil {
+		e.store.Close()
+	}
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// sources builds every configured source.
+func (e *env) sources() ([]source.Source, error) {
+	fc := fetch.New(fetch.Options{UserAgent: "digest/" + version + " (+" + e.cfg.Newsletter.BaseURL + ")"})
+	san := article.NewSanitizer()
+	var out []source.Source
+	for i, s := range e.cfg.Sources {
+		src, err := source.New(source.Spec{
+			Name: s.Name, Type: s.Type, URL: s.URL, Path: s.Path, Section: s.Section, Timeout: s.Timeout,
+		}, source.Env{Fetcher: fc, Sanitizer: san, TeaserLength: e.cfg.Digest.TeaserLength, Logger: e.log})
+		if err != nil {
+			return nil, fmt.Errorf("%s: sources[%d] (%s): %w", e.cfg.Path, i, s.Name, err)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func (e *env) newsletter() render.Newsletter {
+	n := e.cfg.Newsletter
+	return render.Newsletter{
+		Name: n.Name, BaseURL: n.BaseURL, Footer: n.Footer, ArchiveURL: n.ArchiveURL,
+		Location: e.cfg.Location(),
+	}
+}
+
+// pipeline wires the build stage.
+func (e *env) pipeline() (*pipeline.Pipeline, error) {
+	srcs, err := e.sources()
+	if err != nil {
+		return nil, err
+	}
+	r, err := render.New(e.cfg.Templates, e.newsletter())
+	if err != nil {
+		return nil, err
+	}
+	var sections []string
+	for _, s := range e.cfg.Sources {
+		sections = append(sections, s.Section)
+	}
+	return &pipeline.Pipeline{
+		Sources: srcs, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
+		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
+		Sections: sections, Logger: e.log,
+	}, nil
+}
+
+// composer builds messages; the secret comes from the config or, when it is
+// empty, from the store (generated once).
+func (e *env) composer(ctx context.Context) (*mail.Composer, error) {
+	secret := []byte(e.cfg.Secret)
+	if len(secret) == 0 {
+		s, err := e.store.Secret(ctx)
+		if err != nil {
+			return nil, err
+		}
+		secret = s
+	}
+	n := e.cfg.Newsletter
+	return mail.NewComposer(mail.Options{
+		ListName: n.Name, From: n.From, ReplyTo: n.ReplyTo, BaseURL: n.BaseURL, Secret: secret, Logger: e.log,
+	})
+}
+
+// transport opens the configured delivery transport.
+func (e *env) transport() (deliver.Transport, string, error) {
+	if e.cfg.Delivery.Transport == "file" {
+		return deliver.NewFile(e.cfg.Delivery.Outbox), "files under " + e.cfg.Delivery.Outbox, nil
+	}
+	s := e.cfg.SMTP
+	t, err := deliver.NewSMTP(deliver.SMTPOptions{
+		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password, TLS: s.TLS,
+		InsecureSkipVerify: s.InsecureSkipVerify, Timeout: s.Timeout,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
+	}
+	return t, fmt.Sprintf("SMTP %s:%d", s.Host, s.Port), nil
+}
+
+// relPath shows a path relative to the working directory when it is inside it.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// printSources reports each source's yield, failures loudly.
+func printSources(w io.Writer, results []pipeline.SourceResult) {
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "Sources: %d ok, %d failed\n", len(results)-failed, failed)
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(w, "  ! %s: %v\n", r.Name, oneLine(r.Err))
+		} else {
+			fmt.Fprintf(w, "    %s: %s (%s)\n", r.Name, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+		}
+	}
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+var errNothing = errors.New("nothing to do")

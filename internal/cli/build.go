@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/digest/digest/internal/pipeline"
+)
+
+func (e *env) build(ctx context.Context, args []string) error {
+	f := newFlags(e, "build", true)
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	now, err := f.clock()
+	if err != nil {
+		return err
+	}
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+	p, err := e.pipeline()
+	if err != nil {
+		return err
+	}
+	b, err := p.Build(ctx, now)
+	if errors.Is(err, pipeline.ErrDelivering) {
+		fmt.Fprintf(e.stdout, "Issue %s is already being delivered; it was not rebuilt (see digest status %s).\n", p.IssueID(now), p.IssueID(now))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	printBuilt(e.stdout, b)
+	return failedSources(b)
+}
+
+// printBuilt prints what was built and where it is.
+func printBuilt(w io.Writer, b *pipeline.Built) {
+	if len(b.Sources) > 0 {
+		printSources(w, b.Sources)
+	}
+	if b.Empty() {
+		fmt.Fprintf(w, "Issue %s: no new articles in the window; nothing built, nothing to send.\n", b.Issue.ID)
+		return
+	}
+	how := "built"
+	if b.Loaded {
+		how = "already built"
+	}
+	fmt.Fprintf(w, "Issue %s (#%d) %s: %s in %s\n", b.Issue.ID, b.Issue.Number, how,
+		plural(b.Issue.Count(), "story", "stories"), plural(len(b.Issue.Sections), "section", "sections"))
+	fmt.Fprintf(w, "Subject: %s\n", b.Rendered.Subject)
+	fmt.Fprintf(w, "Files: %s (digest.html, digest.txt, issue.json)\n", relPath(b.Dir)+string(filepath.Separator))
+}
+
+// failedSources makes the exit status 1 when every source failed: an issue
+// built from some sources is a success with warnings.
+func failedSources(b *pipeline.Built) error {
+	if len(b.Sources) == 0 {
+		return nil
+	}
+	for _, r := range b.Sources {
+		if r.Err == nil {
+			return nil
+		}
+	}
+	return &exitError{code: ExitFailed, err: errors.New("every source failed")}
+}
+

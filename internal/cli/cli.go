@@ -1,0 +1,207 @@
+// Package cli implements the digest command line: it parses flags, reads the
+// configuration and wires the packages together. It is the only package that
+// knows the configuration file.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/digest/digest/internal/config"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1 // the run failed, or recipients are still pending
+	ExitUsage   = 2 // usage or configuration error
+	usageHeader = `digest: a newsletter digest generator and mailer
+
+Usage:
+  digest build [--now T]                          gather and render the issue; send nothing
+  digest send [--now T] [--dry-run] [--to ADDR]   build if needed, then deliver to every active subscriber
+  digest status [ISSUE]                           delivery counts and failed recipients
+  digest sources check [--now T]                  fetch every source and report what it yields
+  digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
+  digest subscribers add EMAIL [--name N]         add (or re-activate) one subscriber
+  digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
+  digest subscribers list                         print all subscribers as CSV
+
+Every command takes --config FILE (default config.yaml).
+--now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
+Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
+`
+)
+
+// ErrUsage marks a usage error.
+var ErrUsage = errors.New("usage")
+
+// exitError carries an exit code with an error. A nil Err with code 1 means
+// the message was already printed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode maps an error returned by Run to the process exit code.
+func ExitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, ErrUsage), errors.Is(err, config.ErrInvalid):
+		return ExitUsage
+	default:
+		return ExitFailed
+	}
+}
+
+// Run runs one digest command. It prints its output to stdout and its
+// diagnostics to stderr, and returns an error whose ExitCode is the process
+// exit code; the error has already been printed.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := run(ctx, args, stdout, stderr)
+	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.err != nil {
+			fmt.Fprintf(stderr, "digest: %v\n", err)
+		}
+		if errors.Is(err, ErrUsage) {
+			fmt.Fprint(stderr, "\n"+usageHeader)
+		}
+	}
+	return err
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// A --config given before the command applies to it too.
+	global := flag.NewFlagSet("digest", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	configPath := global.String("config", "config.yaml", "configuration file")
+	help := global.Bool("help", false, "show usage")
+	if err := global.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if *help || global.NArg() == 0 {
+		if *help {
+			fmt.Fprint(stdout, usageHeader)
+			return nil
+		}
+		return usagef("no command given")
+	}
+	cmd, rest := global.Arg(0), global.Args()[1:]
+	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath}
+	switch cmd {
+	case "build":
+		return e.build(ctx, rest)
+	case "send":
+		return e.send(ctx, rest)
+	case "status":
+		return e.status(ctx, rest)
+	case "sources":
+		if len(rest) == 0 || rest[0] != "check" {
+			return usagef("sources: expected \"sources check\"")
+		}
+		return e.sourcesCheck(ctx, rest[1:])
+	case "subscribers":
+		if len(rest) == 0 {
+			return usagef("subscribers: expected import, add, remove or list")
+		}
+		switch rest[0] {
+		case "import":
+			return e.subsImport(ctx, rest[1:])
+		case "add":
+			return e.subsAdd(ctx, rest[1:])
+		case "remove":
+			return e.subsRemove(ctx, rest[1:])
+		case "list":
+			return e.subsList(ctx, rest[1:])
+		}
+		return usagef("subscribers: unknown command %q", rest[0])
+	case "help":
+		fmt.Fprint(stdout, usageHeader)
+		return nil
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
+}
+
+// flags is one command's flag set with the flags every command has.
+type flags struct {
+	*flag.FlagSet
+	config string
+	now    string
+}
+
+func newFlags(e *env, name string, withNow bool) *flags {
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.SetOutput(io.Discard)
+	f.StringVar(&f.config, "config", e.configPath, "configuration file")
+	if withNow {
+		f.StringVar(&f.now, "now", "", "RFC 3339 time that replaces the clock")
+	}
+	return f
+}
+
+// parse parses flags and positional arguments in any order and checks the
+// number of positional arguments.
+func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, usagef("%s: %v", f.Name(), err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < minArgs || len(pos) > maxArgs {
+		return nil, usagef("%s: expected %s, got %q", f.Name(), argsWanted(minArgs, maxArgs), pos)
+	}
+	e.configPath = f.config
+	return pos, nil
+}
+
+func argsWanted(min, max int) string {
+	switch {
+	case min == max && min == 0:
+		return "no arguments"
+	case min == max:
+		return fmt.Sprintf("%d argument(s)", min)
+	default:
+		return fmt.Sprintf("%d to %d arguments", min, max)
+	}
+}
+
+// clock returns the --now time, or the real time.
+func (f *flags) clock() (time.Time, error) {
+	if f.now == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.now))
+	if err != nil {
+		return time.Time{}, usagef("--now %q: want an RFC 3339 time such as 2026-11-30T08:00:00Z", f.now)
+	}
+	return t, nil
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/subscriber"
+)
+
+func (e *env) send(ctx context.Context, args []string) error {
+	f := newFlags(e, "send", true)
+	dryRun := f.Bool("dry-run", false, "render every message but send nothing and leave the ledger untouched")
+	to := f.String("to", "", "send one test copy to this address; the ledger is untouched")
+	issueID := f.String("issue", "", "deliver this already built issue instead of the current one")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	now, err := f.clock()
+	if err != nil {
+		return err
+	}
+	if *to != "" {
+		addr, err := subscriber.NormalizeEmail(*to)
+		if err != nil {
+			return usagef("send --to: %v", err)
+		}
+		*to = addr
+	}
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+
+	if e.cfg.SubscribersCSV != "" && *to == "" {
+		res, skipped, err := e.importCSV(ctx, e.cfg.SubscribersCSV)
+		if err != nil {
+			return fmt.Errorf("subscribers_csv: %w", err)
+		}
+		e.log.Info("subscribers synced", "file", e.cfg.SubscribersCSV, "added", res.Added,
+			"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
+	}
+
+	p, err := e.pipeline()
+	if err != nil {
+		return err
+	}
+	b, err := e.currentIssue(ctx, p, now, *issueID)
+	if err != nil {
+		return err
+	}
+	printBuilt(e.stdout, b)
+	if b.Empty() {
+		return failedSources(b)
+	}
+
+	comp, err := e.composer(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *dryRun:
+		return e.dryRun(ctx, b, comp)
+	case *to != "":
+		return e.sendTest(ctx, b, comp, *to)
+	}
+
+	t, where, err := e.transport()
+	if err != nil {
+		return err
+	}
+	sender := &pipeline.Sender{
+		Store: e.store, Composer: comp, Transport: t,
+		Options: deliver.Options{
+			Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
+			Logger: e.log, Progress: e.progress(),
+		},
+	}
+	if e.cfg.Delivery.Transport == "file" {
+		sender.Options.Rate = 0
+	}
+	start := time.Now()
+	d, err := sender.Send(ctx, b)
+	c := d.Counts
+	fmt.Fprintf(e.stdout, "Delivery via %s: %d sent now; issue total %d sent, %d failed, %d pending of %s (%s",
+		where, d.Sent, c.Sent, c.Failed, c.Pending+c.Sending, plural(c.Total(), "recipient", "recipients"),
+		time.Since(start).Round(time.Millisecond))
+	if secs := time.Since(start).Seconds(); d.Sent > 0 && secs > 0 {
+		fmt.Fprintf(e.stdout, ", %.0f msg/s", float64(d.Sent)/secs)
+	}
+	fmt.Fprintln(e.stdout, ")")
+	if e.cfg.Delivery.Transport == "file" && d.Sent > 0 {
+		fmt.Fprintf(e.stdout, "Outbox: %s\n", relPath(e.cfg.Delivery.Outbox))
+	}
+	if c.Total() == 0 {
+		fmt.Fprintln(e.stdout, "No active subscribers: nobody to send to.")
+	}
+	if c.Failed > 0 {
+		fmt.Fprintf(e.stdout, "Failed recipients: see digest status %s\n", b.Issue.ID)
+	}
+	if err != nil {
+		return &exitError{code: ExitFailed, err: err}
+	}
+	if !d.Done() {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d recipients are still pending; run send again to continue", c.Pending+c.Sending)}
+	}
+	return nil
+}
+
+// currentIssue picks the issue to deliver: the one named, else an earlier
+// issue whose delivery is unfinished, else the issue for now (loaded from the
+// archive when it was built already, built otherwise).
+func (e *env) currentIssue(ctx context.Context, p *pipeline.Pipeline, now time.Time, id string) (*pipeline.Built, error) {
+	if id != "" {
+		b, err := p.Load(ctx, id)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotFound) {
+			return nil, usagef("send --issue %s: no such built issue", id)
+		}
+		return b, err
+	}
+	today := p.IssueID(now)
+	if last, err := e.store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
+		c, err := e.store.Counts(ctx, last.ID)
+		if err != nil {
+			return nil, err
+		}
+		if c.Pending+c.Sending > 0 {
+			fmt.Fprintf(e.stdout, "Issue %s has %d recipients still pending: continuing it before any new issue.\n",
+				last.ID, c.Pending+c.Sending)
+			return p.Load(ctx, last.ID)
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if _, err := e.store.GetIssue(ctx, today); err == nil {
+		b, err := p.Load(ctx, today)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		// The record exists but the archive is gone: build it again.
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return p.Build(ctx, now)
+}
+
+// progress returns a callback printing delivery progress to stderr.
+func (e *env) progress() func(deliver.Progress) {
+	return func(pr deliver.Progress) {
+		e.log.Info("delivering", "sent", pr.Sent, "failed", pr.Failed, "pending", pr.Pending,
+			"total", pr.Total, "rate", fmt.Sprintf("%.0f/s", pr.Rate))
+	}
+}

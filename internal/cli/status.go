@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/store"
+)
+
+func (e *env) status(ctx context.Context, args []string) error {
+	f := newFlags(e, "status", false)
+	pos, err := f.parse(e, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+	var iss store.Issue
+	if len(pos) == 1 {
+		iss, err = e.store.GetIssue(ctx, pos[0])
+	} else {
+		iss, err = e.store.LatestIssue(ctx)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		if len(pos) == 1 {
+			return fmt.Errorf("status: no issue %s", pos[0])
+		}
+		fmt.Fprintln(e.stdout, "No issue has been built yet.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, err := e.store.Counts(ctx, iss.ID)
+	if err != nil {
+		return err
+	}
+	state := "not started"
+	switch {
+	case !iss.CompletedAt.IsZero():
+		state = "complete " + iss.CompletedAt.Format(time.RFC3339)
+	case c.Total() > 0:
+		state = "in progress"
+	}
+	fmt.Fprintf(e.stdout, "Issue %s (#%d), %s, built %s: %s\n", iss.ID, iss.Number,
+		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), state)
+	fmt.Fprintf(e.stdout, "  sent %d, failed %d, pending %d, sending %d (of %d)\n",
+		c.Sent, c.Failed, c.Pending, c.Sending, c.Total())
+	fails, err := e.store.Failures(ctx, iss.ID, 1000)
+	if err != nil {
+		return err
+	}
+	if len(fails) > 0 {
+		fmt.Fprintln(e.stdout, "Failed recipients:")
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  email\tattempts\treply")
+		for _, fl := range fails {
+			reply := fl.Reply
+			if fl.Code != 0 {
+				reply = fmt.Sprintf("%d %s %s", fl.Code, fl.Enhanced, fl.Reply)
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", fl.Email, fl.Attempts, reply)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+// sourcesCheck fetches every source and reports what each yields or why it
+// fails. Exit status 1 when any source failed.
+func (e *env) sourcesCheck(ctx context.Context, args []string) error {
+	f := newFlags(e, "sources check", true)
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	now, err := f.clock()
+	if err != nil {
+		return err
+	}
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+	srcs, err := e.sources()
+	if err != nil {
+		return err
+	}
+	type row struct {
+		items, inWindow int
+		newest          time.Time
+		took            time.Duration
+		err             error
+	}
+	rows := make([]row, len(srcs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	from := now.Add(-e.cfg.Digest.Window)
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			arts, err := s.Fetch(ctx)
+			r := row{items: len(arts), took: time.Since(start), err: err}
+			for _, a := range arts {
+				if a.Published.After(r.newest) {
+					r.newest = a.Published
+				}
+				if inWindow(a, from, now) {
+					r.inWindow++
+				}
+			}
+			rows[i] = r
+		}()
+	}
+	wg.Wait()
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME\tREASON")
+	failed := 0
+	for i, s := range srcs {
+		r := rows[i]
+		status, reason := "ok", ""
+		if r.err != nil {
+			status, reason = "error", oneLine(r.err)
+			failed++
+		}
+		newest := "-"
+		if !r.newest.IsZero() {
+			newest = r.newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name(), status, r.items, r.inWindow, newest,
+			r.took.Round(time.Millisecond), reason)
+	}
+	tw.Flush()
+	if failed > 0 {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d sources failed", failed, len(srcs))}
+	}
+	return nil
+}
+
+func inWindow(a article.Article, from, now time.Time) bool {
+	return !a.Draft && a.Published.After(from) && !a.Published.After(now)
+}

@@ -1,0 +1,90 @@
+// Package config turns the YAML configuration file into a typed, validated Config.
+//
+// It is read only by package cli; every other package takes its own small
+// options struct, filled in by cli from a Config.
+package config
+
+import "time"
+
+// Config is the whole configuration file, after defaults and environment
+// overrides have been applied.
+type Config struct {
+	Newsletter     Newsletter `yaml:"newsletter"`
+	Digest         Digest     `yaml:"digest"`
+	Sources        []Source   `yaml:"sources"`
+	Templates      string     `yaml:"templates"`
+	Archive        string     `yaml:"archive"`
+	Database       string     `yaml:"database"`
+	SubscribersCSV string     `yaml:"subscribers_csv"`
+	SMTP           SMTP       `yaml:"smtp"`
+	Delivery       Delivery   `yaml:"delivery"`
+	Schedule       string     `yaml:"schedule"`
+	Server         Server     `yaml:"server"`
+	Secret         string     `yaml:"secret"`
+	Log            Log        `yaml:"log"`
+
+	// Path is the file the configuration was read from, as given to Load;
+	// relative paths in the file (templates, archive, database unless it is a
+	// postgres:// URL, subscribers_csv, delivery.outbox, sources' path) are
+	// resolved against its directory. Errors start with it.
+	Path string `yaml:"-"`
+}
+
+// Newsletter describes the publication.
+type Newsletter struct {
+	Name       string `yaml:"name"`
+	From       string `yaml:"from"`        // "Name <addr@example.org>" or a bare address
+	ReplyTo    string `yaml:"reply_to"`    // optional
+	BaseURL    string `yaml:"base_url"`    // where the web endpoints (unsubscribe) live
+	Timezone   string `yaml:"timezone"`    // IANA zone, default UTC
+	Footer     string `yaml:"footer"`      // postal / contact line shown in the footer
+	ArchiveURL string `yaml:"archive_url"` // optional public URL of the archive folder
+}
+
+// Digest controls selection.
+type Digest struct {
+	Window       time.Duration `yaml:"window"`        // default 168h
+	MaxArticles  int           `yaml:"max_articles"`  // default 30
+	TeaserLength int           `yaml:"teaser_length"` // characters, default 280
+}
+
+// Source is one entry of sources:.
+type Source struct {
+	Name    string        `yaml:"name"`
+	Type    string        `yaml:"type"` // feed | markdown | page
+	URL     string        `yaml:"url"`
+	Path    string        `yaml:"path"`
+	Section string        `yaml:"section"` // default: Name
+	Timeout time.Duration `yaml:"timeout"` // default 20s
+}
+
+// SMTP is the relay used by the smtp transport.
+type SMTP struct {
+	Host               string        `yaml:"host"`
+	Port               int           `yaml:"port"` // default 587 (starttls), 465 (tls), 25 (none)
+	Username           string        `yaml:"username"`
+	Password           string        `yaml:"password"`    // env DIGEST_SMTP_PASSWORD wins
+	TLS                string        `yaml:"tls"`         // none | starttls | tls; default starttls
+	Connections        int           `yaml:"connections"` // default 4
+	Rate               float64       `yaml:"rate"`        // messages per second, 0 = unlimited
+	Timeout            time.Duration `yaml:"timeout"`     // per SMTP command, default 30s
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+}
+
+// Delivery selects the transport.
+type Delivery struct {
+	Transport   string `yaml:"transport"`    // smtp | file; default smtp
+	Outbox      string `yaml:"outbox"`       // for file; default <archive>/outbox
+	MaxAttempts int    `yaml:"max_attempts"` // default 5
+}
+
+// Server is the HTTP listener of the daemon.
+type Server struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:8080
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error; default info
+	Format string `yaml:"format"` // text | json; default text
+}

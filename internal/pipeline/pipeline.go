@@ -1,0 +1,276 @@
+// Package pipeline holds the use cases, in one place: Build gathers, selects,
+// renders and archives an issue; Send drives its delivery. The command line,
+// the daemon's schedule and the preview all call these.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/source"
+	"github.com/digest/digest/internal/store"
+)
+
+// Store is what the pipeline needs of the store.
+type Store interface {
+	SaveIssue(ctx context.Context, iss store.Issue) (store.Issue, error)
+	GetIssue(ctx context.Context, id string) (store.Issue, error)
+	LatestIssue(ctx context.Context) (store.Issue, error)
+	MarkIssueComplete(ctx context.Context, id string, at time.Time) error
+	FirstSeen(ctx context.Context, ids []string, now time.Time) (map[string]time.Time, error)
+	SentBefore(ctx context.Context, ids []string, exceptIssue string) (map[string]string, error)
+	MarkArticlesSent(ctx context.Context, issueID string, ids []string) error
+	Enqueue(ctx context.Context, issueID string) (int, error)
+	Counts(ctx context.Context, issueID string) (ledger.Counts, error)
+}
+
+// ErrDelivering is returned by Build when the issue's delivery has started:
+// a built issue that people received is never rebuilt.
+var ErrDelivering = errors.New("delivery of this issue has started; it is not rebuilt")
+
+// Pipeline wires the stages. All fields but Logger are required.
+type Pipeline struct {
+	Sources     []source.Source
+	Store       Store
+	Renderer    *render.Renderer
+	Archive     string         // folder of built issues
+	Location    *time.Location // newsletter time zone
+	Window      time.Duration
+	MaxArticles int
+	// Sections lists the sources' sections in config order.
+	Sections []string
+	// Intro returns the editor's introduction for the next issue as safe
+	// HTML; nil means none.
+	Intro func() (string, error)
+	// Concurrency bounds concurrent source fetches; 0 means 8.
+	Concurrency int
+	Logger      *slog.Logger
+}
+
+// SourceResult is what one source yielded in a run.
+type SourceResult struct {
+	Name     string
+	Articles int
+	Took     time.Duration
+	Err      error
+}
+
+// Built is an issue that is rendered and archived.
+type Built struct {
+	Issue    issue.Issue
+	Rendered *render.Rendered
+	Dir      string         // archive folder of the issue
+	Sources  []SourceResult // empty when the issue was loaded from the archive
+	Loaded   bool           // true when read back from the archive, not gathered
+}
+
+// Empty reports whether the issue has no article.
+func (b *Built) Empty() bool { return b.Issue.Count() == 0 }
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+// IssueID returns the id of the issue built at now.
+func (p *Pipeline) IssueID(now time.Time) string { return issue.ID(now, p.Location) }
+
+// Build gathers every source, selects the issue for now, renders it and
+// archives it under Archive/<id>/. A failing source is reported in
+// Built.Sources and the issue is built from the rest. An issue without
+// articles is returned with Empty() true and is neither stored nor archived.
+func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
+	id := p.IssueID(now)
+	if c, err := p.Store.Counts(ctx, id); err != nil {
+		return nil, err
+	} else if c.Total() > 0 {
+		return nil, fmt.Errorf("issue %s: %w", id, ErrDelivering)
+	}
+	arts, results := p.gather(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(arts))
+	for i, a := range arts {
+		ids[i] = a.ID
+	}
+	seen, err := p.Store.FirstSeen(ctx, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	for i := range arts {
+		// An undated article is dated when first seen, not "now" on every
+		// run; a date in the future is not believed either.
+		if arts[i].Published.IsZero() || arts[i].Published.After(now) {
+			if t, ok := seen[arts[i].ID]; ok {
+				arts[i].Published = t
+			}
+		}
+	}
+	sent, err := p.Store.SentBefore(ctx, ids, id)
+	if err != nil {
+		return nil, err
+	}
+	exclude := make(map[string]bool, len(sent))
+	for aid := range sent {
+		exclude[aid] = true
+	}
+	iss := issue.Select(arts, issue.Options{
+		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
+		Sections: p.Sections, Exclude: exclude,
+	})
+	b := &Built{Issue: iss, Sources: results}
+	if b.Empty() {
+		return b, nil
+	}
+	if p.Intro != nil {
+		intro, err := p.Intro()
+		if err != nil {
+			return nil, err
+		}
+		b.Issue.Intro = intro
+	}
+	rec, err := p.Store.SaveIssue(ctx, store.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
+	if err != nil {
+		return nil, err
+	}
+	b.Issue.Number = rec.Number
+	if err := p.render(b); err != nil {
+		return nil, err
+	}
+	if err := p.archive(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Load reads a built issue back from the archive and renders it again with
+// the current templates (so an editor's fix to issue.json or a template
+// before sending is honoured). It returns an error wrapping os.ErrNotExist
+// when the issue was never built.
+func (p *Pipeline) Load(ctx context.Context, id string) (*Built, error) {
+	dir := filepath.Join(p.Archive, id)
+	raw, err := os.ReadFile(filepath.Join(dir, "issue.json"))
+	if err != nil {
+		return nil, fmt.Errorf("issue %s: %w", id, err)
+	}
+	var iss issue.Issue
+	if err := json.Unmarshal(raw, &iss); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "issue.json"), err)
+	}
+	rec, err := p.Store.GetIssue(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("issue %s: %w", id, err)
+	}
+	iss.Number = rec.Number
+	b := &Built{Issue: iss, Dir: dir, Loaded: true}
+	if err := p.render(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (p *Pipeline) render(b *Built) error {
+	r, err := p.Renderer.Render(b.Issue, b.Issue.Intro)
+	if err != nil {
+		return fmt.Errorf("issue %s: %w", b.Issue.ID, err)
+	}
+	b.Rendered = r
+	return nil
+}
+
+// archive writes digest.html, digest.txt and issue.json. The archived parts
+// are the web version: no recipient's name, a generic unsubscribe page.
+func (p *Pipeline) archive(b *Built) error {
+	b.Dir = filepath.Join(p.Archive, b.Issue.ID)
+	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	web := render.Personal{Email: "your address", UnsubscribeURL: "unsubscribe"}
+	meta, err := json.MarshalIndent(b.Issue, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"digest.html", []byte(b.Rendered.HTML(web))},
+		{"digest.txt", []byte(b.Rendered.Text(web))},
+		{"issue.json", append(meta, '\n')},
+	}
+	for _, f := range files {
+		if err := writeFile(filepath.Join(b.Dir, f.name), f.data); err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFile replaces path atomically.
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// gather fetches every source concurrently. Articles come back in source
+// order, whatever order the fetches finish in.
+func (p *Pipeline) gather(ctx context.Context) ([]article.Article, []SourceResult) {
+	n := p.Concurrency
+	if n <= 0 {
+		n = 8
+	}
+	results := make([]SourceResult, len(p.Sources))
+	perSource := make([][]article.Article, len(p.Sources))
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, s := range p.Sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			arts, err := s.Fetch(ctx)
+			results[i] = SourceResult{Name: s.Name(), Articles: len(arts), Took: time.Since(start), Err: err}
+			perSource[i] = arts
+			if err != nil {
+				p.log().Warn("source failed", "source", s.Name(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []article.Article
+	for _, arts := range perSource {
+		all = append(all, arts...)
+	}
+	return all, results
+}

@@ -1,0 +1,57 @@
+package render
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// funcMap is the functions available to every template.
+func funcMap(loc *time.Location) map[string]any {
+	return map[string]any{
+		// date formats t in the newsletter's time zone with a Go layout.
+		"date": func(layout string, t time.Time) string { return t.In(loc).Format(layout) },
+		// wrap word-wraps s at width columns, never breaking a word or URL.
+		"wrap":  Wrap,
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+		// plural picks one or many by n.
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return one
+			}
+			return many
+		},
+		// rule returns a line of n '=' characters, for text headings.
+		"rule": func(n int) string { return strings.Repeat("=", n) },
+		"sub":  func(a, b int) int { return a - b },
+		"add":  func(a, b int) int { return a + b },
+	}
+}
+
+// Wrap word-wraps s at width columns (runes). Existing line breaks are kept;
+// a word longer than width (such as a URL) stands alone on its line, unbroken.
+func Wrap(width int, s string) string {
+	var b strings.Builder
+	for i, para := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		col := 0
+		for _, w := range strings.Fields(para) {
+			n := utf8.RuneCountInString(w)
+			switch {
+			case col == 0:
+			case col+1+n > width:
+				b.WriteByte('\n')
+				col = 0
+			default:
+				b.WriteByte(' ')
+				col++
+			}
+			b.WriteString(w)
+			col += n
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,315 @@
+// Package render turns an issue into its subject, HTML and plain-text parts
+// through templates: the embedded defaults, overridable file by file.
+//
+// An issue is rendered once, with slot tokens where per-recipient values go
+// (see Rendered); CSS is inlined once per issue.
+package render
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	texttemplate "text/template"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vanng822/go-premailer/premailer"
+
+	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/templates"
+)
+
+// Template file names.
+const (
+	HTMLFile    = "digest.html.tmpl"
+	TextFile    = "digest.txt.tmpl"
+	SubjectFile = "subject.tmpl"
+)
+
+// Newsletter is what templates know about the publication.
+type Newsletter struct {
+	Name       string
+	Language   string // lang attribute of the HTML part; default "en"
+	BaseURL    string
+	Footer     string // postal / contact line
+	ArchiveURL string // public URL of the archive folder, optional
+	Location   *time.Location
+}
+
+// Data is the value templates are executed with.
+type Data struct {
+	Newsletter Newsletter
+	Issue      IssueView
+	Subscriber Subscriber
+	URLs       URLs
+	Subject    string // the rendered subject (empty while rendering it)
+	Preheader  string // hidden preview text: the issue's first teasers
+}
+
+// IssueView is the issue as templates see it.
+type IssueView struct {
+	ID        string
+	Number    int
+	Date      time.Time
+	Sections  []issue.Section
+	Articles  []article.Article
+	Count     int
+	Lead      *article.Article // the first article, nil when empty
+	Intro     htmltemplate.HTML
+	IntroText string
+}
+
+// Subscriber is the recipient as templates see it: slot tokens, filled in per
+// recipient.
+type Subscriber struct {
+	Name  string
+	Email string
+}
+
+// URLs available to templates.
+type URLs struct {
+	Unsubscribe string // per recipient (slot token)
+	Archive     string // archive index, when newsletter.archive_url is set
+	WebVersion  string // this issue in the archive, when archive_url is set
+}
+
+// Renderer holds parsed templates. It is safe for concurrent use.
+type Renderer struct {
+	nl      Newsletter
+	html    *htmltemplate.Template
+	text    *texttemplate.Template
+	subject *texttemplate.Template
+}
+
+// New parses the templates: files in dir (when it exists) override the
+// embedded defaults of the same name. Errors name the file and line. The
+// templates are also executed once against a sample issue, so a reference to a
+// missing field fails here and not at send time.
+func New(dir string, nl Newsletter) (*Renderer, error) {
+	if nl.Language == "" {
+		nl.Language = "en"
+	}
+	if nl.Location == nil {
+		nl.Location = time.UTC
+	}
+	files, err := load(dir)
+	if err != nil {
+		return nil, err
+	}
+	funcs := funcMap(nl.Location)
+	r := &Renderer{nl: nl}
+
+	r.html = htmltemplate.New(HTMLFile).Funcs(htmltemplate.FuncMap(funcs))
+	r.text = texttemplate.New(TextFile).Funcs(funcs)
+	r.subject = texttemplate.New(SubjectFile).Funcs(funcs)
+	for _, f := range files {
+		var err error
+		switch {
+		// A main file parses into its set's root: New with the root's own
+		// name would detach the function map from later templates.
+		case f.name == SubjectFile:
+			_, err = r.subject.Parse(f.body)
+		case f.name == HTMLFile:
+			_, err = r.html.Parse(f.body)
+		case f.name == TextFile:
+			_, err = r.text.Parse(f.body)
+		case strings.HasSuffix(f.name, ".html.tmpl"):
+			_, err = r.html.New(f.name).Parse(f.body)
+		case strings.HasSuffix(f.name, ".txt.tmpl"):
+			_, err = r.text.New(f.name).Parse(f.body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.path, err)
+		}
+	}
+	for _, need := range []string{HTMLFile, TextFile, SubjectFile} {
+		if !has(files, need) {
+			return nil, fmt.Errorf("templates: %s is missing", need)
+		}
+	}
+	if _, err := r.Render(sample(), ""); err != nil {
+		return nil, fmt.Errorf("templates: checking against a sample issue: %w", err)
+	}
+	return r, nil
+}
+
+type file struct{ name, path, body string }
+
+func has(files []file, name string) bool {
+	for _, f := range files {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads every *.tmpl of the embedded defaults and of dir, dir winning.
+func load(dir string) ([]file, error) {
+	byName := map[string]file{}
+	embedded, err := fs.Glob(templates.FS, "*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range embedded {
+		b, err := fs.ReadFile(templates.FS, name)
+		if err != nil {
+			return nil, err
+		}
+		byName[name] = file{name: name, path: name + " (embedded)", body: string(b)}
+	}
+	if dir != "" {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.tmpl"))
+		if err != nil {
+			return nil, fmt.Errorf("templates %s: %w", dir, err)
+		}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("templates: %w", err)
+			}
+			if !utf8.Valid(b) {
+				return nil, fmt.Errorf("%s: not valid UTF-8", p)
+			}
+			name := filepath.Base(p)
+			byName[name] = file{name: name, path: p, body: string(b)}
+		}
+	}
+	out := make([]file, 0, len(byName))
+	for _, f := range byName {
+		out = append(out, f)
+	}
+	// The main files first, so that their name is the set's entry point,
+	// then partials in a stable order.
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// Render renders the issue once, with slot tokens for the recipient. intro is
+// the editor's introduction as safe HTML (already rendered from Markdown).
+func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
+	d := Data{
+		Newsletter: r.nl,
+		Issue:      r.view(iss, intro),
+		Subscriber: Subscriber{Name: TokenName, Email: TokenEmail},
+		URLs:       URLs{Unsubscribe: TokenUnsubscribeURL},
+	}
+	if base := strings.TrimRight(r.nl.ArchiveURL, "/"); base != "" {
+		d.URLs.Archive = base + "/"
+		d.URLs.WebVersion = base + "/" + iss.ID + "/digest.html"
+	}
+	d.Preheader = preheader(d.Issue.Articles, 140)
+
+	var buf bytes.Buffer
+	if err := r.subject.Execute(&buf, d); err != nil {
+		return nil, fmt.Errorf("render %s: %w", SubjectFile, err)
+	}
+	d.Subject = strings.Join(strings.Fields(buf.String()), " ")
+
+	buf.Reset()
+	if err := r.html.ExecuteTemplate(&buf, HTMLFile, d); err != nil {
+		return nil, fmt.Errorf("render %s: %w", HTMLFile, err)
+	}
+	html, err := inline(buf.String())
+	if err != nil {
+		return nil, fmt.Errorf("render %s: inlining CSS: %w", HTMLFile, err)
+	}
+
+	buf.Reset()
+	if err := r.text.ExecuteTemplate(&buf, TextFile, d); err != nil {
+		return nil, fmt.Errorf("render %s: %w", TextFile, err)
+	}
+	return NewRendered(d.Subject, html, tidyText(buf.String())), nil
+}
+
+func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
+	v := IssueView{
+		ID:       iss.ID,
+		Number:   iss.Number,
+		Date:     iss.Date,
+		Sections: iss.Sections,
+		Articles: iss.Articles(),
+		Count:    iss.Count(),
+		Intro:    htmltemplate.HTML(intro), // rendered and sanitized by the caller
+	}
+	if len(v.Articles) > 0 {
+		v.Lead = &v.Articles[0]
+	}
+	if intro != "" {
+		v.IntroText = article.PlainText(intro)
+	}
+	return v
+}
+
+// inline moves the CSS of <style> blocks into style attributes; @media rules
+// stay in a <style> block.
+func inline(html string) (string, error) {
+	p, err := premailer.NewPremailerFromString(html, premailer.NewOptions())
+	if err != nil {
+		return "", err
+	}
+	out, err := p.Transform()
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(strings.TrimSpace(strings.ToLower(out)), "<!doctype") {
+		out = "<!DOCTYPE html>\n" + out
+	}
+	return out, nil
+}
+
+// tidyText trims trailing spaces and collapses runs of blank lines.
+func tidyText(s string) string {
+	lines := strings.Split(s, "\n")
+	var b strings.Builder
+	blank := 0
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t\r")
+		if l == "" {
+			blank++
+			if blank > 1 {
+				continue
+			}
+		} else {
+			blank = 0
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return strings.TrimLeft(strings.TrimRight(b.String(), "\n"), "\n") + "\n"
+}
+
+func preheader(as []article.Article, max int) string {
+	var parts []string
+	n := 0
+	for _, a := range as {
+		t := a.Teaser
+		if t == "" {
+			t = a.Title
+		}
+		parts = append(parts, t)
+		n += utf8.RuneCountInString(t)
+		if n >= max {
+			break
+		}
+	}
+	return article.Teaser(strings.Join(parts, " "), max)
+}
+
+func sample() issue.Issue {
+	at := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	return issue.Issue{
+		ID: "2026-01-05", Number: 1, Date: at, From: at.Add(-168 * time.Hour),
+		Sections: []issue.Section{{Name: "Sample", Articles: []article.Article{{
+			ID: "sample", Title: "Sample story", Link: "https://example.org/sample",
+			Source: "Sample", Section: "Sample", Published: at.Add(-time.Hour),
+			Teaser: "A sample teaser.", Image: "https://example.org/sample.png",
+		}}}},
+	}
+}
