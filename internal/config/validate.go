@@ -1,0 +1,288 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // newsletter.timezone must load on hosts without a zoneinfo database
+
+	"github.com/robfig/cron/v3"
+)
+
+// Validate checks the whole configuration and returns every problem, joined
+// with errors.Join, one per line, each naming the dotted key at fault
+// ("config.yaml: sources[2].url: …"). The error wraps ErrInvalid; nil means
+// valid. secret may be empty (the store then generates one).
+func (c *Config) Validate() error {
+	return joinProblems(c.validate(nil))
+}
+
+// validator collects problems; lines (from Load, may be nil) gives the line
+// of a key, or of its nearest ancestor present in the file.
+type validator struct {
+	file     string
+	lines    map[string]int
+	problems []error
+}
+
+func (v *validator) line(key string) int {
+	for key != "" {
+		if l, ok := v.lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func (v *validator) addf(key, format string, args ...any) {
+	v.problems = append(v.problems, problem{file: v.file, line: v.line(key), key: key, msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) wrap(key, msg string, err error) {
+	v.problems = append(v.problems, problem{file: v.file, line: v.line(key), key: key, msg: msg, err: err})
+}
+
+// oneOf checks that val is one of allowed.
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.addf(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
+}
+
+// httpURL checks that raw is an absolute http or https URL.
+func (v *validator) httpURL(key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		v.wrap(key, fmt.Sprintf("%q is not a URL", raw), err)
+		return
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.addf(key, "%q is not an absolute http or https URL", raw)
+	}
+}
+
+func (c *Config) validate(lines map[string]int) []error {
+	file := c.Path
+	if file == "" {
+		file = "config"
+	}
+	v := &validator{file: file, lines: lines}
+
+	n := c.Newsletter
+	if strings.TrimSpace(n.Name) == "" {
+		v.addf("newsletter.name", "required")
+	}
+	if n.From == "" {
+		v.addf("newsletter.from", "required (e.g. \"Weekly <news@example.org>\")")
+	} else if _, err := mail.ParseAddress(n.From); err != nil {
+		v.wrap("newsletter.from", fmt.Sprintf("%q is not an email address", n.From), err)
+	}
+	if n.ReplyTo != "" {
+		if _, err := mail.ParseAddress(n.ReplyTo); err != nil {
+			v.wrap("newsletter.reply_to", fmt.Sprintf("%q is not an email address", n.ReplyTo), err)
+		}
+	}
+	if n.BaseURL == "" {
+		v.addf("newsletter.base_url", "required (the public URL of the web endpoints, e.g. \"https://news.example.org\")")
+	} else {
+		v.httpURL("newsletter.base_url", n.BaseURL)
+	}
+	if n.ArchiveURL != "" {
+		v.httpURL("newsletter.archive_url", n.ArchiveURL)
+	}
+	if _, err := time.LoadLocation(n.Timezone); err != nil {
+		v.wrap("newsletter.timezone", fmt.Sprintf("%q is not a known IANA time zone", n.Timezone), err)
+	}
+
+	if c.Digest.Window <= 0 {
+		v.addf("digest.window", "must be positive, got %s", c.Digest.Window)
+	}
+	if c.Digest.MaxArticles < 1 {
+		v.addf("digest.max_articles", "must be at least 1, got %d", c.Digest.MaxArticles)
+	}
+	if c.Digest.TeaserLength < 20 {
+		v.addf("digest.teaser_length", "must be at least 20 characters, got %d", c.Digest.TeaserLength)
+	}
+
+	c.validateSources(v)
+
+	if c.Archive == "" {
+		v.addf("archive", "required (a directory for built issues)")
+	}
+	if c.Database == "" {
+		v.addf("database", "required (a SQLite file or a postgres:// URL)")
+	}
+
+	s := c.SMTP
+	v.oneOf("smtp.tls", s.TLS, "none", "starttls", "tls")
+	if s.Port < 1 || s.Port > 65535 {
+		v.addf("smtp.port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	if s.Connections < 1 || s.Connections > 100 {
+		v.addf("smtp.connections", "must be between 1 and 100, got %d", s.Connections)
+	}
+	if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
+		v.addf("smtp.rate", "must be 0 (unlimited) or a positive number of messages per second, got %v", s.Rate)
+	}
+	if s.Timeout <= 0 {
+		v.addf("smtp.timeout", "must be positive, got %s", s.Timeout)
+	}
+	if c.Delivery.Transport == "smtp" && strings.TrimSpace(s.Host) == "" {
+		v.addf("smtp.host", "required when delivery.transport is smtp")
+	}
+
+	v.oneOf("delivery.transport", c.Delivery.Transport, "smtp", "file")
+	if c.Delivery.Transport == "file" && c.Delivery.Outbox == "" {
+		v.addf("delivery.outbox", "required when delivery.transport is file")
+	}
+	if c.Delivery.MaxAttempts < 1 {
+		v.addf("delivery.max_attempts", "must be at least 1, got %d", c.Delivery.MaxAttempts)
+	}
+
+	if err := checkSchedule(c.Schedule); err != nil {
+		v.wrap("schedule", fmt.Sprintf("%q is not a cron schedule (e.g. \"0 8 * * MON\" or \"@weekly\")", c.Schedule), err)
+	}
+
+	if err := checkListen(c.Server.Listen); err != nil {
+		v.wrap("server.listen", fmt.Sprintf("%q is not host:port", c.Server.Listen), err)
+	}
+
+	v.oneOf("log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+	return v.problems
+}
+
+func (c *Config) validateSources(v *validator) {
+	if len(c.Sources) == 0 {
+		v.addf("sources", "at least one source is required")
+		return
+	}
+	first := map[string]int{} // name → index of its first use
+	for i, s := range c.Sources {
+		key := func(k string) string { return fmt.Sprintf("sources[%d].%s", i, k) }
+		if strings.TrimSpace(s.Name) == "" {
+			v.addf(key("name"), "required")
+		} else if j, dup := first[s.Name]; dup {
+			v.addf(key("name"), "%q is already the name of sources[%d]", s.Name, j)
+		} else {
+			first[s.Name] = i
+		}
+		switch s.Type {
+		case "feed":
+			switch {
+			case s.URL != "" && s.Path != "":
+				v.addf(key("url"), "a feed takes url or path, not both")
+			case s.URL == "" && s.Path == "":
+				v.addf(key("url"), "a feed needs url (or path for a local file)")
+			case s.URL != "":
+				v.httpURL(key("url"), s.URL)
+			}
+		case "markdown":
+			if s.Path == "" {
+				v.addf(key("path"), "required for type markdown (a directory of .md files)")
+			}
+		case "page":
+			if s.URL == "" {
+				v.addf(key("url"), "required for type page")
+			} else {
+				v.httpURL(key("url"), s.URL)
+			}
+		case "":
+			v.addf(key("type"), "required (feed, markdown or page)")
+		default:
+			v.addf(key("type"), "%q is not one of feed, markdown, page", s.Type)
+		}
+		if s.Timeout <= 0 {
+			v.addf(key("timeout"), "must be positive, got %s", s.Timeout)
+		}
+	}
+}
+
+// checkSchedule parses spec as the schedule package will: five fields or a
+// descriptor (@weekly, @every 1h), optionally prefixed by CRON_TZ=Zone.
+// The parser panics on some input ("TZ=UTC"), hence the recover.
+func checkSchedule(spec string) (err error) {
+	if strings.TrimSpace(spec) == "" {
+		return fmt.Errorf("empty")
+	}
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return fmt.Errorf("a time zone prefix must be followed by a spec")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot parse: %v", r)
+		}
+	}()
+	_, err = CronParser().Parse(spec)
+	return err
+}
+
+// CronParser returns the parser that Validate checks schedule with: standard
+// five fields (minute hour day-of-month month day-of-week) and descriptors.
+// The schedule package should parse with the same one.
+func CronParser() cron.Parser {
+	return cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+}
+
+// checkListen accepts "host:port" and ":port"; port 0 picks a free port.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not a number between 0 and 65535", port)
+	}
+	return nil
+}
+
+// Location returns the time zone of newsletter.timezone; after a successful
+// Validate it never fails (a bad zone falls back to UTC).
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Newsletter.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Redacted returns a copy fit for logs and "config show": smtp.password and
+// secret are replaced with "***" when set.
+func (c Config) Redacted() Config {
+	if c.SMTP.Password != "" {
+		c.SMTP.Password = "***"
+	}
+	if c.Secret != "" {
+		c.Secret = "***"
+	}
+	c.Sources = append([]Source(nil), c.Sources...)
+	return c
+}
+
+// SlogLevel returns the slog level of log.level ("info" when it is not valid).
+func (l Log) SlogLevel() slog.Level {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
