@@ -1,0 +1,220 @@
+package article
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestTeaser(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		max  int
+		want string
+	}{
+		{"short text is kept whole", "Short text.", 50, "Short text."},
+		{"exactly max is kept whole", "abcde fghij", 11, "abcde fghij"},
+		{"one over max is cut", "abcde fghijk", 11, "abcde…"},
+		{"cut at word boundary", "The quick brown fox jumps over the lazy dog", 18, "The quick brown…"},
+		{"cut falls right before a space", "The quick brown fox", 15, "The quick brown…"},
+		{"trailing comma trimmed", "One, two, three, four", 10, "One, two…"},
+		{"trailing period trimmed", "First sentence. Second sentence here", 17, "First sentence…"},
+		{"dash trimmed", "alpha — beta gamma", 9, "alpha…"},
+		{"long word cut at rune", "Supercalifragilisticexpialidocious", 10, "Supercalif…"},
+		{"word boundary too early: cut at rune", "a bcdefghijklmnopqrstuvwxyz", 10, "a bcdefghi…"},
+		{"CJK without spaces", "日本語のテキストです。スペースのない文章", 8, "日本語のテキスト…"},
+		{"CJK punctuation trimmed", "日本語です。次の文章", 6, "日本語です…"},
+		{"whitespace collapsed", "  lots   of\n\tspace  ", 50, "lots of space"},
+		{"invalid UTF-8 dropped", "ab\xffcd", 10, "abcd"},
+		{"combining mark kept with base", "cafe\u0301 au lait", 5, "cafe\u0301…"},
+		{"zero max", "anything", 0, ""},
+		{"empty", "", 10, ""},
+		{"only punctuation", "!!!!!!!!", 3, "!!!…"},
+		{"news teaser", "Russian Federation President Vladimir Putin is scheduled to visit North Korea and meet with North Korean Supreme Leader Kim Jung Un and other party officials as part of a trip", 170,
+			"Russian Federation President Vladimir Putin is scheduled to visit North Korea and meet with North Korean Supreme Leader Kim Jung Un and other party officials as part of a…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Teaser(tt.in, tt.max)
+			if got != tt.want {
+				t.Errorf("Teaser(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+			}
+			if n := utf8.RuneCountInString(got); tt.max > 0 && n > tt.max+1 {
+				t.Errorf("len = %d runes, over max+1 = %d", n, tt.max+1)
+			}
+		})
+	}
+}
+
+func FuzzTeaser(f *testing.F) {
+	for _, s := range []string{"", "hello world", "日本語のテキストです。", "a\u0301\u0301\u0301 b", "\xff\xfe x y", "👩‍👩‍👧 family emoji 🇫🇷", "   ,,, ..."} {
+		f.Add(s, 5)
+	}
+	f.Fuzz(func(t *testing.T, in string, max int) {
+		max %= 500
+		out := Teaser(in, max)
+		if !utf8.ValidString(out) {
+			t.Fatalf("invalid UTF-8: %q", out)
+		}
+		norm := collapse(in)
+		n, nIn := utf8.RuneCountInString(out), utf8.RuneCountInString(norm)
+		if max <= 0 {
+			if out != "" {
+				t.Fatalf("max %d: got %q, want empty", max, out)
+			}
+			return
+		}
+		if n > max+1 {
+			t.Fatalf("Teaser(%q, %d) = %q: %d runes > max+1", in, max, out, n)
+		}
+		if n > nIn+1 {
+			t.Fatalf("Teaser(%q, %d) = %q: %d runes > input %d + 1", in, max, out, n, nIn)
+		}
+		if nIn <= max && out != norm {
+			t.Fatalf("Teaser(%q, %d) = %q: text that fits must be kept whole (%q)", in, max, out, norm)
+		}
+		if nIn > max {
+			kept, ok := strings.CutSuffix(out, "…")
+			if !ok || !strings.HasPrefix(norm, kept) {
+				t.Fatalf("Teaser(%q, %d) = %q: want a prefix of the input plus …", in, max, out)
+			}
+		}
+	})
+}
+
+func TestPlainText(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"tags stripped", "<p>Hello <b>world</b></p>", "Hello world"},
+		{"entities decoded", "Fish &amp; chips &lt;3 &eacute;t&eacute; &#8212; &nbsp;ok", "Fish & chips <3 été — ok"},
+		{"blocks separate words", "<p>one</p><p>two</p><ul><li>three</li><li>four</li></ul>line<br>break", "one two three four line break"},
+		{"inline joins", "Cap<i>ital</i>ised", "Capitalised"},
+		{"script and style dropped", "a<script>var x = '<p>hi</p>';</script>b<style>p{}</style>c", "a b c"},
+		{"whitespace collapsed", "  a \n\n\t b  ", "a b"},
+		{"control chars removed", "a\x00b\x07c\u200bd\u00ade", "abcde"},
+		{"invalid UTF-8 removed", "ok\xc3\x28 fine", "ok( fine"},
+		{"plain text passes", "no markup at all", "no markup at all"},
+		{"unclosed tag", "text <b>bold", "text bold"},
+		{"comment dropped", "a<!-- hidden -->b", "ab"},
+		{"lone less-than", "x < y and y > z", "x < y and y > z"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PlainText(tt.in); got != tt.want {
+				t.Errorf("PlainText(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClean(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Scaling <em>SQLite</em> writes", "Scaling SQLite writes"},
+		{"AT&amp;T &amp; friends", "AT&T & friends"},
+		{"  Title\nwith newline ", "Title with newline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := Clean(tt.in); got != tt.want {
+				t.Errorf("Clean(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSanitizer(t *testing.T) {
+	s := NewSanitizer()
+	tests := []struct {
+		name        string
+		in          string
+		mustHave    []string
+		mustNotHave []string
+	}{
+		{"script removed", `<p>hi</p><script>alert(1)</script>`, []string{"<p>hi</p>"}, []string{"script", "alert"}},
+		{"onerror removed", `<img src="https://x.org/a.png" onerror="alert(1)">`, []string{`src="https://x.org/a.png"`}, []string{"onerror", "alert"}},
+		{"javascript URL removed", `<a href="javascript:alert(1)">x</a>`, []string{"x"}, []string{"javascript"}},
+		{"javascript URL obfuscated", `<a href="jav&#x09;ascript:alert(1)">x</a>`, nil, []string{"javascript", "alert"}},
+		{"links get nofollow noopener", `<a href="https://example.com/">x</a>`, []string{`nofollow`, `noopener`, `href="https://example.com/"`}, nil},
+		{"iframe, style, form removed", `<iframe src="https://evil"></iframe><style>body{}</style><form action="/x"><input name="a"></form>ok`, []string{"ok"}, []string{"iframe", "style", "form", "input"}},
+		{"style attribute removed", `<p style="position:fixed">x</p>`, []string{"<p>x</p>"}, []string{"style"}},
+		{"formatting kept", `<p><b>b</b> <em>e</em> <code>c</code></p>`, []string{"<b>b</b>", "<em>e</em>", "<code>c</code>"}, nil},
+		{"invalid UTF-8 removed", "a\xffb", []string{"ab"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.HTML(tt.in)
+			for _, w := range tt.mustHave {
+				if !strings.Contains(got, w) {
+					t.Errorf("HTML(%q) = %q, missing %q", tt.in, got, w)
+				}
+			}
+			for _, w := range tt.mustNotHave {
+				if strings.Contains(strings.ToLower(got), w) {
+					t.Errorf("HTML(%q) = %q, contains %q", tt.in, got, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzSanitize(f *testing.F) {
+	for _, s := range []string{
+		`<script>alert(1)</script>`, `<scr<script>ipt>alert(1)</script>`, `<img src=x onerror=alert(1)>`,
+		`<a href="javascript:alert(1)">x</a>`, "<p>\xff\xfe</p>", `<svg><script>x</script></svg>`,
+		`<<script>script>`, `<noscript><p title="</noscript><script>x</script>">`,
+	} {
+		f.Add(s)
+	}
+	s := NewSanitizer()
+	f.Fuzz(func(t *testing.T, in string) {
+		out := s.HTML(in)
+		if !utf8.ValidString(out) {
+			t.Fatalf("HTML(%q) = %q: invalid UTF-8", in, out)
+		}
+		if strings.Contains(strings.ToLower(out), "<script") {
+			t.Fatalf("HTML(%q) = %q: contains <script", in, out)
+		}
+		if p := PlainText(out); !utf8.ValidString(p) {
+			t.Fatalf("PlainText(%q) = %q: invalid UTF-8", out, p)
+		}
+	})
+}
+
+func TestFirstImage(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`<p>x</p><img alt="a" src=" /a.png "><img src="/b.png">`, "/a.png"},
+		{`<img src="">`, ""},
+		{`no markup`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := FirstImage(tt.in); got != tt.want {
+				t.Errorf("FirstImage(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSanitizerConcurrent(t *testing.T) {
+	s := NewSanitizer()
+	done := make(chan string)
+	for range 8 {
+		go func() { done <- s.HTML(`<p onclick="x()">hi <a href="https://e.org/">e</a></p>`) }()
+	}
+	first := <-done
+	for range 7 {
+		if got := <-done; got != first {
+			t.Errorf("concurrent results differ: %q vs %q", got, first)
+		}
+	}
+}
+
+func BenchmarkTeaserPipeline(b *testing.B) {
+	s := NewSanitizer()
+	in := strings.Repeat(`<p>Following a unanimous vote by the <b>United Nations</b> Security Council, June 30 will be the final day.</p>`, 20)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		_ = Teaser(PlainText(s.HTML(in)), 280)
+	}
+}

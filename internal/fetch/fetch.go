@@ -1,0 +1,237 @@
+// Package fetch is the hardened HTTP GET that every remote source goes
+// through: bounded in time (dial, TLS, response headers and the whole
+// exchange), bounded in size (a cap that fails rather than truncates), limited
+// in redirects, and returning bodies converted to UTF-8.
+//
+// A Client is safe for concurrent use; build one per run and share it.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by New to zero Options fields.
+const (
+	DefaultMaxBytes     int64 = 10 << 20
+	DefaultTimeout            = 20 * time.Second
+	DefaultMaxRedirects       = 5
+	DefaultUserAgent          = "digest/1 (+newsletter digest generator)"
+)
+
+// ErrTooLarge is wrapped by the error Get returns when a body exceeds the
+// size cap. The body is never silently truncated.
+var ErrTooLarge = errors.New("response too large")
+
+// Options configure a Client. Zero values mean the defaults above.
+type Options struct {
+	UserAgent string
+	// MaxBytes caps the decoded (after gzip) body size; default 10 MiB.
+	MaxBytes int64
+	// Timeout bounds one whole Get, body included; default 20s.
+	Timeout time.Duration
+	// MaxRedirects is how many redirects one Get follows; 0 means the
+	// default (5), a negative value follows none.
+	MaxRedirects int
+	// Transport replaces the hardened default transport (tests).
+	Transport http.RoundTripper
+}
+
+// Client performs GET requests with the limits of its Options.
+type Client struct {
+	http      *http.Client
+	userAgent string
+	maxBytes  int64
+	timeout   time.Duration
+}
+
+// Response is a successful (2xx) response with its body read and converted to
+// UTF-8.
+type Response struct {
+	URL         string // final URL, after redirects
+	Body        []byte // UTF-8; an XML declaration's encoding says UTF-8
+	ContentType string // as sent by the server
+	Status      int
+	// Validators for a later conditional GET; empty when the server sent none.
+	ETag         string
+	LastModified string
+}
+
+// StatusError is returned (wrapped in an *Error) for a non-2xx response.
+type StatusError struct {
+	Code   int
+	Status string // e.g. "404 Not Found"
+}
+
+func (e *StatusError) Error() string { return "HTTP " + e.Status }
+
+// Error is the error type of Get: it names the URL that failed.
+type Error struct {
+	URL string
+	Err error
+}
+
+func (e *Error) Error() string { return "fetch " + e.URL + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns a Client with opts' limits applied over a hardened transport.
+func New(opts Options) *Client {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxRedirects == 0 {
+		opts.MaxRedirects = DefaultMaxRedirects
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = DefaultUserAgent
+	}
+	rt := opts.Transport
+	if rt == nil {
+		rt = newTransport(opts.Timeout)
+	}
+	maxRedirects := max(opts.MaxRedirects, 0)
+	return &Client{
+		http: &http.Client{
+			Transport: rt,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) > maxRedirects {
+					return fmt.Errorf("stopped after %d redirects", maxRedirects)
+				}
+				if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+					return fmt.Errorf("redirect to unsupported scheme %q", req.URL.Scheme)
+				}
+				return nil
+			},
+		},
+		userAgent: opts.UserAgent,
+		maxBytes:  opts.MaxBytes,
+		timeout:   opts.Timeout,
+	}
+}
+
+func newTransport(total time.Duration) *http.Transport {
+	step := min(total, 10*time.Second)
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   step,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   step,
+		ResponseHeaderTimeout: total,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// Get fetches rawURL (http or https only). It fails, with an *Error naming
+// the URL, on a transport error, a non-2xx status (*StatusError), a body
+// over the cap (ErrTooLarge), or when ctx or the client's timeout ends first.
+func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
+	resp, err := c.get(ctx, rawURL)
+	if err != nil {
+		return nil, &Error{URL: rawURL, Err: err}
+	}
+	return resp, nil
+}
+
+func (c *Client) get(ctx context.Context, rawURL string) (*Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("unsupported scheme %q (want http or https)", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("no host in URL")
+	}
+
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout,
+		fmt.Errorf("timed out after %s", c.timeout))
+	defer cancel()
+	// timedOut turns the transport's "context deadline exceeded" into the
+	// reason a user can act on.
+	timedOut := func(err error) error {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			if errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+				return err
+			}
+			return fmt.Errorf("%w (%w)", cause, ctx.Err())
+		}
+		return err
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/rss+xml, application/atom+xml, application/feed+json, "+
+		"application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/html;q=0.7, */*;q=0.5")
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is named by *Error already
+		}
+		return nil, timedOut(err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
+		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+	}
+	if resp.ContentLength > c.maxBytes {
+		return nil, c.tooLarge()
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	if err != nil {
+		return nil, timedOut(fmt.Errorf("reading body: %w", err))
+	}
+	if int64(len(body)) > c.maxBytes {
+		return nil, c.tooLarge()
+	}
+
+	ct := resp.Header.Get("Content-Type")
+	return &Response{
+		URL:          resp.Request.URL.String(),
+		Body:         ToUTF8(body, ct),
+		ContentType:  ct,
+		Status:       resp.StatusCode,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+	}, nil
+}
+
+func (c *Client) tooLarge() error {
+	return fmt.Errorf("%w: over the %s cap", ErrTooLarge, formatBytes(c.maxBytes))
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return strings.TrimSpace(fmt.Sprintf("%d bytes", n))
+	}
+}
