@@ -1,0 +1,189 @@
+// Package archive turns the folder of built issues into a static site: an
+// index page listing every issue and an Atom feed of the latest ones. Both
+// files use relative links, so the folder can be published under any base
+// URL or opened from disk.
+package archive
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/digest/digest/internal/issue"
+)
+
+// Names of the files that Write produces in the archive folder.
+const (
+	IndexFile = "index.html"
+	FeedFile  = "feed.xml"
+)
+
+// MaxFeedEntries is the number of newest issues that the feed carries.
+const MaxFeedEntries = 50
+
+// Meta describes the newsletter for the index page and the feed.
+type Meta struct {
+	Name string // newsletter name; the feed's title and author
+	// BaseURL is the public URL of the archive folder, e.g.
+	// "https://example.org/digests". Empty means unknown: the feed then uses
+	// relative links and a tag: URI derived from Name as its id.
+	BaseURL  string
+	Language string // BCP 47 tag for lang / xml:lang; empty means "en"
+}
+
+// entry is one archived issue as found on disk.
+type entry struct {
+	dir string // folder name under the archive: the issue id, used in links
+	iss issue.Issue
+}
+
+// Write scans dir/*/issue.json and replaces dir/index.html and dir/feed.xml,
+// each atomically. Folders without issue.json (the outbox, say) are ignored.
+// An issue.json that cannot be read or parsed is skipped and named in the
+// returned error, while the index and feed are still written from the other
+// issues. now stands for the feed's last update when the archive holds no
+// issue; otherwise the newest issue's date is used, so rewriting an
+// unchanged archive gives identical bytes.
+func Write(dir string, m Meta, now time.Time) error {
+	base, err := normalizeBase(m.BaseURL)
+	if err != nil {
+		return err
+	}
+	m.BaseURL = base
+	if m.Language == "" {
+		m.Language = "en"
+	}
+	entries, errs, err := scan(dir)
+	if err != nil {
+		return err // the folder itself is unreadable: nothing to write
+	}
+	index, err := renderIndex(m, entries)
+	if err != nil {
+		errs = append(errs, err)
+	} else if err := writeFile(filepath.Join(dir, IndexFile), index); err != nil {
+		errs = append(errs, fmt.Errorf("archive: %w", err))
+	}
+	feed, err := renderFeed(m, entries, now)
+	if err != nil {
+		errs = append(errs, err)
+	} else if err := writeFile(filepath.Join(dir, FeedFile), feed); err != nil {
+		errs = append(errs, fmt.Errorf("archive: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// scan reads every dir/*/issue.json and returns the issues newest first,
+// with one error per issue folder that could not be used. The last result
+// is set only when dir itself cannot be read.
+func scan(dir string) ([]entry, []error, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("archive: %w", err)
+	}
+	var (
+		out  []entry
+		errs []error
+	)
+	for _, de := range des {
+		name := de.Name()
+		if !de.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name, "issue.json")
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not an issue folder (outbox, …)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("archive: %w", err))
+			continue
+		}
+		var iss issue.Issue
+		if err := json.Unmarshal(raw, &iss); err != nil {
+			errs = append(errs, fmt.Errorf("archive: %s: %w", path, err))
+			continue
+		}
+		if iss.Date.IsZero() {
+			// An issue id is its date: good enough to place it in time.
+			d, err := time.Parse(time.DateOnly, name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("archive: %s: issue has no date", path))
+				continue
+			}
+			iss.Date = d
+		}
+		out = append(out, entry{dir: name, iss: iss})
+	}
+	slices.SortFunc(out, func(a, b entry) int {
+		if c := b.iss.Date.Compare(a.iss.Date); c != 0 {
+			return c
+		}
+		return strings.Compare(b.dir, a.dir)
+	})
+	return out, errs, nil
+}
+
+// normalizeBase checks that a base URL is absolute and drops trailing slashes.
+func normalizeBase(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	u, err := parseWebURL(s)
+	if err == nil && (u.RawQuery != "" || u.Fragment != "") {
+		err = errors.New("want no query or fragment")
+	}
+	if err != nil {
+		return "", fmt.Errorf("archive: base URL %q: %w", s, err)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// headline is the issue's subject-like line: its first article's title.
+func headline(iss issue.Issue) string {
+	for _, s := range iss.Sections {
+		for _, a := range s.Articles {
+			if t := strings.TrimSpace(a.Title); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// title names the issue in the feed: "<Name> #<number>", or the id when the
+// issue has no number yet.
+func title(name string, e entry) string {
+	if e.iss.Number > 0 {
+		return fmt.Sprintf("%s #%d", name, e.iss.Number)
+	}
+	return name + " " + e.dir
+}
+
+// writeFile replaces path atomically: a reader sees the old file or the new
+// one, never a part.
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
