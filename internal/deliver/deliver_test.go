@@ -1,0 +1,595 @@
+package deliver_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	gomail "github.com/wneessen/go-mail"
+	gosmtp "github.com/wneessen/go-mail/smtp"
+
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+)
+
+func TestRunDeliversEachOnce(t *testing.T) {
+	const n = 60
+	srv := newSMTPServer(t, nil)
+	l := newFakeLedger(issueID, n)
+	comp := testComposer(t)
+	var progress []deliver.Progress
+	var pmu sync.Mutex
+	opts := fastOptions()
+	opts.Total = n
+	opts.ProgressEvery = 5 * time.Millisecond
+	opts.Progress = func(p deliver.Progress) { pmu.Lock(); progress = append(progress, p); pmu.Unlock() }
+
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), comp, l, smtpTransport(t, srv, nil), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if sum.Sent != n || sum.Failed != 0 || sum.Pending != 0 || sum.Attempts != n {
+		t.Errorf("summary = %+v, want %d sent in %d attempts", sum, n, n)
+	}
+	l.check(t)
+	if got := l.count(ledger.Sent); got != n {
+		t.Errorf("ledger: %d sent, want %d", got, n)
+	}
+	if s := srv.sessionCount(); s > opts.Connections {
+		t.Errorf("%d SMTP sessions for %d connections: connections not reused", s, opts.Connections)
+	}
+	for i := 1; i <= n; i++ {
+		rc := l.row(int64(i)).rc
+		msgs := srv.received(rc.Email)
+		if len(msgs) != 1 {
+			t.Fatalf("%s received %d messages, want 1", rc.Email, len(msgs))
+		}
+		checkMessage(t, msgs[0], rc, comp.MessageID(issueID, rc.SubscriberID), comp.UnsubscribeURL(rc))
+	}
+	pmu.Lock()
+	defer pmu.Unlock()
+	if len(progress) == 0 {
+		t.Fatal("no progress reported")
+	}
+	if last := progress[len(progress)-1]; last.Sent != n || last.Total != n || last.Pending != 0 {
+		t.Errorf("last progress = %+v", last)
+	}
+}
+
+// checkMessage parses what the server received as a receiver would.
+func checkMessage(t *testing.T, raw []byte, rc ledger.Recipient, msgID, unsub string) {
+	t.Helper()
+	for i, line := range bytes.Split(raw, []byte("\r\n")) {
+		if len(line) > 998 {
+			t.Errorf("%s: line %d has %d octets", rc.Email, i+1, len(line))
+		}
+	}
+	m, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("%s: %v", rc.Email, err)
+	}
+	h := m.Header
+	for k, want := range map[string]string{
+		"Message-Id":            "<" + msgID + ">",
+		"List-Unsubscribe":      "<" + unsub + ">",
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		"List-Id":               `"Test Digest" <test-digest.example.org>`,
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s: %s = %q, want %q", rc.Email, k, got, want)
+		}
+	}
+	if _, err := h.Date(); err != nil {
+		t.Errorf("%s: Date: %v", rc.Email, err)
+	}
+	if to, err := h.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != rc.Email || to[0].Name != rc.Name {
+		t.Errorf("%s: To = %q (%v)", rc.Email, h.Get("To"), err)
+	}
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("%s: Content-Type %q (%v)", rc.Email, h.Get("Content-Type"), err)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	var types []string
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: part: %v", rc.Email, err)
+		}
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		types = append(types, ct)
+		body, _ := io.ReadAll(p)
+		if !strings.Contains(string(body), unsub) {
+			t.Errorf("%s: %s part lacks the unsubscribe URL", rc.Email, ct)
+		}
+	}
+	if !slices.Equal(types, []string{"text/plain", "text/html"}) {
+		t.Errorf("%s: parts %v, want text/plain then text/html", rc.Email, types)
+	}
+}
+
+func TestRunFaults(t *testing.T) {
+	const victim = "r003@example.com"
+	greylist := smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "greylisted, try later")
+	tests := []struct {
+		name        string
+		fault       func(call int) fault
+		maxAttempts int
+		priorTries  int // attempts already in the ledger
+		wantStatus  string
+		wantBounced bool
+		wantCalls   int // RCPT TO for the victim
+		wantMsgs    int // messages the victim received
+		wantAttempt int // attempts recorded
+		wantReply   string
+	}{
+		{
+			name: "451 twice then ok",
+			fault: func(call int) fault {
+				if call <= 2 {
+					return fault{rcpt: greylist}
+				}
+				return fault{}
+			},
+			wantStatus: ledger.Sent, wantCalls: 3, wantMsgs: 1, wantAttempt: 3,
+		},
+		{
+			name:       "550 user unknown is bounced, never retried",
+			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "no such user")} },
+			wantStatus: ledger.Failed, wantBounced: true, wantCalls: 1, wantAttempt: 1, wantReply: "550",
+		},
+		{
+			name:       "550 without enhanced code is bounced",
+			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.NoEnhancedCode, "mailbox unavailable")} },
+			wantStatus: ledger.Failed, wantBounced: true, wantCalls: 1, wantAttempt: 1,
+		},
+		{
+			name:       "550 5.7.1 policy is failed, not bounced",
+			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "policy")} },
+			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 1,
+		},
+		{
+			name:       "554 at end of data is failed, not bounced",
+			fault:      func(int) fault { return fault{data: smtpErr(554, smtp.EnhancedCode{5, 6, 0}, "content rejected")} },
+			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 1, wantReply: "554",
+		},
+		{
+			name:        "always 451 gives up after max attempts",
+			fault:       func(int) fault { return fault{rcpt: greylist} },
+			maxAttempts: 3,
+			wantStatus:  ledger.Failed, wantCalls: 3, wantAttempt: 3, wantReply: "gave up after 3 attempts: ",
+		},
+		{
+			name:        "attempts of earlier runs count",
+			fault:       func(int) fault { return fault{rcpt: greylist} },
+			maxAttempts: 5, priorTries: 4,
+			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 5, wantReply: "gave up after 5 attempts",
+		},
+		{
+			name:        "no attempt left",
+			maxAttempts: 3, priorTries: 3,
+			wantStatus: ledger.Failed, wantCalls: 0, wantAttempt: 3, wantReply: "gave up after 3 attempts",
+		},
+		{
+			name: "connection dropped after DATA accepted: sent once",
+			fault: func(call int) fault {
+				return fault{dropAfter: call == 1}
+			},
+			wantStatus: ledger.Sent, wantCalls: 1, wantMsgs: 1, wantAttempt: 1,
+		},
+		{
+			name: "stalled server times out, then ok",
+			fault: func(call int) fault {
+				if call == 1 {
+					return fault{stall: 700 * time.Millisecond, rcpt: greylist}
+				}
+				return fault{}
+			},
+			wantStatus: ledger.Sent, wantCalls: 2, wantMsgs: 1, wantAttempt: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 8
+			srv := newSMTPServer(t, func(s *smtpServer) {
+				s.faultFor = func(rcpt string, call int) fault {
+					if rcpt == victim && tt.fault != nil {
+						return tt.fault(call)
+					}
+					return fault{}
+				}
+			})
+			l := newFakeLedger(issueID, n)
+			l.byID[3].rc.Attempts = tt.priorTries
+			opts := fastOptions()
+			opts.Connections = 2
+			if tt.maxAttempts > 0 {
+				opts.MaxAttempts = tt.maxAttempts
+			}
+			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Timeout = 300 * time.Millisecond })
+			sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, tr, opts)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			l.check(t)
+			row := l.row(3)
+			if row.status != tt.wantStatus || row.last.Bounced != tt.wantBounced || row.rc.Attempts != tt.wantAttempt {
+				t.Errorf("victim: status %s bounced %v attempts %d; want %s %v %d (reply %q)",
+					row.status, row.last.Bounced, row.rc.Attempts, tt.wantStatus, tt.wantBounced, tt.wantAttempt, row.last.Reply)
+			}
+			if !strings.Contains(row.last.Reply, tt.wantReply) {
+				t.Errorf("reply %q, want it to contain %q", row.last.Reply, tt.wantReply)
+			}
+			if got := srv.callCount(victim); got != tt.wantCalls {
+				t.Errorf("victim RCPT count %d, want %d", got, tt.wantCalls)
+			}
+			if got := len(srv.received(victim)); got != tt.wantMsgs {
+				t.Errorf("victim received %d messages, want %d", got, tt.wantMsgs)
+			}
+			for i := 1; i <= n; i++ {
+				rc := l.row(int64(i)).rc
+				if i != 3 && len(srv.received(rc.Email)) != 1 {
+					t.Errorf("%s received %d messages, want 1", rc.Email, len(srv.received(rc.Email)))
+				}
+			}
+			wantSent := n - 1
+			if tt.wantStatus == ledger.Sent {
+				wantSent = n
+			}
+			if sum.Sent != wantSent || sum.Sent+sum.Failed != n || sum.Pending != 0 {
+				t.Errorf("summary %+v, want %d sent", sum, wantSent)
+			}
+		})
+	}
+}
+
+// rsetTransport sends with go-mail's defaults (NOOP and RSET around each
+// message), to reproduce the trap where the server accepts DATA and the
+// connection drops during the RSET that follows: Send fails, yet the message
+// was delivered.
+type rsetTransport struct{ port int }
+
+func (r rsetTransport) Open(ctx context.Context) (deliver.Conn, error) {
+	c, err := gomail.NewClient("127.0.0.1", gomail.WithPort(r.port), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithTimeout(2*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	sc, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rsetConn{c, sc}, nil
+}
+
+type rsetConn struct {
+	c  *gomail.Client
+	sc *gosmtp.Client
+}
+
+func (r rsetConn) Send(_ context.Context, m *gomail.Msg, _ ledger.Recipient) error {
+	return r.c.SendWithSMTPClient(r.sc, m)
+}
+func (r rsetConn) Close() error { _ = r.c.CloseWithSMTPClient(r.sc); return nil }
+
+func TestRunDuplicateTrap(t *testing.T) {
+	const victim = "r002@example.com"
+	srv := newSMTPServer(t, func(s *smtpServer) {
+		s.faultFor = func(rcpt string, call int) fault { return fault{dropAfter: rcpt == victim && call == 1} }
+	})
+	l := newFakeLedger(issueID, 5)
+	opts := fastOptions()
+	opts.Connections = 1
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, rsetTransport{srv.port()}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.check(t)
+	if got := len(srv.received(victim)); got != 1 {
+		t.Errorf("victim received %d copies, want 1", got)
+	}
+	if row := l.row(2); row.status != ledger.Sent || row.rc.Attempts != 1 {
+		t.Errorf("victim row %+v, want sent after 1 attempt", row)
+	}
+	if sum.Sent != 5 || srv.total() != 5 {
+		t.Errorf("summary %+v, server got %d messages", sum, srv.total())
+	}
+	if srv.sessionCount() != 2 {
+		t.Errorf("%d sessions, want 2 (re-dial after the drop)", srv.sessionCount())
+	}
+}
+
+func TestRunRelayDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close() // nobody listens there any more
+	tr, err := deliver.NewSMTP(deliver.SMTPOptions{Host: "127.0.0.1", Port: port, TLS: "none", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newFakeLedger(issueID, 25)
+	var opens atomic.Int32
+	opts := fastOptions()
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, countingTransport{tr, &opens}, opts)
+	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !strings.Contains(err.Error(), "pending") {
+		t.Fatalf("err = %v, want a relay error", err)
+	}
+	l.check(t)
+	if l.count(ledger.Pending) != 25 {
+		t.Errorf("%d pending in the ledger, want 25", l.count(ledger.Pending))
+	}
+	if sum.Sent != 0 || sum.Pending == 0 || sum.Attempts != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	if got, max := int(opens.Load()), opts.Connections*opts.OpenAttempts; got > max {
+		t.Errorf("%d opens, want at most %d", got, max)
+	}
+	for i := 1; i <= 25; i++ {
+		if a := l.row(int64(i)).rc.Attempts; a != 0 {
+			t.Errorf("subscriber %d: %d attempts recorded for a relay that never answered", i, a)
+		}
+	}
+}
+
+type countingTransport struct {
+	deliver.Transport
+	n *atomic.Int32
+}
+
+func (c countingTransport) Open(ctx context.Context) (deliver.Conn, error) {
+	c.n.Add(1)
+	return c.Transport.Open(ctx)
+}
+
+func TestRunSenderRefused(t *testing.T) {
+	srv := newSMTPServer(t, func(s *smtpServer) {
+		s.mailErr = smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "relaying denied")
+	})
+	l := newFakeLedger(issueID, 10)
+	_, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), fastOptions())
+	if err == nil || !strings.Contains(err.Error(), "relay refused the sender") {
+		t.Fatalf("err = %v", err)
+	}
+	l.check(t)
+	if f := l.count(ledger.Failed); f != 0 {
+		t.Errorf("%d recipients failed for a sender problem", f)
+	}
+}
+
+func TestRunAuth(t *testing.T) {
+	tests := []struct {
+		name, pass string
+		wantErr    bool
+	}{{"right password", "s3cret", false}, {"wrong password", "nope", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newSMTPServer(t, func(s *smtpServer) { s.auth = &[2]string{"ann", "s3cret"} })
+			l := newFakeLedger(issueID, 3)
+			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Username, o.Password = "ann", tt.pass })
+			sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, tr, fastOptions())
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			l.check(t)
+			if !tt.wantErr && sum.Sent != 3 {
+				t.Errorf("summary %+v", sum)
+			}
+			if tt.wantErr && (l.count(ledger.Pending) != 3 || srv.total() != 0) {
+				t.Errorf("wrong password: %d pending, %d received", l.count(ledger.Pending), srv.total())
+			}
+		})
+	}
+}
+
+func TestRunRateLimit(t *testing.T) {
+	srv := newSMTPServer(t, nil)
+	l := newFakeLedger(issueID, 10)
+	opts := fastOptions()
+	opts.Rate, opts.Burst = 20, 1 // 10 messages: the first at once, 9 more 50ms apart
+	start := time.Now()
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil || sum.Sent != 10 {
+		t.Fatalf("Run: %+v, %v", sum, err)
+	}
+	// A lower bound only: the limiter guarantees it, however slow the machine.
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Errorf("10 messages at 20/s took %v: the rate limit is not applied", el)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	const n = 40
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var accepted atomic.Int32
+	srv := newSMTPServer(t, func(s *smtpServer) {
+		s.onData = func(string) {
+			if accepted.Add(1) == 5 {
+				cancel()
+			}
+		}
+	})
+	l := newFakeLedger(issueID, n)
+	opts := fastOptions()
+	opts.Connections = 2
+	sum, err := deliver.Run(ctx, issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	l.check(t)
+	// Every message the server accepted is recorded sent; nothing else is.
+	if got := l.count(ledger.Sent); got != srv.total() || got != sum.Sent {
+		t.Errorf("ledger sent %d, server accepted %d, summary %+v", got, srv.total(), sum)
+	}
+	if l.count(ledger.Pending) != n-sum.Sent || sum.Sent == n {
+		t.Errorf("ledger pending %d, sent %d of %d", l.count(ledger.Pending), sum.Sent, n)
+	}
+}
+
+func TestRunRecordFailureStops(t *testing.T) {
+	srv := newSMTPServer(t, nil)
+	l := newFakeLedger(issueID, 30)
+	l.recordErr = errors.New("disk full")
+	opts := fastOptions()
+	opts.BatchSize = 5
+	_, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v, want the record error", err)
+	}
+	if srv.total() >= 30 {
+		t.Errorf("the run went on after the ledger failed (%d sent)", srv.total())
+	}
+}
+
+func TestRunEmptyLedgerOpensNothing(t *testing.T) {
+	var opens atomic.Int32
+	l := newFakeLedger(issueID, 0)
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l,
+		countingTransport{deliver.NewFile(t.TempDir()), &opens}, fastOptions())
+	if err != nil || sum != (deliver.Summary{Duration: sum.Duration}) || opens.Load() != 0 {
+		t.Errorf("summary %+v, err %v, %d opens", sum, err, opens.Load())
+	}
+}
+
+func TestFileTransport(t *testing.T) {
+	dir := t.TempDir()
+	l := newFakeLedger(issueID, 6)
+	l.add(ledger.Recipient{IssueID: issueID, SubscriberID: 7, Email: "../../evil/x@example.com"})
+	comp := testComposer(t)
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), comp, l, deliver.NewFile(dir), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.check(t)
+	// The odd address fails to compose (it is not an address); the rest are written.
+	if sum.Sent != 6 || sum.Failed != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, issueID, "*"))
+	if len(files) != 6 {
+		t.Fatalf("files %v, want 6 .eml files and no temporary ones", files)
+	}
+	for i := 1; i <= 6; i++ {
+		rc := l.row(int64(i)).rc
+		path := filepath.Join(dir, issueID, rc.Email+".eml")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMessage(t, raw, rc, comp.MessageID(issueID, rc.SubscriberID), comp.UnsubscribeURL(rc))
+	}
+	f := deliver.NewFile(dir)
+	if p := f.Path(ledger.Recipient{IssueID: "../x", Email: "../../etc/passwd"}); !strings.HasPrefix(p, dir+string(filepath.Separator)) || strings.Count(p, string(filepath.Separator)) != strings.Count(dir, string(filepath.Separator))+2 {
+		t.Errorf("Path escapes the outbox: %s", p)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	l := newFakeLedger(issueID, 5)
+	rcs := func(yield func(ledger.Recipient) bool) {
+		for _, r := range l.rows {
+			if !yield(r.rc) {
+				return
+			}
+		}
+		yield(ledger.Recipient{IssueID: issueID, SubscriberID: 99, Email: "broken"})
+	}
+	res, err := deliver.DryRun(t.Context(), testRendered(), testComposer(t), rcs)
+	if res.Messages != 5 || res.Failed != 1 || res.Bytes < 5*500 {
+		t.Errorf("result %+v", res)
+	}
+	if err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("err = %v, want the bad address named", err)
+	}
+	if l.claims != 0 {
+		t.Errorf("dry run claimed from the ledger")
+	}
+}
+
+func TestNewSMTP(t *testing.T) {
+	tests := []struct {
+		o    deliver.SMTPOptions
+		want string // error substring, "" for ok
+	}{
+		{deliver.SMTPOptions{Host: "mail.example.org"}, ""},
+		{deliver.SMTPOptions{Host: "mail.example.org", TLS: "tls"}, ""},
+		{deliver.SMTPOptions{}, "host is empty"},
+		{deliver.SMTPOptions{Host: "h", TLS: "ssl"}, `tls "ssl"`},
+		{deliver.SMTPOptions{Host: "h", Port: 70000}, "port 70000"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.o), func(t *testing.T) {
+			s, err := deliver.NewSMTP(tt.o)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(s.String(), "password") {
+					t.Errorf("String leaks: %s", s)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A connection the server closed while idle is found dead at MAIL FROM:
+// nothing of the message was sent, so the recipient is retried on a new
+// connection without spending one of its attempts.
+func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
+	srv := newSMTPServer(t, func(s *smtpServer) {
+		s.faultFor = func(rcpt string, call int) fault { return fault{dropAfter: rcpt == "r002@example.com"} }
+	})
+	l := newFakeLedger(issueID, 4)
+	opts := fastOptions()
+	opts.Connections, opts.MaxAttempts = 1, 1
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.check(t)
+	if sum.Sent != 4 || srv.total() != 4 || srv.sessionCount() != 2 {
+		t.Errorf("summary %+v, %d received in %d sessions; want 4 in 2", sum, srv.total(), srv.sessionCount())
+	}
+	if a := l.row(3).rc.Attempts; a != 1 {
+		t.Errorf("recipient after the drop: %d attempts recorded, want 1", a)
+	}
+}
+
+func TestSendOne(t *testing.T) {
+	srv := newSMTPServer(t, nil)
+	comp := testComposer(t)
+	m, err := comp.ComposeTest(testRendered(), "Editor <ed@example.com>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver.SendOne(t.Context(), smtpTransport(t, srv, nil), m, ledger.Recipient{IssueID: issueID, Email: "ed@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.received("ed@example.com"); len(got) != 1 || !bytes.Contains(got[0], []byte("[TEST]")) {
+		t.Errorf("received %d messages", len(got))
+	}
+}

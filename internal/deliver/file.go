@@ -1,0 +1,96 @@
+package deliver
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/digest/digest/internal/ledger"
+)
+
+// File is a Transport that writes each message to
+// <dir>/<issue id>/<recipient address>.eml instead of sending it: for
+// development, previews and tests. The bytes are those an SMTP relay would
+// receive. Files appear atomically (written to a temporary name, then
+// renamed).
+type File struct {
+	dir string
+}
+
+// NewFile returns a File transport writing under dir (created when needed).
+func NewFile(dir string) *File { return &File{dir: dir} }
+
+// Path returns the file a recipient's message is written to.
+func (f *File) Path(rc ledger.Recipient) string {
+	return filepath.Join(f.dir, safeName(rc.IssueID, "issue"), safeName(rc.Email, "recipient")+".eml")
+}
+
+// Open returns a connection; there is nothing to dial.
+func (f *File) Open(context.Context) (Conn, error) { return fileConn{f}, nil }
+
+type fileConn struct{ f *File }
+
+func (c fileConn) Send(ctx context.Context, m *gomail.Msg, rc ledger.Recipient) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	path := c.f.Path(rc)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("outbox %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*.eml")
+	if err != nil {
+		return fmt.Errorf("outbox %s: %w", dir, err)
+	}
+	w := bufio.NewWriter(tmp)
+	_, err = m.WriteTo(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("outbox %s: %w", path, err)
+	}
+	return nil
+}
+
+func (fileConn) Close() error { return nil }
+
+// safeName maps s to a single, portable path element: letters, digits and
+// "@._+-" are kept, anything else becomes '_', and a leading dot is replaced
+// so that the name is never hidden, "." or "..".
+func safeName(s, fallback string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '@', r == '.', r == '_', r == '+', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= 200 {
+			break
+		}
+	}
+	out := b.String()
+	if out == "" {
+		return fallback
+	}
+	if out[0] == '.' {
+		out = "_" + out[1:]
+	}
+	return out
+}

@@ -1,0 +1,306 @@
+// Package mail builds the MIME message of one issue for one recipient with
+// go-mail: addresses, a Message-ID derived from (issue, subscriber), the
+// list headers bulk senders need (List-Id, RFC 8058 one-click
+// List-Unsubscribe), and a multipart/alternative body, text first and HTML
+// last. It also signs and checks the unsubscribe tokens used in those URLs.
+//
+// It only builds messages; package deliver sends them.
+package mail
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	netmail "net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	gomail "github.com/wneessen/go-mail"
+	"golang.org/x/net/idna"
+
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/render"
+)
+
+// ErrBadAddress is wrapped by Compose when a recipient address cannot be
+// parsed: no attempt to send it can succeed.
+var ErrBadAddress = errors.New("invalid recipient address")
+
+// Options configures a Composer. From, BaseURL and Secret are required.
+type Options struct {
+	ListName string // newsletter name: List-Id phrase and label
+	From     string // "Name <addr>" or a bare address
+	ReplyTo  string // optional, same forms as From
+	BaseURL  string // where the web endpoints live; unsubscribe is BaseURL/u/TOKEN
+	Secret   []byte // signs unsubscribe tokens and salts Message-IDs
+	// Now stamps the Date header; nil means time.Now. Injected so that
+	// tests (and --now) are reproducible.
+	Now func() time.Time
+	// Logger receives the one warning about a non-https BaseURL; nil
+	// discards it.
+	Logger *slog.Logger
+}
+
+// Composer builds the messages of any issue. It is safe for concurrent use:
+// after NewComposer it is read-only.
+type Composer struct {
+	from    *netmail.Address
+	replyTo *netmail.Address
+	domain  string // ASCII (punycode) domain of From
+	baseURL string // without trailing slash
+	secret  []byte
+	listID  string // preformatted List-Id value
+	now     func() time.Time
+}
+
+// NewComposer validates opts and returns a Composer. It logs one warning when
+// BaseURL is not https: receivers only honour one-click unsubscribe over
+// https, which is fine in development but not in production.
+func NewComposer(opts Options) (*Composer, error) {
+	if strings.TrimSpace(opts.From) == "" {
+		return nil, errors.New("mail: from address is empty")
+	}
+	from, err := netmail.ParseAddress(opts.From)
+	if err != nil {
+		return nil, fmt.Errorf("mail: from address %q: %w", opts.From, err)
+	}
+	at := strings.LastIndexByte(from.Address, '@')
+	if at < 0 || at == len(from.Address)-1 {
+		return nil, fmt.Errorf("mail: from address %q has no domain", opts.From)
+	}
+	domain, err := idna.Lookup.ToASCII(strings.ToLower(from.Address[at+1:]))
+	if err != nil || domain == "" {
+		return nil, fmt.Errorf("mail: from address %q: domain is not a valid host name: %v", opts.From, err)
+	}
+	c := &Composer{from: from, domain: domain, secret: opts.Secret, now: opts.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if strings.TrimSpace(opts.ReplyTo) != "" {
+		if c.replyTo, err = netmail.ParseAddress(opts.ReplyTo); err != nil {
+			return nil, fmt.Errorf("mail: reply-to address %q: %w", opts.ReplyTo, err)
+		}
+	}
+	if len(opts.Secret) == 0 {
+		return nil, errors.New("mail: secret is empty: unsubscribe links cannot be signed (set secret or DIGEST_SECRET)")
+	}
+	u, err := url.Parse(strings.TrimSpace(opts.BaseURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", opts.BaseURL)
+	}
+	c.baseURL = strings.TrimRight(u.String(), "/")
+	if u.Scheme != "https" {
+		logger := opts.Logger
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", c.baseURL)
+	}
+	c.listID = listID(opts.ListName, domain)
+	return c, nil
+}
+
+// UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in
+// the List-Unsubscribe header and in the body.
+func (c *Composer) UnsubscribeURL(rc ledger.Recipient) string {
+	return c.baseURL + "/u/" + Token(c.secret, rc.SubscriberID, rc.IssueID)
+}
+
+// MessageID returns the Message-ID (without angle brackets) of an issue sent
+// to a subscriber. It depends only on them (and the secret), so a rare repeat
+// after a crash carries the same id and receivers can recognise it.
+func (c *Composer) MessageID(issueID string, subscriberID int64) string {
+	h := hmac.New(sha256.New, c.secret)
+	h.Write([]byte("digest-message-id-v1\x00"))
+	h.Write([]byte(issueID))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(subscriberID, 10)))
+	return atomText(issueID) + "." + strconv.FormatInt(subscriberID, 10) + "." +
+		hex.EncodeToString(h.Sum(nil)[:8]) + "@" + c.domain
+}
+
+// Compose builds the message of issue r for one recipient, personalized with
+// its name, address and unsubscribe URL. An unparsable address gives an error
+// wrapping ErrBadAddress.
+func (c *Composer) Compose(r *render.Rendered, rc ledger.Recipient) (*gomail.Msg, error) {
+	to, err := recipientAddress(rc.Email, rc.Name)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
+	}
+	unsub := c.UnsubscribeURL(rc)
+	p := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub}
+	return c.build(r.Subject, c.MessageID(rc.IssueID, rc.SubscriberID), to, unsub, r.Text(p), r.HTML(p)), nil
+}
+
+// ComposeTest builds a test copy of issue r for `send --to ADDR`: the subject
+// is prefixed with "[TEST] ", the subscriber id is 0, and the Message-ID is
+// fresh on every call so that test copies never look like repeats.
+func (c *Composer) ComposeTest(r *render.Rendered, to string) (*gomail.Msg, error) {
+	addr, err := netmail.ParseAddress(to)
+	if err != nil {
+		return nil, fmt.Errorf("test recipient %q: %w: %v", to, ErrBadAddress, err)
+	}
+	addr.Name = cleanName(addr.Name)
+	unsub := c.UnsubscribeURL(ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address})
+	p := render.Personal{Name: addr.Name, Email: addr.Address, UnsubscribeURL: unsub}
+	msgID := "test." + strconv.FormatInt(c.now().Unix(), 36) + "." + randomHex() + "@" + c.domain
+	return c.build("[TEST] "+r.Subject, msgID, addr, unsub, r.Text(p), r.HTML(p)), nil
+}
+
+func (c *Composer) build(subject, msgID string, to *netmail.Address, unsub, text, html string) *gomail.Msg {
+	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	m.FromMailAddress(c.from)
+	m.ToMailAddress(to)
+	if c.replyTo != nil {
+		m.ReplyToMailAddress(c.replyTo)
+	}
+	m.Subject(subject)
+	m.SetDateWithValue(c.now())
+	m.SetMessageIDWithValue(msgID)
+	m.SetGenHeaderPreformatted("List-Id", c.listID)
+	// SetListUnsubscribeOneClick refuses http URLs, which are normal in
+	// development: write the RFC 8058 pair ourselves, always the same way.
+	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, "<"+unsub+">")
+	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
+	m.SetGenHeader(gomail.HeaderPrecedence, "bulk")
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	m.AddAlternativeString(gomail.TypeTextHTML, html)
+	return m
+}
+
+// recipientAddress parses a subscriber's address and attaches the cleaned
+// display name (go-mail encodes it per RFC 2047 when needed).
+func recipientAddress(email, name string) (*netmail.Address, error) {
+	a, err := netmail.ParseAddress(strings.TrimSpace(email))
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w: %v", email, ErrBadAddress, err)
+	}
+	if a.Name != "" && name == "" {
+		name = a.Name
+	}
+	return &netmail.Address{Name: cleanName(name), Address: a.Address}, nil
+}
+
+// cleanName drops control characters (a CR/LF in a name must never reach a
+// header) and collapses surrounding space.
+func cleanName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// atomText keeps the characters of s that are safe in a Message-ID's left
+// part ([A-Za-z0-9_-]), replacing others with '-', so that the id stays ASCII
+// and never has an empty, leading, trailing or doubled dot.
+func atomText(s string) string {
+	const maxLen = 40
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxLen {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "issue"
+	}
+	return b.String()
+}
+
+// listID returns the List-Id value (RFC 2919): a phrase naming the list and
+// <slug.domain>. An ASCII name is a quoted string; any other is RFC 2047
+// encoded (encoded-words are not allowed inside quotes). Long values are
+// folded.
+func listID(name, domain string) string {
+	name = cleanName(name)
+	slug := slugify(name)
+	label := "<" + slug + "." + domain + ">"
+	if name == "" {
+		return label
+	}
+	var phrase string
+	if isPrintableASCII(name) {
+		phrase = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	} else {
+		phrase = mime.QEncoding.Encode("UTF-8", name)
+	}
+	return fold("List-Id", phrase+" "+label)
+}
+
+func slugify(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return "digest"
+	}
+	return out
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// fold breaks a preformatted header value at spaces so that lines stay under
+// 78 characters where the words allow it.
+func fold(key, value string) string {
+	const width = 78
+	var b strings.Builder
+	line := len(key) + 2
+	for i, w := range strings.Split(value, " ") {
+		if i > 0 {
+			if line+1+len(w) > width {
+				b.WriteString("\r\n ")
+				line = 1
+			} else {
+				b.WriteByte(' ')
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}
+
+func randomHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
