@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Issue is the record of one built issue.
+type Issue struct {
+	ID          string
+	Number      int // 1, 2, …: assigned by SaveIssue when 0
+	Subject     string
+	BuiltAt     time.Time
+	Articles    int
+	CompletedAt time.Time // zero until delivery has finished
+}
+
+func scanIssue(r scanner) (Issue, error) {
+	var (
+		is        Issue
+		completed sql.NullTime
+	)
+	if err := r.Scan(&is.ID, &is.Number, &is.Subject, &is.BuiltAt, &is.Articles, &completed); err != nil {
+		return Issue{}, err
+	}
+	is.BuiltAt = is.BuiltAt.UTC()
+	if completed.Valid {
+		is.CompletedAt = completed.Time.UTC()
+	}
+	return is, nil
+}
+
+// SaveIssue records an issue if its ID is new, giving it the next number when
+// its Number is 0 (and BuiltAt = now when zero), and returns the stored row.
+// For an ID already stored it changes nothing and returns the stored row, so
+// that rebuilding an issue keeps its number.
+func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
+	if is.ID == "" {
+		return Issue{}, errors.New("save issue: empty id")
+	}
+	var saved Issue
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		saved, err = scanIssue(tx.QueryRowContext(ctx, sqlIssueByID, is.ID))
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		saved = is
+		if saved.Number == 0 {
+			if err := tx.QueryRowContext(ctx, sqlNextNumber).Scan(&saved.Number); err != nil {
+				return err
+			}
+		}
+		if saved.BuiltAt.IsZero() {
+			saved.BuiltAt = s.stamp()
+		}
+		saved.BuiltAt = saved.BuiltAt.UTC()
+		saved.CompletedAt = utc(saved.CompletedAt)
+		_, err = tx.ExecContext(ctx, sqlInsertIssue, saved.ID, saved.Number, saved.Subject,
+			saved.BuiltAt, saved.Articles, nullTime(saved.CompletedAt))
+		return err
+	})
+	if err != nil {
+		return Issue{}, fmt.Errorf("save issue %s: %w", is.ID, err)
+	}
+	return saved, nil
+}
+
+// GetIssue returns the issue with this ID, or ErrNotFound.
+func (s *Store) GetIssue(ctx context.Context, id string) (Issue, error) {
+	is, err := scanIssue(s.db.QueryRowContext(ctx, sqlIssueByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Issue{}, fmt.Errorf("get issue %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Issue{}, fmt.Errorf("get issue %s: %w", id, err)
+	}
+	return is, nil
+}
+
+// LatestIssue returns the issue with the highest number, or ErrNotFound when
+// none was built yet.
+func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
+	is, err := scanIssue(s.db.QueryRowContext(ctx, sqlLatestIssue))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Issue{}, fmt.Errorf("latest issue: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Issue{}, fmt.Errorf("latest issue: %w", err)
+	}
+	return is, nil
+}
+
+// MarkIssueComplete records that delivery of the issue finished at at. A
+// second call keeps the first time. It returns ErrNotFound for an unknown ID.
+func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		at = s.stamp()
+	}
+	res, err := s.db.ExecContext(ctx, sqlCompleteIssue, at.UTC(), id)
+	if err != nil {
+		return fmt.Errorf("complete issue %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("complete issue %s: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("complete issue %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package store
+
+// Every SQL statement of the package is in this file, so that a port to
+// Postgres touches one place. The SQL sticks to what both engines accept:
+// ON CONFLICT, INSERT … SELECT, CASE; times are bound from Go (never
+// CURRENT_TIMESTAMP) so that an injected clock governs them. For Postgres:
+// "?" becomes "$n", INTEGER PRIMARY KEY becomes an identity column, TIMESTAMP
+// becomes TIMESTAMPTZ, scalar MAX(a, b) becomes GREATEST, LIMIT -1 becomes
+// LIMIT ALL, and Claim's select-then-update takes FOR UPDATE SKIP LOCKED.
+
+// migrations returns the schema changes in order; version n is element n-1.
+// Never edit an applied migration: append a new one.
+func migrations() []string {
+	return []string{
+		// 1: initial schema.
+		`CREATE TABLE subscribers (
+			id              INTEGER PRIMARY KEY,
+			email           TEXT NOT NULL,
+			email_key       TEXT NOT NULL UNIQUE,
+			name            TEXT NOT NULL DEFAULT '',
+			status          TEXT NOT NULL DEFAULT 'active'
+			                CHECK (status IN ('active', 'unsubscribed', 'bounced')),
+			created_at      TIMESTAMP NOT NULL,
+			updated_at      TIMESTAMP NOT NULL,
+			unsubscribed_at TIMESTAMP
+		);
+		CREATE INDEX subscribers_status ON subscribers (status, id);
+
+		CREATE TABLE issues (
+			id            TEXT PRIMARY KEY,
+			number        INTEGER NOT NULL UNIQUE,
+			subject       TEXT NOT NULL DEFAULT '',
+			built_at      TIMESTAMP NOT NULL,
+			article_count INTEGER NOT NULL DEFAULT 0,
+			completed_at  TIMESTAMP
+		);
+
+		CREATE TABLE deliveries (
+			issue_id      TEXT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+			subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+			status        TEXT NOT NULL DEFAULT 'pending'
+			              CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+			attempts      INTEGER NOT NULL DEFAULT 0,
+			last_code     INTEGER NOT NULL DEFAULT 0,
+			last_enhanced TEXT NOT NULL DEFAULT '',
+			last_reply    TEXT NOT NULL DEFAULT '',
+			created_at    TIMESTAMP NOT NULL,
+			updated_at    TIMESTAMP NOT NULL,
+			sent_at       TIMESTAMP,
+			PRIMARY KEY (issue_id, subscriber_id)
+		);
+		-- (issue_id, status) for counts and claims; subscriber_id last so a
+		-- claim reads pending rows already in subscriber order.
+		CREATE INDEX deliveries_issue_status ON deliveries (issue_id, status, subscriber_id);
+		CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id);
+
+		CREATE TABLE articles_seen (
+			article_id TEXT PRIMARY KEY,
+			first_seen TIMESTAMP NOT NULL,
+			issue_id   TEXT,
+			sent_at    TIMESTAMP
+		);
+
+		CREATE TABLE settings (
+			key   TEXT PRIMARY KEY,
+			value TEXT NOT NULL
+		);`,
+	}
+}
+
+const (
+	sqlCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TIMESTAMP NOT NULL
+	)`
+	sqlMigrationApplied = `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`
+	sqlInsertMigration  = `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`
+	sqlSchemaVersion    = `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`
+)
+
+// Subscribers.
+const (
+	subscriberColumns = `id, email, name, status, created_at`
+
+	sqlSubscriberByKey  = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE email_key = ?`
+	sqlSubscriberPage   = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE id > ? ORDER BY id LIMIT ?`
+	sqlInsertSubscriber = `INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at)
+		VALUES (?, ?, ?, 'active', ?, ?)`
+	sqlReactivateSubscriber = `UPDATE subscribers
+		SET name = CASE WHEN ? = '' THEN name ELSE ? END, status = 'active', unsubscribed_at = NULL, updated_at = ?
+		WHERE id = ?`
+	sqlRenameSubscriber = `UPDATE subscribers SET name = ?, updated_at = ? WHERE id = ?`
+	sqlUnsubscribeByKey = `UPDATE subscribers
+		SET status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, ?), updated_at = ?
+		WHERE email_key = ?`
+	sqlUnsubscribeByID = `UPDATE subscribers
+		SET status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, ?), updated_at = ?
+		WHERE id = ? AND status <> 'unsubscribed'`
+	sqlSubscriberExists = `SELECT COUNT(*) FROM subscribers WHERE id = ?`
+	sqlSetStatus        = `UPDATE subscribers
+		SET status = ?,
+		    unsubscribed_at = CASE
+		        WHEN ? = 'unsubscribed' THEN COALESCE(unsubscribed_at, ?)
+		        WHEN ? = 'active' THEN NULL
+		        ELSE unsubscribed_at END,
+		    updated_at = ?
+		WHERE id = ?`
+	sqlBounceSubscriber = `UPDATE subscribers SET status = 'bounced', updated_at = ?
+		WHERE id = ? AND status = 'active'`
+	sqlSubscriberIDByKey      = `SELECT id FROM subscribers WHERE email_key = ?`
+	sqlDeleteSubscriberLedger = `DELETE FROM deliveries WHERE subscriber_id = ?`
+	sqlDeleteSubscriber       = `DELETE FROM subscribers WHERE id = ?`
+	sqlCountActive            = `SELECT COUNT(*) FROM subscribers WHERE status = 'active'`
+)
+
+// Settings.
+const (
+	sqlGetSetting       = `SELECT value FROM settings WHERE key = ?`
+	sqlInsertSettingNew = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+)
+
+// Issues.
+const (
+	issueColumns   = `id, number, subject, built_at, article_count, completed_at`
+	sqlIssueByID   = `SELECT ` + issueColumns + ` FROM issues WHERE id = ?`
+	sqlLatestIssue = `SELECT ` + issueColumns + ` FROM issues ORDER BY number DESC LIMIT 1`
+	sqlNextNumber  = `SELECT COALESCE(MAX(number), 0) + 1 FROM issues`
+	sqlInsertIssue = `INSERT INTO issues (id, number, subject, built_at, article_count, completed_at)
+		VALUES (?, ?, ?, ?, ?, ?)`
+	sqlCompleteIssue = `UPDATE issues SET completed_at = COALESCE(completed_at, ?) WHERE id = ?`
+)
+
+// Ledger.
+const (
+	sqlIssueExists = `SELECT COUNT(*) FROM issues WHERE id = ?`
+	sqlEnqueue     = `INSERT INTO deliveries (issue_id, subscriber_id, status, created_at, updated_at)
+		SELECT ?, id, 'pending', ?, ? FROM subscribers WHERE status = 'active'
+		ON CONFLICT (issue_id, subscriber_id) DO NOTHING`
+	sqlRequeueSending = `UPDATE deliveries SET status = 'pending', updated_at = ?
+		WHERE issue_id = ? AND status = 'sending'`
+	sqlPendingBatch = `SELECT d.subscriber_id, s.email, s.name, s.status, d.attempts
+		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+		WHERE d.issue_id = ? AND d.status = 'pending' AND d.subscriber_id > ?
+		ORDER BY d.subscriber_id LIMIT ?`
+	sqlMarkSending = `UPDATE deliveries SET status = 'sending', updated_at = ?
+		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
+	sqlSkipInactive = `UPDATE deliveries
+		SET status = 'failed', last_code = 0, last_enhanced = '', last_reply = ?, updated_at = ?
+		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
+	// sqlRecord never touches a row that is already sent or failed: both
+	// are final, and a late or repeated outcome must not undo them.
+	sqlRecord = `UPDATE deliveries
+		SET status = ?,
+		    attempts = MAX(attempts + 1, ?),
+		    last_code = ?, last_enhanced = ?, last_reply = ?,
+		    updated_at = ?,
+		    sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
+		WHERE issue_id = ? AND subscriber_id = ? AND status IN ('pending', 'sending')`
+	sqlRelease = `UPDATE deliveries SET status = 'pending', updated_at = ?
+		WHERE issue_id = ? AND subscriber_id = ? AND status = 'sending'`
+	sqlCounts   = `SELECT status, COUNT(*) FROM deliveries WHERE issue_id = ? GROUP BY status`
+	sqlFailures = `SELECT s.email, d.attempts, d.last_code, d.last_enhanced, d.last_reply
+		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+		WHERE d.issue_id = ? AND d.status = 'failed'
+		ORDER BY d.subscriber_id LIMIT ?`
+)
+
+// Seen articles.
+const (
+	sqlInsertSeen = `INSERT INTO articles_seen (article_id, first_seen) VALUES (?, ?)
+		ON CONFLICT (article_id) DO NOTHING`
+	sqlFirstSeen = `SELECT first_seen FROM articles_seen WHERE article_id = ?`
+	sqlSentIssue = `SELECT issue_id FROM articles_seen
+		WHERE article_id = ? AND sent_at IS NOT NULL AND issue_id IS NOT NULL AND issue_id <> ?`
+	// The first issue that carried an article keeps it.
+	sqlMarkSent = `INSERT INTO articles_seen (article_id, first_seen, issue_id, sent_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (article_id) DO UPDATE SET issue_id = excluded.issue_id, sent_at = excluded.sent_at
+		WHERE articles_seen.sent_at IS NULL`
+)
