@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digest/digest/internal/archive"
 	"github.com/digest/digest/internal/article"
 	"github.com/digest/digest/internal/config"
 	"github.com/digest/digest/internal/deliver"
@@ -115,6 +116,7 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 		Sources: srcs, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
 		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
 		Sections: sections, Logger: e.log,
+		Site: archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
 	}, nil
 }
 

@@ -71,4 +71,3 @@ func failedSources(b *pipeline.Built) error {
 	}
 	return &exitError{code: ExitFailed, err: errors.New("every source failed")}
 }
-

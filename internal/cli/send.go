@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
@@ -84,6 +86,12 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if e.cfg.Delivery.Transport == "file" {
 		sender.Options.Rate = 0
 	}
+	if c, err := e.store.Counts(ctx, b.Issue.ID); err != nil {
+		return err
+	} else if c.Total() > 0 && c.Pending+c.Sending == 0 {
+		fmt.Fprintf(e.stdout, "Issue %s is already delivered (%d sent, %d failed): nothing to send.\n", b.Issue.ID, c.Sent, c.Failed)
+		return nil
+	}
 	start := time.Now()
 	d, err := sender.Send(ctx, b)
 	c := d.Counts
@@ -158,4 +166,53 @@ func (e *env) progress() func(deliver.Progress) {
 		e.log.Info("delivering", "sent", pr.Sent, "failed", pr.Failed, "pending", pr.Pending,
 			"total", pr.Total, "rate", fmt.Sprintf("%.0f/s", pr.Rate))
 	}
+}
+
+// dryRun renders every active subscriber's message and reports the count
+// and size; nothing is sent and the ledger is untouched.
+func (e *env) dryRun(ctx context.Context, b *pipeline.Built, comp *mail.Composer) error {
+	var listErr error
+	recipients := func(yield func(ledger.Recipient) bool) {
+		stop := errors.New("stop")
+		err := e.store.List(ctx, func(s subscriber.Subscriber) error {
+			if s.Status != subscriber.StatusActive {
+				return nil
+			}
+			if !yield(ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: s.ID, Email: s.Email, Name: s.Name}) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			listErr = err
+		}
+	}
+	start := time.Now()
+	res, err := deliver.DryRun(ctx, b.Rendered, comp, recipients)
+	if listErr != nil {
+		return listErr
+	}
+	fmt.Fprintf(e.stdout, "Dry run: %s rendered (%d KiB in all, %s), %d could not be built; nothing sent, ledger untouched\n",
+		plural(res.Messages, "message", "messages"), res.Bytes/1024, time.Since(start).Round(time.Millisecond), res.Failed)
+	if err != nil {
+		return &exitError{code: ExitFailed, err: err}
+	}
+	return nil
+}
+
+// sendTest sends one test copy to addr through the configured transport.
+func (e *env) sendTest(ctx context.Context, b *pipeline.Built, comp *mail.Composer, addr string) error {
+	m, err := comp.ComposeTest(b.Rendered, addr)
+	if err != nil {
+		return err
+	}
+	t, where, err := e.transport()
+	if err != nil {
+		return err
+	}
+	if err := deliver.SendOne(ctx, t, m, ledger.Recipient{IssueID: b.Issue.ID, Email: addr}); err != nil {
+		return fmt.Errorf("test copy to %s: %w", addr, err)
+	}
+	fmt.Fprintf(e.stdout, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, addr, where)
+	return nil
 }

@@ -46,6 +46,9 @@ type Digest struct {
 	Window       time.Duration `yaml:"window"`        // default 168h
 	MaxArticles  int           `yaml:"max_articles"`  // default 30
 	TeaserLength int           `yaml:"teaser_length"` // characters, default 280
+	// Intro is an optional Markdown file with the editor\'s introduction to
+	// the next issue, shown at the top of both parts.
+	Intro string `yaml:"intro"`
 }
 
 // Source is one entry of sources:.

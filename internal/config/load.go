@@ -123,6 +123,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Database)
 	}
 	abs(&c.SubscribersCSV)
+	abs(&c.Digest.Intro)
 	abs(&c.Delivery.Outbox)
 	for i := range c.Sources {
 		abs(&c.Sources[i].Path)

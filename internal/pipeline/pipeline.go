@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digest/digest/internal/archive"
 	"github.com/digest/digest/internal/article"
 	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/ledger"
@@ -39,6 +40,10 @@ type Store interface {
 // a built issue that people received is never rebuilt.
 var ErrDelivering = errors.New("delivery of this issue has started; it is not rebuilt")
 
+// FutureTolerance is how far ahead of the clock an article's date may be and
+// still be taken as a clock error (dated when first seen instead).
+const FutureTolerance = 48 * time.Hour
+
 // Pipeline wires the stages. All fields but Logger are required.
 type Pipeline struct {
 	Sources     []source.Source
@@ -53,6 +58,9 @@ type Pipeline struct {
 	// Intro returns the editor's introduction for the next issue as safe
 	// HTML; nil means none.
 	Intro func() (string, error)
+	// Site describes the archive folder's index.html and feed.xml, rewritten
+	// after every build.
+	Site archive.Meta
 	// Concurrency bounds concurrent source fetches; 0 means 8.
 	Concurrency int
 	Logger      *slog.Logger
@@ -113,8 +121,11 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 	}
 	for i := range arts {
 		// An undated article is dated when first seen, not "now" on every
-		// run; a date in the future is not believed either.
-		if arts[i].Published.IsZero() || arts[i].Published.After(now) {
+		// run. A date slightly in the future is a feed's clock or zone error
+		// and is not believed either; one further ahead is a story not yet
+		// published, left for the issue whose window reaches it.
+		pub := arts[i].Published
+		if pub.IsZero() || (pub.After(now) && !pub.After(now.Add(FutureTolerance))) {
 			if t, ok := seen[arts[i].ID]; ok {
 				arts[i].Published = t
 			}
@@ -216,6 +227,11 @@ func (p *Pipeline) archive(b *Built) error {
 		if err := writeFile(filepath.Join(b.Dir, f.name), f.data); err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
+	}
+	// A broken older issue must not stop this one: the index is written from
+	// the rest and the problem logged.
+	if err := archive.Write(p.Archive, p.Site, b.Issue.Date); err != nil {
+		p.log().Warn("archive index", "err", err)
 	}
 	return nil
 }

@@ -55,7 +55,13 @@ func (s *Sender) Send(ctx context.Context, b *Built) (Delivery, error) {
 	if err := s.Store.MarkArticlesSent(ctx, id, ids); err != nil {
 		return d, err
 	}
-	sum, runErr := deliver.Run(ctx, id, b.Rendered, s.Composer, s.Store, s.Transport, s.Options)
+	opts := s.Options
+	if c, err := s.Store.Counts(ctx, id); err != nil {
+		return d, err
+	} else if opts.Total == 0 {
+		opts.Total = c.Pending + c.Sending // what this run has to do
+	}
+	sum, runErr := deliver.Run(ctx, id, b.Rendered, s.Composer, s.Store, s.Transport, opts)
 	d.Summary = sum
 	c, err := s.Store.Counts(context.WithoutCancel(ctx), id)
 	if err != nil {
