@@ -73,21 +73,42 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// sources builds every configured source.
+// sources builds every configured source. Fetched documents are cached in
+// the store (conditional GET), and a failing source falls back to its last
+// good copy while that is younger than the digest window.
 func (e *env) sources() ([]source.Source, error) {
 	fc := fetch.New(fetch.Options{UserAgent: "digest/" + version + " (+" + e.cfg.Newsletter.BaseURL + ")"})
-	san := article.NewSanitizer()
+	senv := source.Env{
+		Fetcher: fc, Sanitizer: article.NewSanitizer(), TeaserLength: e.cfg.Digest.TeaserLength,
+		Logger: e.log, Location: e.cfg.Location(), Cache: docCache{e.store}, StaleFallback: e.cfg.Digest.Window,
+	}
 	var out []source.Source
 	for i, s := range e.cfg.Sources {
+		sel := s.Selectors
 		src, err := source.New(source.Spec{
 			Name: s.Name, Type: s.Type, URL: s.URL, Path: s.Path, Section: s.Section, Timeout: s.Timeout,
-		}, source.Env{Fetcher: fc, Sanitizer: san, TeaserLength: e.cfg.Digest.TeaserLength, Logger: e.log})
+			Selectors: source.Selectors{Item: sel.Item, Title: sel.Title, Link: sel.Link, Teaser: sel.Teaser,
+				Date: sel.Date, Image: sel.Image},
+			FetchTeasers: s.FetchTeasers,
+		}, senv)
 		if err != nil {
 			return nil, fmt.Errorf("%s: sources[%d] (%s): %w", e.cfg.Path, i, s.Name, err)
 		}
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// docCache keeps sources' documents in the store.
+type docCache struct{ st *store.Store }
+
+func (c docCache) Get(ctx context.Context, key string) (source.Cached, bool, error) {
+	d, ok, err := c.st.GetDocument(ctx, key)
+	return source.Cached(d), ok, err
+}
+
+func (c docCache) Put(ctx context.Context, key string, d source.Cached) error {
+	return c.st.PutDocument(ctx, key, store.Document(d))
 }
 
 func (e *env) newsletter() render.Newsletter {
@@ -172,6 +193,9 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// failStreak is how many failed runs in a row make a source's report loud.
+const failStreak = 3
+
 // printSources reports each source's yield, failures loudly.
 func printSources(w io.Writer, results []pipeline.SourceResult) {
 	failed := 0
@@ -182,10 +206,13 @@ func printSources(w io.Writer, results []pipeline.SourceResult) {
 	}
 	fmt.Fprintf(w, "Sources: %d ok, %d failed\n", len(results)-failed, failed)
 	for _, r := range results {
-		if r.Err != nil {
+		switch {
+		case r.Failing(failStreak):
+			fmt.Fprintf(w, "  !!! %s has failed %d runs in a row: %v\n", r.Name, r.Streak, oneLine(r.Err))
+		case r.Err != nil:
 			fmt.Fprintf(w, "  ! %s: %v\n", r.Name, oneLine(r.Err))
-		} else {
-			fmt.Fprintf(w, "    %s: %s (%s)\n", r.Name, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+		default:
+			fmt.Fprintf(w, "    %s: %s, %s (%s)\n", r.Name, r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
 		}
 	}
 }

@@ -360,3 +360,35 @@ func TestSubscribersCommands(t *testing.T) {
 		t.Errorf("removing an unknown address: exit %d, %s", code, errOut)
 	}
 }
+
+func TestSourcesCheckAndFailureStreak(t *testing.T) {
+	w := newWorld(t, 1, "")
+	code, out, errOut := w.run("sources", "check", "--now", issueNow)
+	if code != 0 {
+		t.Fatalf("all sources ok: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"SOURCE", "RSS", "ok", "Notes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	// The second fetch is conditional; httptest's handler sends no validators,
+	// so the status stays ok. A missing feed is an error in the table.
+	data, _ := os.ReadFile(w.config)
+	write(t, w.config, strings.Replace(string(data), "sources:\n",
+		fmt.Sprintf("sources:\n  - {name: Gone, type: feed, url: %q}\n", w.feeds.URL+"/missing.xml"), 1))
+	code, out, _ = w.run("sources", "check", "--now", issueNow)
+	if code != 1 || !strings.Contains(out, "Gone") || !strings.Contains(out, "error") || !strings.Contains(out, "404") {
+		t.Errorf("failing source: exit %d\n%s", code, out)
+	}
+	// Builds on three days in a row: the third report is loud.
+	for i, day := range []string{"2026-11-28T08:00:00Z", "2026-11-29T08:00:00Z", "2026-11-30T08:00:00Z"} {
+		code, out, errOut = w.run("build", "--now", day)
+		if code != 0 {
+			t.Fatalf("build %d: exit %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	if !strings.Contains(out, "Gone has failed 3 runs in a row") {
+		t.Errorf("third failure is not reported loudly:\n%s", out)
+	}
+}

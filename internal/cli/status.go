@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 )
 
@@ -93,6 +94,7 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 		return err
 	}
 	type row struct {
+		status          source.Status
 		items, inWindow int
 		newest          time.Time
 		took            time.Duration
@@ -108,9 +110,8 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			start := time.Now()
-			arts, err := s.Fetch(ctx)
-			r := row{items: len(arts), took: time.Since(start), err: err}
+			arts, rep, err := source.Check(ctx, s)
+			r := row{status: rep.Status, items: len(arts), took: rep.Took, err: err}
 			for _, a := range arts {
 				if a.Published.After(r.newest) {
 					r.newest = a.Published
@@ -128,9 +129,9 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	failed := 0
 	for i, s := range srcs {
 		r := rows[i]
-		status, reason := "ok", ""
+		status, reason := string(r.status), ""
 		if r.err != nil {
-			status, reason = "error", oneLine(r.err)
+			reason = oneLine(r.err)
 			failed++
 		}
 		newest := "-"

@@ -59,6 +59,22 @@ type Source struct {
 	Path    string        `yaml:"path"`
 	Section string        `yaml:"section"` // default: Name
 	Timeout time.Duration `yaml:"timeout"` // default 20s
+	// Selectors pick articles out of a web page (type page).
+	Selectors Selectors `yaml:"selectors"`
+	// FetchTeasers (type page): for an item without a teaser, read the
+	// article's own page for its og:description / description meta.
+	FetchTeasers bool `yaml:"fetch_teasers"`
+}
+
+// Selectors are the CSS selectors of a page source; item is required, the
+// others are looked up inside each item and have sensible defaults.
+type Selectors struct {
+	Item   string `yaml:"item"`
+	Title  string `yaml:"title"`
+	Link   string `yaml:"link"`
+	Teaser string `yaml:"teaser"`
+	Date   string `yaml:"date"`
+	Image  string `yaml:"image"`
 }
 
 // SMTP is the relay used by the smtp transport.

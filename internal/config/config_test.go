@@ -46,7 +46,8 @@ func TestLoadFull(t *testing.T) {
 		Sources: []Source{
 			{Name: "World", Type: "feed", URL: "https://example.org/rss.xml", Section: "News", Timeout: 5 * time.Second},
 			{Name: "Notes", Type: "markdown", Path: filepath.Join(td, "content/notes"), Section: "Notes", Timeout: 20 * time.Second},
-			{Name: "About", Type: "page", URL: "http://example.org/about", Section: "About", Timeout: 20 * time.Second},
+			{Name: "About", Type: "page", URL: "http://example.org/about", Section: "About", Timeout: 20 * time.Second,
+				Selectors: Selectors{Item: ".related article", Teaser: "p"}, FetchTeasers: true},
 		},
 		Templates:      "/srv/digest/templates",
 		Archive:        "/srv/digest/archive",
@@ -201,6 +202,7 @@ func TestLoadErrors(t *testing.T) {
 				"testdata/invalid_all.yaml:12: sources[1].path: required for type markdown",
 				"testdata/invalid_all.yaml:14: sources[2].name: required",
 				`testdata/invalid_all.yaml:15: sources[2].url: "ftp://example.org/x" is not an absolute http or https URL`,
+				"testdata/invalid_all.yaml:14: sources[2].selectors.item: required for type page",
 				`testdata/invalid_all.yaml:17: sources[3].type: "video" is not one of feed, markdown, page`,
 				`testdata/invalid_all.yaml:19: smtp.tls: "ssl" is not one of none, starttls, tls`,
 				"testdata/invalid_all.yaml:20: smtp.port: must be between 1 and 65535, got 70000",
@@ -213,7 +215,7 @@ func TestLoadErrors(t *testing.T) {
 				`testdata/invalid_all.yaml:30: log.level: "loud" is not one of debug, info, warn, error`,
 				`testdata/invalid_all.yaml:31: log.format: "xml" is not one of text, json`,
 			},
-			n: 23,
+			n: 24,
 		},
 		{
 			file: "missing.yaml",
@@ -405,8 +407,13 @@ func TestValidateRules(t *testing.T) {
 		{"feed neither", func(c *Config) { c.Sources[0].URL = "" }, "sources[0].url"},
 		{"feed url scheme", func(c *Config) { c.Sources[0].URL = "file:///etc/passwd" }, "sources[0].url"},
 		{"markdown path", func(c *Config) { c.Sources[0].Type = "markdown"; c.Sources[0].URL = "" }, "sources[0].path"},
-		{"page url", func(c *Config) { c.Sources[0].Type = "page"; c.Sources[0].URL = "" }, "sources[0].url"},
-		{"page url relative", func(c *Config) { c.Sources[0].Type = "page"; c.Sources[0].URL = "/about" }, "sources[0].url"},
+		{"page url", func(c *Config) { c.Sources[0].Type = "page"; c.Sources[0].URL = ""; c.Sources[0].Selectors.Item = "li" }, "sources[0].url"},
+		{"page url relative", func(c *Config) {
+			c.Sources[0].Type = "page"
+			c.Sources[0].URL = "/about"
+			c.Sources[0].Selectors.Item = "li"
+		}, "sources[0].url"},
+		{"page item selector", func(c *Config) { c.Sources[0].Type = "page"; c.Sources[0].URL = "https://example.org/" }, "sources[0].selectors.item"},
 		{"source timeout", func(c *Config) { c.Sources[0].Timeout = -time.Second }, "sources[0].timeout"},
 		{"archive empty", func(c *Config) { c.Archive = "" }, "archive"},
 		{"database empty", func(c *Config) { c.Database = "" }, "database"},

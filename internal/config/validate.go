@@ -201,6 +201,9 @@ func (c *Config) validateSources(v *validator) {
 			} else {
 				v.httpURL(key("url"), s.URL)
 			}
+			if s.Selectors.Item == "" {
+				v.addf(key("selectors.item"), "required for type page (the CSS selector of one article)")
+			}
 		case "":
 			v.addf(key("type"), "required (feed, markdown or page)")
 		default:

@@ -34,6 +34,7 @@ type Store interface {
 	MarkArticlesSent(ctx context.Context, issueID string, ids []string) error
 	Enqueue(ctx context.Context, issueID string) (int, error)
 	Counts(ctx context.Context, issueID string) (ledger.Counts, error)
+	RecordSourceRun(ctx context.Context, name string, runErr error, at time.Time) (int, error)
 }
 
 // ErrDelivering is returned by Build when the issue's delivery has started:
@@ -69,10 +70,18 @@ type Pipeline struct {
 // SourceResult is what one source yielded in a run.
 type SourceResult struct {
 	Name     string
+	Status   source.Status // ok, not modified, stale (last good copy used) or error
 	Articles int
 	Took     time.Duration
 	Err      error
+	// Streak is how many runs in a row the source has failed, this one
+	// included; 0 when it worked.
+	Streak int
 }
+
+// Failing reports whether the source has failed often enough in a row to be
+// reported loudly.
+func (r SourceResult) Failing(threshold int) bool { return threshold > 0 && r.Streak >= threshold }
 
 // Built is an issue that is rendered and archived.
 type Built struct {
@@ -274,16 +283,22 @@ func (p *Pipeline) gather(ctx context.Context) ([]article.Article, []SourceResul
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			start := time.Now()
-			arts, err := s.Fetch(ctx)
-			results[i] = SourceResult{Name: s.Name(), Articles: len(arts), Took: time.Since(start), Err: err}
+			arts, rep, err := source.Check(ctx, s)
+			results[i] = SourceResult{Name: s.Name(), Status: rep.Status, Articles: len(arts), Took: rep.Took, Err: err}
 			perSource[i] = arts
 			if err != nil {
-				p.log().Warn("source failed", "source", s.Name(), "err", err)
+				p.log().Warn("source failed", "source", s.Name(), "status", rep.Status, "err", err)
 			}
 		}()
 	}
 	wg.Wait()
+	for i := range results {
+		streak, err := p.Store.RecordSourceRun(ctx, results[i].Name, results[i].Err, time.Now())
+		if err != nil {
+			p.log().Warn("recording source run", "source", results[i].Name, "err", err)
+		}
+		results[i].Streak = streak
+	}
 	var all []article.Article
 	for _, arts := range perSource {
 		all = append(all, arts...)

@@ -65,6 +65,26 @@ func migrations() []string {
 			key   TEXT PRIMARY KEY,
 			value TEXT NOT NULL
 		);`,
+
+		// 2: the last good copy of each fetched document (conditional GET,
+		// stale fallback) and each source's run of failures.
+		`CREATE TABLE documents (
+			key           TEXT PRIMARY KEY,
+			etag          TEXT NOT NULL DEFAULT '',
+			last_modified TEXT NOT NULL DEFAULT '',
+			url           TEXT NOT NULL DEFAULT '',
+			content_type  TEXT NOT NULL DEFAULT '',
+			body          BLOB NOT NULL,
+			fetched_at    TIMESTAMP NOT NULL
+		);
+
+		CREATE TABLE source_runs (
+			name           TEXT PRIMARY KEY,
+			failures       INTEGER NOT NULL DEFAULT 0,
+			last_error     TEXT NOT NULL DEFAULT '',
+			last_ok_at     TIMESTAMP,
+			last_failed_at TIMESTAMP
+		);`,
 	}
 }
 
@@ -176,4 +196,21 @@ const (
 	sqlMarkSent = `INSERT INTO articles_seen (article_id, first_seen, issue_id, sent_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (article_id) DO UPDATE SET issue_id = excluded.issue_id, sent_at = excluded.sent_at
 		WHERE articles_seen.sent_at IS NULL`
+)
+
+// Documents and source runs.
+const (
+	sqlGetDocument = `SELECT etag, last_modified, url, content_type, body, fetched_at
+		FROM documents WHERE key = ?`
+	sqlPutDocument = `INSERT INTO documents (key, etag, last_modified, url, content_type, body, fetched_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+			url = excluded.url, content_type = excluded.content_type, body = excluded.body,
+			fetched_at = excluded.fetched_at`
+	sqlSourceOK = `INSERT INTO source_runs (name, failures, last_error, last_ok_at) VALUES (?, 0, '', ?)
+		ON CONFLICT (name) DO UPDATE SET failures = 0, last_error = '', last_ok_at = excluded.last_ok_at`
+	sqlSourceFailed = `INSERT INTO source_runs (name, failures, last_error, last_failed_at) VALUES (?, 1, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET failures = source_runs.failures + 1,
+			last_error = excluded.last_error, last_failed_at = excluded.last_failed_at`
+	sqlSourceFailures = `SELECT failures FROM source_runs WHERE name = ?`
 )
