@@ -31,6 +31,10 @@ func TestTeaser(t *testing.T) {
 		{"zero max", "anything", 0, ""},
 		{"empty", "", 10, ""},
 		{"only punctuation", "!!!!!!!!", 3, "!!!…"},
+		{"source's own cut tidied", "meet with officials as part of a...", 280, "meet with officials as part of a…"},
+		{"source's own cut, then ours", "meet with officials as part of a...", 12, "meet with…"},
+		{"3,000-character description", strings.Repeat("Word after word in a long description. ", 77), 280,
+			strings.Repeat("Word after word in a long description. ", 7) + "Word…"},
 		{"news teaser", "Russian Federation President Vladimir Putin is scheduled to visit North Korea and meet with North Korean Supreme Leader Kim Jung Un and other party officials as part of a trip", 170,
 			"Russian Federation President Vladimir Putin is scheduled to visit North Korea and meet with North Korean Supreme Leader Kim Jung Un and other party officials as part of a…"},
 	}
@@ -71,10 +75,12 @@ func FuzzTeaser(f *testing.F) {
 		if n > nIn+1 {
 			t.Fatalf("Teaser(%q, %d) = %q: %d runes > input %d + 1", in, max, out, n, nIn)
 		}
-		if nIn <= max && out != norm {
-			t.Fatalf("Teaser(%q, %d) = %q: text that fits must be kept whole (%q)", in, max, out, norm)
+		tidy := TidyEllipsis(norm)
+		if utf8.RuneCountInString(tidy) <= max && out != tidy {
+			t.Fatalf("Teaser(%q, %d) = %q: text that fits must be kept whole (%q)", in, max, out, tidy)
 		}
-		if nIn > max {
+		norm = tidy
+		if utf8.RuneCountInString(tidy) > max {
 			kept, ok := strings.CutSuffix(out, "…")
 			if !ok || !strings.HasPrefix(norm, kept) {
 				t.Fatalf("Teaser(%q, %d) = %q: want a prefix of the input plus …", in, max, out)
@@ -166,6 +172,7 @@ func FuzzSanitize(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	f.Add("fish &amp; chips &nGt; &lt;script&gt; \x00 caf\xc3\xa9")
 	s := NewSanitizer()
 	f.Fuzz(func(t *testing.T, in string) {
 		out := s.HTML(in)
@@ -175,10 +182,71 @@ func FuzzSanitize(f *testing.F) {
 		if strings.Contains(strings.ToLower(out), "<script") {
 			t.Fatalf("HTML(%q) = %q: contains <script", in, out)
 		}
-		if p := PlainText(out); !utf8.ValidString(p) {
+		if !strings.Contains(in, "<") {
+			// The shortcut for text without markup must agree with the policy.
+			if want := s.policy.Sanitize(strings.ToValidUTF8(in, "")); out != want {
+				t.Fatalf("HTML(%q) = %q, policy gives %q", in, out, want)
+			}
+		}
+		// The sanitizer step of a teaser: never longer than its input,
+		// never invalid UTF-8.
+		p := PlainText(out)
+		if !utf8.ValidString(p) {
 			t.Fatalf("PlainText(%q) = %q: invalid UTF-8", out, p)
 		}
+		if n, nIn := utf8.RuneCountInString(p), utf8.RuneCountInString(in); n > nIn {
+			t.Fatalf("PlainText(HTML(%q)) = %q: %d runes, longer than the input's %d", in, p, n, nIn)
+		}
 	})
+}
+
+func FuzzTeaserPipeline(f *testing.F) {
+	for _, s := range []string{
+		`<p>Following a <b>unanimous</b> vote&hellip; by the Council</p>`, `as part of a...`,
+		`<script>alert(1)</script>text [&hellip;]`, "日本語の<i>テキスト</i>です。", "\xff<p>\x00</p>",
+	} {
+		f.Add(s, 20)
+	}
+	s := NewSanitizer()
+	f.Fuzz(func(t *testing.T, in string, max int) {
+		max %= 1000
+		out := Teaser(PlainText(s.HTML(in)), max)
+		if !utf8.ValidString(out) {
+			t.Fatalf("teaser of %q = %q: invalid UTF-8", in, out)
+		}
+		n := utf8.RuneCountInString(out)
+		if nIn := utf8.RuneCountInString(in); n > nIn+1 {
+			t.Fatalf("teaser of %q = %q: %d runes, longer than the input's %d + the ellipsis", in, out, n, nIn)
+		}
+		if max > 0 && n > max+1 {
+			t.Fatalf("teaser of %q = %q: %d runes, over max %d + the ellipsis", in, out, n, max)
+		}
+		if strings.ContainsAny(out, "<>") && strings.Contains(strings.ToLower(out), "<script") {
+			t.Fatalf("teaser of %q = %q: holds a script tag", in, out)
+		}
+	})
+}
+
+func TestTidyEllipsis(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"as part of a...", "as part of a…"},
+		{"travel advisory against...", "travel advisory against…"},
+		{"WordPress excerpt [&hellip;]", "WordPress excerpt [&hellip;]"}, // entities are decoded before
+		{"WordPress excerpt […]", "WordPress excerpt…"},
+		{"WordPress excerpt [...]", "WordPress excerpt…"},
+		{"trailing comma, ...", "trailing comma…"},
+		{"spaced …", "spaced…"},
+		{"Complete sentence.", "Complete sentence."},
+		{"...", "..."},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := TidyEllipsis(tt.in); got != tt.want {
+				t.Errorf("TidyEllipsis(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
 }
 
 func TestFirstImage(t *testing.T) {

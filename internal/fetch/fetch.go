@@ -53,16 +53,32 @@ type Client struct {
 }
 
 // Response is a successful (2xx) response with its body read and converted to
-// UTF-8.
+// UTF-8, or a 304 Not Modified answer to a conditional request.
 type Response struct {
 	URL         string // final URL, after redirects
-	Body        []byte // UTF-8; an XML declaration's encoding says UTF-8
+	Body        []byte // UTF-8; an XML declaration's encoding says UTF-8; nil when NotModified
 	ContentType string // as sent by the server
 	Status      int
+	// NotModified is true when the server answered a conditional request
+	// with 304: the caller's cached copy is still current.
+	NotModified bool
 	// Validators for a later conditional GET; empty when the server sent none.
+	// On a 304 they are the server's if it repeated them, else the request's.
 	ETag         string
 	LastModified string
 }
+
+// Validators are the ETag and Last-Modified of an earlier response. Sent
+// back as If-None-Match and If-Modified-Since, they let a server answer 304
+// Not Modified instead of the whole body.
+type Validators struct {
+	ETag         string
+	LastModified string
+}
+
+// IsZero reports whether v holds no validator, so a request with it is not
+// conditional.
+func (v Validators) IsZero() bool { return v.ETag == "" && v.LastModified == "" }
 
 // StatusError is returned (wrapped in an *Error) for a non-2xx response.
 type StatusError struct {
@@ -143,14 +159,22 @@ func newTransport(total time.Duration) *http.Transport {
 // the URL, on a transport error, a non-2xx status (*StatusError), a body
 // over the cap (ErrTooLarge), or when ctx or the client's timeout ends first.
 func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
-	resp, err := c.get(ctx, rawURL)
+	return c.GetIf(ctx, rawURL, Validators{})
+}
+
+// GetIf is Get made conditional on v: when v is not zero it sends
+// If-None-Match and If-Modified-Since, and a 304 answer gives a Response
+// with NotModified set and no Body. With a zero v it is Get, and a 304 is
+// an error like any other non-2xx status.
+func (c *Client) GetIf(ctx context.Context, rawURL string, v Validators) (*Response, error) {
+	resp, err := c.get(ctx, rawURL, v)
 	if err != nil {
 		return nil, &Error{URL: rawURL, Err: err}
 	}
 	return resp, nil
 }
 
-func (c *Client) get(ctx context.Context, rawURL string) (*Response, error) {
+func (c *Client) get(ctx context.Context, rawURL string, v Validators) (*Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -184,6 +208,12 @@ func (c *Client) get(ctx context.Context, rawURL string) (*Response, error) {
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/rss+xml, application/atom+xml, application/feed+json, "+
 		"application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/html;q=0.7, */*;q=0.5")
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -195,6 +225,24 @@ func (c *Client) get(ctx context.Context, rawURL string) (*Response, error) {
 	}
 	defer resp.Body.Close()
 
+	if resp.StatusCode == http.StatusNotModified && !v.IsZero() {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		out := &Response{
+			URL:          resp.Request.URL.String(),
+			ContentType:  resp.Header.Get("Content-Type"),
+			Status:       resp.StatusCode,
+			NotModified:  true,
+			ETag:         resp.Header.Get("ETag"),
+			LastModified: resp.Header.Get("Last-Modified"),
+		}
+		if out.ETag == "" {
+			out.ETag = v.ETag
+		}
+		if out.LastModified == "" {
+			out.LastModified = v.LastModified
+		}
+		return out, nil
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
 		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}

@@ -214,3 +214,63 @@ func TestTransportOption(t *testing.T) {
 		t.Errorf("body = %q", resp.Body)
 	}
 }
+
+func TestGetIf(t *testing.T) {
+	const etag, lastMod = `"v2"`, "Mon, 17 Jun 2024 08:00:00 GMT"
+	var gotINM, gotIMS string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotINM, gotIMS = r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since")
+		if r.URL.Path == "/always304" || gotINM == etag || (gotINM == "" && gotIMS == lastMod) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Last-Modified", lastMod)
+		fmt.Fprint(w, "<rss/>")
+	}))
+	defer srv.Close()
+	c := New(Options{Timeout: 2 * time.Second})
+
+	tests := []struct {
+		name         string
+		path         string
+		v            Validators
+		wantNotMod   bool
+		wantErr      string
+		wantINM      string
+		wantIMS      string
+		wantETag     string
+		wantLastMod  string
+		wantBodySize int
+	}{
+		{name: "unconditional", path: "/", wantETag: etag, wantLastMod: lastMod, wantBodySize: 6},
+		{name: "stale etag", path: "/", v: Validators{ETag: `"v1"`}, wantINM: `"v1"`, wantETag: etag, wantLastMod: lastMod, wantBodySize: 6},
+		{name: "etag matches", path: "/", v: Validators{ETag: etag}, wantNotMod: true, wantINM: etag, wantETag: etag},
+		{name: "date matches", path: "/", v: Validators{LastModified: lastMod}, wantNotMod: true, wantIMS: lastMod, wantLastMod: lastMod},
+		{name: "both sent", path: "/", v: Validators{ETag: etag, LastModified: lastMod}, wantNotMod: true, wantINM: etag, wantIMS: lastMod, wantETag: etag, wantLastMod: lastMod},
+		{name: "304 to an unconditional request", path: "/always304", wantErr: "HTTP 304"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := c.GetIf(context.Background(), srv.URL+tt.path, tt.v)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotINM != tt.wantINM || gotIMS != tt.wantIMS {
+				t.Errorf("sent If-None-Match %q, If-Modified-Since %q; want %q, %q", gotINM, gotIMS, tt.wantINM, tt.wantIMS)
+			}
+			if resp.NotModified != tt.wantNotMod || len(resp.Body) != tt.wantBodySize {
+				t.Errorf("NotModified = %v, body %q; want %v, %d bytes", resp.NotModified, resp.Body, tt.wantNotMod, tt.wantBodySize)
+			}
+			if resp.ETag != tt.wantETag || resp.LastModified != tt.wantLastMod {
+				t.Errorf("validators = %q, %q; want %q, %q", resp.ETag, resp.LastModified, tt.wantETag, tt.wantLastMod)
+			}
+		})
+	}
+}

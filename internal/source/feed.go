@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mmcdole/gofeed"
 
@@ -29,35 +30,108 @@ func (f *feed) Name() string { return f.spec.Name }
 
 // Fetch downloads (or reads) and parses the feed. A document that is not a
 // feed, or does not parse, fails the whole source; items without a link and
-// a title are skipped with a debug log.
+// a title are skipped with a debug log. An HTML page given as the URL is
+// searched for the feed it advertises, which is then fetched (one hop).
 func (f *feed) Fetch(ctx context.Context) ([]article.Article, error) {
+	arts, _, err := f.FetchReport(ctx)
+	return arts, err
+}
+
+// FetchReport implements Reporter.
+func (f *feed) FetchReport(ctx context.Context) ([]article.Article, Report, error) {
+	start := time.Now()
 	ctx, cancel := withTimeout(ctx, f.spec.Timeout)
 	defer cancel()
-
-	where := f.spec.URL
-	var body []byte
-	var contentType, base string
+	var arts []article.Article
+	var rep Report
+	var err error
 	if f.spec.URL != "" {
-		resp, err := f.env.Fetcher.Get(ctx, f.spec.URL)
-		if err != nil {
-			return nil, fmt.Errorf("feed %s: %w", f.spec.Name, err) // names the URL
-		}
-		body, contentType, base = resp.Body, resp.ContentType, resp.URL
+		arts, rep, err = f.fetchURL(ctx)
 	} else {
-		where = f.spec.Path
-		b, err := readFile(f.spec.Path, fetch.DefaultMaxBytes)
-		if err != nil {
-			return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, err)
-		}
-		body = fetch.ToUTF8(b, "")
+		arts, err = f.readPath(ctx)
+		rep.Status = statusOf(err)
+	}
+	rep.Items, rep.Took = len(arts), time.Since(start)
+	return arts, rep, err
+}
+
+// readPath reads and parses a local feed file.
+func (f *feed) readPath(ctx context.Context) ([]article.Article, error) {
+	where := f.spec.Path
+	b, err := readFile(where, fetch.DefaultMaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, err)
 	}
+	arts, err := f.parse(fetch.ToUTF8(b, ""), "", "", where)
+	if err != nil {
+		return nil, fmt.Errorf("feed %s: %w", f.spec.Name, err)
+	}
+	return arts, nil
+}
 
+// fetchURL fetches (conditionally, through the cache) and parses the feed,
+// after one hop of discovery when the URL gives an HTML page.
+func (f *feed) fetchURL(ctx context.Context) ([]article.Article, Report, error) {
+	what := "feed " + f.spec.Name
+	fail := func(err error) ([]article.Article, Report, error) {
+		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+	}
+	doc, err := f.env.load(ctx, f.spec.URL)
+	if err != nil {
+		return fail(err) // names the URL
+	}
+	if alt := discover(doc.body, doc.contentType, doc.url); alt != "" {
+		f.env.Logger.Debug("feed discovered", "page", doc.url, "feed", alt)
+		f.env.keep(ctx, doc)
+		pageStale := doc.stale
+		doc, err = f.env.load(ctx, alt)
+		if err != nil {
+			return fail(fmt.Errorf("the feed advertised by %s: %w", f.spec.URL, err))
+		}
+		if doc.stale == nil && pageStale != nil {
+			// Fresh feed, but the page that names it failed: say so.
+			return f.finish(ctx, doc, pageStale)
+		}
+	}
+	return f.finish(ctx, doc, nil)
+}
+
+// finish parses doc, falling back to the last good copy when a fresh body
+// is bad, and caches what parsed. pageStale is the failure of a discovery
+// page whose last good copy was used.
+func (f *feed) finish(ctx context.Context, doc document, pageStale error) ([]article.Article, Report, error) {
+	what := "feed " + f.spec.Name
+	arts, err := f.parse(doc.body, doc.contentType, doc.url, doc.key)
+	if err != nil {
+		stale, ferr := f.env.fallback(doc, err)
+		if ferr != nil {
+			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+		}
+		doc = stale
+		if arts, err = f.parse(doc.body, doc.contentType, doc.url, doc.key); err != nil {
+			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	f.env.keep(ctx, doc)
+	rep := Report{Status: doc.status(), URL: doc.url, FetchedAt: doc.fetchedAt}
+	switch {
+	case doc.stale != nil:
+		return arts, rep, f.env.staleError(what, doc)
+	case pageStale != nil:
+		rep.Status = StatusStale
+		return arts, rep, fmt.Errorf("%s: %w (for the page that advertises the feed): %w", what, ErrStale, pageStale)
+	}
+	return arts, rep, nil
+}
+
+// parse turns a feed document into articles; where names it in errors.
+func (f *feed) parse(body []byte, contentType, base, where string) ([]article.Article, error) {
 	parsed, err := gofeed.NewParser().Parse(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, explainParse(err, body, contentType))
+		return nil, fmt.Errorf("%s: %w", where, explainParse(err, body, contentType))
 	}
 	if parsed.Link != "" {
 		base = article.Resolve(base, parsed.Link)
@@ -187,7 +261,7 @@ func explainParse(err error, body []byte, contentType string) error {
 		return err
 	}
 	if looksHTML(body, contentType) {
-		return fmt.Errorf("not a feed: got an HTML page (%w)", err)
+		return fmt.Errorf("not a feed: got an HTML page that advertises no feed (%w)", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("empty document (%w)", err)

@@ -1,9 +1,14 @@
 // Package source turns the configured sources (feeds, folders of Markdown
-// notes, later web pages) into articles: each Source fetches or reads its
-// content and returns sanitized articles with plain-text teasers.
+// notes, web pages read with CSS selectors) into articles: each Source
+// fetches or reads its content and returns sanitized articles with
+// plain-text teasers.
 //
 // A Source returns the articles it could make together with an error naming
 // whatever failed, so that one bad item or file never hides the good ones.
+//
+// Remote sources use an optional Cache (see Env.Cache) for conditional GET
+// and, when Env.StaleFallback allows it, fall back to the last good copy of
+// a source that fails; Check and Reporter tell the caller which happened.
 package source
 
 import (
@@ -32,28 +37,70 @@ type Source interface {
 
 // Spec describes one source, as configured.
 type Spec struct {
-	Name    string
-	Type    string // feed | markdown | page
-	URL     string // feed: the feed's address
+	Name string
+	Type string // feed | markdown | page
+	// URL is, for a feed, the feed's address or that of an HTML page that
+	// advertises a feed (<link rel="alternate">); for a page, the page.
+	URL     string
 	Path    string // feed: a local feed file; markdown: the folder
 	Section string // default: Name
 	Timeout time.Duration
+	// Selectors pick the articles out of a page source (type page only).
+	Selectors Selectors
+	// FetchTeasers (type page only): for an item without a teaser, fetch
+	// the article's own page and use its og:description or description
+	// meta. At most DefaultTeaserFetches at a time; cached in Env.Cache.
+	FetchTeasers bool
+}
+
+// Selectors are the CSS selectors (goquery/cascadia syntax) of a page
+// source. Item is required; the others are looked up inside each item.
+type Selectors struct {
+	// Item matches one element per article.
+	Item string
+	// Title is the headline; default: the first h1–h6 in the item, else
+	// the text of its link.
+	Title string
+	// Link is an element with href, or one containing an a[href]; default:
+	// the title's link, else the item's first a[href] (or the item itself
+	// when it is a link).
+	Link string
+	// Teaser is the summary text; default: none (see Spec.FetchTeasers).
+	Teaser string
+	// Date is an element whose datetime or content attribute, or text,
+	// holds the date; default: the item's first time element.
+	Date string
+	// Image is an img (src, data-src, srcset) or an element with content
+	// or href; default: the item's first img.
+	Image string
 }
 
 // Env holds what sources share. Every field is optional: nil Fetcher and
 // Sanitizer get defaults, a nil Logger discards, a zero TeaserLength means
-// DefaultTeaserLength and a nil Location means UTC.
+// DefaultTeaserLength, a nil Location means UTC, a nil Now means time.Now
+// and a nil Cache means no caching.
 type Env struct {
 	Fetcher      *fetch.Client
 	Sanitizer    *article.Sanitizer
 	TeaserLength int
 	Logger       *slog.Logger
-	// Location is the zone of Markdown dates written without one.
+	// Location is the zone of Markdown and page dates written without one.
 	Location *time.Location
+	// Cache keeps the last good copy of each fetched document, with its
+	// validators, for conditional GET and StaleFallback; and the
+	// descriptions fetched for FetchTeasers.
+	Cache Cache
+	// StaleFallback is how old the last good copy of a failing source may
+	// be and still be used (the source's Fetch then returns its articles
+	// with an error wrapping ErrStale). 0 turns the fallback off.
+	StaleFallback time.Duration
+	// Now is the clock that stamps cached copies and ages them.
+	Now func() time.Time
 }
 
 // ErrNotSupported is wrapped by New for source types that are known but not
-// implemented yet.
+// implemented yet. (Every documented type is implemented now; it is kept
+// for callers that test for it.)
 var ErrNotSupported = errors.New("not supported yet")
 
 // New returns the Source that spec describes.
@@ -76,6 +123,9 @@ func New(spec Spec, env Env) (Source, error) {
 	if env.Location == nil {
 		env.Location = time.UTC
 	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
 	env.Logger = env.Logger.With("source", spec.Name)
 
 	switch spec.Type {
@@ -93,11 +143,17 @@ func New(spec Spec, env Env) (Source, error) {
 		}
 		return newMarkdown(spec, env), nil
 	case "page":
-		return nil, fmt.Errorf("source %s: type page: %w", spec.Name, ErrNotSupported)
+		if spec.URL == "" {
+			return nil, fmt.Errorf("source %s: a page source needs a url", spec.Name)
+		}
+		if env.Fetcher == nil {
+			env.Fetcher = fetch.New(fetch.Options{})
+		}
+		return newPage(spec, env)
 	case "":
-		return nil, fmt.Errorf("source %s: type is empty (want feed or markdown)", spec.Name)
+		return nil, fmt.Errorf("source %s: type is empty (want feed, markdown or page)", spec.Name)
 	default:
-		return nil, fmt.Errorf("source %s: unknown type %q (want feed or markdown)", spec.Name, spec.Type)
+		return nil, fmt.Errorf("source %s: unknown type %q (want feed, markdown or page)", spec.Name, spec.Type)
 	}
 }
 
