@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -220,5 +219,3 @@ func printSources(w io.Writer, results []pipeline.SourceResult) {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
-
-var errNothing = errors.New("nothing to do")
