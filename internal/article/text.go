@@ -80,63 +80,155 @@ var inline = map[atom.Atom]bool{
 // entities decoded, block boundaries turned into spaces, script and style
 // contents dropped, whitespace collapsed, control characters and invalid
 // UTF-8 removed.
-func PlainText(s string) string {
+func PlainText(s string) string { return plainText(s, -1) }
+
+// HTMLTeaser is Teaser(PlainText(s), max), but converts only as much of s
+// as the teaser needs: a long description costs what its first paragraphs
+// cost.
+func HTMLTeaser(s string, max int) string {
+	if max <= 0 {
+		return ""
+	}
+	return Teaser(plainText(s, max), max)
+}
+
+// plainText is PlainText; with need >= 0 it may stop early, returning a
+// prefix of the text that has at least need+2 runes and ends in a letter or
+// digit. Such a prefix gives the same Teaser(_, need) as the whole text:
+// the cut depends only on the first need+1 runes, and no source-cut mark
+// (TidyEllipsis) can reach back past that final letter.
+func plainText(s string, need int) string {
+	if !strings.ContainsAny(s, "<&") {
+		return collapse(s)
+	}
 	var b strings.Builder
 	z := html.NewTokenizer(strings.NewReader(s))
 	skip := 0 // depth inside skipContent elements
+	checked := 0
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken: // io.EOF: the tokenizer does not fail otherwise
 			return collapse(b.String())
 		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
+			if skip > 0 {
+				continue
+			}
+			text := z.Text()
+			b.Write(text)
+			if need >= 0 && b.Len() >= need+2 && b.Len()-checked >= 256 && wordEnd(text) {
+				checked = b.Len()
+				if t := collapse(b.String()); enough(t, need) {
+					return t
+				}
 			}
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
-			tt := z.Token()
-			if skipContent[tt.DataAtom] {
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			if skipContent[a] {
 				switch {
-				case tt.Type == html.StartTagToken:
+				case tt == html.StartTagToken:
 					skip++
-				case tt.Type == html.EndTagToken && skip > 0:
+				case tt == html.EndTagToken && skip > 0:
 					skip--
 				}
 			}
-			if !inline[tt.DataAtom] {
+			if !inline[a] {
 				b.WriteByte(' ')
 			}
 		}
 	}
 }
 
+// wordEnd is a cheap first test for enough: text ends in what may be a
+// letter or digit.
+func wordEnd(text []byte) bool {
+	if len(text) == 0 {
+		return false
+	}
+	c := text[len(text)-1]
+	return c >= utf8.RuneSelf || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
+}
+
+// enough reports whether collapsed text t can stand for the whole text in
+// Teaser(_, need) (see plainText).
+func enough(t string, need int) bool {
+	r, _ := utf8.DecodeLastRuneInString(t)
+	return (unicode.IsLetter(r) || unicode.IsDigit(r)) && utf8.RuneCountInString(t) >= need+2
+}
+
 // Clean makes a plain-text title out of a possibly marked-up one.
 func Clean(s string) string { return PlainText(s) }
 
 // collapse removes invalid UTF-8, control and invisible characters, and
-// collapses runs of white space into one space.
+// collapses runs of white space into one space. Text that is already clean
+// is returned without a copy.
 func collapse(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+	var b []byte // nil while the output equals s[:i]
 	space := false
+	start := true // nothing written yet
 	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf { // ASCII fast path
+			switch {
+			case c == ' ' && !space && !start && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f:
+				// A single space between words: kept as it is.
+				if b != nil {
+					b = append(b, ' ')
+				}
+				i++
+				continue
+			case c == ' ' || (c >= '\t' && c <= '\r'):
+				b = diverge(b, s, i)
+				space = true
+			case c < 0x20 || c == 0x7f:
+				b = diverge(b, s, i)
+			default:
+				if space && !start {
+					b = append(b, ' ')
+				}
+				space, start = false, false
+				if b != nil {
+					b = append(b, c)
+				}
+			}
+			i++
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		i += n
 		switch {
 		case r == utf8.RuneError: // invalid byte, or a U+FFFD left by a decoder
-			continue
-		case unicode.IsSpace(r):
+			b = diverge(b, s, i)
+		case unicode.IsSpace(r): // before IsControl: U+0085 is both
+			b = diverge(b, s, i)
 			space = true
-			continue
 		case unicode.IsControl(r), r == '\u00AD', r == '\u200B', r == '\uFEFF':
-			continue
+			b = diverge(b, s, i)
+		default:
+			if space && !start {
+				b = append(b, ' ')
+			}
+			space, start = false, false
+			if b != nil {
+				b = append(b, s[i:i+n]...)
+			}
 		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
+		i += n
 	}
-	return b.String()
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+// diverge starts collapse's output buffer, a copy of s[:i], if need be.
+func diverge(b []byte, s string, i int) []byte {
+	if b != nil {
+		return b
+	}
+	b = make([]byte, i, len(s))
+	copy(b, s[:i])
+	return b
 }
 
 // Teaser cuts text to at most max characters (runes) plus an ellipsis. It
@@ -158,7 +250,13 @@ func Teaser(text string, max int) string {
 	if utf8.RuneCountInString(text) <= max {
 		return text
 	}
-	rs := []rune(text)
+	rs := make([]rune, 0, max+1) // the runes the cut looks at
+	for _, r := range text {
+		if len(rs) > max {
+			break
+		}
+		rs = append(rs, r)
+	}
 	cut := max // rs[:cut] is kept; rs[cut] exists
 	for b := max; b >= max/2 && b > 0; b-- {
 		if breakBefore(rs, b) {

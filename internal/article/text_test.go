@@ -3,6 +3,7 @@ package article
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -207,10 +208,19 @@ func FuzzTeaserPipeline(f *testing.F) {
 	} {
 		f.Add(s, 20)
 	}
+	f.Add(strings.Repeat("<p>Word after word, in a <b>long</b> description.</p> ", 60), 280)
+	f.Add(strings.Repeat("abc <i>de</i>f, ", 40)+strings.Repeat(".", 300), 100)
 	s := NewSanitizer()
 	f.Fuzz(func(t *testing.T, in string, max int) {
 		max %= 1000
-		out := Teaser(PlainText(s.HTML(in)), max)
+		clean := s.HTML(in)
+		out := Teaser(PlainText(clean), max)
+		if fast := HTMLTeaser(clean, max); fast != out {
+			t.Fatalf("HTMLTeaser(%q, %d) = %q, but Teaser(PlainText) = %q", clean, max, fast, out)
+		}
+		if fast := HTMLTeaser(in, max); fast != Teaser(PlainText(in), max) {
+			t.Fatalf("HTMLTeaser(%q, %d) = %q, but Teaser(PlainText) = %q", in, max, fast, Teaser(PlainText(in), max))
+		}
 		if !utf8.ValidString(out) {
 			t.Fatalf("teaser of %q = %q: invalid UTF-8", in, out)
 		}
@@ -223,6 +233,47 @@ func FuzzTeaserPipeline(f *testing.F) {
 		}
 		if strings.ContainsAny(out, "<>") && strings.Contains(strings.ToLower(out), "<script") {
 			t.Fatalf("teaser of %q = %q: holds a script tag", in, out)
+		}
+	})
+}
+
+func TestHTMLTeaser(t *testing.T) {
+	long := strings.Repeat("<p>Word after word, in a <b>long</b> description.</p>\n", 100)
+	tests := []struct {
+		name string
+		in   string
+		max  int
+	}{
+		{"long html", long, 280},
+		{"long html, short teaser", long, 10},
+		{"dots after the need", strings.Repeat("abc def ", 50) + strings.Repeat(",", 400) + "...", 398},
+		{"source cut near the need", strings.Repeat("word ", 60) + "end...", 302},
+		{"plain", "no markup at all", 5},
+		{"zero", long, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := ""
+			if tt.max > 0 {
+				want = Teaser(PlainText(tt.in), tt.max)
+			}
+			if got := HTMLTeaser(tt.in, tt.max); got != want {
+				t.Errorf("HTMLTeaser = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func BenchmarkHTMLTeaser(b *testing.B) {
+	in := strings.Repeat(`<p>Following a unanimous vote by the <b>United Nations</b> Security Council, June 30 will be the final day.</p>`, 20)
+	b.Run("Teaser(PlainText)", func(b *testing.B) {
+		for b.Loop() {
+			_ = Teaser(PlainText(in), 280)
+		}
+	})
+	b.Run("HTMLTeaser", func(b *testing.B) {
+		for b.Loop() {
+			_ = HTMLTeaser(in, 280)
 		}
 	})
 }
@@ -285,4 +336,38 @@ func BenchmarkTeaserPipeline(b *testing.B) {
 	for b.Loop() {
 		_ = Teaser(PlainText(s.HTML(in)), 280)
 	}
+}
+
+// refCollapse is the plain definition of collapse, for the fuzz test.
+func refCollapse(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == utf8.RuneError:
+			continue
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r), r == '\u00AD', r == '\u200B', r == '\uFEFF':
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func FuzzCollapse(f *testing.F) {
+	for _, s := range []string{"", "a b", " a  b ", "a\u00a0 b", "a \u200bb", "a\x00 \x7fb", "\xff a \xc3", "x \u2028 y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := collapse(s), refCollapse(s); got != want {
+			t.Fatalf("collapse(%q) = %q, want %q", s, got, want)
+		}
+	})
 }

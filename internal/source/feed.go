@@ -231,9 +231,14 @@ func itemImage(it *gofeed.Item, base string) string {
 			}
 		}
 	}
-	cands = append(cands, article.FirstImage(it.Content), article.FirstImage(it.Description))
 	for _, c := range cands {
 		if img := article.WebURL(article.Resolve(base, c)); img != "" {
+			return img
+		}
+	}
+	// Only now tokenize the HTML: most feeds that have images say so above.
+	for _, h := range []string{it.Content, it.Description} {
+		if img := article.WebURL(article.Resolve(base, article.FirstImage(h))); img != "" {
 			return img
 		}
 	}

@@ -18,9 +18,14 @@ import (
 	"github.com/digest/digest/internal/article"
 )
 
-// DefaultTeaserFetches bounds how many article pages one page source
-// fetches at a time for their descriptions (Spec.FetchTeasers).
-const DefaultTeaserFetches = 4
+// Limits of Spec.FetchTeasers: how many article pages one page source
+// fetches at a time for their descriptions, and how long it spends on them
+// in all (the source's own Timeout, if shorter, wins). Teasers not fetched
+// by then stay empty.
+const (
+	DefaultTeaserFetches = 4
+	DefaultTeaserBudget  = 30 * time.Second
+)
 
 // page is a web page (a listing, or a related-stories block) read with CSS
 // selectors.
@@ -28,6 +33,8 @@ type page struct {
 	spec Spec
 	env  Env
 	sel  pageMatchers
+	// teaserBudget is DefaultTeaserBudget (shorter in tests).
+	teaserBudget time.Duration
 }
 
 // pageMatchers are the compiled selectors; a nil one means the default.
@@ -67,7 +74,7 @@ func newPage(spec Spec, env Env) (*page, error) {
 	m.anchor = cascadia.MustCompile("a[href]")
 	m.time = cascadia.MustCompile("time")
 	m.img = cascadia.MustCompile("img")
-	return &page{spec: spec, env: env, sel: m}, nil
+	return &page{spec: spec, env: env, sel: m, teaserBudget: DefaultTeaserBudget}, nil
 }
 
 func (p *page) Name() string { return p.spec.Name }
@@ -300,6 +307,8 @@ func firstSrcset(srcset string) string {
 // fetchTeasers fills the missing teasers from the articles' own pages, a
 // few at a time. A page that fails leaves its teaser empty (logged).
 func (p *page) fetchTeasers(ctx context.Context, arts []article.Article) {
+	ctx, cancel := context.WithTimeout(ctx, p.teaserBudget)
+	defer cancel()
 	sem := make(chan struct{}, DefaultTeaserFetches)
 	var wg sync.WaitGroup
 	for i := range arts {

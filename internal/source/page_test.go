@@ -250,3 +250,39 @@ func TestMetaDescription(t *testing.T) {
 		})
 	}
 }
+
+func TestPageTeaserBudget(t *testing.T) {
+	list := `<html><body><ul>
+<li><a href="/slow/1">One</a></li><li><a href="/slow/2">Two</a></li>
+<li><a href="/fast">Three</a></li></ul></body></html>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/":
+			w.Write([]byte(list))
+		case r.URL.Path == "/fast":
+			w.Write([]byte(`<meta name="description" content="Fast page.">`))
+		default:
+			select { // a page that never answers
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}))
+	defer srv.Close()
+	src, err := New(Spec{Name: "L", Type: "page", URL: srv.URL + "/", Selectors: Selectors{Item: "li"}, FetchTeasers: true}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.(*page).teaserBudget = 300 * time.Millisecond
+	start := time.Now()
+	got, err := src.Fetch(context.Background())
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Fetch took %s despite the teaser budget", d)
+	}
+	if err != nil || len(got) != 3 {
+		t.Fatalf("got %d articles, error %v", len(got), err)
+	}
+	if got[0].Teaser != "" || got[2].Teaser != "Fast page." {
+		t.Errorf("teasers = %q, %q, %q", got[0].Teaser, got[1].Teaser, got[2].Teaser)
+	}
+}

@@ -167,5 +167,5 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 
 // teaser makes a teaser from untrusted HTML.
 func (e Env) teaser(html string) string {
-	return article.Teaser(article.PlainText(e.Sanitizer.HTML(html)), e.TeaserLength)
+	return article.HTMLTeaser(e.Sanitizer.HTML(html), e.TeaserLength)
 }
