@@ -4,8 +4,6 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
 // failure is a classified delivery error.
@@ -32,27 +30,25 @@ var enhancedRE = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
 //   - 5xx to MAIL FROM: the relay refuses us, not the recipient: stop;
 //   - 5xx to RCPT TO: failed, and bounced when the address is the problem
 //     (enhanced 5.1.x, or 550/551/553 without an enhanced code);
-//   - other 5xx (DATA, content): failed, not bounced.
+//   - other 5xx (DATA, content, size): failed, not bounced.
 func classify(err error) failure {
 	f := failure{reply: replyText(err)}
-	var se *gomail.SendError
-	if errors.As(err, &se) {
-		f.code = se.ErrorCode()
-		f.enhanced = se.EnhancedStatusCode()
+	var re *ReplyError
+	if errors.As(err, &re) {
+		f.code = re.Code
+		f.enhanced = re.Enhanced
 	}
-	if f.code != 0 && f.enhanced == "" {
-		f.enhanced = enhancedRE.FindString(err.Error())
-	}
+	var ce *connError
 	switch {
 	case f.code == 0:
 		f.temp, f.reconnect = true, true
-		f.stale = se != nil && (se.Reason == gomail.ErrSMTPMailFrom || se.Reason == gomail.ErrConnCheck)
+		f.stale = errors.As(err, &ce) && ce.stale
 	case f.code < 500:
 		f.temp = true
 		f.reconnect = f.code == 421
-	case se.Reason == gomail.ErrSMTPMailFrom:
+	case re.Command == "MAIL FROM":
 		f.relay = true
-	case se.Reason == gomail.ErrSMTPRcptTo:
+	case re.Command == "RCPT TO":
 		if f.enhanced != "" {
 			f.bounced = strings.HasPrefix(f.enhanced, "5.1.")
 		} else {

@@ -1,14 +1,39 @@
 // Package deliver sends a rendered issue to every recipient of its ledger:
 // a claimer takes batches of pending rows, a pool of workers each holding
-// one connection sends them under a shared rate limit, and outcomes are
-// written back in batches.
+// one connection sends them under a shared rate limit (and optional hourly
+// and daily caps), and a recorder writes outcomes back in batches.
 //
-// The ordering rule that keeps a crash from skipping anyone: a recipient is
-// recorded sent only after the server accepted its message, and a claimed
-// row that was not attempted is released back to pending. A crash repeats at
-// most the messages in flight. 4xx replies, timeouts and dropped connections
-// are retried with backoff; a 5xx reply fails the recipient at once (and
-// marks it bounced when the address itself was refused).
+// The issue is encoded once (mail.Prepared); per recipient only a few
+// headers and personal values are written, so the relay, not this program,
+// sets the pace.
+//
+// # Ordering: nobody skipped, at most one repeat per connection
+//
+// A crash (SIGKILL, power loss) must never skip a recipient and may repeat
+// only the messages in flight, at most one per connection. The rules:
+//
+//  1. Claim moves rows pending → sending before any of them is sent. A
+//     crash leaves them in sending; the next run (store.Enqueue) puts them
+//     back to pending, so an unsent row is never lost.
+//  2. A row becomes sent only in a Record call made after the server
+//     accepted its message (replied 250 to the end of DATA).
+//  3. Batching: outcomes go to one recorder goroutine, which writes all
+//     that are queued in one Record (one transaction) and then acknowledges
+//     each sent outcome to its worker (group commit). A worker may build
+//     its next message and transmit everything but the end of DATA before
+//     that acknowledgement, but it sends the final "." (the step that lets
+//     the server accept) only after its previous sent outcome is durable.
+//     So at any instant each connection has at most one accepted message
+//     that the ledger does not yet show as sent: a crash repeats at most
+//     that one per connection, and a Record holds up to one sent outcome
+//     per connection (plus any failures) instead of one per transaction.
+//  4. Failed and pending outcomes need no acknowledgement: losing one in a
+//     crash only means the recipient is tried again.
+//  5. A claimed row that was not attempted is released back to pending.
+//
+// 4xx replies, timeouts and dropped connections are retried with backoff; a
+// 5xx reply fails the recipient at once (and marks it bounced when the
+// address itself was refused).
 package deliver
 
 import (
@@ -21,10 +46,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/time/rate"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/render"
 )
 
@@ -34,7 +59,8 @@ type Ledger interface {
 	// returns them; an empty result means nothing is left to claim.
 	Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error)
 	// Record stores outcomes: Sent and Failed are final, Pending puts the
-	// row back with its attempts counted.
+	// row back with its attempts counted. It must be durable when it
+	// returns: the engine lets the next message be accepted only then.
 	Record(ctx context.Context, issueID string, outs []ledger.Outcome) error
 	// Release puts claimed rows that were not attempted back to pending.
 	Release(ctx context.Context, issueID string, ids []int64) error
@@ -48,17 +74,23 @@ type Transport interface {
 
 // Conn is one connection, used by one worker at a time.
 type Conn interface {
-	// Send transmits one message to rc. An error that wraps ErrConnBroken,
-	// or that carries no SMTP reply code, makes the engine re-open the
-	// connection. Implementations may ignore ctx once transmission started.
-	Send(ctx context.Context, m *gomail.Msg, rc ledger.Recipient) error
+	// Send transmits m to rc and returns nil once the server accepted it.
+	// Right before the step that lets the server accept the message (the
+	// end of DATA), it calls ready when ready is not nil; if ready fails it
+	// must not complete that step (it may close the connection) and returns
+	// an error wrapping ErrConnBroken. An error that wraps ErrConnBroken, or
+	// that carries no SMTP reply (no *ReplyError), makes the engine re-open
+	// the connection. Implementations may ignore ctx once transmission
+	// started.
+	Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error
 	// Close releases the connection.
 	Close() error
 }
 
-// Composer builds one recipient's message; *mail.Composer implements it.
+// Composer encodes an issue once for all its recipients; *mail.Composer
+// implements it.
 type Composer interface {
-	Compose(r *render.Rendered, rc ledger.Recipient) (*gomail.Msg, error)
+	Prepare(r *render.Rendered) (*mail.Prepared, error)
 }
 
 // Options tunes a run. The zero value works: one connection, no rate limit,
@@ -67,8 +99,17 @@ type Options struct {
 	Connections int     // parallel connections; 0 means 1
 	Rate        float64 // messages per second over all connections; 0 = unlimited
 	Burst       int     // messages allowed at once above Rate; 0 means 1
-	MaxAttempts int     // attempts per recipient across runs; 0 means 5
-	BatchSize   int     // rows per Claim and per Record; 0 means 100
+	// PerHour and PerDay cap the messages accepted in any sliding hour or
+	// day, for relays with quotas; 0 means no cap. When a cap is reached
+	// the run stops with the rest pending and Run returns an error wrapping
+	// ErrQuota.
+	PerHour, PerDay int
+	// SentSince, when set with a cap, tells how many messages were sent
+	// since a time by earlier runs (all issues), so that the caps hold
+	// across runs; nil counts this run only.
+	SentSince   func(ctx context.Context, since time.Time) (int, error)
+	MaxAttempts int // attempts per recipient across runs; 0 means 5
+	BatchSize   int // rows per Claim, and most outcomes per Record; 0 means 100
 	// OpenAttempts is how many times a worker tries to open a connection
 	// before it gives up; 0 means 3. When every worker gave up, the run
 	// stops with the relay's error and leaves the rest pending.
@@ -88,10 +129,23 @@ type Options struct {
 	Logger *slog.Logger // nil discards
 }
 
+// ErrQuota is wrapped by Run's error when PerHour or PerDay stopped the run.
+var ErrQuota = errors.New("sending cap reached")
+
 // Progress is a snapshot of a run.
 type Progress struct {
 	Sent, Failed, Pending, Total int
-	Rate                         float64 // messages accepted per second since the start
+	Rate                         float64       // messages accepted per second since the start
+	Elapsed                      time.Duration // since the start of the run
+	Done                         bool          // the last report of the run
+}
+
+// ETA estimates the time left at the current rate; 0 when unknown.
+func (p Progress) ETA() time.Duration {
+	if p.Rate <= 0 || p.Pending <= 0 {
+		return 0
+	}
+	return time.Duration(float64(p.Pending) / p.Rate * float64(time.Second))
 }
 
 // Summary is what a run did. Pending counts recipients this run claimed but
@@ -100,6 +154,14 @@ type Summary struct {
 	Sent, Failed, Pending int
 	Attempts              int // messages handed to the transport in this run, retries included
 	Duration              time.Duration
+}
+
+// Rate is messages accepted per second over the run.
+func (s Summary) Rate() float64 {
+	if s.Duration <= 0 {
+		return 0
+	}
+	return float64(s.Sent) / s.Duration.Seconds()
 }
 
 // DefaultBackoff waits 1s, 2s, 4s ... (capped at 30s), each with up to 25%
@@ -140,24 +202,29 @@ func (o *Options) defaults() {
 	}
 }
 
-// row states within a run.
+// row states within a run; rows recorded sent or failed are forgotten.
 const (
 	stHeld     = iota // claimed, no outcome yet
-	stSent            // recorded (or being recorded) sent
-	stFailed          // failed
 	stPending         // recorded pending, or released
 	stUnstored        // has an outcome that could not be recorded
 )
 
+// outReq is one outcome on its way to the recorder; ack, when set, gets
+// the result of the Record that stored it.
+type outReq struct {
+	o   ledger.Outcome
+	ack chan error
+}
+
 type engine struct {
 	issueID string
-	r       *render.Rendered
-	comp    Composer
+	prep    *mail.Prepared
 	l       Ledger
 	t       Transport
 	o       Options
 	log     *slog.Logger
 	limiter *rate.Limiter
+	quota   *quota
 	start   time.Time
 
 	ctx    context.Context // the run: cancelled by the caller or on a fatal error
@@ -165,7 +232,7 @@ type engine struct {
 	bg     context.Context // for ledger writes after ctx is cancelled
 
 	jobs chan ledger.Recipient
-	outs chan ledger.Outcome
+	outs chan outReq
 
 	mu      sync.Mutex
 	state   map[int64]int
@@ -173,30 +240,53 @@ type engine struct {
 	sent    int
 	failed  int
 
-	attempts     atomic.Int64
-	recordFailed bool // owned by the recorder goroutine
-	relayMu      sync.Mutex
-	relayErr     error
+	attempts atomic.Int64
+	records  atomic.Int64 // Record calls
+	relayMu  sync.Mutex
+	relayErr error
 }
 
+// worker is one sending goroutine's state.
+type worker struct {
+	conn    Conn
+	buf     []byte     // message buffer, reused
+	ack     chan error // answer for the last sent outcome
+	waiting bool       // an answer is due on ack
+	ackErr  error      // a Record that failed: send nothing more
+}
+
+// errNotRecorded aborts a message whose predecessor could not be recorded.
+var errNotRecorded = errors.New("previous outcome not recorded")
+
 // Run delivers issue r to the recipients it claims from l until none is left,
-// the relay is unreachable, or ctx is cancelled. On cancellation it stops
-// claiming, lets messages in flight finish (bounded by the transport's
-// timeout), records what is known, releases the rest and returns ctx.Err().
-// If no connection can be opened it returns an error naming the relay
-// failure, with the recipients left pending.
+// the relay is unreachable, a cap is reached, or ctx is cancelled. The issue
+// is encoded once with comp. On cancellation it stops claiming, lets
+// messages in flight finish (bounded by the transport's timeout), records
+// what is known, releases the rest and returns ctx.Err(). If no connection
+// can be opened it returns an error naming the relay failure, with the
+// recipients left pending.
 func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer, l Ledger, t Transport, opts Options) (Summary, error) {
 	opts.defaults()
+	start := time.Now()
+	prep, err := comp.Prepare(r)
+	if err != nil {
+		return Summary{}, fmt.Errorf("deliver %s: %w", issueID, err)
+	}
 	e := &engine{
-		issueID: issueID, r: r, comp: comp, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
-		start: time.Now(),
+		issueID: issueID, prep: prep, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
+		start: start,
 		bg:    context.WithoutCancel(ctx),
 		jobs:  make(chan ledger.Recipient, opts.BatchSize),
-		outs:  make(chan ledger.Outcome, opts.BatchSize),
+		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
 	}
 	if opts.Rate > 0 {
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
+	}
+	if opts.PerHour > 0 || opts.PerDay > 0 {
+		if e.quota, err = newQuota(ctx, opts); err != nil {
+			return Summary{}, fmt.Errorf("deliver %s: %w", issueID, err)
+		}
 	}
 	e.ctx, e.cancel = context.WithCancelCause(ctx)
 	defer e.cancel(nil)
@@ -205,7 +295,7 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 	recWG.Go(e.recorder)
 	claimWG.Go(e.claimer)
 	for range opts.Connections {
-		workWG.Go(e.worker)
+		workWG.Go(e.work)
 	}
 	progressDone := make(chan struct{})
 	var progWG sync.WaitGroup
@@ -226,10 +316,12 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 
 	s := e.summary()
 	if opts.Progress != nil {
-		opts.Progress(e.progress())
+		p := e.progress()
+		p.Done = true
+		opts.Progress(p)
 	}
 	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "pending", s.Pending,
-		"attempts", s.Attempts, "duration", s.Duration.Round(time.Millisecond))
+		"attempts", s.Attempts, "ledger_writes", e.records.Load(), "duration", s.Duration.Round(time.Millisecond))
 
 	if err := ctx.Err(); err != nil {
 		return s, err
@@ -278,12 +370,13 @@ func (e *engine) claimer() {
 	}
 }
 
-// worker owns at most one connection and delivers jobs one at a time.
-func (e *engine) worker() {
-	var conn Conn
+// work owns at most one connection and delivers jobs one at a time.
+func (e *engine) work() {
+	w := &worker{ack: make(chan error, 1)}
 	defer func() {
-		if conn != nil {
-			if err := conn.Close(); err != nil {
+		w.waitAck()
+		if w.conn != nil {
+			if err := w.conn.Close(); err != nil {
 				e.log.Debug("close connection", "err", err)
 			}
 		}
@@ -299,23 +392,41 @@ func (e *engine) worker() {
 				return
 			}
 		}
-		if !e.deliver(rc, &conn) {
+		if !e.deliver(rc, w) {
 			return
 		}
 	}
 }
 
+// waitAck waits for the recorder's answer about the worker's last sent
+// outcome, if one is due, and reports whether it was recorded.
+func (w *worker) waitAck() error {
+	if w.waiting {
+		if err := <-w.ack; err != nil && w.ackErr == nil {
+			w.ackErr = err
+		}
+		w.waiting = false
+	}
+	if w.ackErr != nil {
+		return fmt.Errorf("%w: %w: %w", ErrConnBroken, errNotRecorded, w.ackErr)
+	}
+	return nil
+}
+
 // deliver tries one recipient until it is sent, failed for good, or must
 // wait for a later run. It reports false when the worker should stop
-// because no connection could be opened.
-func (e *engine) deliver(rc ledger.Recipient, conn *Conn) bool {
+// because no connection could be opened or the ledger failed.
+func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 	attempts := rc.Attempts
 	var last failure
 	staleRetried := false // one free retry when a reused connection was dead
-	emit := func(status string, f failure) bool {
-		e.emit(rc, status, attempts, f)
+	m, err := e.prep.Build(w.buf, rc)
+	if err != nil {
+		// No retry can fix a message that cannot be built.
+		e.emit(w, rc, ledger.Failed, attempts, failure{reply: "compose: " + err.Error()})
 		return true
 	}
+	w.buf = m.Data[:0]
 	for {
 		if attempts >= e.o.MaxAttempts {
 			f := last
@@ -323,69 +434,78 @@ func (e *engine) deliver(rc ledger.Recipient, conn *Conn) bool {
 			if last.reply != "" {
 				f.reply += ": " + last.reply
 			}
-			return emit(ledger.Failed, f)
+			e.emit(w, rc, ledger.Failed, attempts, f)
+			return true
 		}
 		if e.ctx.Err() != nil {
-			return e.leave(rc, attempts, last)
-		}
-		m, err := e.comp.Compose(e.r, rc)
-		if err != nil {
-			// No retry can fix a message that cannot be built.
-			return emit(ledger.Failed, failure{reply: "compose: " + err.Error()})
+			return e.leave(w, rc, attempts, last)
 		}
 		if e.limiter != nil {
 			if err := e.limiter.Wait(e.ctx); err != nil {
-				return e.leave(rc, attempts, last)
+				return e.leave(w, rc, attempts, last)
 			}
 		}
-		if *conn == nil {
+		if w.conn == nil {
 			c, err := e.open()
 			if err != nil {
 				// Hand the recipient back now, so that a worker that can
 				// still connect may take it in this run.
 				if attempts > rc.Attempts {
-					e.leave(rc, attempts, last)
+					e.leave(w, rc, attempts, last)
 				} else if e.ctx.Err() == nil {
 					_ = e.release([]int64{rc.SubscriberID})
 				}
 				return false
 			}
-			*conn = c
+			w.conn = c
 		}
-		err = (*conn).Send(e.ctx, m, rc)
+		var slot time.Time
+		if e.quota != nil {
+			var qerr error
+			if slot, qerr = e.quota.take(e.o.Now()); qerr != nil {
+				e.cancel(fmt.Errorf("deliver %s: %w", e.issueID, qerr))
+				return e.leave(w, rc, attempts, last)
+			}
+		}
+		err := w.conn.Send(e.ctx, &m, rc, w.waitAck)
 		e.attempts.Add(1)
-		if err != nil && !m.IsDelivered() && !staleRetried {
+		if err != nil && e.quota != nil {
+			e.quota.refund(slot)
+		}
+		if err != nil && errors.Is(err, errNotRecorded) {
+			// The ledger failed (the run is stopping): this message was not
+			// accepted and its attempt does not count.
+			e.drop(w)
+			return false
+		}
+		if err != nil && !staleRetried {
 			if f := classify(err); f.stale {
 				staleRetried = true
 				e.log.Debug("connection went stale, re-opening", "err", err)
-				e.drop(conn)
+				e.drop(w)
 				continue
 			}
 		}
 		attempts++
-		if err == nil || m.IsDelivered() {
-			if err != nil {
-				// Accepted, then the connection failed (e.g. during RSET):
-				// sent once, and the connection is not trusted again.
-				e.log.Warn("message accepted but connection failed afterwards", "subscriber", rc.SubscriberID, "err", err)
-				e.drop(conn)
-			}
-			return emit(ledger.Sent, failure{})
+		if err == nil {
+			e.emit(w, rc, ledger.Sent, attempts, failure{})
+			return true
 		}
 		f := classify(err)
 		if f.reconnect {
-			e.drop(conn)
+			e.drop(w)
 		}
 		if f.relay {
 			// The relay refused the sender: every recipient would fail the
 			// same way. Stop the run instead of failing the whole list.
 			e.setRelayError(fmt.Errorf("relay refused the sender: %w", err))
 			e.cancel(e.relayError())
-			return e.leave(rc, attempts, f)
+			return e.leave(w, rc, attempts, f)
 		}
 		if !f.temp {
 			e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", f.code, "enhanced", f.enhanced, "bounced", f.bounced)
-			return emit(ledger.Failed, f)
+			e.emit(w, rc, ledger.Failed, attempts, f)
+			return true
 		}
 		last = f
 		e.log.Debug("temporary failure", "subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
@@ -393,23 +513,25 @@ func (e *engine) deliver(rc ledger.Recipient, conn *Conn) bool {
 			continue
 		}
 		if !sleep(e.ctx, e.o.Backoff(attempts-rc.Attempts)) {
-			return e.leave(rc, attempts, last)
+			return e.leave(w, rc, attempts, last)
 		}
 	}
 }
 
 // leave gives a recipient back for a later run: recorded pending with its
 // attempts when this run tried it, released untouched otherwise.
-func (e *engine) leave(rc ledger.Recipient, attempts int, last failure) bool {
+func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failure) bool {
 	if attempts > rc.Attempts {
-		e.emit(rc, ledger.Pending, attempts, last)
+		e.emit(w, rc, ledger.Pending, attempts, last)
 	}
 	// else: still held, released at the end of the run.
 	return true
 }
 
-func (e *engine) emit(rc ledger.Recipient, status string, attempts int, f failure) {
-	e.outs <- ledger.Outcome{
+// emit hands an outcome to the recorder. A sent outcome must be durable
+// before the worker lets the server accept its next message (see waitAck).
+func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f failure) {
+	req := outReq{o: ledger.Outcome{
 		SubscriberID: rc.SubscriberID,
 		Status:       status,
 		Attempts:     attempts,
@@ -418,7 +540,15 @@ func (e *engine) emit(rc ledger.Recipient, status string, attempts int, f failur
 		Reply:        f.reply,
 		Bounced:      status == ledger.Failed && f.bounced,
 		At:           e.o.Now(),
+	}}
+	if status == ledger.Sent {
+		// Normally already done by Send through its ready callback; a
+		// failure is kept in w.ackErr and stops the worker's next send.
+		_ = w.waitAck()
+		req.ack = w.ack
+		w.waiting = true
 	}
+	e.outs <- req
 }
 
 // open opens a connection, retrying with backoff. After OpenAttempts
@@ -443,10 +573,10 @@ func (e *engine) open() (Conn, error) {
 	}
 }
 
-func (e *engine) drop(conn *Conn) {
-	if *conn != nil {
-		_ = (*conn).Close()
-		*conn = nil
+func (e *engine) drop(w *worker) {
+	if w.conn != nil {
+		_ = w.conn.Close()
+		w.conn = nil
 	}
 }
 
@@ -464,81 +594,97 @@ func (e *engine) relayError() error {
 	return e.relayErr
 }
 
-// recorder writes outcomes to the ledger in batches (and at least every
-// 250ms), with a context that outlives cancellation so that what was sent
-// is always recorded.
+// recorder writes outcomes with group commit: it takes every outcome that
+// is queued (up to BatchSize) and stores them in one Record, then answers
+// the workers waiting for them. It uses a context that outlives
+// cancellation, so that what was sent is always recorded.
 func (e *engine) recorder() {
-	batch := make([]ledger.Outcome, 0, e.o.BatchSize)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	flush := func() {
-		if len(batch) == 0 {
+	batch := make([]outReq, 0, e.o.BatchSize)
+	failed := false
+	for {
+		req, ok := <-e.outs
+		if !ok {
 			return
 		}
-		err := e.record(batch)
-		e.mu.Lock()
-		for _, o := range batch {
-			switch {
-			case err != nil:
-				e.state[o.SubscriberID] = stUnstored
-			case o.Status == ledger.Sent:
-				e.state[o.SubscriberID] = stSent
-			case o.Status == ledger.Failed:
-				e.state[o.SubscriberID] = stFailed
+		batch = append(batch[:0], req)
+	drain:
+		for len(batch) < e.o.BatchSize {
+			select {
+			case req, ok := <-e.outs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, req)
 			default:
-				e.state[o.SubscriberID] = stPending
-			}
-			switch o.Status {
-			case ledger.Sent:
-				e.sent++
-			case ledger.Failed:
-				e.failed++
+				break drain
 			}
 		}
-		e.mu.Unlock()
-		if err != nil {
-			// Rows stay "sending": the next run puts them back to pending,
-			// so at most these are repeated. Stop before it grows.
-			e.cancel(fmt.Errorf("deliver %s: record %d outcomes: %w", e.issueID, len(batch), err))
+		var err error
+		if failed {
+			err = errors.New("an earlier record failed")
+		} else {
+			err = e.record(batch)
+			failed = err != nil
 		}
-		batch = batch[:0]
+		e.settle(batch, err)
 	}
-	for {
-		select {
-		case o, ok := <-e.outs:
-			if !ok {
-				flush()
-				return
-			}
-			batch = append(batch, o)
-			if len(batch) >= e.o.BatchSize {
-				flush()
-			}
-		case <-tick.C:
-			flush()
+}
+
+// settle updates the run's counts after a Record and answers the waiting
+// workers.
+func (e *engine) settle(batch []outReq, err error) {
+	e.mu.Lock()
+	for _, r := range batch {
+		o := r.o
+		switch {
+		case err != nil:
+			e.state[o.SubscriberID] = stUnstored
+		case o.Status == ledger.Sent, o.Status == ledger.Failed:
+			// Settled for good and never claimed again: forget it, so
+			// that memory does not grow with the list.
+			delete(e.state, o.SubscriberID)
+		default:
+			e.state[o.SubscriberID] = stPending
+		}
+		switch o.Status {
+		case ledger.Sent:
+			e.sent++
+		case ledger.Failed:
+			e.failed++
+		}
+	}
+	e.mu.Unlock()
+	if err != nil && e.ctx.Err() == nil {
+		// Rows stay "sending": the next run puts them back to pending, so
+		// at most these are repeated. Stop before it grows.
+		e.cancel(fmt.Errorf("deliver %s: record %d outcomes: %w", e.issueID, len(batch), err))
+	}
+	for _, r := range batch {
+		if r.ack != nil {
+			r.ack <- err
 		}
 	}
 }
 
-func (e *engine) record(batch []ledger.Outcome) error {
-	tries := 3
-	if e.recordFailed {
-		tries = 1 // the ledger already failed us: do not linger
+func (e *engine) record(batch []outReq) error {
+	outs := make([]ledger.Outcome, len(batch))
+	for i, r := range batch {
+		outs[i] = r.o
 	}
 	var err error
-	for try := range tries {
+	for try := range 3 {
 		ctx, cancel := context.WithTimeout(e.bg, 30*time.Second)
-		err = e.l.Record(ctx, e.issueID, batch)
+		err = e.l.Record(ctx, e.issueID, outs)
 		cancel()
+		e.records.Add(1)
 		if err == nil {
 			return nil
 		}
 		e.log.Warn("record outcomes", "try", try+1, "err", err)
-		if try+1 < tries {
+		if try < 2 {
 			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
 		}
 	}
-	e.recordFailed = true
 	return err
 }
 
@@ -598,8 +744,9 @@ func (e *engine) progress() Progress {
 	if p.Total < claimed {
 		p.Total = claimed
 	}
-	p.Pending = p.Total - p.Sent - p.Failed
-	if secs := time.Since(e.start).Seconds(); secs > 0 {
+	p.Pending = max(p.Total-p.Sent-p.Failed, 0)
+	p.Elapsed = time.Since(e.start)
+	if secs := p.Elapsed.Seconds(); secs > 0 {
 		p.Rate = float64(p.Sent) / secs
 	}
 	return p

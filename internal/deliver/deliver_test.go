@@ -19,17 +19,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-	gomail "github.com/wneessen/go-mail"
-	gosmtp "github.com/wneessen/go-mail/smtp"
-
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/smtptest"
 )
 
 func TestRunDeliversEachOnce(t *testing.T) {
 	const n = 60
-	srv := newSMTPServer(t, nil)
+	srv := smtptest.New(t)
 	l := newFakeLedger(issueID, n)
 	comp := testComposer(t)
 	var progress []deliver.Progress
@@ -50,12 +47,12 @@ func TestRunDeliversEachOnce(t *testing.T) {
 	if got := l.count(ledger.Sent); got != n {
 		t.Errorf("ledger: %d sent, want %d", got, n)
 	}
-	if s := srv.sessionCount(); s > opts.Connections {
+	if s := srv.Sessions(); s > opts.Connections {
 		t.Errorf("%d SMTP sessions for %d connections: connections not reused", s, opts.Connections)
 	}
 	for i := 1; i <= n; i++ {
 		rc := l.row(int64(i)).rc
-		msgs := srv.received(rc.Email)
+		msgs := srv.Received(rc.Email)
 		if len(msgs) != 1 {
 			t.Fatalf("%s received %d messages, want 1", rc.Email, len(msgs))
 		}
@@ -128,10 +125,10 @@ func checkMessage(t *testing.T, raw []byte, rc ledger.Recipient, msgID, unsub st
 
 func TestRunFaults(t *testing.T) {
 	const victim = "r003@example.com"
-	greylist := smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "greylisted, try later")
+	greylist := smtptest.Reply(451, 4, 7, 1, "greylisted, try later")
 	tests := []struct {
 		name        string
-		fault       func(call int) fault
+		fault       func(call int) smtptest.Fault
 		maxAttempts int
 		priorTries  int // attempts already in the ledger
 		wantStatus  string
@@ -143,43 +140,47 @@ func TestRunFaults(t *testing.T) {
 	}{
 		{
 			name: "451 twice then ok",
-			fault: func(call int) fault {
+			fault: func(call int) smtptest.Fault {
 				if call <= 2 {
-					return fault{rcpt: greylist}
+					return smtptest.Fault{Rcpt: greylist}
 				}
-				return fault{}
+				return smtptest.Fault{}
 			},
 			wantStatus: ledger.Sent, wantCalls: 3, wantMsgs: 1, wantAttempt: 3,
 		},
 		{
 			name:       "550 user unknown is bounced, never retried",
-			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "no such user")} },
+			fault:      func(int) smtptest.Fault { return smtptest.Fault{Rcpt: smtptest.Reply(550, 5, 1, 1, "no such user")} },
 			wantStatus: ledger.Failed, wantBounced: true, wantCalls: 1, wantAttempt: 1, wantReply: "550",
 		},
 		{
-			name:       "550 without enhanced code is bounced",
-			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.NoEnhancedCode, "mailbox unavailable")} },
+			name: "550 without enhanced code is bounced",
+			fault: func(int) smtptest.Fault {
+				return smtptest.Fault{Rcpt: smtptest.Reply(550, 0, 0, 0, "mailbox unavailable")}
+			},
 			wantStatus: ledger.Failed, wantBounced: true, wantCalls: 1, wantAttempt: 1,
 		},
 		{
 			name:       "550 5.7.1 policy is failed, not bounced",
-			fault:      func(int) fault { return fault{rcpt: smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "policy")} },
+			fault:      func(int) smtptest.Fault { return smtptest.Fault{Rcpt: smtptest.Reply(550, 5, 7, 1, "policy")} },
 			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 1,
 		},
 		{
-			name:       "554 at end of data is failed, not bounced",
-			fault:      func(int) fault { return fault{data: smtpErr(554, smtp.EnhancedCode{5, 6, 0}, "content rejected")} },
+			name: "554 at end of data is failed, not bounced",
+			fault: func(int) smtptest.Fault {
+				return smtptest.Fault{Data: smtptest.Reply(554, 5, 6, 0, "content rejected")}
+			},
 			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 1, wantReply: "554",
 		},
 		{
 			name:        "always 451 gives up after max attempts",
-			fault:       func(int) fault { return fault{rcpt: greylist} },
+			fault:       func(int) smtptest.Fault { return smtptest.Fault{Rcpt: greylist} },
 			maxAttempts: 3,
 			wantStatus:  ledger.Failed, wantCalls: 3, wantAttempt: 3, wantReply: "gave up after 3 attempts: ",
 		},
 		{
 			name:        "attempts of earlier runs count",
-			fault:       func(int) fault { return fault{rcpt: greylist} },
+			fault:       func(int) smtptest.Fault { return smtptest.Fault{Rcpt: greylist} },
 			maxAttempts: 5, priorTries: 4,
 			wantStatus: ledger.Failed, wantCalls: 1, wantAttempt: 5, wantReply: "gave up after 5 attempts",
 		},
@@ -190,18 +191,18 @@ func TestRunFaults(t *testing.T) {
 		},
 		{
 			name: "connection dropped after DATA accepted: sent once",
-			fault: func(call int) fault {
-				return fault{dropAfter: call == 1}
+			fault: func(call int) smtptest.Fault {
+				return smtptest.Fault{DropAfterData: call == 1}
 			},
 			wantStatus: ledger.Sent, wantCalls: 1, wantMsgs: 1, wantAttempt: 1,
 		},
 		{
 			name: "stalled server times out, then ok",
-			fault: func(call int) fault {
+			fault: func(call int) smtptest.Fault {
 				if call == 1 {
-					return fault{stall: 700 * time.Millisecond, rcpt: greylist}
+					return smtptest.Fault{Stall: 700 * time.Millisecond, Rcpt: greylist}
 				}
-				return fault{}
+				return smtptest.Fault{}
 			},
 			wantStatus: ledger.Sent, wantCalls: 2, wantMsgs: 1, wantAttempt: 2,
 		},
@@ -209,14 +210,12 @@ func TestRunFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const n = 8
-			srv := newSMTPServer(t, func(s *smtpServer) {
-				s.faultFor = func(rcpt string, call int) fault {
-					if rcpt == victim && tt.fault != nil {
-						return tt.fault(call)
-					}
-					return fault{}
+			srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, call int) smtptest.Fault {
+				if rcpt == victim && tt.fault != nil {
+					return tt.fault(call)
 				}
-			})
+				return smtptest.Fault{}
+			}))
 			l := newFakeLedger(issueID, n)
 			l.byID[3].rc.Attempts = tt.priorTries
 			opts := fastOptions()
@@ -238,16 +237,16 @@ func TestRunFaults(t *testing.T) {
 			if !strings.Contains(row.last.Reply, tt.wantReply) {
 				t.Errorf("reply %q, want it to contain %q", row.last.Reply, tt.wantReply)
 			}
-			if got := srv.callCount(victim); got != tt.wantCalls {
+			if got := srv.Calls(victim); got != tt.wantCalls {
 				t.Errorf("victim RCPT count %d, want %d", got, tt.wantCalls)
 			}
-			if got := len(srv.received(victim)); got != tt.wantMsgs {
+			if got := len(srv.Received(victim)); got != tt.wantMsgs {
 				t.Errorf("victim received %d messages, want %d", got, tt.wantMsgs)
 			}
 			for i := 1; i <= n; i++ {
 				rc := l.row(int64(i)).rc
-				if i != 3 && len(srv.received(rc.Email)) != 1 {
-					t.Errorf("%s received %d messages, want 1", rc.Email, len(srv.received(rc.Email)))
+				if i != 3 && len(srv.Received(rc.Email)) != 1 {
+					t.Errorf("%s received %d messages, want 1", rc.Email, len(srv.Received(rc.Email)))
 				}
 			}
 			wantSent := n - 1
@@ -261,58 +260,33 @@ func TestRunFaults(t *testing.T) {
 	}
 }
 
-// rsetTransport sends with go-mail's defaults (NOOP and RSET around each
-// message), to reproduce the trap where the server accepts DATA and the
-// connection drops during the RSET that follows: Send fails, yet the message
-// was delivered.
-type rsetTransport struct{ port int }
-
-func (r rsetTransport) Open(ctx context.Context) (deliver.Conn, error) {
-	c, err := gomail.NewClient("127.0.0.1", gomail.WithPort(r.port), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithTimeout(2*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	sc, err := c.DialToSMTPClientWithContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return rsetConn{c, sc}, nil
-}
-
-type rsetConn struct {
-	c  *gomail.Client
-	sc *gosmtp.Client
-}
-
-func (r rsetConn) Send(_ context.Context, m *gomail.Msg, _ ledger.Recipient) error {
-	return r.c.SendWithSMTPClient(r.sc, m)
-}
-func (r rsetConn) Close() error { _ = r.c.CloseWithSMTPClient(r.sc); return nil }
-
+// The server accepts a message and then drops the connection: the
+// recipient is sent once (never retried), and the next message goes over a
+// new connection.
 func TestRunDuplicateTrap(t *testing.T) {
 	const victim = "r002@example.com"
-	srv := newSMTPServer(t, func(s *smtpServer) {
-		s.faultFor = func(rcpt string, call int) fault { return fault{dropAfter: rcpt == victim && call == 1} }
-	})
+	srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, call int) smtptest.Fault {
+		return smtptest.Fault{DropAfterData: rcpt == victim && call == 1}
+	}))
 	l := newFakeLedger(issueID, 5)
 	opts := fastOptions()
 	opts.Connections = 1
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, rsetTransport{srv.port()}, opts)
+	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.check(t)
-	if got := len(srv.received(victim)); got != 1 {
+	if got := len(srv.Received(victim)); got != 1 {
 		t.Errorf("victim received %d copies, want 1", got)
 	}
 	if row := l.row(2); row.status != ledger.Sent || row.rc.Attempts != 1 {
 		t.Errorf("victim row %+v, want sent after 1 attempt", row)
 	}
-	if sum.Sent != 5 || srv.total() != 5 {
-		t.Errorf("summary %+v, server got %d messages", sum, srv.total())
+	if sum.Sent != 5 || srv.Total() != 5 {
+		t.Errorf("summary %+v, server got %d messages", sum, srv.Total())
 	}
-	if srv.sessionCount() != 2 {
-		t.Errorf("%d sessions, want 2 (re-dial after the drop)", srv.sessionCount())
+	if srv.Sessions() != 2 {
+		t.Errorf("%d sessions, want 2 (re-dial after the drop)", srv.Sessions())
 	}
 }
 
@@ -362,9 +336,7 @@ func (c countingTransport) Open(ctx context.Context) (deliver.Conn, error) {
 }
 
 func TestRunSenderRefused(t *testing.T) {
-	srv := newSMTPServer(t, func(s *smtpServer) {
-		s.mailErr = smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "relaying denied")
-	})
+	srv := smtptest.New(t, smtptest.WithMailError(smtptest.Reply(550, 5, 7, 1, "relaying denied")))
 	l := newFakeLedger(issueID, 10)
 	_, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), fastOptions())
 	if err == nil || !strings.Contains(err.Error(), "relay refused the sender") {
@@ -383,7 +355,7 @@ func TestRunAuth(t *testing.T) {
 	}{{"right password", "s3cret", false}, {"wrong password", "nope", true}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newSMTPServer(t, func(s *smtpServer) { s.auth = &[2]string{"ann", "s3cret"} })
+			srv := smtptest.New(t, smtptest.WithAuth("ann", "s3cret"))
 			l := newFakeLedger(issueID, 3)
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Username, o.Password = "ann", tt.pass })
 			sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, tr, fastOptions())
@@ -394,15 +366,15 @@ func TestRunAuth(t *testing.T) {
 			if !tt.wantErr && sum.Sent != 3 {
 				t.Errorf("summary %+v", sum)
 			}
-			if tt.wantErr && (l.count(ledger.Pending) != 3 || srv.total() != 0) {
-				t.Errorf("wrong password: %d pending, %d received", l.count(ledger.Pending), srv.total())
+			if tt.wantErr && (l.count(ledger.Pending) != 3 || srv.Total() != 0) {
+				t.Errorf("wrong password: %d pending, %d received", l.count(ledger.Pending), srv.Total())
 			}
 		})
 	}
 }
 
 func TestRunRateLimit(t *testing.T) {
-	srv := newSMTPServer(t, nil)
+	srv := smtptest.New(t)
 	l := newFakeLedger(issueID, 10)
 	opts := fastOptions()
 	opts.Rate, opts.Burst = 20, 1 // 10 messages: the first at once, 9 more 50ms apart
@@ -422,13 +394,11 @@ func TestRunCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var accepted atomic.Int32
-	srv := newSMTPServer(t, func(s *smtpServer) {
-		s.onData = func(string) {
-			if accepted.Add(1) == 5 {
-				cancel()
-			}
+	srv := smtptest.New(t, smtptest.WithOnData(func(string) {
+		if accepted.Add(1) == 5 {
+			cancel()
 		}
-	})
+	}))
 	l := newFakeLedger(issueID, n)
 	opts := fastOptions()
 	opts.Connections = 2
@@ -438,8 +408,8 @@ func TestRunCancel(t *testing.T) {
 	}
 	l.check(t)
 	// Every message the server accepted is recorded sent; nothing else is.
-	if got := l.count(ledger.Sent); got != srv.total() || got != sum.Sent {
-		t.Errorf("ledger sent %d, server accepted %d, summary %+v", got, srv.total(), sum)
+	if got := l.count(ledger.Sent); got != srv.Total() || got != sum.Sent {
+		t.Errorf("ledger sent %d, server accepted %d, summary %+v", got, srv.Total(), sum)
 	}
 	if l.count(ledger.Pending) != n-sum.Sent || sum.Sent == n {
 		t.Errorf("ledger pending %d, sent %d of %d", l.count(ledger.Pending), sum.Sent, n)
@@ -447,7 +417,7 @@ func TestRunCancel(t *testing.T) {
 }
 
 func TestRunRecordFailureStops(t *testing.T) {
-	srv := newSMTPServer(t, nil)
+	srv := smtptest.New(t)
 	l := newFakeLedger(issueID, 30)
 	l.recordErr = errors.New("disk full")
 	opts := fastOptions()
@@ -456,8 +426,8 @@ func TestRunRecordFailureStops(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v, want the record error", err)
 	}
-	if srv.total() >= 30 {
-		t.Errorf("the run went on after the ledger failed (%d sent)", srv.total())
+	if srv.Total() >= 30 {
+		t.Errorf("the run went on after the ledger failed (%d sent)", srv.Total())
 	}
 }
 
@@ -560,9 +530,9 @@ func TestNewSMTP(t *testing.T) {
 // nothing of the message was sent, so the recipient is retried on a new
 // connection without spending one of its attempts.
 func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
-	srv := newSMTPServer(t, func(s *smtpServer) {
-		s.faultFor = func(rcpt string, call int) fault { return fault{dropAfter: rcpt == "r002@example.com"} }
-	})
+	srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, _ int) smtptest.Fault {
+		return smtptest.Fault{DropAfterData: rcpt == "r002@example.com"}
+	}))
 	l := newFakeLedger(issueID, 4)
 	opts := fastOptions()
 	opts.Connections, opts.MaxAttempts = 1, 1
@@ -571,8 +541,8 @@ func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.check(t)
-	if sum.Sent != 4 || srv.total() != 4 || srv.sessionCount() != 2 {
-		t.Errorf("summary %+v, %d received in %d sessions; want 4 in 2", sum, srv.total(), srv.sessionCount())
+	if sum.Sent != 4 || srv.Total() != 4 || srv.Sessions() != 2 {
+		t.Errorf("summary %+v, %d received in %d sessions; want 4 in 2", sum, srv.Total(), srv.Sessions())
 	}
 	if a := l.row(3).rc.Attempts; a != 1 {
 		t.Errorf("recipient after the drop: %d attempts recorded, want 1", a)
@@ -580,7 +550,7 @@ func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
 }
 
 func TestSendOne(t *testing.T) {
-	srv := newSMTPServer(t, nil)
+	srv := smtptest.New(t)
 	comp := testComposer(t)
 	m, err := comp.ComposeTest(testRendered(), "Editor <ed@example.com>")
 	if err != nil {
@@ -589,7 +559,37 @@ func TestSendOne(t *testing.T) {
 	if err := deliver.SendOne(t.Context(), smtpTransport(t, srv, nil), m, ledger.Recipient{IssueID: issueID, Email: "ed@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.received("ed@example.com"); len(got) != 1 || !bytes.Contains(got[0], []byte("[TEST]")) {
+	if got := srv.Received("ed@example.com"); len(got) != 1 || !bytes.Contains(got[0], []byte("[TEST]")) {
 		t.Errorf("received %d messages", len(got))
+	}
+}
+
+func TestProgressPrinter(t *testing.T) {
+	p := func(sent int, elapsed time.Duration, done bool) deliver.Progress {
+		return deliver.Progress{Sent: sent, Failed: 1, Total: 101, Pending: 100 - sent, Rate: float64(sent) / elapsed.Seconds(), Elapsed: elapsed, Done: done}
+	}
+	var tty bytes.Buffer
+	pr := deliver.NewProgressPrinter(&tty, true)
+	pr(p(50, 10*time.Second, false))
+	pr(p(100, 20*time.Second, true))
+	got := tty.String()
+	for _, want := range []string{"\r[############............]  50% 50/101 sent, 1 failed, 50 pending, 5 msg/s, ETA 10s\x1b[K",
+		"\r[########################] 100% 100/101 sent, 1 failed, 0 pending, 5 msg/s, 20s\x1b[K\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output %q lacks %q", got, want)
+		}
+	}
+	var log bytes.Buffer
+	pr = deliver.NewProgressPrinter(&log, false)
+	for i := 1; i <= 10; i++ {
+		pr(p(i*5, time.Duration(i)*time.Second, false)) // one report per second
+	}
+	pr(p(100, 11*time.Second, true))
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 3 || strings.Contains(log.String(), "\r") || !strings.Contains(lines[2], "100/101 sent") {
+		t.Errorf("log output, want 3 lines (1s, 6s, final):\n%s", log.String())
+	}
+	if s := deliver.FormatSummary(deliver.Summary{Sent: 90, Failed: 2, Pending: 8, Duration: 3 * time.Second}); s != "90 sent, 2 failed, 8 pending in 3s (30 msg/s)" {
+		t.Errorf("summary %q", s)
 	}
 }

@@ -1,16 +1,14 @@
 package deliver
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	gomail "github.com/wneessen/go-mail"
-
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 )
 
 // File is a Transport that writes each message to
@@ -35,7 +33,7 @@ func (f *File) Open(context.Context) (Conn, error) { return fileConn{f}, nil }
 
 type fileConn struct{ f *File }
 
-func (c fileConn) Send(ctx context.Context, m *gomail.Msg, rc ledger.Recipient) error {
+func (c fileConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -48,16 +46,17 @@ func (c fileConn) Send(ctx context.Context, m *gomail.Msg, rc ledger.Recipient) 
 	if err != nil {
 		return fmt.Errorf("outbox %s: %w", dir, err)
 	}
-	w := bufio.NewWriter(tmp)
-	_, err = m.WriteTo(w)
-	if err == nil {
-		err = w.Flush()
-	}
+	_, err = tmp.Write(m.Data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && ready != nil {
+		if rerr := ready(); rerr != nil {
+			err = fmt.Errorf("%w: %w", ErrConnBroken, rerr)
+		}
+	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = os.Rename(tmp.Name(), path) // the step that "accepts" the message
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())

@@ -1,23 +1,52 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 )
 
 // ErrConnBroken is wrapped by Conn.Send when the connection can no longer be
 // used; the engine closes it and opens another.
 var ErrConnBroken = errors.New("connection broken")
+
+// ReplyError is an SMTP reply that refused a command.
+type ReplyError struct {
+	Command  string // "MAIL FROM", "RCPT TO", "DATA", "end of DATA", "RSET" (or "SIZE", "SMTPUTF8" when refused before sending)
+	Code     int    // e.g. 550
+	Enhanced string // e.g. "5.1.1", when the reply had one
+	Message  string // the reply text
+}
+
+func (e *ReplyError) Error() string {
+	return fmt.Sprintf("%s: %d %s", e.Command, e.Code, e.Message)
+}
+
+// connError is a failure without a reply (I/O, timeout, protocol).
+type connError struct {
+	stage string
+	// stale: nothing of the message was accepted and the connection was
+	// dead from the first command: typically an idle connection the server
+	// closed. Retried at once on a new connection, without an attempt.
+	stale bool
+	err   error
+}
+
+func (e *connError) Error() string   { return e.stage + ": " + e.err.Error() }
+func (e *connError) Unwrap() []error { return []error{ErrConnBroken, e.err} }
 
 // SMTPOptions configures the SMTP transport. Host is required.
 type SMTPOptions struct {
@@ -25,19 +54,28 @@ type SMTPOptions struct {
 	Port     int    // 0: 587 for starttls, 465 for tls, 25 for none
 	Username string // when set, authenticate
 	Password string
+	// Auth is the SASL mechanism: auto (the default when empty: the
+	// strongest the server offers), plain, login or cram-md5. PLAIN and
+	// LOGIN are refused over an unencrypted connection except to localhost.
+	Auth string
 	// TLS is none, starttls (the default when empty: STARTTLS is required)
 	// or tls (implicit TLS from the first byte).
 	TLS                string
 	InsecureSkipVerify bool
-	// Timeout bounds the dial and each later step (greeting, EHLO, STARTTLS,
-	// AUTH, and each message); 0 means 30s.
+	// Timeout bounds the dial and each later step: greeting, EHLO,
+	// STARTTLS, AUTH, and each command and reply of a message (the message
+	// data gets the timeout plus one second per 100 KB); 0 means 30s.
 	Timeout time.Duration
 	HELO    string // EHLO name; empty means the machine's host name
+	// NoPipelining sends MAIL, RCPT and DATA one at a time even when the
+	// server offers PIPELINING (for relays that mishandle it).
+	NoPipelining bool
 }
 
-// SMTP is a Transport that relays over SMTP with go-mail. Each Conn is its
-// own go-mail Client with its own connection, so connections never share
-// state.
+// SMTP is a Transport that relays over SMTP. go-mail dials, greets, starts
+// TLS and authenticates; messages, already built, go over go-mail's SMTP
+// client connection with MAIL/RCPT/DATA pipelined when the server offers
+// PIPELINING (RFC 2920), and the data dot-stuffed in bulk.
 type SMTP struct {
 	opts SMTPOptions
 	addr string
@@ -54,6 +92,14 @@ func NewSMTP(opts SMTPOptions) (*SMTP, error) {
 	case "none", "starttls", "tls":
 	default:
 		return nil, fmt.Errorf("smtp: tls %q: want none, starttls or tls", opts.TLS)
+	}
+	opts.Auth = strings.ToLower(strings.TrimSpace(opts.Auth))
+	switch opts.Auth {
+	case "":
+		opts.Auth = "auto"
+	case "auto", "plain", "login", "cram-md5":
+	default:
+		return nil, fmt.Errorf("smtp: auth %q: want auto, plain, login or cram-md5", opts.Auth)
 	}
 	if opts.Port == 0 {
 		opts.Port = map[string]int{"none": 25, "starttls": 587, "tls": 465}[opts.TLS]
@@ -84,10 +130,6 @@ func (s *SMTP) client() (*gomail.Client, error) {
 			InsecureSkipVerify: o.InsecureSkipVerify, //nolint:gosec // explicit opt-in for test relays
 			MinVersion:         tls.VersionTLS12,
 		}),
-		// One message per Send call on a connection we own: the NOOP before
-		// each message is a wasted round trip, and skipping the RSET after
-		// an accepted DATA removes the "accepted, then the connection drops
-		// during RSET" error (go-mail still resets after a failed command).
 		gomail.WithoutNoop(),
 		gomail.WithoutRset(),
 	}
@@ -104,14 +146,24 @@ func (s *SMTP) client() (*gomail.Client, error) {
 	}
 	if o.Username != "" {
 		opts = append(opts, gomail.WithUsername(o.Username), gomail.WithPassword(o.Password))
-		if o.TLS == "none" {
-			// go-mail's auto-discovery offers only challenge mechanisms on
-			// a plain connection. Accept PLAIN/LOGIN too: go-mail sends
-			// them unencrypted only to localhost and refuses otherwise.
-			opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256,
-				gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthCramMD5, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin))
-		} else {
-			opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover))
+		switch o.Auth {
+		case "plain":
+			opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain))
+		case "login":
+			opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthLogin))
+		case "cram-md5":
+			opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthCramMD5))
+		default:
+			if o.TLS == "none" {
+				// go-mail's auto-discovery offers only challenge mechanisms
+				// on a plain connection. Accept PLAIN/LOGIN too: go-mail
+				// sends them unencrypted only to localhost and refuses
+				// otherwise.
+				opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256,
+					gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthCramMD5, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin))
+			} else {
+				opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover))
+			}
 		}
 	}
 	c, err := gomail.NewClient(o.Host, opts...)
@@ -121,8 +173,8 @@ func (s *SMTP) client() (*gomail.Client, error) {
 	return c, nil
 }
 
-// Open dials one connection, greets, starts TLS and authenticates. ctx bounds
-// the dial; each later step is bounded by Timeout.
+// Open dials one connection, greets, starts TLS and authenticates. ctx and
+// Timeout bound the dial; each later step is bounded by Timeout.
 func (s *SMTP) Open(ctx context.Context) (Conn, error) {
 	c, err := s.client()
 	if err != nil {
@@ -132,41 +184,258 @@ func (s *SMTP) Open(ctx context.Context) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp %s: %w", s.addr, err)
 	}
-	return &smtpConn{c: c, sc: sc, addr: s.addr}, nil
+	pipelining, _ := sc.Extension("PIPELINING")
+	pipelining = pipelining && !s.opts.NoPipelining
+	utf8, _ := sc.Extension("SMTPUTF8")
+	maxSize := 0
+	if ok, v := sc.Extension("SIZE"); ok {
+		maxSize, _ = strconv.Atoi(strings.TrimSpace(v))
+	}
+	return &smtpConn{c: c, sc: sc, addr: s.addr, timeout: s.opts.Timeout,
+		pipelining: pipelining, utf8: utf8, maxSize: maxSize}, nil
 }
 
 type smtpConn struct {
-	c    *gomail.Client
-	sc   *smtp.Client
-	addr string
+	c          *gomail.Client
+	sc         *smtp.Client
+	addr       string
+	timeout    time.Duration
+	pipelining bool
+	utf8       bool
+	maxSize    int
+	used       bool // a message was sent before on this connection
 }
 
-// Send transmits one message. go-mail has no per-message context: the send
-// is bounded by the transport Timeout, and ctx is not consulted.
-func (c *smtpConn) Send(_ context.Context, m *gomail.Msg, _ ledger.Recipient) error {
-	err := c.c.SendWithSMTPClient(c.sc, m)
-	if err == nil || m.IsDelivered() {
-		return err
+// Send transmits one message and returns nil once the server accepted it.
+// A refusal is a *ReplyError; a failure without a reply wraps
+// ErrConnBroken. ctx is not consulted once the transaction started: each
+// step is bounded by the timeout instead.
+func (c *smtpConn) Send(_ context.Context, m *mail.Message, _ ledger.Recipient, ready func() error) error {
+	if c.maxSize > 0 && len(m.Data) > c.maxSize {
+		return &ReplyError{Command: "SIZE", Code: 552, Enhanced: "5.3.4",
+			Message: fmt.Sprintf("message of %d bytes exceeds the server's limit of %d", len(m.Data), c.maxSize)}
 	}
-	var se *gomail.SendError
-	if errors.As(err, &se) && se.ErrorCode() != 0 {
-		// The server answered: the connection is alive, but a refused
-		// DATA or its end leaves the transaction in doubt. RSET so the next
-		// message starts clean; if that fails the connection is gone.
-		if rerr := c.sc.Reset(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("%w: RSET: %v", ErrConnBroken, rerr))
+	mailCmd := "MAIL FROM:<" + m.From + ">"
+	if !isASCII(m.From) || !isASCII(m.To) {
+		if !c.utf8 {
+			return &ReplyError{Command: "SMTPUTF8", Code: 553, Enhanced: "5.6.7",
+				Message: "non-ASCII address and the server does not offer SMTPUTF8"}
 		}
+		mailCmd += " SMTPUTF8"
+	}
+	rcptCmd := "RCPT TO:<" + m.To + ">"
+	first := !c.used
+	c.used = true
+	t := c.sc.Text
+	if err := c.sc.UpdateDeadline(c.timeout); err != nil {
+		return &connError{stage: "set deadline", err: err}
+	}
+
+	if c.pipelining {
+		var err error
+		for _, cmd := range []string{mailCmd, rcptCmd, "DATA"} {
+			if err == nil {
+				_, err = t.W.WriteString(cmd + "\r\n")
+			}
+		}
+		if err == nil {
+			err = t.W.Flush()
+		}
+		if err != nil {
+			return &connError{stage: "MAIL FROM", stale: !first, err: err}
+		}
+		errMail := c.reply("MAIL FROM", 250)
+		if errMail != nil && isConnErr(errMail) {
+			markStale(errMail, !first)
+			return errMail
+		}
+		errRcpt := c.reply("RCPT TO", 25)
+		if errRcpt != nil && isConnErr(errRcpt) {
+			return errRcpt
+		}
+		errData := c.reply("DATA", 354)
+		if errData != nil && isConnErr(errData) {
+			return errData
+		}
+		if errMail != nil || errRcpt != nil || errData != nil {
+			if errData == nil {
+				// A server that said 354 although MAIL or RCPT failed:
+				// end the empty data, then start over.
+				if _, err := t.W.WriteString(".\r\n"); err != nil {
+					return &connError{stage: "end of DATA", err: err}
+				}
+				_ = t.W.Flush()
+				_ = c.reply("end of DATA", 250)
+			}
+			return c.reset(firstErr(errMail, errRcpt, errData))
+		}
+	} else {
+		if err := c.command(mailCmd, "MAIL FROM", 250); err != nil {
+			markStale(err, !first)
+			return c.resetOnReply(err)
+		}
+		if err := c.command(rcptCmd, "RCPT TO", 25); err != nil {
+			return c.resetOnReply(err)
+		}
+		if err := c.command("DATA", "DATA", 354); err != nil {
+			return c.resetOnReply(err)
+		}
+	}
+
+	// The data may take longer than one command: a second more per 100 KB.
+	if err := c.sc.UpdateDeadline(c.timeout + time.Duration(len(m.Data)/100_000)*time.Second); err != nil {
+		return &connError{stage: "set deadline", err: err}
+	}
+	if err := writeDotStuffed(t.W, m.Data); err != nil {
+		return &connError{stage: "DATA", err: err}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			// Without the final dot the server cannot accept the message:
+			// give up the connection instead.
+			_ = c.sc.Close()
+			return &connError{stage: "DATA", err: err}
+		}
+		if err := c.sc.UpdateDeadline(c.timeout); err != nil {
+			return &connError{stage: "set deadline", err: err}
+		}
+	}
+	if _, err := t.W.WriteString(".\r\n"); err != nil {
+		return &connError{stage: "DATA", err: err}
+	}
+	if err := t.W.Flush(); err != nil {
+		return &connError{stage: "DATA", err: err}
+	}
+	if err := c.reply("end of DATA", 250); err != nil {
+		return c.resetOnReply(err)
+	}
+	return nil
+}
+
+// command sends one command and reads its reply.
+func (c *smtpConn) command(cmd, name string, want int) error {
+	if _, err := c.sc.Text.W.WriteString(cmd + "\r\n"); err != nil {
+		return &connError{stage: name, err: err}
+	}
+	if err := c.sc.Text.W.Flush(); err != nil {
+		return &connError{stage: name, err: err}
+	}
+	return c.reply(name, want)
+}
+
+// reply reads one reply; a code other than want gives a *ReplyError.
+func (c *smtpConn) reply(name string, want int) error {
+	_, _, err := c.sc.Text.ReadResponse(want)
+	if err == nil {
+		return nil
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return replyError(name, te)
+	}
+	return &connError{stage: name, err: err}
+}
+
+// resetOnReply puts the connection back in a clean state after a refused
+// command (RSET); a connection failure is returned as is.
+func (c *smtpConn) resetOnReply(err error) error {
+	if isConnErr(err) {
 		return err
 	}
-	return errors.Join(err, ErrConnBroken)
+	return c.reset(err)
+}
+
+func (c *smtpConn) reset(err error) error {
+	if rerr := c.command("RSET", "RSET", 250); rerr != nil {
+		return errors.Join(err, fmt.Errorf("%w: RSET: %v", ErrConnBroken, rerr))
+	}
+	return err
 }
 
 // Close sends QUIT and closes the connection; a connection that is already
 // gone is closed without error.
 func (c *smtpConn) Close() error {
+	_ = c.sc.UpdateDeadline(c.timeout)
 	err := c.c.CloseWithSMTPClient(c.sc)
 	if err != nil {
 		_ = c.sc.Close()
 	}
 	return err
+}
+
+func replyError(name string, te *textproto.Error) *ReplyError {
+	e := &ReplyError{Command: name, Code: te.Code, Message: strings.Join(strings.Fields(te.Msg), " ")}
+	if m := enhancedRE.FindString(te.Msg); m != "" && strings.HasPrefix(te.Msg, m) {
+		e.Enhanced = m
+		e.Message = strings.TrimSpace(strings.TrimPrefix(e.Message, m))
+	}
+	return e
+}
+
+func isConnErr(err error) bool {
+	var ce *connError
+	return errors.As(err, &ce)
+}
+
+func markStale(err error, stale bool) {
+	var ce *connError
+	if errors.As(err, &ce) {
+		ce.stale = stale
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// byteWriter is what writeDotStuffed needs of a *bufio.Writer.
+type byteWriter interface {
+	Write([]byte) (int, error)
+	WriteString(string) (int, error)
+}
+
+// writeDotStuffed writes data as SMTP DATA content: a '.' starting a line is
+// doubled and a missing final CRLF added; the caller writes the terminating
+// ".\r\n". data has CRLF line ends (mail.Message guarantees it).
+func writeDotStuffed(w byteWriter, data []byte) error {
+	if len(data) > 0 && data[0] == '.' {
+		if _, err := w.WriteString("."); err != nil {
+			return err
+		}
+	}
+	for {
+		i := bytes.Index(data, []byte("\n."))
+		if i < 0 {
+			break
+		}
+		if _, err := w.Write(data[:i+1]); err != nil {
+			return err
+		}
+		if _, err := w.WriteString("."); err != nil {
+			return err
+		}
+		data = data[i+1:]
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		_, err := w.WriteString("\r\n")
+		return err
+	}
+	return nil
 }

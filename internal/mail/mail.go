@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/net/idna"
@@ -47,6 +48,11 @@ type Options struct {
 	// Logger receives the one warning about a non-https BaseURL; nil
 	// discards it.
 	Logger *slog.Logger
+	// EnvelopeFrom is the SMTP envelope sender (MAIL FROM), where bounces
+	// go; empty means the From address.
+	EnvelopeFrom string
+	// DKIM, when set, signs every message built by Prepared.
+	DKIM *DKIMOptions
 }
 
 // Composer builds the messages of any issue. It is safe for concurrent use:
@@ -59,6 +65,9 @@ type Composer struct {
 	secret  []byte
 	listID  string // preformatted List-Id value
 	now     func() time.Time
+
+	envelopeFrom string
+	dkim         *dkimSigner // nil: no signing
 }
 
 // NewComposer validates opts and returns a Composer. It logs one warning when
@@ -105,6 +114,23 @@ func NewComposer(opts Options) (*Composer, error) {
 		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", c.baseURL)
 	}
 	c.listID = listID(opts.ListName, domain)
+	c.envelopeFrom = from.Address
+	if e := strings.TrimSpace(opts.EnvelopeFrom); e != "" {
+		a, err := netmail.ParseAddress(e)
+		if err != nil {
+			return nil, fmt.Errorf("mail: envelope sender %q: %w", opts.EnvelopeFrom, err)
+		}
+		c.envelopeFrom = a.Address
+	}
+	if opts.DKIM != nil {
+		if c.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
+			return nil, err
+		}
+		// A first signature before any concurrent use (see FIELD-NOTES).
+		if _, err := c.dkim.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
+			return nil, fmt.Errorf("mail: dkim: %w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -200,8 +226,16 @@ func cleanName(s string) string {
 		}
 		return r
 	}, s)
-	return strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > maxNameRunes {
+		s = strings.TrimSpace(string([]rune(s)[:maxNameRunes]))
+	}
+	return s
 }
+
+// maxNameRunes bounds a display name: longer ones are junk, and a header
+// line must stay under 998 octets.
+const maxNameRunes = 200
 
 // atomText keeps the characters of s that are safe in a Message-ID's left
 // part ([A-Za-z0-9_-]), replacing others with '-', so that the id stays ASCII

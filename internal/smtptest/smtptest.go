@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"strconv"
 	"sync"
@@ -134,6 +135,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		return &session{s: s, c: c}, nil
 	}))
 	s.srv.Domain = "127.0.0.1"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are what tests do
 	s.srv.AllowInsecureAuth = true
 	s.srv.ReadTimeout = 30 * time.Second
 	s.srv.WriteTimeout = 30 * time.Second
