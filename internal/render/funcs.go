@@ -1,6 +1,7 @@
 package render
 
 import (
+	htmltemplate "html/template"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,8 +25,21 @@ func funcMap(loc *time.Location) map[string]any {
 		},
 		// rule returns a line of n '=' characters, for text headings.
 		"rule": func(n int) string { return strings.Repeat("=", n) },
-		"sub":  func(a, b int) int { return a - b },
-		"add":  func(a, b int) int { return a + b },
+		// runes is the length of s in characters, for underlining it.
+		"runes": utf8.RuneCountInString,
+		"sub":   func(a, b int) int { return a - b },
+		"add":   func(a, b int) int { return a + b },
+		// mso wraps trusted markup in a conditional comment that only
+		// Outlook for Windows reads (html/template drops comments written
+		// in a template), e.g. a fixed-width table around a fluid column.
+		"mso": func(markup string) htmltemplate.HTML {
+			return htmltemplate.HTML("<!--[if mso]>" + markup + "<![endif]-->")
+		},
+		// spacer returns n invisible characters to put after the preheader,
+		// so that inboxes do not fill the preview with the body's text.
+		"spacer": func(n int) htmltemplate.HTML {
+			return htmltemplate.HTML(strings.Repeat("&#847;&zwnj;&nbsp;", n))
+		},
 	}
 }
 

@@ -1,7 +1,7 @@
 package render
 
 import (
-	"html"
+	"io"
 	"strings"
 )
 
@@ -14,7 +14,17 @@ const (
 	TokenUnsubscribeURL = "__DIGEST_UNSUBSCRIBE_URL__"
 )
 
-var tokens = []string{TokenName, TokenEmail, TokenUnsubscribeURL}
+// Slot names a per-recipient value in a rendered part.
+type Slot int
+
+// The slots, in the order of their tokens.
+const (
+	SlotName           Slot = iota // Personal.Name, in place of TokenName
+	SlotEmail                      // Personal.Email, in place of TokenEmail
+	SlotUnsubscribeURL             // Personal.UnsubscribeURL, in place of TokenUnsubscribeURL
+)
+
+var tokens = [...]string{TokenName, TokenEmail, TokenUnsubscribeURL}
 
 // Personal holds the per-recipient values substituted into a rendered issue.
 type Personal struct {
@@ -23,29 +33,94 @@ type Personal struct {
 	UnsubscribeURL string
 }
 
-func (p Personal) value(slot int, escapeHTML bool) string {
-	var v string
-	switch slot {
-	case 0:
-		v = p.Name
-	case 1:
-		v = p.Email
-	case 2:
-		v = p.UnsubscribeURL
+// Value returns the raw value of slot s; escape it with EscapeHTML for the
+// HTML part.
+func (p Personal) Value(s Slot) string {
+	switch s {
+	case SlotName:
+		return p.Name
+	case SlotEmail:
+		return p.Email
+	case SlotUnsubscribeURL:
+		return p.UnsubscribeURL
 	}
-	if escapeHTML {
-		return html.EscapeString(v)
-	}
-	return v
+	return ""
 }
 
-// template is a rendered text split at its slot tokens: parts[i] is followed
+// htmlEscape returns the entity for a byte that the HTML part escapes in
+// values, as html.EscapeString does, so that a value is safe in text and in
+// quoted attributes alike; "" for any other byte.
+func htmlEscape(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '\'':
+		return "&#39;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	case '"':
+		return "&#34;"
+	}
+	return ""
+}
+
+// EscapeHTML escapes s for the HTML part, as html.EscapeString does.
+func EscapeHTML(s string) string {
+	if escapedLen(s) == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(escapedLen(s))
+	escapeInto(&b, s)
+	return b.String()
+}
+
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if e := htmlEscape(s[i]); e != "" {
+			n += len(e) - 1
+		}
+	}
+	return n
+}
+
+// writeEscaped writes s HTML-escaped, in runs between the escaped bytes:
+// no allocation when w is an io.StringWriter.
+func writeEscaped(w io.Writer, s string) (int64, error) {
+	var n int64
+	last := 0
+	for i := 0; i < len(s); i++ {
+		e := htmlEscape(s[i])
+		if e == "" {
+			continue
+		}
+		m, err := io.WriteString(w, s[last:i])
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		m, err = io.WriteString(w, e)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		last = i + 1
+	}
+	m, err := io.WriteString(w, s[last:])
+	return n + int64(m), err
+}
+
+// slotted is a rendered text split at its slot tokens: parts[i] is followed
 // by the value of slots[i]; the last part has no slot after it.
 type slotted struct {
 	parts []string
-	slots []int
+	slots []Slot
 	html  bool
-	size  int
+	size  int // bytes of the text with its tokens
+	fixed int // bytes of the parts alone
 }
 
 func split(s string, escapeHTML bool) slotted {
@@ -59,25 +134,91 @@ func split(s string, escapeHTML bool) slotted {
 		}
 		if at < 0 {
 			t.parts = append(t.parts, s)
+			t.fixed += len(s)
 			return t
 		}
 		t.parts = append(t.parts, s[:at])
-		t.slots = append(t.slots, slot)
+		t.fixed += at
+		t.slots = append(t.slots, Slot(slot))
 		s = s[at+len(tokens[slot]):]
 	}
 }
 
-func (t slotted) fill(p Personal) string {
+// len is the size of the text filled in for p.
+func (t *slotted) len(p Personal) int {
+	n := t.fixed
+	for _, s := range t.slots {
+		if t.html {
+			n += escapedLen(p.Value(s))
+		} else {
+			n += len(p.Value(s))
+		}
+	}
+	return n
+}
+
+// fill returns the text for p, in one allocation of the exact size. It
+// does not go through write: a strings.Builder passed as an io.Writer would
+// escape to the heap.
+func (t *slotted) fill(p Personal) string {
 	if len(t.slots) == 0 {
 		return t.parts[0]
 	}
 	var b strings.Builder
-	b.Grow(t.size + 256)
+	b.Grow(t.len(p))
 	for i, part := range t.parts {
 		b.WriteString(part)
-		if i < len(t.slots) {
-			b.WriteString(p.value(t.slots[i], t.html))
+		if i == len(t.slots) {
+			break
+		}
+		v := p.Value(t.slots[i])
+		if t.html {
+			escapeInto(&b, v)
+		} else {
+			b.WriteString(v)
 		}
 	}
 	return b.String()
+}
+
+func escapeInto(b *strings.Builder, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if e := htmlEscape(s[i]); e != "" {
+			b.WriteString(s[last:i])
+			b.WriteString(e)
+			last = i + 1
+		}
+	}
+	b.WriteString(s[last:])
+}
+
+// write streams the text for p to w; it allocates nothing when w is an
+// io.StringWriter (bufio.Writer, bytes.Buffer, strings.Builder).
+func (t *slotted) write(w io.Writer, p Personal) (int64, error) {
+	var n int64
+	for i, part := range t.parts {
+		m, err := io.WriteString(w, part)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		if i == len(t.slots) {
+			break
+		}
+		v := p.Value(t.slots[i])
+		var k int64
+		if t.html {
+			k, err = writeEscaped(w, v)
+		} else {
+			var m int
+			m, err = io.WriteString(w, v)
+			k = int64(m)
+		}
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -133,10 +133,51 @@ func New(dir string, nl Newsletter) (*Renderer, error) {
 			return nil, fmt.Errorf("templates: %s is missing", need)
 		}
 	}
-	if _, err := r.Render(sample(), ""); err != nil {
-		return nil, fmt.Errorf("templates: checking against a sample issue: %w", err)
+	for _, f := range files {
+		name, ok := strings.CutSuffix(f.name, ".html.tmpl")
+		isHTML := ok
+		if !ok {
+			name, ok = strings.CutSuffix(f.name, ".txt.tmpl")
+		}
+		if !ok || !isPartial(name) {
+			continue
+		}
+		if (isHTML && r.html.Lookup(name) == nil) || (!isHTML && r.text.Lookup(name) == nil) {
+			return nil, fmt.Errorf("%s: no {{define %q}} in this partial", f.path, name)
+		}
+	}
+	// A sample with an intro, an image and every URL takes every branch of
+	// the default templates.
+	if _, err := r.Render(sample(), "<p>Sample <a href=\"https://example.org/\">intro</a>.</p>"); err != nil {
+		return nil, fmt.Errorf("templates: checking against a sample issue: %w%s", err, overridden(files, err))
 	}
 	return r, nil
+}
+
+// isPartial tells the names of the partial templates, each in a file of its
+// own (name.html.tmpl, name.txt.tmpl) that defines it.
+func isPartial(name string) bool {
+	switch name {
+	case "header", "section", "article", "footer":
+		return true
+	}
+	return false
+}
+
+// overridden names the files behind the template names an error mentions
+// when they are not the embedded ones, since template errors name only the
+// template ("article.html.tmpl:3:2").
+func overridden(files []file, err error) string {
+	var where []string
+	for _, f := range files {
+		if !strings.HasSuffix(f.path, "(embedded)") && strings.Contains(err.Error(), f.name+":") {
+			where = append(where, f.path)
+		}
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return " (in " + strings.Join(where, ", ") + ")"
 }
 
 type file struct{ name, path, body string }
@@ -242,9 +283,65 @@ func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
 		v.Lead = &v.Articles[0]
 	}
 	if intro != "" {
-		v.IntroText = article.PlainText(intro)
+		v.IntroText = introText(intro, 72)
 	}
 	return v
+}
+
+// HTMLSizeLimit is the HTML size, in bytes, above which a run should warn:
+// Gmail clips a message whose HTML exceeds about 102 KB, hiding the rest of
+// the issue and the unsubscribe link behind "View entire message".
+const HTMLSizeLimit = 90 * 1024
+
+// FitArticles returns how many of the issue's articles, kept in order, fit
+// in an HTML part of at most limit bytes (before personalization). It renders
+// shortened issues, about log2(count) times, so call it only when
+// Rendered.HTMLSize exceeds the limit. It returns the full count when the
+// whole issue fits, and 0 when not even one article does.
+func (r *Renderer) FitArticles(iss issue.Issue, intro string, limit int) (int, error) {
+	size := func(n int) (int, error) {
+		out, err := r.Render(firstArticles(iss, n), intro)
+		if err != nil {
+			return 0, err
+		}
+		return out.HTMLSize(), nil
+	}
+	// Invariant: lo articles fit (0 always counts as fitting), hi do not.
+	lo, hi := 0, iss.Count()
+	if s, err := size(hi); err != nil || s <= limit {
+		return hi, err
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		s, err := size(mid)
+		if err != nil {
+			return 0, err
+		}
+		if s <= limit {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// firstArticles returns iss cut to its first n articles; sections left empty
+// are dropped.
+func firstArticles(iss issue.Issue, n int) issue.Issue {
+	out := iss
+	out.Sections = nil
+	for _, s := range iss.Sections {
+		if n <= 0 {
+			break
+		}
+		if len(s.Articles) > n {
+			s.Articles = s.Articles[:n]
+		}
+		n -= len(s.Articles)
+		out.Sections = append(out.Sections, s)
+	}
+	return out
 }
 
 // inline moves the CSS of <style> blocks into style attributes; @media rules

@@ -1,7 +1,9 @@
 package render_test
 
 import (
+	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +96,7 @@ func TestRenderGolden(t *testing.T) {
 	if strings.Contains(html, "__DIGEST_") || strings.Contains(text, "__DIGEST_") {
 		t.Error("a slot token was left unfilled")
 	}
-	if strings.Contains(html, "<style") && strings.Contains(html, ".story {") {
+	if strings.Contains(html, "<style") && strings.Contains(html, ".teaser {") {
 		t.Error("CSS rules were not inlined")
 	}
 	if !strings.Contains(text, "\nhttps://news.example.org/u/TOKEN?x=1&y=2\n") && !strings.Contains(text, "Unsubscribe: https://news.example.org/u/TOKEN?x=1&y=2") {
@@ -139,6 +141,11 @@ func TestTemplateErrors(t *testing.T) {
 		{"parse error names file and line", "digest.txt.tmpl", "line one\n{{.Issue.Number}\n", "digest.txt.tmpl:2"},
 		{"missing field fails at start", "subject.tmpl", "{{.Issue.Nope}}", "subject.tmpl"},
 		{"unknown function", "digest.html.tmpl", "<p>{{shout .Issue.ID}}</p>", "digest.html.tmpl:1"},
+		{"broken HTML partial", "article.html.tmpl", "{{define \"article\"}}\n<tr><td>\n{{if}}</td></tr>{{end}}", "article.html.tmpl:3"},
+		{"broken text partial", "footer.txt.tmpl", "{{define \"footer\"}}\nbye\n{{.URLs.Unsubscribe}\n{{end}}", "footer.txt.tmpl:3"},
+		{"missing field in a partial names the file", "article.html.tmpl", "{{define \"article\"}}\n<tr><td>\n{{.Titel}}</td></tr>{{end}}", "article.html.tmpl:3:2"},
+		{"partial without its define", "section.txt.tmpl", "{{range .Articles}}{{.Title}}{{end}}", `section.txt.tmpl: no {{define "section"}}`},
+		{"not UTF-8", "subject.tmpl", "\xff\xfe", "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +159,9 @@ func TestTemplateErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), filepath.Join(dir, tt.file)) {
+				t.Errorf("error %q does not give the path of %s", err, tt.file)
 			}
 		})
 	}
@@ -176,22 +186,293 @@ func TestWrap(t *testing.T) {
 	}
 }
 
-func BenchmarkPersonalize(b *testing.B) {
+// rendered30 is a 30-article issue with the editor's intro, rendered once.
+func rendered30(tb testing.TB) *render.Rendered {
+	tb.Helper()
 	r, err := render.New("", newsletter())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	iss := fixture()
-	for len(iss.Sections[0].Articles) < 30 {
-		iss.Sections[0].Articles = append(iss.Sections[0].Articles, iss.Sections[0].Articles[0])
-	}
-	out, err := r.Render(iss, "")
+	md, err := os.ReadFile(filepath.Join("testdata", "intro.md"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	intro, err := render.Intro(md)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := r.Render(bigFixture(30), intro)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// BenchmarkPersonalize is the per-recipient cost of both parts as strings.
+func BenchmarkPersonalize(b *testing.B) {
+	out := rendered30(b)
+	b.SetBytes(int64(out.HTMLLen(reader) + out.TextLen(reader)))
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = out.HTML(reader)
 		_ = out.Text(reader)
+	}
+}
+
+// BenchmarkPersonalizeWrite streams both parts into a reused buffer, as a
+// message writer would.
+func BenchmarkPersonalizeWrite(b *testing.B) {
+	out := rendered30(b)
+	var buf bytes.Buffer
+	b.SetBytes(int64(out.HTMLLen(reader) + out.TextLen(reader)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := out.WriteHTML(&buf, reader); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.WriteText(&buf, reader); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// bigFixture is an issue of n articles in three sections, every other one
+// with an image: the shape of a full weekly issue.
+func bigFixture(n int) issue.Issue {
+	iss := fixture()
+	names := []string{"World", "Science", "Around town"}
+	iss.Sections = nil
+	for i := range n {
+		s := i * len(names) / n
+		if len(iss.Sections) <= s {
+			iss.Sections = append(iss.Sections, issue.Section{Name: names[s]})
+		}
+		a := article.Article{
+			ID:        fmt.Sprintf("a%d", i),
+			Title:     fmt.Sprintf("Story %d: council approves a new cycle lane along the river embankment", i+1),
+			Link:      fmt.Sprintf("https://example.org/%s/story-%d?utm=x&ref=digest", strings.ToLower(names[s][:5]), i+1),
+			Source:    names[s] + " desk",
+			Section:   names[s],
+			Published: when.Add(-time.Duration(i+1) * 3 * time.Hour),
+			Teaser: "The two-kilometre lane links the station with the old harbour; work starts in spring " +
+				"and the embankment stays open to walkers throughout, the council said on Tuesday…",
+		}
+		if i%2 == 0 {
+			a.Image = fmt.Sprintf("https://example.org/img/%d.jpg", i+1)
+		}
+		iss.Sections[s].Articles = append(iss.Sections[s].Articles, a)
+	}
+	return iss
+}
+
+// TestWriteSamples writes a full 30-article issue's HTML and text into the
+// folder named by DIGEST_RENDER_SAMPLES, for a look in a browser or a mail
+// checker; it is skipped otherwise.
+func TestWriteSamples(t *testing.T) {
+	dir := os.Getenv("DIGEST_RENDER_SAMPLES")
+	if dir == "" {
+		t.Skip("DIGEST_RENDER_SAMPLES not set")
+	}
+	r, err := render.New("", newsletter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join("testdata", "intro.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	intro, err := render.Intro(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render(bigFixture(30), intro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"digest.html": out.HTML(reader), "digest.txt": out.Text(reader)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("HTML %d bytes, subject %q", out.HTMLSize(), out.Subject)
+}
+
+// cut is iss with its first n articles, as an editor would shorten it.
+func cut(iss issue.Issue, n int) issue.Issue {
+	out := iss
+	out.Sections = nil
+	for _, s := range iss.Sections {
+		if n <= 0 {
+			break
+		}
+		s.Articles = s.Articles[:min(n, len(s.Articles))]
+		n -= len(s.Articles)
+		out.Sections = append(out.Sections, s)
+	}
+	return out
+}
+
+func TestFitArticles(t *testing.T) {
+	r, err := render.New("", newsletter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := bigFixture(30)
+	size := func(n int) int {
+		out, err := r.Render(cut(iss, n), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.HTMLSize()
+	}
+	full := size(30)
+	tests := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"everything fits", full, 30},
+		{"far above", render.HTMLSizeLimit * 10, 30},
+		{"one byte short", full - 1, 29},
+		{"exactly twelve", size(12), 12},
+		{"between eleven and twelve", size(12) - 1, 11},
+		{"not even one", size(0), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.FitArticles(iss, "", tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("FitArticles(limit %d) = %d, want %d", tt.limit, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSizeGuard checks that a full issue stays well under the limit and that
+// an oversized one is detected with a count that fits.
+func TestSizeGuard(t *testing.T) {
+	if n := rendered30(t).HTMLSize(); n > render.HTMLSizeLimit*2/3 {
+		t.Errorf("a 30-article issue is %d bytes of HTML: the templates grew", n)
+	}
+	r, err := render.New("", newsletter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := bigFixture(120)
+	out, err := r.Render(iss, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HTMLSize() <= render.HTMLSizeLimit {
+		t.Fatalf("120 articles: %d bytes, expected over the limit", out.HTMLSize())
+	}
+	n, err := r.FitArticles(iss, "", render.HTMLSizeLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n <= 30 || n >= 120 {
+		t.Errorf("FitArticles = %d, want between 30 and 120", n)
+	}
+}
+
+func TestTextPart(t *testing.T) {
+	out := rendered30(t)
+	text := out.Text(reader)
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	for i, line := range lines {
+		if n := len([]rune(line)); n > 72 && strings.ContainsAny(strings.Trim(line, "<>"), " \t") {
+			t.Errorf("line %d is %d columns and not a lone URL: %q", i+1, n, line)
+		}
+		if line != strings.TrimRight(line, " ") {
+			t.Errorf("line %d has trailing spaces", i+1)
+		}
+	}
+	if last := lines[len(lines)-1]; last != reader.UnsubscribeURL {
+		t.Errorf("last line = %q, want the unsubscribe URL", last)
+	}
+	for _, a := range bigFixture(30).Articles() {
+		if !strings.Contains(text, "\n"+a.Link+"\n") {
+			t.Errorf("link %s is not on a line of its own", a.Link)
+		}
+	}
+	for _, h := range []string{"\nWORLD\n=====\n", "\nSCIENCE\n=======\n", "\nAROUND TOWN\n===========\n"} {
+		if !strings.Contains(text, h) {
+			t.Errorf("text lacks section heading %q", h)
+		}
+	}
+	for _, want := range []string{"Example Weekly, 1 Harbour Street", "with ada@example.org.", "A note from the editor"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+}
+
+// TestHTMLPart checks the email-safety rules that mail clients need.
+func TestHTMLPart(t *testing.T) {
+	r, err := render.New("", newsletter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render(bigFixture(30), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := out.HTML(reader)
+	for _, want := range []string{
+		`<html lang="en"`, `name="viewport"`, `name="color-scheme" content="light dark"`,
+		`name="supported-color-schemes"`, `class="preheader"`, "max-width:600px",
+		"@media screen and (max-width: 620px)", "prefers-color-scheme: dark",
+		`href="https://news.example.org/u/TOKEN?x=1&amp;y=2"`, "Example Weekly, 1 Harbour Street",
+		"<!--[if mso]>",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script", "<link", "javascript:", "@import", "<style>\n  .story", "display:flex", "display:grid"} {
+		if strings.Contains(strings.ToLower(h), strings.ToLower(bad)) {
+			t.Errorf("HTML has %q", bad)
+		}
+	}
+	if n, m := strings.Count(h, "<table"), strings.Count(h, `<table role="presentation"`); n != m {
+		t.Errorf("%d of %d tables lack role=\"presentation\"", n-m, n)
+	}
+	if n, m := strings.Count(h, "<img "), strings.Count(h, `alt="`); n == 0 || m < n {
+		t.Errorf("%d images, %d alt attributes", n, m)
+	}
+	// The preheader holds the first teaser.
+	first := bigFixture(30).Articles()[0].Teaser[:40]
+	if i, j := strings.Index(h, `class="preheader"`), strings.Index(h, first); i < 0 || j < i || j > i+600 {
+		t.Error("the preheader does not start with the first teaser")
+	}
+}
+
+func TestTextPartialOverride(t *testing.T) {
+	dir := t.TempDir()
+	body := `{{define "article"}}* {{.Title}} <{{.Link}}>{{end}}`
+	if err := os.WriteFile(filepath.Join(dir, "article.txt.tmpl"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := render.New(dir, newsletter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render(fixture(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.Text(reader)
+	if !strings.Contains(text, "* Mountain pass reopens to freight after rockfall repairs <https://example.org/world/pass>") {
+		t.Errorf("text partial not applied:\n%s", text)
+	}
+	if !strings.Contains(text, "WORLD\n=====") || !strings.Contains(text, "Unsubscribe with one click:") {
+		t.Error("the other text partials were lost")
+	}
+	if strings.Contains(out.HTML(reader), "* Mountain") {
+		t.Error("a text partial leaked into the HTML part")
 	}
 }
