@@ -141,8 +141,8 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 }
 
 // composer builds messages; the secret comes from the config or, when it is
-// empty, from the store (generated once).
-func (e *env) composer(ctx context.Context) (*mail.Composer, error) {
+// empty, from the store (generated once). clock stamps the Date header.
+func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Composer, error) {
 	secret := []byte(e.cfg.Secret)
 	if len(secret) == 0 {
 		s, err := e.store.Secret(ctx)
@@ -152,9 +152,22 @@ func (e *env) composer(ctx context.Context) (*mail.Composer, error) {
 		secret = s
 	}
 	n := e.cfg.Newsletter
-	return mail.NewComposer(mail.Options{
-		ListName: n.Name, From: n.From, ReplyTo: n.ReplyTo, BaseURL: n.BaseURL, Secret: secret, Logger: e.log,
-	})
+	opts := mail.Options{
+		ListName: n.Name, From: n.From, ReplyTo: n.ReplyTo, BaseURL: n.BaseURL, Secret: secret,
+		EnvelopeFrom: e.cfg.SMTP.EnvelopeFrom, Now: clock, Logger: e.log,
+	}
+	if d := e.cfg.DKIM; d.Domain != "" {
+		key, err := mail.ReadDKIMKey(d.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dkim.private_key_file: %w", e.cfg.Path, err)
+		}
+		opts.DKIM = &mail.DKIMOptions{Domain: d.Domain, Selector: d.Selector, Key: key}
+	}
+	c, err := mail.NewComposer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.cfg.Path, err)
+	}
+	return c, nil
 }
 
 // transport opens the configured delivery transport.
@@ -165,7 +178,7 @@ func (e *env) transport() (deliver.Transport, string, error) {
 	s := e.cfg.SMTP
 	t, err := deliver.NewSMTP(deliver.SMTPOptions{
 		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password, TLS: s.TLS,
-		InsecureSkipVerify: s.InsecureSkipVerify, Timeout: s.Timeout,
+		InsecureSkipVerify: s.InsecureSkipVerify, Timeout: s.Timeout, Auth: s.Auth,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"time"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
@@ -61,7 +65,11 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return failedSources(b)
 	}
 
-	comp, err := e.composer(ctx)
+	clock := time.Now
+	if f.now != "" {
+		clock = func() time.Time { return now }
+	}
+	comp, err := e.composer(ctx, clock)
 	if err != nil {
 		return err
 	}
@@ -80,7 +88,8 @@ func (e *env) send(ctx context.Context, args []string) error {
 		Store: e.store, Composer: comp, Transport: t,
 		Options: deliver.Options{
 			Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
-			Logger: e.log, Progress: e.progress(),
+			PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
+			Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)),
 		},
 	}
 	if e.cfg.Delivery.Transport == "file" {
@@ -160,12 +169,10 @@ func (e *env) currentIssue(ctx context.Context, p *pipeline.Pipeline, now time.T
 	return p.Build(ctx, now)
 }
 
-// progress returns a callback printing delivery progress to stderr.
-func (e *env) progress() func(deliver.Progress) {
-	return func(pr deliver.Progress) {
-		e.log.Info("delivering", "sent", pr.Sent, "failed", pr.Failed, "pending", pr.Pending,
-			"total", pr.Total, "rate", fmt.Sprintf("%.0f/s", pr.Rate))
-	}
+// isTerminal reports whether w is a terminal, for the progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // dryRun renders every active subscriber's message and reports the count
@@ -202,7 +209,11 @@ func (e *env) dryRun(ctx context.Context, b *pipeline.Built, comp *mail.Composer
 
 // sendTest sends one test copy to addr through the configured transport.
 func (e *env) sendTest(ctx context.Context, b *pipeline.Built, comp *mail.Composer, addr string) error {
-	m, err := comp.ComposeTest(b.Rendered, addr)
+	prep, err := comp.Prepare(b.Rendered)
+	if err != nil {
+		return err
+	}
+	m, err := prep.BuildTest(nil, addr)
 	if err != nil {
 		return err
 	}
@@ -210,7 +221,7 @@ func (e *env) sendTest(ctx context.Context, b *pipeline.Built, comp *mail.Compos
 	if err != nil {
 		return err
 	}
-	if err := deliver.SendOne(ctx, t, m, ledger.Recipient{IssueID: b.Issue.ID, Email: addr}); err != nil {
+	if err := deliver.SendMessage(ctx, t, &m, ledger.Recipient{IssueID: b.Issue.ID, Email: addr}); err != nil {
 		return fmt.Errorf("test copy to %s: %w", addr, err)
 	}
 	fmt.Fprintf(e.stdout, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, addr, where)

@@ -22,6 +22,7 @@ type Config struct {
 	Server         Server     `yaml:"server"`
 	Secret         string     `yaml:"secret"`
 	Log            Log        `yaml:"log"`
+	DKIM           DKIM       `yaml:"dkim"`
 
 	// Path is the file the configuration was read from, as given to Load;
 	// relative paths in the file (templates, archive, database unless it is a
@@ -88,6 +89,21 @@ type SMTP struct {
 	Rate               float64       `yaml:"rate"`        // messages per second, 0 = unlimited
 	Timeout            time.Duration `yaml:"timeout"`     // per SMTP command, default 30s
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+	// Auth is the AUTH mechanism: auto (default), plain, login or cram-md5.
+	Auth string `yaml:"auth"`
+	// EnvelopeFrom is the MAIL FROM address, where bounces go; empty means
+	// newsletter.from's address.
+	EnvelopeFrom string `yaml:"envelope_from"`
+	// PerHour and PerDay cap messages for relays with quotas; 0 = no cap.
+	PerHour int `yaml:"per_hour"`
+	PerDay  int `yaml:"per_day"`
+}
+
+// DKIM signs outgoing mail when Domain is set.
+type DKIM struct {
+	Domain         string `yaml:"domain"`
+	Selector       string `yaml:"selector"`
+	PrivateKeyFile string `yaml:"private_key_file"` // PEM: RSA or Ed25519
 }
 
 // Delivery selects the transport.

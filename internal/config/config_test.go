@@ -413,6 +413,12 @@ func TestValidateRules(t *testing.T) {
 			c.Sources[0].URL = "/about"
 			c.Sources[0].Selectors.Item = "li"
 		}, "sources[0].url"},
+		{"smtp auth", func(c *Config) { c.SMTP.Auth = "kerberos" }, "smtp.auth"},
+		{"smtp envelope_from", func(c *Config) { c.SMTP.EnvelopeFrom = "bounces at example" }, "smtp.envelope_from"},
+		{"smtp per_hour", func(c *Config) { c.SMTP.PerHour = -1 }, "smtp.per_hour"},
+		{"smtp per_day", func(c *Config) { c.SMTP.PerDay = -5 }, "smtp.per_day"},
+		{"dkim without key", func(c *Config) { c.DKIM = DKIM{Domain: "example.org", Selector: "s1"} }, "dkim.private_key_file"},
+		{"dkim without selector", func(c *Config) { c.DKIM = DKIM{Domain: "example.org", PrivateKeyFile: "/k.pem"} }, "dkim.selector"},
 		{"page item selector", func(c *Config) { c.Sources[0].Type = "page"; c.Sources[0].URL = "https://example.org/" }, "sources[0].selectors.item"},
 		{"source timeout", func(c *Config) { c.Sources[0].Timeout = -time.Second }, "sources[0].timeout"},
 		{"archive empty", func(c *Config) { c.Archive = "" }, "archive"},

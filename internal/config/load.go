@@ -124,6 +124,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.SubscribersCSV)
 	abs(&c.Digest.Intro)
+	abs(&c.DKIM.PrivateKeyFile)
 	abs(&c.Delivery.Outbox)
 	for i := range c.Sources {
 		abs(&c.Sources[i].Path)

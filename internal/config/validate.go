@@ -141,6 +141,31 @@ func (c *Config) validate(lines map[string]int) []error {
 	if s.Timeout <= 0 {
 		v.addf("smtp.timeout", "must be positive, got %s", s.Timeout)
 	}
+	if s.Auth != "" {
+		v.oneOf("smtp.auth", s.Auth, "auto", "plain", "login", "cram-md5")
+	}
+	if s.EnvelopeFrom != "" {
+		if _, err := mail.ParseAddress(s.EnvelopeFrom); err != nil {
+			v.addf("smtp.envelope_from", "%q is not an email address", s.EnvelopeFrom)
+		}
+	}
+	if s.PerHour < 0 {
+		v.addf("smtp.per_hour", "must be 0 (no cap) or positive, got %d", s.PerHour)
+	}
+	if s.PerDay < 0 {
+		v.addf("smtp.per_day", "must be 0 (no cap) or positive, got %d", s.PerDay)
+	}
+	if d := c.DKIM; d != (DKIM{}) {
+		if d.Domain == "" {
+			v.addf("dkim.domain", "required when dkim is set")
+		}
+		if d.Selector == "" {
+			v.addf("dkim.selector", "required when dkim is set")
+		}
+		if d.PrivateKeyFile == "" {
+			v.addf("dkim.private_key_file", "required when dkim is set (a PEM file with an RSA or Ed25519 key)")
+		}
+	}
 	if c.Delivery.Transport == "smtp" && strings.TrimSpace(s.Host) == "" {
 		v.addf("smtp.host", "required when delivery.transport is smtp")
 	}

@@ -62,3 +62,13 @@ func (s *Store) RecordSourceRun(ctx context.Context, name string, runErr error, 
 	}
 	return streak, nil
 }
+
+// SentSince counts the messages of every issue accepted by the relay at or
+// after since: the figure relay quotas (per hour, per day) are checked on.
+func (s *Store) SentSince(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, sqlSentSince, utc(since)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sent since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return n, nil
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/store"
 )
 
@@ -55,6 +56,51 @@ func TestDocumentsAndSourceRuns(t *testing.T) {
 		}
 		if n != s.want {
 			t.Errorf("step %d: streak %d, want %d", i, n, s.want)
+		}
+	}
+}
+
+func TestSentSince(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "digest.db"), store.WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, e := range []string{"a@example.org", "b@example.org", "c@example.org"} {
+		if _, err := st.Add(ctx, e, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SaveIssue(ctx, store.Issue{ID: "2026-11-30"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Enqueue(ctx, "2026-11-30"); err != nil {
+		t.Fatal(err)
+	}
+	rcs, err := st.Claim(ctx, "2026-11-30", 10)
+	if err != nil || len(rcs) != 3 {
+		t.Fatalf("claim: %v, %d rows", err, len(rcs))
+	}
+	outs := []ledger.Outcome{
+		{SubscriberID: rcs[0].SubscriberID, Status: ledger.Sent, Attempts: 1, At: clock.Add(-2 * time.Hour)},
+		{SubscriberID: rcs[1].SubscriberID, Status: ledger.Sent, Attempts: 1, At: clock.Add(-10 * time.Minute)},
+		{SubscriberID: rcs[2].SubscriberID, Status: ledger.Failed, Attempts: 1, Code: 550, At: clock},
+	}
+	if err := st.Record(ctx, "2026-11-30", outs); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		since time.Time
+		want  int
+	}{{clock.Add(-24 * time.Hour), 2}, {clock.Add(-time.Hour), 1}, {clock.Add(time.Minute), 0}} {
+		n, err := st.SentSince(ctx, tt.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != tt.want {
+			t.Errorf("SentSince(%s) = %d, want %d", tt.since.Format(time.Kitchen), n, tt.want)
 		}
 	}
 }

@@ -214,3 +214,6 @@ const (
 			last_error = excluded.last_error, last_failed_at = excluded.last_failed_at`
 	sqlSourceFailures = `SELECT failures FROM source_runs WHERE name = ?`
 )
+
+// Quotas.
+const sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
