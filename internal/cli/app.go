@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -132,8 +134,25 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	for _, s := range e.cfg.Sources {
 		sections = append(sections, s.Section)
 	}
+	var intro func() (string, error)
+	if path := e.cfg.Digest.Intro; path != "" {
+		intro = func() (string, error) {
+			md, err := os.ReadFile(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return "", nil // no intro for this issue
+			}
+			if err != nil {
+				return "", fmt.Errorf("digest.intro: %w", err)
+			}
+			html, err := render.Intro(md)
+			if err != nil {
+				return "", fmt.Errorf("digest.intro %s: %w", path, err)
+			}
+			return html, nil
+		}
+	}
 	return &pipeline.Pipeline{
-		Sources: srcs, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
+		Sources: srcs, Intro: intro, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
 		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
 		Sections: sections, Logger: e.log,
 		Site: archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},

@@ -55,6 +55,9 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 	fmt.Fprintf(w, "Issue %s (#%d) %s: %s in %s\n", b.Issue.ID, b.Issue.Number, how,
 		plural(b.Issue.Count(), "story", "stories"), plural(len(b.Issue.Sections), "section", "sections"))
 	fmt.Fprintf(w, "Subject: %s\n", b.Rendered.Subject)
+	for _, warn := range b.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
 	fmt.Fprintf(w, "Files: %s (digest.html, digest.txt, issue.json)\n", relPath(b.Dir)+string(filepath.Separator))
 }
 

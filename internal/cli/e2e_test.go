@@ -57,6 +57,7 @@ func newWorld(t *testing.T, subscribers int, extraSources string) *world {
 	}
 	csv.WriteString("not-an-address,Broken Row\n")
 	write(t, filepath.Join(w.dir, "subscribers.csv"), csv.String())
+	write(t, filepath.Join(w.dir, "intro.md"), "Welcome to *this week's* digest -- five stories.\n\n<script>alert('intro')</script>\n")
 
 	notes, err := filepath.Abs(filepath.Join("testdata", "notes"))
 	if err != nil {
@@ -69,6 +70,7 @@ func newWorld(t *testing.T, subscribers int, extraSources string) *world {
   base_url: http://127.0.0.1:9
 digest:
   window: 168h
+  intro: intro.md
 sources:
   - {name: RSS, type: feed, url: "%[1]s/rss.xml", section: World}
   - {name: Atom, type: feed, url: "%[1]s/atom.xml", section: Nature}
@@ -172,6 +174,11 @@ func TestSendEndToEnd(t *testing.T) {
 		for _, title := range outside {
 			if strings.Contains(text, title) || strings.Contains(html, title) {
 				t.Errorf("%s: %q must not be in the issue", addr, title)
+			}
+		}
+		for _, part := range []string{text, html} {
+			if !strings.Contains(part, "digest") || !strings.Contains(part, "five stories") || strings.Contains(part, "alert('intro')") {
+				t.Errorf("%s: the editor's intro is missing or unsafe", addr)
 			}
 		}
 		if !strings.Contains(text, addr) {

@@ -221,9 +221,12 @@ func (c *Config) validateSources(v *validator) {
 				v.addf(key("path"), "required for type markdown (a directory of .md files)")
 			}
 		case "page":
-			if s.URL == "" {
-				v.addf(key("url"), "required for type page")
-			} else {
+			switch {
+			case s.URL != "" && s.Path != "":
+				v.addf(key("url"), "a page takes url or path, not both")
+			case s.URL == "" && s.Path == "":
+				v.addf(key("url"), "required for type page (or path for a saved HTML file)")
+			case s.URL != "":
 				v.httpURL(key("url"), s.URL)
 			}
 			if s.Selectors.Item == "" {

@@ -90,6 +90,7 @@ type Built struct {
 	Dir      string         // archive folder of the issue
 	Sources  []SourceResult // empty when the issue was loaded from the archive
 	Loaded   bool           // true when read back from the archive, not gathered
+	Warnings []string       // problems worth an editor's attention, such as size
 }
 
 // Empty reports whether the issue has no article.
@@ -170,6 +171,15 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 	b.Issue.Number = rec.Number
 	if err := p.render(b); err != nil {
 		return nil, err
+	}
+	if size := b.Rendered.HTMLSize(); size > render.HTMLSizeLimit {
+		fit, err := p.Renderer.FitArticles(b.Issue, b.Issue.Intro, render.HTMLSizeLimit)
+		if err != nil {
+			return nil, err
+		}
+		b.Warnings = append(b.Warnings, fmt.Sprintf(
+			"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
+			size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
 	}
 	if err := p.archive(b); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/fetch"
 )
 
 // Limits of Spec.FetchTeasers: how many article pages one page source
@@ -99,6 +101,9 @@ func (p *page) FetchReport(ctx context.Context) ([]article.Article, Report, erro
 
 func (p *page) fetch(ctx context.Context) ([]article.Article, Report, error) {
 	what := "page " + p.spec.Name
+	if p.spec.Path != "" {
+		return p.readPath(ctx)
+	}
 	doc, err := p.env.load(ctx, p.spec.URL)
 	if err != nil {
 		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
@@ -123,6 +128,24 @@ func (p *page) fetch(ctx context.Context) ([]article.Article, Report, error) {
 		return arts, rep, p.env.staleError(what, doc)
 	}
 	return arts, rep, nil
+}
+
+// readPath reads a page saved as a local file (examples, tests, pages
+// fetched by another tool); its links should be absolute or rely on <base>.
+func (p *page) readPath(ctx context.Context) ([]article.Article, Report, error) {
+	what := "page " + p.spec.Name
+	body, err := os.ReadFile(p.spec.Path)
+	if err != nil {
+		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+	}
+	arts, err := p.parse(document{key: p.spec.Path, body: fetch.ToUTF8(body, "text/html")})
+	if err != nil {
+		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+	}
+	if p.spec.FetchTeasers {
+		p.fetchTeasers(ctx, arts)
+	}
+	return arts, Report{Status: StatusOK}, nil
 }
 
 // parse makes the articles of a page; errors name its URL.

@@ -143,8 +143,8 @@ func New(spec Spec, env Env) (Source, error) {
 		}
 		return newMarkdown(spec, env), nil
 	case "page":
-		if spec.URL == "" {
-			return nil, fmt.Errorf("source %s: a page source needs a url", spec.Name)
+		if spec.URL == "" && spec.Path == "" {
+			return nil, fmt.Errorf("source %s: a page source needs a url (or a path to a saved page)", spec.Name)
 		}
 		if env.Fetcher == nil {
 			env.Fetcher = fetch.New(fetch.Options{})
