@@ -45,11 +45,9 @@ type Prepared struct {
 }
 
 type slot struct {
-	which int  // 0 name, 1 email, 2 unsubscribe URL
+	which render.Slot
 	html  bool // HTML-escape the value
 }
-
-var slotTokens = [...]string{render.TokenName, render.TokenEmail, render.TokenUnsubscribeURL}
 
 // Prepare encodes issue r once; Build then makes each recipient's message.
 func (c *Composer) Prepare(r *render.Rendered) (*Prepared, error) {
@@ -63,15 +61,16 @@ func (c *Composer) Prepare(r *render.Rendered) (*Prepared, error) {
 		}
 	}
 
-	// Fill the slots with their own tokens to get the parts as rendered.
-	tokens := render.Personal{Name: render.TokenName, Email: render.TokenEmail, UnsubscribeURL: render.TokenUnsubscribeURL}
+	// The parts as render split them at their personal slots.
 	var cur []byte
 	cur = append(cur, "--"+boundary+"\r\nContent-Type: text/plain; charset=UTF-8\r\n"+
 		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"...)
-	cur = p.addPart(cur, r.Text(tokens), false)
+	parts, slots := r.TextSegments()
+	cur = p.addPart(cur, parts, slots, false)
 	cur = append(cur, "\r\n--"+boundary+"\r\nContent-Type: text/html; charset=UTF-8\r\n"+
 		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"...)
-	cur = p.addPart(cur, r.HTML(tokens), true)
+	parts, slots = r.HTMLSegments()
+	cur = p.addPart(cur, parts, slots, true)
 	cur = append(cur, "\r\n--"+boundary+"--\r\n"...)
 	p.segs = append(p.segs, cur)
 	p.size = len(p.head)
@@ -81,26 +80,20 @@ func (c *Composer) Prepare(r *render.Rendered) (*Prepared, error) {
 	return p, nil
 }
 
-// addPart encodes one part's text onto cur, cutting a new segment at each
-// slot token.
-func (p *Prepared) addPart(cur []byte, text string, isHTML bool) []byte {
+// addPart encodes one part's segments onto cur, cutting a new segment at
+// each slot (slots[i] follows parts[i]).
+func (p *Prepared) addPart(cur []byte, parts []string, slots []render.Slot, isHTML bool) []byte {
 	var e qpEncoder
-	for {
-		at, which := -1, -1
-		for i, tok := range slotTokens {
-			if j := strings.Index(text, tok); j >= 0 && (at < 0 || j < at) {
-				at, which = j, i
-			}
+	for i, part := range parts {
+		if i == len(slots) {
+			return e.append(cur, part)
 		}
-		if at < 0 {
-			return e.append(cur, text)
-		}
-		cur = e.end(e.append(cur, text[:at]))
+		cur = e.end(e.append(cur, part))
 		p.segs = append(p.segs, cur)
-		p.slots = append(p.slots, slot{which: which, html: isHTML})
+		p.slots = append(p.slots, slot{which: slots[i], html: isHTML})
 		cur = nil
-		text = text[at+len(slotTokens[which]):]
 	}
+	return cur
 }
 
 // sharedHead writes the headers every recipient gets.
@@ -167,15 +160,7 @@ func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub string, h
 		b = append(b, seg...)
 		if i < len(p.slots) {
 			s := p.slots[i]
-			var v string
-			switch s.which {
-			case 0:
-				v = to.Name
-			case 1:
-				v = to.Address
-			default:
-				v = unsub
-			}
+			v := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub}.Value(s.which)
 			if s.html {
 				v = html.EscapeString(v)
 			}
