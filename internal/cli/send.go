@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -112,7 +113,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, ")")
 	if e.cfg.Delivery.Transport == "file" && d.Sent > 0 {
-		fmt.Fprintf(e.stdout, "Outbox: %s\n", relPath(e.cfg.Delivery.Outbox))
+		fmt.Fprintf(e.stdout, "Outbox: %s (one .eml per recipient)\n", relPath(filepath.Join(e.cfg.Delivery.Outbox, b.Issue.ID))+string(filepath.Separator))
 	}
 	if c.Total() == 0 {
 		fmt.Fprintln(e.stdout, "No active subscribers: nobody to send to.")
