@@ -197,4 +197,3 @@ func BenchmarkGatherStages(b *testing.B) {
 		}
 	})
 }
-
