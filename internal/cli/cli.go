@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/digest/digest/internal/config"
@@ -37,6 +38,18 @@ Every command takes --config FILE (default config.yaml).
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
 `
 )
+
+// lockedWriter makes one writer safe for concurrent use.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // ErrUsage marks a usage error.
 var ErrUsage = errors.New("usage")
@@ -75,6 +88,9 @@ func ExitCode(err error) int {
 // diagnostics to stderr, and returns an error whose ExitCode is the process
 // exit code; the error has already been printed.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// The logger and the progress printer write to stderr from different
+	// goroutines: serialize them.
+	stderr = &lockedWriter{w: stderr}
 	err := run(ctx, args, stdout, stderr)
 	if err != nil {
 		var ee *exitError

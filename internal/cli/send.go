@@ -170,8 +170,12 @@ func (e *env) currentIssue(ctx context.Context, p *pipeline.Pipeline, now time.T
 	return p.Build(ctx, now)
 }
 
-// isTerminal reports whether w is a terminal, for the progress bar.
+// isTerminal reports whether w (possibly wrapped by Run) is a terminal, for
+// the progress bar.
 func isTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
 }
