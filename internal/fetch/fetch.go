@@ -146,7 +146,9 @@ func newTransport(total time.Duration) *http.Transport {
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		TLSHandshakeTimeout:   step,
-		ResponseHeaderTimeout: total,
+		// A backstop only: the request's context (total) ends first, so
+		// the error says "timed out after …" rather than racing this one.
+		ResponseHeaderTimeout: total + time.Second,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          64,
