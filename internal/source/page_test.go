@@ -276,7 +276,7 @@ func TestPageTeaserBudget(t *testing.T) {
 	src.(*page).teaserBudget = 300 * time.Millisecond
 	start := time.Now()
 	got, err := src.Fetch(context.Background())
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("Fetch took %s despite the teaser budget", d)
 	}
 	if err != nil || len(got) != 3 {
