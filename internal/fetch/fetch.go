@@ -145,7 +145,7 @@ func newTransport(total time.Duration) *http.Transport {
 			Timeout:   step,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		TLSHandshakeTimeout:   step,
+		TLSHandshakeTimeout: step,
 		// A backstop only: the request's context (total) ends first, so
 		// the error says "timed out after …" rather than racing this one.
 		ResponseHeaderTimeout: total + time.Second,
