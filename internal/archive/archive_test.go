@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,10 +13,9 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/article"
+	goldenfile "github.com/digest/digest/internal/golden"
 	"github.com/digest/digest/internal/issue"
 )
-
-var update = flag.Bool("update", false, "update golden files")
 
 var testNow = time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
 
@@ -52,20 +50,7 @@ func copyArchive(t *testing.T) string {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (run with -update after checking):\n--- got ---\n%s", path, got)
-	}
+	goldenfile.Check(t, name, got)
 }
 
 func TestWriteGolden(t *testing.T) {

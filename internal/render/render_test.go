@@ -2,7 +2,6 @@ package render_test
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +10,10 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/article"
+	goldenfile "github.com/digest/digest/internal/golden"
 	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/render"
 )
-
-var update = flag.Bool("update", false, "update golden files")
 
 var when = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 
@@ -49,20 +47,7 @@ var reader = render.Personal{Name: "Ada <Lovelace>", Email: "ada@example.org", U
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (run go test -update after checking the change)\ngot:\n%s", name, path, got)
-	}
+	goldenfile.Check(t, name+".golden", []byte(got))
 }
 
 func TestRenderGolden(t *testing.T) {
