@@ -71,7 +71,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: a commit survives power loss too. The ledger relies on it (a
+	// "sent" that rolled back would send again), and its writes are
+	// batched, so the fsync per transaction is not per message.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())

@@ -94,7 +94,7 @@ func TestOpenPragmas(t *testing.T) {
 		"journal_mode": "wal",
 		"foreign_keys": "1",
 		"busy_timeout": "5000",
-		"synchronous":  "1", // NORMAL
+		"synchronous":  "2", // FULL
 	} {
 		var got string
 		must(t, s.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got))
