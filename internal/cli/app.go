@@ -18,6 +18,7 @@ import (
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/fetch"
 	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/render"
 	"github.com/digest/digest/internal/source"
@@ -32,9 +33,10 @@ type env struct {
 	stdout, stderr io.Writer
 	configPath     string
 
-	cfg   *config.Config
-	log   *slog.Logger
-	store *store.Store
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *store.Store
+	metrics *metrics.Metrics
 }
 
 // load reads and validates the configuration and opens the store.
@@ -45,6 +47,7 @@ func (e *env) load(ctx context.Context) error {
 	}
 	e.cfg = cfg
 	e.log = newLogger(e.stderr, cfg.Log)
+	e.metrics = metrics.New()
 	if cfg.DatabaseIsPostgres() {
 		return fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
 	}
@@ -59,6 +62,32 @@ func (e *env) load(ctx context.Context) error {
 func (e *env) close() {
 	if e.store != nil {
 		e.store.Close()
+	}
+}
+
+// finish writes the run's metrics when metrics_file is configured. A
+// failure to write them is logged, never the command's result.
+func (e *env) finish(command string, err error) {
+	if e.cfg == nil || e.cfg.MetricsFile == "" {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	e.metrics.Finished(command, result, time.Now())
+	if werr := e.metrics.WriteFile(e.cfg.MetricsFile); werr != nil {
+		e.log.Warn("writing metrics", "file", e.cfg.MetricsFile, "err", werr)
+	}
+}
+
+// observe records what a build found, for the metrics.
+func (e *env) observe(b *pipeline.Built) {
+	for _, r := range b.Sources {
+		e.metrics.Source(r.Name, string(r.Status), r.Articles, r.Took, r.Err != nil, r.Streak)
+	}
+	if b.Rendered != nil {
+		e.metrics.Issue(b.Issue.Count(), b.Rendered.HTMLSize())
 	}
 }
 

@@ -35,6 +35,7 @@ func (e *env) build(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.observe(b)
 	printBuilt(e.stdout, b)
 	return failedSources(b)
 }

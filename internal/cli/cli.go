@@ -122,6 +122,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
 	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath}
+	err := e.dispatch(ctx, cmd, rest)
+	e.finish(cmd, err)
+	return err
+}
+
+func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 	switch cmd {
 	case "build":
 		return e.build(ctx, rest)
@@ -150,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return usagef("subscribers: unknown command %q", rest[0])
 	case "help":
-		fmt.Fprint(stdout, usageHeader)
+		fmt.Fprint(e.stdout, usageHeader)
 		return nil
 	}
 	return usagef("unknown command %q", cmd)

@@ -399,3 +399,25 @@ func TestSourcesCheckAndFailureStreak(t *testing.T) {
 		t.Errorf("third failure is not reported loudly:\n%s", out)
 	}
 }
+
+func TestMetricsFile(t *testing.T) {
+	w := newWorld(t, 3, "metrics_file: digest.prom")
+	if code, out, errOut := w.run("send", "--now", issueNow); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(w.dir, "digest.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`digest_deliveries_total{status="sent"} 3`,
+		`digest_source_fetches_total{source="RSS",status="ok"} 1`,
+		`digest_source_items{source="Notes"} 2`,
+		`digest_issue_articles 5`,
+		`digest_last_run_timestamp_seconds{command="send",result="ok"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b)
+		}
+	}
+}

@@ -61,6 +61,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.observe(b)
 	printBuilt(e.stdout, b)
 	if b.Empty() {
 		return failedSources(b)
@@ -104,6 +105,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	d, err := sender.Send(ctx, b)
+	e.metrics.Delivered(d.Sent, d.Failed, d.Pending)
 	c := d.Counts
 	fmt.Fprintf(e.stdout, "Delivery via %s: %d sent now; issue total %d sent, %d failed, %d pending of %s (%s",
 		where, d.Sent, c.Sent, c.Failed, c.Pending+c.Sending, plural(c.Total(), "recipient", "recipients"),

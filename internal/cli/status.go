@@ -121,6 +121,7 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 				}
 			}
 			rows[i] = r
+			e.metrics.Source(s.Name(), string(rep.Status), len(arts), rep.Took, err != nil, -1)
 		}()
 	}
 	wg.Wait()

@@ -21,6 +21,9 @@ type Config struct {
 	Schedule       string     `yaml:"schedule"`
 	Server         Server     `yaml:"server"`
 	Secret         string     `yaml:"secret"`
+	// MetricsFile, when set, receives the run's metrics in the Prometheus
+	// text format after every command (node_exporter's textfile collector).
+	MetricsFile string `yaml:"metrics_file"`
 	Log            Log        `yaml:"log"`
 	DKIM           DKIM       `yaml:"dkim"`
 

@@ -125,6 +125,7 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.SubscribersCSV)
 	abs(&c.Digest.Intro)
 	abs(&c.DKIM.PrivateKeyFile)
+	abs(&c.MetricsFile)
 	abs(&c.Delivery.Outbox)
 	for i := range c.Sources {
 		abs(&c.Sources[i].Path)

@@ -1,0 +1,45 @@
+package metrics_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digest/digest/internal/metrics"
+)
+
+func TestWriteFile(t *testing.T) {
+	m := metrics.New()
+	m.Source("World", "ok", 12, 150*time.Millisecond, false, 0)
+	m.Source("Gone", "error", 0, 2*time.Second, true, 3)
+	m.Issue(12, 41_000)
+	m.Delivered(40, 1, 2)
+	m.Finished("send", "ok", time.Unix(1_800_000_000, 0))
+	path := filepath.Join(t.TempDir(), "digest.prom")
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		`digest_source_fetches_total{source="World",status="ok"} 1`,
+		`digest_source_fetches_total{source="Gone",status="error"} 1`,
+		`digest_source_failures_total{source="Gone"} 1`,
+		`digest_source_failures_total{source="World"} 0`,
+		`digest_source_failed_runs_in_a_row{source="Gone"} 3`,
+		`digest_source_items{source="World"} 12`,
+		`digest_issue_articles 12`,
+		`digest_deliveries_total{status="sent"} 40`,
+		`digest_deliveries_total{status="failed"} 1`,
+		`digest_last_run_timestamp_seconds{command="send",result="ok"} 1.8e+09`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q:\n%s", want, got)
+		}
+	}
+}
