@@ -24,8 +24,8 @@ type Config struct {
 	// MetricsFile, when set, receives the run's metrics in the Prometheus
 	// text format after every command (node_exporter's textfile collector).
 	MetricsFile string `yaml:"metrics_file"`
-	Log            Log        `yaml:"log"`
-	DKIM           DKIM       `yaml:"dkim"`
+	Log         Log    `yaml:"log"`
+	DKIM        DKIM   `yaml:"dkim"`
 
 	// Path is the file the configuration was read from, as given to Load;
 	// relative paths in the file (templates, archive, database unless it is a
