@@ -141,13 +141,21 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 			}
 		}
 	}
-	sent, err := p.Store.SentBefore(ctx, ids, id)
+	var keys []string
+	for _, a := range arts {
+		keys = append(keys, sentKeys(a)...)
+	}
+	sent, err := p.Store.SentBefore(ctx, keys, id)
 	if err != nil {
 		return nil, err
 	}
-	exclude := make(map[string]bool, len(sent))
-	for aid := range sent {
-		exclude[aid] = true
+	exclude := map[string]bool{}
+	for _, a := range arts {
+		for _, k := range sentKeys(a) {
+			if _, ok := sent[k]; ok {
+				exclude[a.ID] = true
+			}
+		}
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
@@ -185,6 +193,17 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// sentKeys are the identities under which an article is remembered once an
+// issue carried it: its ID, and its canonical link. A story republished
+// under a new GUID, or syndicated by another feed, is then still known.
+func sentKeys(a article.Article) []string {
+	keys := []string{a.ID}
+	if a.Link != "" {
+		keys = append(keys, "link:"+article.Canonical(a.Link))
+	}
+	return keys
 }
 
 // Load reads a built issue back from the archive and renders it again with

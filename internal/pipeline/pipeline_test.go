@@ -131,11 +131,15 @@ func TestNoRepeatsAcrossIssues(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Delivery starting records the issue's articles.
-	if err := st.MarkArticlesSent(ctx, first.Issue.ID, ids(first)); err != nil {
+	sender := &pipeline.Sender{Store: st}
+	if err := sender.Remember(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	// The feed republishes the story and adds one.
-	src.arts = append(src.arts, story("new", t0.Add(-time.Hour)))
+	// The feed republishes the story, once as it was and once under a new
+	// GUID with a tracking parameter, and adds one.
+	again := story("old-again", t0.Add(-2*time.Hour))
+	again.Link = "https://EXAMPLE.org/old?utm_source=feed#top"
+	src.arts = append(src.arts, again, story("new", t0.Add(-time.Hour)))
 	second, err := p.Build(ctx, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +148,7 @@ func TestNoRepeatsAcrossIssues(t *testing.T) {
 		t.Errorf("second issue %q, want only the new story", got)
 	}
 	// Nothing new at all: the issue is empty and not archived.
-	src.arts = src.arts[:1]
+	src.arts = src.arts[:2]
 	third, err := p.Build(ctx, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,17 @@ type Delivery struct {
 // Done reports whether every recipient is sent or failed.
 func (d Delivery) Done() bool { return d.Counts.Pending == 0 && d.Counts.Sending == 0 }
 
+// Remember records the issue's articles as sent, by ID and canonical link,
+// so that no later issue carries them again. Send calls it when delivery
+// starts.
+func (s *Sender) Remember(ctx context.Context, b *Built) error {
+	var keys []string
+	for _, a := range b.Issue.Articles() {
+		keys = append(keys, sentKeys(a)...)
+	}
+	return s.Store.MarkArticlesSent(ctx, b.Issue.ID, keys)
+}
+
 // Send delivers the issue to every active subscriber, continuing from the
 // ledger: recipients already sent or failed are not touched, and rows left in
 // flight by a crash are retried. The issue's articles are recorded as sent so
@@ -48,11 +59,7 @@ func (s *Sender) Send(ctx context.Context, b *Built) (Delivery, error) {
 		return d, err
 	}
 	d.Enqueued = n
-	ids := make([]string, 0, b.Issue.Count())
-	for _, a := range b.Issue.Articles() {
-		ids = append(ids, a.ID)
-	}
-	if err := s.Store.MarkArticlesSent(ctx, id, ids); err != nil {
+	if err := s.Remember(ctx, b); err != nil {
 		return d, err
 	}
 	opts := s.Options
