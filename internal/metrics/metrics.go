@@ -1,13 +1,27 @@
 // Package metrics counts what a run did, in Prometheus form: sources
 // fetched (and how), issues built and recipients delivered. A one-shot
-// command writes them to a textfile for node_exporter's textfile collector;
-// a long-running process can serve the same registry over HTTP.
+// command writes them to a textfile for node_exporter's textfile collector,
+// merged with what earlier runs wrote there (counters add up, series this
+// run did not touch are kept); a long-running process can serve the same
+// registry over HTTP.
 package metrics
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
 )
 
 // Metrics is one registry of the program's metrics. Its methods are safe for
@@ -18,10 +32,11 @@ type Metrics struct {
 	sourceRuns     *prometheus.CounterVec
 	sourceFailures *prometheus.CounterVec
 	sourceItems    *prometheus.GaugeVec
-	sourceSeconds  *prometheus.HistogramVec
+	sourceSeconds  *prometheus.GaugeVec
 	sourceStreak   *prometheus.GaugeVec
 	issueArticles  prometheus.Gauge
 	issueHTMLBytes prometheus.Gauge
+	issueOnce      sync.Once // the issue gauges exist once an issue was built
 	deliveries     *prometheus.CounterVec
 	lastRun        *prometheus.GaugeVec
 }
@@ -39,9 +54,8 @@ func New() *Metrics {
 		sourceItems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "digest_source_items", Help: "Articles the source yielded in its last fetch.",
 		}, []string{"source"}),
-		sourceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "digest_source_fetch_seconds", Help: "Time to fetch and parse a source.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60},
+		sourceSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "digest_source_fetch_seconds", Help: "Time the source's last fetch and parse took.",
 		}, []string{"source"}),
 		sourceStreak: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "digest_source_failed_runs_in_a_row", Help: "Consecutive failed runs of the source (0 when it worked).",
@@ -60,7 +74,7 @@ func New() *Metrics {
 		}, []string{"command", "result"}),
 	}
 	m.reg.MustRegister(m.sourceRuns, m.sourceFailures, m.sourceItems, m.sourceSeconds, m.sourceStreak,
-		m.issueArticles, m.issueHTMLBytes, m.deliveries, m.lastRun)
+		m.deliveries, m.lastRun)
 	return m
 }
 
@@ -77,7 +91,7 @@ func (m *Metrics) Source(name, status string, items int, took time.Duration, fai
 		m.sourceFailures.WithLabelValues(name).Add(0) // the series exists from the first run
 	}
 	m.sourceItems.WithLabelValues(name).Set(float64(items))
-	m.sourceSeconds.WithLabelValues(name).Observe(took.Seconds())
+	m.sourceSeconds.WithLabelValues(name).Set(took.Seconds())
 	if streak >= 0 {
 		m.sourceStreak.WithLabelValues(name).Set(float64(streak))
 	}
@@ -85,6 +99,7 @@ func (m *Metrics) Source(name, status string, items int, took time.Duration, fai
 
 // Issue records the issue last built.
 func (m *Metrics) Issue(articles, htmlBytes int) {
+	m.issueOnce.Do(func() { m.reg.MustRegister(m.issueArticles, m.issueHTMLBytes) })
 	m.issueArticles.Set(float64(articles))
 	m.issueHTMLBytes.Set(float64(htmlBytes))
 }
@@ -102,7 +117,108 @@ func (m *Metrics) Finished(command, result string, at time.Time) {
 }
 
 // WriteFile writes the metrics in the Prometheus text format to path,
-// atomically (node_exporter's textfile collector wants a .prom suffix).
+// atomically (node_exporter's textfile collector wants a .prom suffix). What
+// the file already holds is merged in: counters add up across runs, and the
+// series this run did not touch (another command's last run, the last
+// issue's size) are kept.
 func (m *Metrics) WriteFile(path string) error {
-	return prometheus.WriteToTextfile(path, m.reg)
+	current, err := m.reg.Gather()
+	if err != nil {
+		return err
+	}
+	previous, err := readFile(path)
+	if err != nil {
+		return fmt.Errorf("metrics %s: %w", path, err)
+	}
+	var buf bytes.Buffer
+	for _, f := range merge(previous, current) {
+		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
+			return fmt.Errorf("metrics %s: %w", path, err)
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".metrics-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// readFile parses an earlier metrics file; a missing one is empty, and an
+// unreadable one is started afresh rather than failing every run.
+func readFile(path string) (map[string]*dto.MetricFamily, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		return nil, nil
+	}
+	return fams, nil
+}
+
+// merge combines an earlier file's families with this run's: a counter
+// series present in both is summed, a gauge series takes this run's value,
+// and series only in the earlier file are kept. The result is sorted by name.
+func merge(previous map[string]*dto.MetricFamily, current []*dto.MetricFamily) []*dto.MetricFamily {
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range current {
+		byName[f.GetName()] = f
+	}
+	for name, old := range previous {
+		cur, ok := byName[name]
+		if !ok {
+			byName[name] = old
+			continue
+		}
+		if cur.GetType() != old.GetType() {
+			continue // the metric changed kind: start it afresh
+		}
+		seen := map[string]*dto.Metric{}
+		for _, mt := range cur.Metric {
+			seen[labelKey(mt)] = mt
+		}
+		for _, mt := range old.Metric {
+			now, ok := seen[labelKey(mt)]
+			switch {
+			case !ok:
+				cur.Metric = append(cur.Metric, proto.Clone(mt).(*dto.Metric))
+			case cur.GetType() == dto.MetricType_COUNTER:
+				now.Counter.Value = proto.Float64(now.GetCounter().GetValue() + mt.GetCounter().GetValue())
+			}
+		}
+	}
+	out := make([]*dto.MetricFamily, 0, len(byName))
+	for _, f := range byName {
+		sort.Slice(f.Metric, func(i, j int) bool { return labelKey(f.Metric[i]) < labelKey(f.Metric[j]) })
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+// labelKey identifies a series within its family.
+func labelKey(m *dto.Metric) string {
+	var b bytes.Buffer
+	for _, l := range m.GetLabel() {
+		fmt.Fprintf(&b, "%s=%q,", l.GetName(), l.GetValue())
+	}
+	return b.String()
 }

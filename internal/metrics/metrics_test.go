@@ -43,3 +43,49 @@ func TestWriteFile(t *testing.T) {
 		}
 	}
 }
+
+// Each command writes the file anew; what earlier runs wrote must survive:
+// counters add up, untouched series are kept.
+func TestWriteFileMergesRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "digest.prom")
+	send := func(sent int, at int64) {
+		m := metrics.New()
+		m.Source("World", "ok", 10, time.Second, false, 0)
+		m.Issue(10, 40_000)
+		m.Delivered(sent, 0, 0)
+		m.Finished("send", "ok", time.Unix(at, 0))
+		if err := m.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(40, 1_800_000_000)
+	send(2, 1_800_000_100)
+	list := metrics.New()
+	list.Finished("subscribers", "ok", time.Unix(1_800_000_200, 0))
+	if err := list.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		`digest_deliveries_total{status="sent"} 42`,
+		`digest_source_fetches_total{source="World",status="ok"} 2`,
+		`digest_issue_articles 10`,
+		`digest_last_run_timestamp_seconds{command="send",result="ok"} 1.8000001e+09`,
+		`digest_last_run_timestamp_seconds{command="subscribers",result="ok"} 1.8000002e+09`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("merged metrics lack %q:\n%s", want, got)
+		}
+	}
+	// A corrupt file is replaced, not fatal.
+	if err := os.WriteFile(path, []byte("not { metrics"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.WriteFile(path); err != nil {
+		t.Fatalf("corrupt earlier file: %v", err)
+	}
+}
