@@ -157,7 +157,8 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	}
 	r, err := render.New(e.cfg.Templates, e.newsletter())
 	if err != nil {
-		return nil, err
+		// A broken template is a configuration error: exit 2, nothing sent.
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	var sections []string
 	for _, s := range e.cfg.Sources {
@@ -184,7 +185,8 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 		Sources: srcs, Intro: intro, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
 		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
 		Sections: sections, Logger: e.log,
-		Site: archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
+		UnsubscribePage: strings.TrimRight(e.cfg.Newsletter.BaseURL, "/") + "/unsubscribe",
+		Site:            archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
 	}, nil
 }
 

@@ -25,7 +25,8 @@ const (
 
 Usage:
   digest build [--now T]                          gather and render the issue; send nothing
-  digest send [--now T] [--dry-run] [--to ADDR]   build if needed, then deliver to every active subscriber
+  digest send [--now T] [--dry-run] [--to ADDR] [--issue ID]
+                                                  build if needed, then deliver to every active subscriber
   digest status [ISSUE]                           delivery counts and failed recipients
   digest sources check [--now T]                  fetch every source and report what it yields
   digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)

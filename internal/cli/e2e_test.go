@@ -421,3 +421,22 @@ func TestMetricsFile(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokenTemplateIsAConfigError(t *testing.T) {
+	w := newWorld(t, 2, "")
+	dir := filepath.Join(w.dir, "templates")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "digest.txt.tmpl"), "{{.Newsletter.Name}}\n{{range .Issue.Sections}}\n")
+	code, out, errOut := w.run("send", "--now", issueNow)
+	if code != cli.ExitUsage {
+		t.Errorf("exit %d, want 2\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "digest.txt.tmpl") {
+		t.Errorf("the error does not name the template:\n%s", errOut)
+	}
+	if w.smtp.Total() != 0 {
+		t.Errorf("%d messages sent despite a broken template", w.smtp.Total())
+	}
+}

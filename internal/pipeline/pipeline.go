@@ -59,6 +59,9 @@ type Pipeline struct {
 	// Intro returns the editor's introduction for the next issue as safe
 	// HTML; nil means none.
 	Intro func() (string, error)
+	// UnsubscribePage is where the archived web version's unsubscribe link
+	// points (it has no reader to sign a link for).
+	UnsubscribePage string
 	// Site describes the archive folder's index.html and feed.xml, rewritten
 	// after every build.
 	Site archive.Meta
@@ -248,7 +251,7 @@ func (p *Pipeline) archive(b *Built) error {
 	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	web := render.Personal{Email: "your address", UnsubscribeURL: "unsubscribe"}
+	web := render.Personal{Email: "your address", UnsubscribeURL: p.UnsubscribePage}
 	meta, err := json.MarshalIndent(b.Issue, "", "  ")
 	if err != nil {
 		return err

@@ -166,17 +166,26 @@ func (p *csvParser) setHeader(rec []string) error {
 }
 
 func (p *csvParser) add(line int, rec []string) error {
-	if len(rec) != len(p.header) {
-		return fmt.Errorf("has %d fields, header has %d", len(rec), len(p.header))
+	// Fewer fields than the header is a row whose trailing columns are
+	// empty ("ada@example.org" under "email,name"); more is a value with an
+	// unquoted comma, which would shift every column after it.
+	if len(rec) > len(p.header) {
+		return fmt.Errorf("has %d fields, header has %d (quote values that contain the delimiter)", len(rec), len(p.header))
+	}
+	field := func(i int) string {
+		if i < 0 || i >= len(rec) {
+			return ""
+		}
+		return rec[i]
+	}
+	if p.emailCol >= len(rec) {
+		return fmt.Errorf("has %d fields and no value in the email column", len(rec))
 	}
 	email, err := NormalizeEmail(rec[p.emailCol])
 	if err != nil {
 		return err
 	}
-	var name string
-	if p.nameCol >= 0 {
-		name = strings.TrimSpace(rec[p.nameCol])
-	}
+	name := strings.TrimSpace(field(p.nameCol))
 	key := EmailKey(email)
 	if i, ok := p.seen[key]; ok {
 		if name != "" {
