@@ -92,6 +92,10 @@ type SMTP struct {
 	Rate               float64       `yaml:"rate"`        // messages per second, 0 = unlimited
 	Timeout            time.Duration `yaml:"timeout"`     // per SMTP command, default 30s
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+	// DataTimeout is the wait for the reply to the end of a message's DATA,
+	// default 10m (RFC 5321): a timeout there is ambiguous, the relay may
+	// have accepted the message.
+	DataTimeout time.Duration `yaml:"data_timeout"`
 	// Auth is the AUTH mechanism: auto (default), plain, login or cram-md5.
 	Auth string `yaml:"auth"`
 	// EnvelopeFrom is the MAIL FROM address, where bounces go; empty means

@@ -55,7 +55,7 @@ func TestLoadFull(t *testing.T) {
 		SubscribersCSV: filepath.Join(td, "subscribers.csv"),
 		SMTP: SMTP{
 			Host: "smtp.example.org", Port: 2525, Username: "mailer", Password: "from-file",
-			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true,
+			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true, DataTimeout: 10 * time.Minute,
 		},
 		Delivery: Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3},
 		Schedule: "@weekly",
@@ -413,6 +413,7 @@ func TestValidateRules(t *testing.T) {
 			c.Sources[0].URL = "/about"
 			c.Sources[0].Selectors.Item = "li"
 		}, "sources[0].url"},
+		{"smtp data_timeout", func(c *Config) { c.SMTP.DataTimeout = -time.Second }, "smtp.data_timeout"},
 		{"smtp auth", func(c *Config) { c.SMTP.Auth = "kerberos" }, "smtp.auth"},
 		{"smtp envelope_from", func(c *Config) { c.SMTP.EnvelopeFrom = "bounces at example" }, "smtp.envelope_from"},
 		{"smtp per_hour", func(c *Config) { c.SMTP.PerHour = -1 }, "smtp.per_hour"},

@@ -34,6 +34,7 @@ func Default() Config {
 			TLS:         "starttls",
 			Connections: 4,
 			Timeout:     30 * time.Second,
+			DataTimeout: 10 * time.Minute,
 		},
 		Delivery: Delivery{
 			Transport:   "smtp",

@@ -141,6 +141,9 @@ func (c *Config) validate(lines map[string]int) []error {
 	if s.Timeout <= 0 {
 		v.addf("smtp.timeout", "must be positive, got %s", s.Timeout)
 	}
+	if s.DataTimeout <= 0 {
+		v.addf("smtp.data_timeout", "must be positive, got %s", s.DataTimeout)
+	}
 	if s.Auth != "" {
 		v.oneOf("smtp.auth", s.Auth, "auto", "plain", "login", "cram-md5")
 	}

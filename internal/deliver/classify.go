@@ -19,13 +19,17 @@ type failure struct {
 	// was sent (MAIL FROM got no reply), typically an idle connection the
 	// server closed. Not the recipient's fault: retry at once, uncounted.
 	stale bool
+	// unconfirmed: the whole message went out and its reply never came;
+	// the relay may have accepted it. Not retried in the same run.
+	unconfirmed bool
 }
 
 var enhancedRE = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
 
 // classify sorts a Send error:
 //   - no reply code (timeout, dropped connection, I/O error): temporary, and
-//     the connection is re-opened;
+//     the connection is re-opened; unconfirmed when it was the reply to the
+//     end of DATA that never came;
 //   - 4xx: temporary (421 also re-opens the connection);
 //   - 5xx to MAIL FROM: the relay refuses us, not the recipient: stop;
 //   - 5xx to RCPT TO: failed, and bounced when the address is the problem
@@ -43,6 +47,7 @@ func classify(err error) failure {
 	case f.code == 0:
 		f.temp, f.reconnect = true, true
 		f.stale = errors.As(err, &ce) && ce.stale
+		f.unconfirmed = errors.Is(err, ErrUnconfirmed)
 	case f.code < 500:
 		f.temp = true
 		f.reconnect = f.code == 421

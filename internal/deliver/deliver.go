@@ -30,8 +30,21 @@
 //  4. Failed and pending outcomes need no acknowledgement: losing one in a
 //     crash only means the recipient is tried again.
 //  5. A claimed row that was not attempted is released back to pending.
+//  6. No reply to the end of DATA (a timeout or a dropped connection after
+//     the final "." was sent) is ambiguous: the relay may have accepted
+//     the message. Such a recipient is not retried in the same run: its
+//     row stays sending until the run ends, and is then recorded pending
+//     with the attempt counted (failed when it was the last attempt), so
+//     that each run repeats it at most once; later runs retry it as usual.
+//     The connection is closed and another opened. (A reply of 250
+//     followed by a dropped connection is a success: the row is sent.)
+//     The wait for that reply is long (SMTPOptions.DataTimeout), and after
+//     3 such outcomes per connection in a row, with no message accepted in
+//     between, the run stops with the rest pending: the relay is not
+//     answering.
 //
-// 4xx replies, timeouts and dropped connections are retried with backoff; a
+// 4xx replies, timeouts and dropped connections are retried with backoff
+// (except after the end of DATA: rule 6); a
 // 5xx reply fails the recipient at once (and marks it bounced when the
 // address itself was refused).
 package deliver
@@ -80,8 +93,10 @@ type Conn interface {
 	// must not complete that step (it may close the connection) and returns
 	// an error wrapping ErrConnBroken. An error that wraps ErrConnBroken, or
 	// that carries no SMTP reply (no *ReplyError), makes the engine re-open
-	// the connection. Implementations may ignore ctx once transmission
-	// started.
+	// the connection. An error wrapping ErrUnconfirmed says the message was
+	// handed over whole but its verdict never came (it may have been
+	// accepted): the engine does not retry it in this run. Implementations
+	// may ignore ctx once transmission started.
 	Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error
 	// Close releases the connection.
 	Close() error
@@ -240,6 +255,13 @@ type engine struct {
 	sent    int
 	failed  int
 
+	// deferred holds the outcomes of unconfirmed messages, recorded when
+	// the run ends so that this run cannot claim them again (rule 6).
+	deferred []ledger.Outcome
+	// unconfirmedRun counts unconfirmed messages since the last accepted
+	// one, over all connections.
+	unconfirmedRun atomic.Int64
+
 	attempts atomic.Int64
 	records  atomic.Int64 // Record calls
 	relayMu  sync.Mutex
@@ -308,6 +330,10 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 	// no-op when the run already stopped with a cause.
 	e.cancel(nil)
 	claimWG.Wait()
+	// The claimer is gone: unconfirmed rows may go back to pending now.
+	for _, o := range e.takeDeferred() {
+		e.outs <- outReq{o: o}
+	}
 	close(e.outs)
 	recWG.Wait()
 	e.releaseHeld()
@@ -469,8 +495,8 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		}
 		err := w.conn.Send(e.ctx, &m, rc, w.waitAck)
 		e.attempts.Add(1)
-		if err != nil && e.quota != nil {
-			e.quota.refund(slot)
+		if err != nil && e.quota != nil && !errors.Is(err, ErrUnconfirmed) {
+			e.quota.refund(slot) // an unconfirmed message may count at the relay
 		}
 		if err != nil && errors.Is(err, errNotRecorded) {
 			// The ledger failed (the run is stopping): this message was not
@@ -488,12 +514,17 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		}
 		attempts++
 		if err == nil {
+			e.unconfirmedRun.Store(0)
 			e.emit(w, rc, ledger.Sent, attempts, failure{})
 			return true
 		}
 		f := classify(err)
 		if f.reconnect {
 			e.drop(w)
+		}
+		if f.unconfirmed {
+			e.unconfirmed(w, rc, attempts, f, err)
+			return true
 		}
 		if f.relay {
 			// The relay refused the sender: every recipient would fail the
@@ -518,6 +549,40 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 	}
 }
 
+// unconfirmed handles a message whose end of DATA got no reply (rule 6):
+// no retry in this run; pending at the end of the run, or failed when no
+// attempt is left. Too many in a row stop the run.
+func (e *engine) unconfirmed(w *worker, rc ledger.Recipient, attempts int, f failure, err error) {
+	e.log.Warn("no reply after end of DATA; the relay may have accepted the message; not retried in this run",
+		"subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
+	if attempts >= e.o.MaxAttempts {
+		f.reply = fmt.Sprintf("gave up after %d attempts: no reply after end of DATA; the relay may have accepted it: %s", attempts, f.reply)
+		e.emit(w, rc, ledger.Failed, attempts, f)
+	} else {
+		f.reply = "no reply after end of DATA; the relay may have accepted it; retried on the next run: " + f.reply
+		o := e.outcome(rc, ledger.Pending, attempts, f)
+		e.mu.Lock()
+		e.deferred = append(e.deferred, o)
+		e.mu.Unlock()
+	}
+	if n := e.unconfirmedRun.Add(1); n >= int64(maxUnconfirmedPerConn*e.o.Connections) {
+		e.setRelayError(fmt.Errorf("relay gave no reply after end of DATA for %d messages in a row: %w", n, err))
+		e.cancel(e.relayError())
+	}
+}
+
+// maxUnconfirmedPerConn times Connections unconfirmed messages in a row
+// stop the run: each may have cost a DataTimeout.
+const maxUnconfirmedPerConn = 3
+
+func (e *engine) takeDeferred() []ledger.Outcome {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.deferred
+	e.deferred = nil
+	return d
+}
+
 // leave gives a recipient back for a later run: recorded pending with its
 // attempts when this run tried it, released untouched otherwise.
 func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failure) bool {
@@ -531,16 +596,7 @@ func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failur
 // emit hands an outcome to the recorder. A sent outcome must be durable
 // before the worker lets the server accept its next message (see waitAck).
 func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f failure) {
-	req := outReq{o: ledger.Outcome{
-		SubscriberID: rc.SubscriberID,
-		Status:       status,
-		Attempts:     attempts,
-		Code:         f.code,
-		Enhanced:     f.enhanced,
-		Reply:        f.reply,
-		Bounced:      status == ledger.Failed && f.bounced,
-		At:           e.o.Now(),
-	}}
+	req := outReq{o: e.outcome(rc, status, attempts, f)}
 	if status == ledger.Sent {
 		// Normally already done by Send through its ready callback; a
 		// failure is kept in w.ackErr and stops the worker's next send.
@@ -549,6 +605,19 @@ func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts in
 		w.waiting = true
 	}
 	e.outs <- req
+}
+
+func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f failure) ledger.Outcome {
+	return ledger.Outcome{
+		SubscriberID: rc.SubscriberID,
+		Status:       status,
+		Attempts:     attempts,
+		Code:         f.code,
+		Enhanced:     f.enhanced,
+		Reply:        f.reply,
+		Bounced:      status == ledger.Failed && f.bounced,
+		At:           e.o.Now(),
+	}
 }
 
 // open opens a connection, retrying with backoff. After OpenAttempts

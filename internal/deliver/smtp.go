@@ -35,6 +35,12 @@ func (e *ReplyError) Error() string {
 	return fmt.Sprintf("%s: %d %s", e.Command, e.Code, e.Message)
 }
 
+// ErrUnconfirmed is wrapped by Conn.Send when the whole message, end of
+// DATA included, went out but no reply came (a timeout or a dropped
+// connection): the relay may have accepted it. The engine does not retry
+// such a recipient in the same run (see the package comment).
+var ErrUnconfirmed = errors.New("no reply after end of DATA; the relay may have accepted it")
+
 // connError is a failure without a reply (I/O, timeout, protocol).
 type connError struct {
 	stage string
@@ -42,11 +48,18 @@ type connError struct {
 	// dead from the first command: typically an idle connection the server
 	// closed. Retried at once on a new connection, without an attempt.
 	stale bool
-	err   error
+	// unconfirmed: the final "." was sent and its reply never came.
+	unconfirmed bool
+	err         error
 }
 
-func (e *connError) Error() string   { return e.stage + ": " + e.err.Error() }
-func (e *connError) Unwrap() []error { return []error{ErrConnBroken, e.err} }
+func (e *connError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *connError) Unwrap() []error {
+	if e.unconfirmed {
+		return []error{ErrConnBroken, ErrUnconfirmed, e.err}
+	}
+	return []error{ErrConnBroken, e.err}
+}
 
 // SMTPOptions configures the SMTP transport. Host is required.
 type SMTPOptions struct {
@@ -66,11 +79,22 @@ type SMTPOptions struct {
 	// STARTTLS, AUTH, and each command and reply of a message (the message
 	// data gets the timeout plus one second per 100 KB); 0 means 30s.
 	Timeout time.Duration
-	HELO    string // EHLO name; empty means the machine's host name
+	// DataTimeout bounds the wait for the reply to the end of DATA, when
+	// the relay may be scanning the message; 0 means 10 minutes (RFC 5321
+	// §4.5.3.2.6), and it is never less than Timeout. Giving up there is
+	// ambiguous (the relay may have accepted the message; see
+	// ErrUnconfirmed), hence the long wait. Cancelling the context given
+	// to Send cuts the remaining wait to Timeout.
+	DataTimeout time.Duration
+	HELO        string // EHLO name; empty means the machine's host name
 	// NoPipelining sends MAIL, RCPT and DATA one at a time even when the
 	// server offers PIPELINING (for relays that mishandle it).
 	NoPipelining bool
 }
+
+// DefaultDataTimeout is SMTPOptions.DataTimeout when unset: the wait for
+// the reply to the final "." that RFC 5321 §4.5.3.2.6 recommends.
+const DefaultDataTimeout = 10 * time.Minute
 
 // SMTP is a Transport that relays over SMTP. go-mail dials, greets, starts
 // TLS and authenticates; messages, already built, go over go-mail's SMTP
@@ -110,6 +134,10 @@ func NewSMTP(opts SMTPOptions) (*SMTP, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
+	if opts.DataTimeout <= 0 {
+		opts.DataTimeout = DefaultDataTimeout
+	}
+	opts.DataTimeout = max(opts.DataTimeout, opts.Timeout)
 	s := &SMTP{opts: opts, addr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))}
 	if _, err := s.client(); err != nil { // surface option errors now, not per connection
 		return nil, err
@@ -191,26 +219,30 @@ func (s *SMTP) Open(ctx context.Context) (Conn, error) {
 	if ok, v := sc.Extension("SIZE"); ok {
 		maxSize, _ = strconv.Atoi(strings.TrimSpace(v))
 	}
-	return &smtpConn{c: c, sc: sc, addr: s.addr, timeout: s.opts.Timeout,
+	return &smtpConn{c: c, sc: sc, addr: s.addr, timeout: s.opts.Timeout, dataTimeout: s.opts.DataTimeout,
 		pipelining: pipelining, utf8: utf8, maxSize: maxSize}, nil
 }
 
 type smtpConn struct {
-	c          *gomail.Client
-	sc         *smtp.Client
-	addr       string
-	timeout    time.Duration
-	pipelining bool
-	utf8       bool
-	maxSize    int
-	used       bool // a message was sent before on this connection
+	c           *gomail.Client
+	sc          *smtp.Client
+	addr        string
+	timeout     time.Duration
+	dataTimeout time.Duration // for the reply to the end of DATA
+	pipelining  bool
+	utf8        bool
+	maxSize     int
+	used        bool // a message was sent before on this connection
+	closed      bool // closed without QUIT: the dialogue is out of step
 }
 
 // Send transmits one message and returns nil once the server accepted it.
 // A refusal is a *ReplyError; a failure without a reply wraps
-// ErrConnBroken. ctx is not consulted once the transaction started: each
-// step is bounded by the timeout instead.
-func (c *smtpConn) Send(_ context.Context, m *mail.Message, _ ledger.Recipient, ready func() error) error {
+// ErrConnBroken, and also ErrUnconfirmed when it happened while waiting for
+// the reply to the end of DATA. ctx is not consulted while the message is
+// transmitted (each step is bounded by the timeout); while waiting for that
+// last reply, its cancellation cuts the wait to the timeout.
+func (c *smtpConn) Send(ctx context.Context, m *mail.Message, _ ledger.Recipient, ready func() error) error {
 	if c.maxSize > 0 && len(m.Data) > c.maxSize {
 		return &ReplyError{Command: "SIZE", Code: 552, Enhanced: "5.3.4",
 			Message: fmt.Sprintf("message of %d bytes exceeds the server's limit of %d", len(m.Data), c.maxSize)}
@@ -293,7 +325,7 @@ func (c *smtpConn) Send(_ context.Context, m *mail.Message, _ ledger.Recipient, 
 		if err := ready(); err != nil {
 			// Without the final dot the server cannot accept the message:
 			// give up the connection instead.
-			_ = c.sc.Close()
+			c.abort()
 			return &connError{stage: "DATA", err: err}
 		}
 		if err := c.sc.UpdateDeadline(c.timeout); err != nil {
@@ -304,12 +336,46 @@ func (c *smtpConn) Send(_ context.Context, m *mail.Message, _ ledger.Recipient, 
 		return &connError{stage: "DATA", err: err}
 	}
 	if err := t.W.Flush(); err != nil {
+		// The final "." did not reach the server whole: it cannot have
+		// accepted the message.
 		return &connError{stage: "DATA", err: err}
 	}
-	if err := c.reply("end of DATA", 250); err != nil {
+	if err := c.dataReply(ctx); err != nil {
 		return c.resetOnReply(err)
 	}
 	return nil
+}
+
+// dataReply reads the reply to the end of DATA, waiting up to dataTimeout
+// (cut to timeout once ctx is cancelled). No reply at all is ambiguous: the
+// connection is closed at once (a late reply would be taken for the answer
+// to the next command) and the error is marked unconfirmed.
+func (c *smtpConn) dataReply(ctx context.Context) error {
+	if err := c.sc.UpdateDeadline(c.dataTimeout); err != nil {
+		return &connError{stage: "end of DATA", unconfirmed: true, err: err}
+	}
+	deadline := time.Now().Add(c.dataTimeout)
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(cut)
+		_ = c.sc.UpdateDeadline(min(time.Until(deadline), c.timeout))
+	})
+	err := c.reply("end of DATA", 250)
+	if !stop() {
+		<-cut // so that the deadline is not changed behind a later step
+	}
+	var ce *connError
+	if errors.As(err, &ce) {
+		ce.unconfirmed = true
+		c.abort()
+	}
+	return err
+}
+
+// abort closes the connection without QUIT.
+func (c *smtpConn) abort() {
+	_ = c.sc.Close()
+	c.closed = true
 }
 
 // command sends one command and reads its reply.
@@ -355,6 +421,9 @@ func (c *smtpConn) reset(err error) error {
 // Close sends QUIT and closes the connection; a connection that is already
 // gone is closed without error.
 func (c *smtpConn) Close() error {
+	if c.closed {
+		return nil
+	}
 	_ = c.sc.UpdateDeadline(c.timeout)
 	err := c.c.CloseWithSMTPClient(c.sc)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package smtptest runs an in-process SMTP server on 127.0.0.1 for tests:
 // it records what it accepts (or only counts it, for benchmarks) and can
-// inject faults per recipient: a reply to RCPT TO or to DATA, a stall, or a
-// connection dropped right after a message was accepted.
+// inject faults per recipient: a reply to RCPT TO or to DATA, a stall, a
+// late reply to an accepted message, or a connection dropped right after a
+// message was accepted.
 //
 //	srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, call int) smtptest.Fault {
 //		if rcpt == "b@example.com" && call == 1 {
@@ -42,6 +43,11 @@ type Fault struct {
 	Data          error         // reply at the end of DATA; nil accepts
 	DropAfterData bool          // accept the message, then close the connection
 	Stall         time.Duration // wait before answering RCPT TO
+	// DataDelay accepts the message (it is counted and kept at once), then
+	// waits this long before replying to the end of DATA, like a relay
+	// with a slow content scanner. The wait ends early when the server
+	// closes.
+	DataDelay time.Duration
 }
 
 // FaultFunc decides the fault for one RCPT TO: call counts the RCPT TO
@@ -101,6 +107,7 @@ type Server struct {
 	onData   func(rcpt string)
 	auth     *credentials
 	discard  bool
+	closed   chan struct{} // closed by Cleanup: ends DataDelay waits
 
 	mu       sync.Mutex
 	msgs     map[string][][]byte // recipient → messages accepted
@@ -124,6 +131,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	s := &Server{
 		msgs: map[string][][]byte{}, from: map[string][]string{},
 		calls: map[string]int{}, count: map[string]int{},
+		closed: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -147,7 +155,10 @@ func New(t testing.TB, opts ...Option) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = s.srv.Close() })
+	t.Cleanup(func() {
+		close(s.closed)
+		_ = s.srv.Close()
+	})
 	return s
 }
 
@@ -344,6 +355,14 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.s.onData != nil {
 		for _, to := range ss.rcpts {
 			ss.s.onData(to)
+		}
+	}
+	if d := ss.f.DataDelay; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ss.s.closed:
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package smtptest_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wneessen/go-mail/smtp"
 
@@ -119,5 +120,45 @@ func TestMailError(t *testing.T) {
 	err := send(t, srv.Addr, nil, "x@example.org", "a@example.com")
 	if err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("MAIL: %v, want 550", err)
+	}
+}
+
+// DataDelay keeps the message before the late reply: a client that gives up
+// waiting has still delivered it.
+func TestDataDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	srv := smtptest.New(t, smtptest.WithFaults(func(string, int) smtptest.Fault {
+		return smtptest.Fault{DataDelay: delay}
+	}))
+	c, err := smtp.Dial(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.Hello("test.local"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("x@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := w.Close(); err != nil { // sends "." and reads the late reply
+		t.Fatalf("end of DATA: %v", err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("reply after %v, want at least %v", took, delay)
+	}
+	if srv.Count("a@example.com") != 1 {
+		t.Errorf("count %d, want 1", srv.Count("a@example.com"))
 	}
 }
