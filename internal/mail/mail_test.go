@@ -358,14 +358,20 @@ func TestNewComposerErrors(t *testing.T) {
 	})
 }
 
-func BenchmarkComposeAndEncode(b *testing.B) {
+// benchIssue is a composer and a ~36 KB issue for the benchmarks.
+func benchIssue(b *testing.B) (*Composer, *render.Rendered) {
+	b.Helper()
 	c, err := NewComposer(Options{ListName: "Bench", From: "news@example.org", BaseURL: "https://x.example", Secret: []byte("s")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	html := strings.Repeat(`<p style="margin:0 0 12px">A teaser paragraph with a <a href="https://example.com/a/long/path?x=1">link</a>.</p>`, 240) +
 		`<a href="` + render.TokenUnsubscribeURL + `">Unsubscribe</a>`
-	r := render.NewRendered("Bench issue", html, strings.Repeat("A teaser line of plain text.\n", 200)+render.TokenUnsubscribeURL)
+	return c, render.NewRendered("Bench issue", html, strings.Repeat("A teaser line of plain text.\n", 200)+render.TokenUnsubscribeURL)
+}
+
+func BenchmarkComposeAndEncode(b *testing.B) {
+	c, r := benchIssue(b)
 	rc := ledger.Recipient{IssueID: "2026-05-04", SubscriberID: 1, Email: "a@example.com", Name: "Ann"}
 	var n int64
 	for b.Loop() {

@@ -285,13 +285,7 @@ func TestDKIMErrors(t *testing.T) {
 }
 
 func BenchmarkPreparedBuild(b *testing.B) {
-	c, err := NewComposer(Options{ListName: "Bench", From: "news@example.org", BaseURL: "https://x.example", Secret: []byte("s")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	html := strings.Repeat(`<p style="margin:0 0 12px">A teaser paragraph with a <a href="https://example.com/a/long/path?x=1">link</a>.</p>`, 240) +
-		`<a href="` + render.TokenUnsubscribeURL + `">Unsubscribe</a>`
-	r := render.NewRendered("Bench issue", html, strings.Repeat("A teaser line of plain text.\n", 200)+render.TokenUnsubscribeURL)
+	c, r := benchIssue(b)
 	p, err := c.Prepare(r)
 	if err != nil {
 		b.Fatal(err)

@@ -259,22 +259,7 @@ func TestWriteSamples(t *testing.T) {
 	if dir == "" {
 		t.Skip("DIGEST_RENDER_SAMPLES not set")
 	}
-	r, err := render.New("", newsletter())
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := os.ReadFile(filepath.Join("testdata", "intro.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	intro, err := render.Intro(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.Render(bigFixture(30), intro)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := rendered30(t)
 	for name, body := range map[string]string{"digest.html": out.HTML(reader), "digest.txt": out.Text(reader)} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
