@@ -20,12 +20,12 @@ func (s *Store) FirstSeen(ctx context.Context, ids []string, now time.Time) (map
 		now = s.stamp()
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, sqlInsertSeen)
+		ins, err := tx.PrepareContext(ctx, s.q.insertSeen)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		get, err := tx.PrepareContext(ctx, sqlFirstSeen)
+		get, err := tx.PrepareContext(ctx, s.q.firstSeen)
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func (s *Store) SentBefore(ctx context.Context, ids []string, exceptIssue string
 	}
 	// A plain prepared statement, not a transaction: transactions here begin
 	// IMMEDIATE and would lock out other processes' writes for a read.
-	get, err := s.db.PrepareContext(ctx, sqlSentIssue)
+	get, err := s.db.PrepareContext(ctx, s.q.sentIssue)
 	if err != nil {
 		return nil, fmt.Errorf("sent before: %w", err)
 	}
@@ -84,7 +84,7 @@ func (s *Store) MarkArticlesSent(ctx context.Context, issueID string, ids []stri
 	}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, sqlMarkSent)
+		st, err := tx.PrepareContext(ctx, s.q.markSent)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ type Document struct {
 // GetDocument returns the copy stored under key; ok is false when there is
 // none.
 func (s *Store) GetDocument(ctx context.Context, key string) (d Document, ok bool, err error) {
-	err = s.db.QueryRowContext(ctx, sqlGetDocument, key).Scan(
+	err = s.db.QueryRowContext(ctx, s.q.getDocument, key).Scan(
 		&d.ETag, &d.LastModified, &d.URL, &d.ContentType, &d.Body, &d.FetchedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, false, nil
@@ -28,6 +28,7 @@ func (s *Store) GetDocument(ctx context.Context, key string) (d Document, ok boo
 	if err != nil {
 		return Document{}, false, fmt.Errorf("document %s: %w", key, err)
 	}
+	d.FetchedAt = d.FetchedAt.UTC()
 	return d, true, nil
 }
 
@@ -36,7 +37,7 @@ func (s *Store) PutDocument(ctx context.Context, key string, d Document) error {
 	if d.Body == nil {
 		d.Body = []byte{}
 	}
-	_, err := s.db.ExecContext(ctx, sqlPutDocument, key, d.ETag, d.LastModified, d.URL, d.ContentType, d.Body, utc(d.FetchedAt))
+	_, err := s.db.ExecContext(ctx, s.q.putDocument, key, d.ETag, d.LastModified, d.URL, d.ContentType, d.Body, utc(d.FetchedAt))
 	if err != nil {
 		return fmt.Errorf("document %s: %w", key, err)
 	}
@@ -49,13 +50,13 @@ func (s *Store) RecordSourceRun(ctx context.Context, name string, runErr error, 
 	var streak int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if runErr == nil {
-			_, err := tx.ExecContext(ctx, sqlSourceOK, name, utc(at))
+			_, err := tx.ExecContext(ctx, s.q.sourceOK, name, utc(at))
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, sqlSourceFailed, name, runErr.Error(), utc(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.sourceFailed, name, runErr.Error(), utc(at)); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, sqlSourceFailures, name).Scan(&streak)
+		return tx.QueryRowContext(ctx, s.q.sourceFailures, name).Scan(&streak)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("source %s: %w", name, err)
@@ -67,7 +68,7 @@ func (s *Store) RecordSourceRun(ctx context.Context, name string, runErr error, 
 // after since: the figure relay quotas (per hour, per day) are checked on.
 func (s *Store) SentSince(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, sqlSentSince, utc(since)).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q.sentSince, utc(since)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sent since %s: %w", since.Format(time.RFC3339), err)
 	}
 	return n, nil

@@ -44,13 +44,13 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 	var saved Issue
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		saved, err = scanIssue(tx.QueryRowContext(ctx, sqlIssueByID, is.ID))
+		saved, err = scanIssue(tx.QueryRowContext(ctx, s.q.issueByID, is.ID))
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		saved = is
 		if saved.Number == 0 {
-			if err := tx.QueryRowContext(ctx, sqlNextNumber).Scan(&saved.Number); err != nil {
+			if err := tx.QueryRowContext(ctx, s.q.nextNumber).Scan(&saved.Number); err != nil {
 				return err
 			}
 		}
@@ -59,7 +59,7 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 		}
 		saved.BuiltAt = saved.BuiltAt.UTC()
 		saved.CompletedAt = utc(saved.CompletedAt)
-		_, err = tx.ExecContext(ctx, sqlInsertIssue, saved.ID, saved.Number, saved.Subject,
+		_, err = tx.ExecContext(ctx, s.q.insertIssue, saved.ID, saved.Number, saved.Subject,
 			saved.BuiltAt, saved.Articles, nullTime(saved.CompletedAt))
 		return err
 	})
@@ -71,7 +71,7 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 
 // GetIssue returns the issue with this ID, or ErrNotFound.
 func (s *Store) GetIssue(ctx context.Context, id string) (Issue, error) {
-	is, err := scanIssue(s.db.QueryRowContext(ctx, sqlIssueByID, id))
+	is, err := scanIssue(s.db.QueryRowContext(ctx, s.q.issueByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Issue{}, fmt.Errorf("get issue %s: %w", id, ErrNotFound)
 	}
@@ -84,7 +84,7 @@ func (s *Store) GetIssue(ctx context.Context, id string) (Issue, error) {
 // LatestIssue returns the issue with the highest number, or ErrNotFound when
 // none was built yet.
 func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
-	is, err := scanIssue(s.db.QueryRowContext(ctx, sqlLatestIssue))
+	is, err := scanIssue(s.db.QueryRowContext(ctx, s.q.latestIssue))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Issue{}, fmt.Errorf("latest issue: %w", ErrNotFound)
 	}
@@ -100,7 +100,7 @@ func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) 
 	if at.IsZero() {
 		at = s.stamp()
 	}
-	res, err := s.db.ExecContext(ctx, sqlCompleteIssue, at.UTC(), id)
+	res, err := s.db.ExecContext(ctx, s.q.completeIssue, at.UTC(), id)
 	if err != nil {
 		return fmt.Errorf("complete issue %s: %w", id, err)
 	}

@@ -18,16 +18,16 @@ func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err err
 	now := s.stamp()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, sqlIssueExists, issueID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q.issueExists, issueID).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
 			return ErrNotFound
 		}
-		if _, err := tx.ExecContext(ctx, sqlRequeueSending, now, issueID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.requeueSending, now, issueID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, sqlEnqueue, issueID, now, now)
+		res, err := tx.ExecContext(ctx, s.q.enqueue, issueID, now, now)
 		if err != nil {
 			return err
 		}
@@ -48,8 +48,10 @@ func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err err
 // unsubscribed before delivery" (or "bounced"), so that it is settled and
 // shows in Failures. An empty result means nothing is pending.
 //
-// (On Postgres this becomes one UPDATE … WHERE (…) IN (SELECT … FOR UPDATE
-// SKIP LOCKED) RETURNING; here the immediate transaction holds the write lock.)
+// On SQLite the immediate transaction holds the write lock while it selects
+// and marks rows; on Postgres one UPDATE … WHERE (…) IN (SELECT … FOR UPDATE
+// SKIP LOCKED) RETURNING does both, and concurrent claimers skip each
+// other's rows instead of waiting (see claimPostgres).
 func (s *Store) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("claim issue %s: limit %d, want > 0", issueID, limit)
@@ -62,14 +64,19 @@ func (s *Store) Claim(ctx context.Context, issueID string, limit int) ([]ledger.
 	var out []ledger.Recipient
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		mark, err := tx.PrepareContext(ctx, sqlMarkSending)
+		if s.d == dialectPostgres {
+			var err error
+			out, err = s.claimPostgres(ctx, tx, issueID, limit, now)
+			return err
+		}
+		mark, err := tx.PrepareContext(ctx, s.q.markSending)
 		if err != nil {
 			return err
 		}
 		defer mark.Close()
 		var after int64
 		for len(out) < limit {
-			rows, err := tx.QueryContext(ctx, sqlPendingBatch, issueID, after, limit-len(out))
+			rows, err := tx.QueryContext(ctx, s.q.pendingBatch, issueID, after, limit-len(out))
 			if err != nil {
 				return err
 			}
@@ -92,8 +99,8 @@ func (s *Store) Claim(ctx context.Context, issueID string, limit int) ([]ledger.
 			for _, c := range batch {
 				after = c.r.SubscriberID
 				if c.status != subscriber.StatusActive {
-					reply := "subscriber " + c.status + " before delivery"
-					if _, err := tx.ExecContext(ctx, sqlSkipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
+					reply := inactiveReplyPrefix + c.status + inactiveReplySuffix
+					if _, err := tx.ExecContext(ctx, s.q.skipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
 						return err
 					}
 					continue
@@ -132,7 +139,10 @@ func (s *Store) Record(ctx context.Context, issueID string, outs []ledger.Outcom
 	}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rec, err := tx.PrepareContext(ctx, sqlRecord)
+		if s.d == dialectPostgres {
+			return s.recordPostgres(ctx, tx, issueID, outs, now)
+		}
+		rec, err := tx.PrepareContext(ctx, s.q.record)
 		if err != nil {
 			return err
 		}
@@ -151,7 +161,7 @@ func (s *Store) Record(ctx context.Context, issueID string, outs []ledger.Outcom
 				continue
 			}
 			if bounce == nil {
-				if bounce, err = tx.PrepareContext(ctx, sqlBounceSubscriber); err != nil {
+				if bounce, err = tx.PrepareContext(ctx, s.q.bounceSubscriber); err != nil {
 					return err
 				}
 				defer bounce.Close()
@@ -176,7 +186,11 @@ func (s *Store) Release(ctx context.Context, issueID string, subscriberIDs []int
 	}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, sqlRelease)
+		if s.d == dialectPostgres {
+			_, err := tx.ExecContext(ctx, s.q.release, now, issueID, subscriberIDs)
+			return err
+		}
+		st, err := tx.PrepareContext(ctx, s.q.release)
 		if err != nil {
 			return err
 		}
@@ -198,7 +212,7 @@ func (s *Store) Release(ctx context.Context, issueID string, subscriberIDs []int
 // zero for an unknown or not yet enqueued issue).
 func (s *Store) Counts(ctx context.Context, issueID string) (ledger.Counts, error) {
 	var c ledger.Counts
-	rows, err := s.db.QueryContext(ctx, sqlCounts, issueID)
+	rows, err := s.db.QueryContext(ctx, s.q.counts, issueID)
 	if err != nil {
 		return c, fmt.Errorf("counts of issue %s: %w", issueID, err)
 	}
@@ -231,10 +245,11 @@ func (s *Store) Counts(ctx context.Context, issueID string) (ledger.Counts, erro
 // Failures returns up to limit failed recipients of the issue in subscriber
 // id order; limit <= 0 means all.
 func (s *Store) Failures(ctx context.Context, issueID string, limit int) ([]ledger.Failure, error) {
+	var max any = limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		max = s.d.noLimit()
 	}
-	rows, err := s.db.QueryContext(ctx, sqlFailures, issueID, limit)
+	rows, err := s.db.QueryContext(ctx, s.q.failures, issueID, max)
 	if err != nil {
 		return nil, fmt.Errorf("failures of issue %s: %w", issueID, err)
 	}

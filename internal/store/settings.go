@@ -24,10 +24,10 @@ func (s *Store) Secret(ctx context.Context) ([]byte, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Insert-if-absent then read: whoever inserted first wins, even
 		// across processes.
-		if _, err := tx.ExecContext(ctx, sqlInsertSettingNew, secretKey, hex.EncodeToString(fresh[:])); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.insertSettingNew, secretKey, hex.EncodeToString(fresh[:])); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, sqlGetSetting, secretKey).Scan(&value)
+		return tx.QueryRowContext(ctx, s.q.getSetting, secretKey).Scan(&value)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)

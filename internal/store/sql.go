@@ -1,16 +1,21 @@
 package store
 
-// Every SQL statement of the package is in this file, so that a port to
-// Postgres touches one place. The SQL sticks to what both engines accept:
-// ON CONFLICT, INSERT … SELECT, CASE; times are bound from Go (never
-// CURRENT_TIMESTAMP) so that an injected clock governs them. For Postgres:
-// "?" becomes "$n", INTEGER PRIMARY KEY becomes an identity column, TIMESTAMP
-// becomes TIMESTAMPTZ, scalar MAX(a, b) becomes GREATEST, LIMIT -1 becomes
-// LIMIT ALL, and Claim's select-then-update takes FOR UPDATE SKIP LOCKED.
+// The SQL of the package is here and, for what Postgres must do otherwise,
+// in sql_postgres.go. The statements below are written once for both
+// engines, with "?" placeholders that a Postgres store rebinds to "$n" once
+// when it opens (see [dialect.bind] and queries.go). They stick to what both
+// accept: ON CONFLICT, INSERT … SELECT, CASE, COALESCE; times are bound from
+// Go (never CURRENT_TIMESTAMP) so that an injected clock governs them, and a
+// placeholder's type must follow from its context (a column it is compared
+// with or assigned to). What differs has a Postgres variant: the schema
+// (identity columns, TIMESTAMPTZ, BYTEA), GREATEST for scalar MAX, LIMIT NULL
+// for LIMIT -1, and the batch statements over arrays that save round trips
+// (claims with FOR UPDATE SKIP LOCKED, outcomes, imports).
 
-// migrations returns the schema changes in order; version n is element n-1.
-// Never edit an applied migration: append a new one.
-func migrations() []string {
+// sqliteMigrations returns the SQLite schema changes in order; version n is
+// element n-1. Never edit an applied migration: append a new one, here and in
+// postgresMigrations.
+func sqliteMigrations() []string {
 	return []string{
 		// 1: initial schema.
 		`CREATE TABLE subscribers (

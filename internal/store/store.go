@@ -1,15 +1,24 @@
-// Package store keeps the program's state in SQLite: subscribers, built
-// issues, the per-recipient delivery ledger and the articles already seen.
+// Package store keeps the program's state: subscribers, built issues, the
+// per-recipient delivery ledger and the articles already seen, in SQLite (a
+// file path) or Postgres (a postgres:// URL), with the same schema and the
+// same behaviour on both.
 //
-// It uses modernc.org/sqlite (pure Go, no cgo) in WAL mode with a single
+// SQLite is modernc.org/sqlite (pure Go, no cgo) in WAL mode with a single
 // connection: SQLite allows one writer at a time, and one connection per
 // process turns lock contention inside the process into queueing in
 // database/sql instead of SQLITE_BUSY errors. Other processes on the same
 // file wait up to busy_timeout; write transactions begin IMMEDIATE so that
 // they take the write lock up front and never deadlock upgrading a read.
 //
-// Every SQL statement is in sql.go. Email addresses match case-insensitively
-// everywhere through [subscriber.EmailKey].
+// Postgres is pgx through its database/sql driver, so that both engines
+// share one implementation, with a pool of several connections: several
+// processes on several machines share the database, claims take rows with
+// FOR UPDATE SKIP LOCKED, and batches go in one statement each, since every
+// statement is a network round trip.
+//
+// The SQL is in sql.go (common and SQLite) and sql_postgres.go. Email
+// addresses match case-insensitively everywhere through
+// [subscriber.EmailKey]. Times are stored and returned in UTC.
 package store
 
 import (
@@ -30,11 +39,16 @@ import (
 // not exist.
 var ErrNotFound = errors.New("not found")
 
-// Store is the SQLite-backed state. It is safe for concurrent use.
+// Store is the database-backed state. It is safe for concurrent use.
 type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db    *sql.DB
+	d     dialect
+	q     *queries
+	where string // the file, or the URL without its password, for errors
+	now   func() time.Time
+	// buildLock stands for the build lock of an in-memory SQLite database,
+	// which no other process can open.
+	buildLock chan struct{}
 }
 
 // Option configures a Store.
@@ -51,16 +65,51 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// Open opens (creating it and its directory when needed) the SQLite database
-// at path and brings its schema up to date.
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+// IsPostgres reports whether dsn names a Postgres database (a postgres:// or
+// postgresql:// URL) rather than a SQLite file.
+func IsPostgres(dsn string) bool {
+	l := strings.ToLower(dsn)
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// Open opens the database named by dsn and brings its schema up to date: a
+// postgres:// URL opens Postgres, anything else is a SQLite file (created,
+// with its directory, when needed). Errors name the file or the URL, never
+// its password.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	var (
+		s   *Store
+		err error
+	)
+	if IsPostgres(dsn) {
+		s, err = openPostgres(dsn)
+	} else {
+		s, err = openSQLite(dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.now = time.Now
+	s.q = newQueries(s.d)
+	s.buildLock = make(chan struct{}, 1)
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open store %s: %w", s.where, err)
+	}
+	return s, nil
+}
+
+func openSQLite(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty database path")
 	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path must not contain '?' or '#'", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	if dir := filepath.Dir(path); dir != "" && !strings.HasPrefix(path, "file:") && path != ":memory:" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
@@ -84,22 +133,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-
-	s := &Store{db: db, path: path, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	return s, nil
+	return &Store{db: db, d: dialectSQLite, where: path}, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.path, err)
+		return fmt.Errorf("close store %s: %w", s.where, err)
 	}
 	return nil
 }
@@ -107,24 +147,34 @@ func (s *Store) Close() error {
 // SchemaVersion is the number of the last migration applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	if err := s.db.QueryRowContext(ctx, sqlSchemaVersion).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q.schemaVersion).Scan(&v); err != nil {
 		return 0, fmt.Errorf("schema version: %w", err)
 	}
 	return v, nil
 }
 
 // migrate applies, each in its own transaction, the migrations not yet
-// recorded in schema_migrations. Checking inside the transaction (which holds
-// the write lock) makes two processes opening a new file at once safe.
+// recorded in schema_migrations. Checking inside the transaction makes two
+// processes opening a new database at once safe: on SQLite the immediate
+// transaction holds the write lock, on Postgres the transaction first takes
+// an advisory lock (and creates schema_migrations under it, since two
+// concurrent CREATE TABLE IF NOT EXISTS can both try to create it).
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, sqlCreateMigrations); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	for i, m := range migrations() {
+	for i, m := range s.d.migrations() {
 		version := i + 1
 		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if s.q.lockMigrations != "" {
+				if _, err := tx.ExecContext(ctx, s.q.lockMigrations); err != nil {
+					return err
+				}
+			}
+			if i == 0 {
+				if _, err := tx.ExecContext(ctx, s.q.createMigrations); err != nil {
+					return fmt.Errorf("create schema_migrations: %w", err)
+				}
+			}
 			var n int
-			if err := tx.QueryRowContext(ctx, sqlMigrationApplied, version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, s.q.migrationApplied, version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -133,7 +183,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, sqlInsertMigration, version, s.stamp())
+			_, err := tx.ExecContext(ctx, s.q.insertMigration, version, s.stamp())
 			return err
 		})
 		if err != nil {

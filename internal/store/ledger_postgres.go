@@ -1,0 +1,105 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/subscriber"
+)
+
+// The reply stored on a ledger row whose subscriber left before its turn:
+// "subscriber unsubscribed before delivery", "subscriber bounced before
+// delivery".
+const (
+	inactiveReplyPrefix = "subscriber "
+	inactiveReplySuffix = " before delivery"
+)
+
+// claimPostgres is Claim on Postgres, inside tx: each round is one
+// statement that takes up to the missing number of pending rows nobody else
+// holds, moves those of active subscribers to sending and settles the others
+// as failed. It stops when it has limit rows or nothing is left.
+func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, limit int, now time.Time) ([]ledger.Recipient, error) {
+	var out []ledger.Recipient
+	for len(out) < limit {
+		rows, err := tx.QueryContext(ctx, s.q.claim, inactiveReplyPrefix, inactiveReplySuffix, now, issueID, limit-len(out))
+		if err != nil {
+			return nil, err
+		}
+		taken := 0
+		for rows.Next() {
+			taken++
+			r := ledger.Recipient{IssueID: issueID}
+			var status string
+			if err := rows.Scan(&r.SubscriberID, &r.Email, &r.Name, &status, &r.Attempts); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if status == subscriber.StatusActive {
+				out = append(out, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if taken == 0 {
+			break
+		}
+	}
+	// RETURNING has no order; callers get subscriber id order, as on SQLite.
+	slices.SortFunc(out, func(a, b ledger.Recipient) int { return cmp.Compare(a.SubscriberID, b.SubscriberID) })
+	return out, nil
+}
+
+// recordPostgres is Record on Postgres, inside tx: one statement for the
+// outcomes and one for the bounces per run of outcomes in which no
+// subscriber repeats (an UPDATE … FROM applies one source row per target
+// row, so a repeat starts a new statement and outcomes apply in order).
+func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now time.Time) error {
+	for len(outs) > 0 {
+		seen := make(map[int64]bool, len(outs))
+		n := 0
+		for n < len(outs) && !seen[outs[n].SubscriberID] {
+			seen[outs[n].SubscriberID] = true
+			n++
+		}
+		chunk := outs[:n]
+		outs = outs[n:]
+
+		var (
+			ids                    = make([]int64, len(chunk))
+			statuses, enh, replies = make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
+			attempts, codes        = make([]int32, len(chunk)), make([]int32, len(chunk))
+			ats                    = make([]time.Time, len(chunk))
+			bouncedIDs             []int64
+			bouncedAts             []time.Time
+		)
+		for i, o := range chunk {
+			at := now
+			if !o.At.IsZero() {
+				at = o.At.UTC()
+			}
+			ids[i], statuses[i], attempts[i], codes[i] = o.SubscriberID, o.Status, int32(o.Attempts), int32(o.Code)
+			enh[i], replies[i], ats[i] = o.Enhanced, o.Reply, at
+			if o.Bounced {
+				bouncedIDs = append(bouncedIDs, o.SubscriberID)
+				bouncedAts = append(bouncedAts, at)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q.record, ids, statuses, attempts, codes, enh, replies, ats, issueID); err != nil {
+			return fmt.Errorf("subscribers %d…%d: %w", ids[0], ids[len(ids)-1], err)
+		}
+		if len(bouncedIDs) > 0 {
+			if _, err := tx.ExecContext(ctx, s.q.bounceSubscriber, bouncedIDs, bouncedAts); err != nil {
+				return fmt.Errorf("bounce subscribers: %w", err)
+			}
+		}
+	}
+	return nil
+}

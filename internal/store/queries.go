@@ -1,0 +1,110 @@
+package store
+
+// queries holds every statement a Store runs, in its dialect's form. It is
+// built once when the store opens, so that no query is rewritten per call.
+// A field marked "SQLite" or "Postgres" is used by that dialect only (its
+// algorithm differs: see Claim, Record, Release and Sync); it is empty for
+// the other.
+type queries struct {
+	createMigrations, lockMigrations  string // lockMigrations: "" on SQLite
+	migrationApplied, insertMigration string
+	schemaVersion                     string
+
+	subscriberByKey, subscriberPage, subscriberIDByKey string
+	insertSubscriber, reactivateSubscriber             string
+	renameSubscriber                                   string // SQLite
+	unsubscribeByKey, unsubscribeByID                  string
+	subscriberExists, setStatus, countActive           string
+	deleteSubscriberLedger, deleteSubscriber           string
+	syncLookup, syncInsert, syncRename                 string // Postgres
+
+	getSetting, insertSettingNew string
+
+	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
+
+	issueExists, enqueue, requeueSending       string
+	pendingBatch, markSending, skipInactive    string // SQLite
+	claim                                      string // Postgres
+	record, bounceSubscriber, release          string // one row each on SQLite, a batch on Postgres
+	counts, failures, sentSince                string
+	insertSeen, firstSeen, sentIssue, markSent string
+
+	getDocument, putDocument               string
+	sourceOK, sourceFailed, sourceFailures string
+	buildLock, buildUnlock                 string // Postgres
+}
+
+// newQueries binds the statements for d.
+func newQueries(d dialect) *queries {
+	b := d.bind
+	q := &queries{
+		createMigrations: sqlCreateMigrations,
+		migrationApplied: b(sqlMigrationApplied),
+		insertMigration:  b(sqlInsertMigration),
+		schemaVersion:    b(sqlSchemaVersion),
+
+		subscriberByKey:        b(sqlSubscriberByKey),
+		subscriberPage:         b(sqlSubscriberPage),
+		subscriberIDByKey:      b(sqlSubscriberIDByKey),
+		insertSubscriber:       b(sqlInsertSubscriber),
+		reactivateSubscriber:   b(sqlReactivateSubscriber),
+		unsubscribeByKey:       b(sqlUnsubscribeByKey),
+		unsubscribeByID:        b(sqlUnsubscribeByID),
+		subscriberExists:       b(sqlSubscriberExists),
+		setStatus:              b(sqlSetStatus),
+		countActive:            b(sqlCountActive),
+		deleteSubscriberLedger: b(sqlDeleteSubscriberLedger),
+		deleteSubscriber:       b(sqlDeleteSubscriber),
+
+		getSetting:       b(sqlGetSetting),
+		insertSettingNew: b(sqlInsertSettingNew),
+
+		issueByID:     b(sqlIssueByID),
+		latestIssue:   b(sqlLatestIssue),
+		nextNumber:    b(sqlNextNumber),
+		insertIssue:   b(sqlInsertIssue),
+		completeIssue: b(sqlCompleteIssue),
+
+		issueExists:    b(sqlIssueExists),
+		enqueue:        b(sqlEnqueue),
+		requeueSending: b(sqlRequeueSending),
+		counts:         b(sqlCounts),
+		failures:       b(sqlFailures),
+		sentSince:      b(sqlSentSince),
+
+		insertSeen: b(sqlInsertSeen),
+		firstSeen:  b(sqlFirstSeen),
+		sentIssue:  b(sqlSentIssue),
+		markSent:   b(sqlMarkSent),
+
+		getDocument:    b(sqlGetDocument),
+		putDocument:    b(sqlPutDocument),
+		sourceOK:       b(sqlSourceOK),
+		sourceFailed:   b(sqlSourceFailed),
+		sourceFailures: b(sqlSourceFailures),
+	}
+	switch d {
+	case dialectPostgres:
+		q.createMigrations = pgCreateMigrations
+		q.lockMigrations = pgLockMigrations
+		q.syncLookup = b(pgSyncLookup)
+		q.syncInsert = b(pgSyncInsert)
+		q.syncRename = b(pgSyncRename)
+		q.enqueue = b(pgEnqueue)
+		q.claim = b(pgClaim)
+		q.record = b(pgRecord)
+		q.bounceSubscriber = b(pgBounce)
+		q.release = b(pgRelease)
+		q.buildLock = b(pgBuildLock)
+		q.buildUnlock = b(pgBuildUnlock)
+	default:
+		q.renameSubscriber = sqlRenameSubscriber
+		q.pendingBatch = sqlPendingBatch
+		q.markSending = sqlMarkSending
+		q.skipInactive = sqlSkipInactive
+		q.record = sqlRecord
+		q.bounceSubscriber = sqlBounceSubscriber
+		q.release = sqlRelease
+	}
+	return q
+}
