@@ -48,12 +48,11 @@ func (e *env) load(ctx context.Context) error {
 	e.cfg = cfg
 	e.log = newLogger(e.stderr, cfg.Log)
 	e.metrics = metrics.New()
-	if cfg.DatabaseIsPostgres() {
-		return fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
-	}
+	// store.Open picks SQLite or Postgres from the value and names it
+	// (without a password) in its errors.
 	st, err := store.Open(ctx, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", cfg.Database, err)
+		return fmt.Errorf("%s: database: %w", cfg.Path, err)
 	}
 	e.store = st
 	return nil
