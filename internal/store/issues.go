@@ -43,6 +43,9 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 	}
 	var saved Issue
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.serialize(ctx, tx, "issues"); err != nil {
+			return err
+		}
 		var err error
 		saved, err = scanIssue(tx.QueryRowContext(ctx, s.q.issueByID, is.ID))
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {

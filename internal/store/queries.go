@@ -7,6 +7,7 @@ package store
 // the other.
 type queries struct {
 	createMigrations, lockMigrations  string // lockMigrations: "" on SQLite
+	serialize                         string // Postgres
 	migrationApplied, insertMigration string
 	schemaVersion                     string
 
@@ -87,6 +88,7 @@ func newQueries(d dialect) *queries {
 	case dialectPostgres:
 		q.createMigrations = pgCreateMigrations
 		q.lockMigrations = pgLockMigrations
+		q.serialize = b(pgSerialize)
 		q.syncLookup = b(pgSyncLookup)
 		q.syncInsert = b(pgSyncInsert)
 		q.syncRename = b(pgSyncRename)

@@ -98,6 +98,10 @@ const (
 	pgLockMigrations = `SELECT pg_advisory_xact_lock(hashtextextended('digest.migrate.' || COALESCE(current_schema(), ''), 0))`
 )
 
+// pgSerialize takes a transaction advisory lock named by the bound text:
+// see [Store.serialize].
+const pgSerialize = `SELECT pg_advisory_xact_lock(hashtextextended('digest.' || COALESCE(current_schema(), '') || '.' || ?::text, 0))`
+
 // Subscribers: Sync works on chunks of rows, one statement per chunk.
 const (
 	pgSyncLookup = `SELECT id, email_key, name FROM subscribers WHERE email_key = ANY(?::text[])`

@@ -206,6 +206,22 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// serialize makes the transactions that call it with the same name run one
+// after the other, for a check-then-write that must see every earlier
+// write (the next issue number, an address added twice at once). SQLite
+// needs nothing: its transactions begin IMMEDIATE and so already run one
+// at a time. On Postgres, whose transactions run side by side (READ
+// COMMITTED), it takes a transaction advisory lock, released at commit.
+func (s *Store) serialize(ctx context.Context, tx *sql.Tx, name string) error {
+	if s.q.serialize == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q.serialize, name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
 // stamp is the current time, in UTC, for the timestamps the store writes.
 func (s *Store) stamp() time.Time { return s.now().UTC() }
 

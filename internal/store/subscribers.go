@@ -39,6 +39,9 @@ func (s *Store) Add(ctx context.Context, email, name string) (created bool, err 
 	}
 	now := s.stamp()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.serialize(ctx, tx, "subscriber "+subscriber.EmailKey(addr)); err != nil {
+			return err
+		}
 		var id int64
 		err := tx.QueryRowContext(ctx, s.q.subscriberIDByKey, subscriber.EmailKey(addr)).Scan(&id)
 		switch {
