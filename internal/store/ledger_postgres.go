@@ -20,14 +20,17 @@ const (
 	inactiveReplySuffix = " before delivery"
 )
 
-// claimPostgres is Claim on Postgres, inside tx: each round is one
+// claimPostgres is Run.Claim on Postgres, inside tx: each round is one
 // statement that takes up to the missing number of pending rows nobody else
-// holds, moves those of active subscribers to sending and settles the others
-// as failed. It stops when it has limit rows or nothing is left.
-func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, limit int, now time.Time) ([]ledger.Recipient, error) {
+// holds, moves those of active subscribers to sending under owner and lease,
+// and settles the others as failed. It stops when it has limit rows or
+// nothing is left.
+func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, limit int, now time.Time,
+	owner string, lease time.Time) ([]ledger.Recipient, error) {
 	var out []ledger.Recipient
 	for len(out) < limit {
-		rows, err := tx.QueryContext(ctx, s.q.claim, inactiveReplyPrefix, inactiveReplySuffix, now, issueID, limit-len(out))
+		rows, err := tx.QueryContext(ctx, s.q.claim, owner, lease, inactiveReplyPrefix, inactiveReplySuffix, now,
+			issueID, limit-len(out))
 		if err != nil {
 			return nil, err
 		}
@@ -35,11 +38,12 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 		for rows.Next() {
 			taken++
 			r := ledger.Recipient{IssueID: issueID}
-			var status string
-			if err := rows.Scan(&r.SubscriberID, &r.Email, &r.Name, &status, &r.Attempts); err != nil {
+			var status, topics string
+			if err := rows.Scan(&r.SubscriberID, &r.Email, &r.Name, &status, &topics, &r.Attempts); err != nil {
 				rows.Close()
 				return nil, err
 			}
+			r.Topics = splitTopics(topics)
 			if status == subscriber.StatusActive {
 				out = append(out, r)
 			}
@@ -57,11 +61,13 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 	return out, nil
 }
 
-// recordPostgres is Record on Postgres, inside tx: one statement for the
+// recordPostgres is Run.Record on Postgres, for the run owner, inside tx:
+// one statement for the
 // outcomes and one for the bounces per run of outcomes in which no
 // subscriber repeats (an UPDATE … FROM applies one source row per target
 // row, so a repeat starts a new statement and outcomes apply in order).
-func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now time.Time) error {
+func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now time.Time,
+	owner string) error {
 	for len(outs) > 0 {
 		seen := make(map[int64]bool, len(outs))
 		n := 0
@@ -92,7 +98,7 @@ func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, 
 				bouncedAts = append(bouncedAts, at)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q.record, ids, statuses, attempts, codes, enh, replies, ats, issueID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.record, owner, ids, statuses, attempts, codes, enh, replies, ats, issueID, owner); err != nil {
 			return fmt.Errorf("subscribers %d…%d: %w", ids[0], ids[len(ids)-1], err)
 		}
 		if len(bouncedIDs) > 0 {

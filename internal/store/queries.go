@@ -23,11 +23,15 @@ type queries struct {
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 
-	issueExists, enqueue, requeueSending       string
+	issueExists, enqueue, recoverExpired       string
 	pendingBatch, markSending, skipInactive    string // SQLite
 	claim                                      string // Postgres
 	record, bounceSubscriber, release          string // one row each on SQLite, a batch on Postgres
 	counts, failures, sentSince                string
+	renewRows, heldByOthers, ownerCounts       string
+	liveRuns, issueRuns, insertRun, runLease   string
+	renewRun, countLiveRuns, endRun            string
+	forgetOldRuns, releaseRunRows              string
 	insertSeen, firstSeen, sentIssue, markSent string
 
 	getDocument, putDocument               string
@@ -68,10 +72,22 @@ func newQueries(d dialect) *queries {
 
 		issueExists:    b(sqlIssueExists),
 		enqueue:        b(sqlEnqueue),
-		requeueSending: b(sqlRequeueSending),
+		recoverExpired: b(sqlRecoverExpired),
 		counts:         b(sqlCounts),
 		failures:       b(sqlFailures),
 		sentSince:      b(sqlSentSince),
+		renewRows:      b(sqlRenewRows),
+		heldByOthers:   b(sqlHeldByOthers),
+		ownerCounts:    b(sqlOwnerCounts),
+		liveRuns:       b(sqlLiveRuns),
+		issueRuns:      b(sqlIssueRuns),
+		insertRun:      b(sqlInsertRun),
+		runLease:       b(sqlRunLease),
+		renewRun:       b(sqlRenewRun),
+		countLiveRuns:  b(sqlCountLiveRuns),
+		endRun:         b(sqlEndRun),
+		forgetOldRuns:  b(sqlForgetOldRuns),
+		releaseRunRows: b(sqlReleaseRunRows),
 
 		insertSeen: b(sqlInsertSeen),
 		firstSeen:  b(sqlFirstSeen),
@@ -93,6 +109,7 @@ func newQueries(d dialect) *queries {
 		q.syncInsert = b(pgSyncInsert)
 		q.syncRename = b(pgSyncRename)
 		q.enqueue = b(pgEnqueue)
+		q.recoverExpired = b(pgRecoverExpired)
 		q.claim = b(pgClaim)
 		q.record = b(pgRecord)
 		q.bounceSubscriber = b(pgBounce)

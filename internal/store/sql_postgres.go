@@ -83,6 +83,28 @@ func postgresMigrations() []string {
 			last_ok_at     TIMESTAMPTZ,
 			last_failed_at TIMESTAMPTZ
 		);`,
+
+		// 3: owners and leases on claimed rows, the skipped status, the
+		// runs that deliver, readers' topics. Postgres alters in place.
+		`ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check;
+		ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check
+			CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'skipped'));
+		ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+		ALTER TABLE deliveries ADD COLUMN lease_until TIMESTAMPTZ;
+		CREATE INDEX deliveries_owner ON deliveries (owner, status);
+
+		ALTER TABLE subscribers ADD COLUMN topics TEXT NOT NULL DEFAULT '';
+
+		CREATE TABLE runs (
+			id          TEXT PRIMARY KEY,
+			host        TEXT NOT NULL,
+			pid         INTEGER NOT NULL,
+			issue_id    TEXT NOT NULL,
+			worker      BOOLEAN NOT NULL DEFAULT FALSE,
+			started_at  TIMESTAMPTZ NOT NULL,
+			seen_at     TIMESTAMPTZ NOT NULL,
+			lease_until TIMESTAMPTZ NOT NULL
+		);`,
 	}
 }
 
@@ -122,15 +144,26 @@ const (
 	pgEnqueue = `INSERT INTO deliveries (issue_id, subscriber_id, status, created_at, updated_at)
 		SELECT ?::text, id, 'pending', ?::timestamptz, ?::timestamptz FROM subscribers WHERE status = 'active'
 		ON CONFLICT (issue_id, subscriber_id) DO NOTHING`
+	// pgRecoverExpired is sqlRecoverExpired that skips rows another
+	// transaction holds (another claimer recovering them, or their owner
+	// renewing or recording them): two claimers never wait for, or
+	// deadlock on, each other's rows.
+	pgRecoverExpired = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+		WHERE (issue_id, subscriber_id) IN (
+			SELECT issue_id, subscriber_id FROM deliveries
+			WHERE issue_id = ? AND status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)
+			FOR UPDATE SKIP LOCKED)`
 	// pgClaim takes up to LIMIT pending rows that no other transaction holds
 	// (SKIP LOCKED: concurrent claimers get disjoint rows without waiting
 	// for each other) in one statement: rows of active subscribers go to
-	// sending, the others are settled as failed with the reply
-	// "subscriber <status> before delivery" (the prefix and suffix are
-	// bound). RETURNING gives the subscriber's status so that the caller
-	// knows which is which; its order is not defined.
+	// sending under the bound owner and lease, the others are settled as
+	// failed with the reply "subscriber <status> before delivery" (the
+	// prefix and suffix are bound). RETURNING gives the subscriber's status
+	// so that the caller knows which is which; its order is not defined.
 	pgClaim = `UPDATE deliveries AS d
 		SET status = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'failed' END,
+		    owner = CASE WHEN s.status = 'active' THEN ?::text ELSE d.owner END,
+		    lease_until = CASE WHEN s.status = 'active' THEN ?::timestamptz ELSE d.lease_until END,
 		    last_code = CASE WHEN s.status = 'active' THEN d.last_code ELSE 0 END,
 		    last_enhanced = CASE WHEN s.status = 'active' THEN d.last_enhanced ELSE '' END,
 		    last_reply = CASE WHEN s.status = 'active' THEN d.last_reply ELSE ?::text || s.status || ?::text END,
@@ -143,24 +176,27 @@ const (
 			ORDER BY subscriber_id
 			LIMIT ?
 			FOR UPDATE SKIP LOCKED)
-		RETURNING d.subscriber_id, s.email, s.name, s.status, d.attempts`
-	// pgRecord stores a batch of outcomes in one statement (a round trip
-	// per batch, not per row). Like sqlRecord it never touches a settled
-	// row. A subscriber must appear once per statement.
+		RETURNING d.subscriber_id, s.email, s.name, s.status, s.topics, d.attempts`
+	// pgRecord stores a batch of outcomes of one owner (bound first and
+	// last) in one statement: a round trip per batch, not per row. Its rules
+	// are sqlRecord's. A subscriber must appear once per statement.
 	pgRecord = `UPDATE deliveries AS d
 		SET status = o.status,
 		    attempts = GREATEST(d.attempts + 1, o.attempts),
 		    last_code = o.code, last_enhanced = o.enhanced, last_reply = o.reply,
 		    updated_at = o.at,
-		    sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE d.sent_at END
+		    sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE d.sent_at END,
+		    owner = CASE WHEN o.status = 'pending' THEN '' ELSE ?::text END,
+		    lease_until = NULL
 		FROM unnest(?::bigint[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])
 		     AS o(subscriber_id, status, attempts, code, enhanced, reply, at)
-		WHERE d.issue_id = ? AND d.subscriber_id = o.subscriber_id AND d.status IN ('pending', 'sending')`
+		WHERE d.issue_id = ? AND d.subscriber_id = o.subscriber_id
+		  AND ((d.status = 'sending' AND d.owner = ?) OR (o.status = 'sent' AND d.status IN ('pending', 'sending')))`
 	pgBounce = `UPDATE subscribers AS s SET status = 'bounced', updated_at = o.at
 		FROM unnest(?::bigint[], ?::timestamptz[]) AS o(id, at)
 		WHERE s.id = o.id AND s.status = 'active'`
-	pgRelease = `UPDATE deliveries SET status = 'pending', updated_at = ?
-		WHERE issue_id = ? AND subscriber_id = ANY(?::bigint[]) AND status = 'sending'`
+	pgRelease = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+		WHERE issue_id = ? AND subscriber_id = ANY(?::bigint[]) AND status = 'sending' AND owner = ?`
 )
 
 // Build lock: a session advisory lock held on a connection of its own for

@@ -33,11 +33,14 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/digest/digest/internal/ledger"
 )
 
 // ErrNotFound is returned when the subscriber, issue or row asked for does
-// not exist.
-var ErrNotFound = errors.New("not found")
+// not exist. It is [ledger.ErrNotFound], so that the use cases can test for
+// it without knowing the store.
+var ErrNotFound = ledger.ErrNotFound
 
 // Store is the database-backed state. It is safe for concurrent use.
 type Store struct {
@@ -46,9 +49,23 @@ type Store struct {
 	q     *queries
 	where string // the file, or the URL without its password, for errors
 	now   func() time.Time
+	// leaseNow is the clock of leases (runs and claimed rows). It is real
+	// time even when now is pinned by --now: a lease is about whether a
+	// process is alive, and two processes must agree on it.
+	leaseNow func() time.Time
 	// buildLock stands for the build lock of an in-memory SQLite database,
 	// which no other process can open.
 	buildLock chan struct{}
+}
+
+// WithLeaseClock replaces time.Now for leases, so that tests can expire them
+// without waiting.
+func WithLeaseClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.leaseNow = now
+		}
+	}
 }
 
 // Option configures a Store.
@@ -89,7 +106,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.now = time.Now
+	s.now, s.leaseNow = time.Now, time.Now
 	s.q = newQueries(s.d)
 	s.buildLock = make(chan struct{}, 1)
 	for _, o := range opts {
@@ -221,6 +238,9 @@ func (s *Store) serialize(ctx context.Context, tx *sql.Tx, name string) error {
 	}
 	return nil
 }
+
+// leaseStamp is the current real time, in UTC, for leases.
+func (s *Store) leaseStamp() time.Time { return s.leaseNow().UTC() }
 
 // stamp is the current time, in UTC, for the timestamps the store writes.
 func (s *Store) stamp() time.Time { return s.now().UTC() }
