@@ -769,8 +769,10 @@ func TestClaimConcurrent(t *testing.T) {
 		ctx := context.Background()
 		path := db.Fresh(t)
 		c := &clock{t: t0}
-		// Two Stores on one file stand for two processes; each has goroutines.
-		stores := []*Store{openAt(t, path, c), openAt(t, path, c)}
+		// Three Stores on one database stand for three processes (on
+		// Postgres each has a pool of several connections); each has
+		// goroutines.
+		stores := []*Store{openAt(t, path, c), openAt(t, path, c), openAt(t, path, c)}
 		const n, issue = 600, "w10"
 		seed(t, stores[0], n, issue)
 		_, err := stores[0].Enqueue(ctx, issue)
@@ -808,7 +810,7 @@ func TestClaimConcurrent(t *testing.T) {
 						return
 					}
 				}
-			}(stores[w%2])
+			}(stores[w%len(stores)])
 		}
 		wg.Wait()
 		if err, _ := errs.Load().(error); err != nil {
