@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 )
@@ -52,8 +54,13 @@ func (e *env) status(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Issue %s (#%d), %s, built %s: %s\n", iss.ID, iss.Number,
 		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), state)
-	fmt.Fprintf(e.stdout, "  sent %d, failed %d, pending %d, sending %d (of %d)\n",
-		c.Sent, c.Failed, c.Pending, c.Sending, c.Total())
+	fmt.Fprintf(e.stdout, "  sent %d, failed %d, skipped %d, pending %d, sending %d (of %d)\n",
+		c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, c.Total())
+	runs, err := e.store.IssueRuns(ctx, iss.ID)
+	if err != nil {
+		return err
+	}
+	printRuns(e.stdout, runs, time.Now())
 	fails, err := e.store.Failures(ctx, iss.ID, 1000)
 	if err != nil {
 		return err
@@ -72,6 +79,38 @@ func (e *env) status(ctx context.Context, args []string) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// printRuns lists who is delivering the issue (and who did, in the last
+// day): per run its process, what it holds now, what it sent, its rate and
+// when it last renewed its lease.
+func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
+	if len(runs) == 0 {
+		return
+	}
+	live := 0
+	for _, r := range runs {
+		if r.Live(now) {
+			live++
+		}
+	}
+	fmt.Fprintf(w, "Runs: %d delivering now, %d in the last day\n", live, len(runs))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  run\tstate\tclaimed\tsent\trate\tstarted\tlast seen")
+	for _, r := range runs {
+		state := "delivering"
+		switch {
+		case r.Live(now) && r.Worker:
+			state = "delivering (worker)"
+		case !r.Live(now) && r.SeenAt.Equal(r.Expires):
+			state = "ended"
+		case !r.Live(now):
+			state = "gone (lease expired)"
+		}
+		fmt.Fprintf(tw, "  pid %d on %s\t%s\t%d\t%d\t%.0f msg/s\t%s\t%s ago\n", r.PID, r.Host, state, r.Claimed, r.Sent, r.Rate(),
+			r.StartedAt.Local().Format(time.DateTime), now.Sub(r.SeenAt).Round(time.Second))
+	}
+	tw.Flush()
 }
 
 // sourcesCheck fetches every source and reports what each yields or why it

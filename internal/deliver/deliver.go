@@ -362,7 +362,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	}
 	if opts.PerHour > 0 || opts.PerDay > 0 {
 		var err error
-		if e.quota, err = newQuota(ctx, opts, e.recordedSent); err != nil {
+		if e.quota, err = newQuota(ctx, opts, e.recordedSent, e.peerCount()); err != nil {
 			return Summary{}, fmt.Errorf("quota: %w", err)
 		}
 	}
