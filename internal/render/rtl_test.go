@@ -27,7 +27,7 @@ func TestTextBlocksTakeTheirDirectionFromTheText(t *testing.T) {
 	}
 	html := out.HTML(reader)
 	for _, class := range []string{"brand", "intro pad", "rule", "headline", "teaser"} {
-		tags := regexp.MustCompile(`<(div|td) class="` + class + `"[^>]*>`).FindAllString(html, -1)
+		tags := regexp.MustCompile(`<(div|td) class="`+class+`"[^>]*>`).FindAllString(html, -1)
 		if len(tags) == 0 {
 			t.Errorf("no %q block", class)
 		}
