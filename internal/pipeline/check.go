@@ -44,7 +44,7 @@ type SourceCheck struct {
 // Check needs Sources, Store, Location and Window; the error is the
 // context's, or the store's.
 func (p *Pipeline) Check(ctx context.Context, now time.Time) ([]SourceCheck, error) {
-	arts, results := p.gather(ctx)
+	arts, results := p.gather(ctx, now, true)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
