@@ -39,6 +39,8 @@ Usage:
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
+build and send exit 1 only when every source failed; sources check exits 1 when any
+source failed (a source that skipped some bad files is a warning, not a failure).
 `
 )
 

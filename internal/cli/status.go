@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/digest/digest/internal/article"
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 )
@@ -114,7 +113,9 @@ func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
 }
 
 // sourcesCheck fetches every source and reports what each yields or why it
-// fails. Exit status 1 when any source failed.
+// fails, with the builder's own dating (pipeline.Check). Exit status 1 when
+// a source failed (error or stale); a source that skipped some bad files
+// (partial) only warns.
 func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	f := newFlags(e, "sources check", true)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -132,62 +133,45 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		status          source.Status
-		items, inWindow int
-		newest          time.Time
-		took            time.Duration
-		err             error
+	// Only what Check needs: no templates, so that a broken template does
+	// not stop a look at the sources.
+	p := &pipeline.Pipeline{Sources: srcs, Store: e.store, Location: e.cfg.Location(), Window: e.cfg.Digest.Window, Logger: e.log}
+	checks, err := p.Check(ctx, now)
+	if err != nil {
+		return err
 	}
-	rows := make([]row, len(srcs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	from := now.Add(-e.cfg.Digest.Window)
-	for i, s := range srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			arts, rep, err := source.Check(ctx, s)
-			r := row{status: rep.Status, items: len(arts), took: rep.Took, err: err}
-			for _, a := range arts {
-				if a.Published.After(r.newest) {
-					r.newest = a.Published
-				}
-				if inWindow(a, from, now) {
-					r.inWindow++
-				}
-			}
-			rows[i] = r
-			e.metrics.Source(s.Name(), string(rep.Status), len(arts), rep.Took, err != nil, -1)
-		}()
-	}
-	wg.Wait()
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME\tREASON")
+	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME")
 	failed := 0
-	for i, s := range srcs {
-		r := rows[i]
-		status, reason := string(r.status), ""
-		if r.err != nil {
-			reason = oneLine(r.err)
+	for _, c := range checks {
+		e.metrics.Source(c.Name, string(c.Status), c.Articles, c.Took, c.Failed(), c.Streak)
+		if c.Failed() {
 			failed++
 		}
 		newest := "-"
-		if !r.newest.IsZero() {
-			newest = r.newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
+		if !c.Newest.IsZero() {
+			newest = c.Newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name(), status, r.items, r.inWindow, newest,
-			r.took.Round(time.Millisecond), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", c.Name, c.Status, c.Articles, c.InWindow, newest,
+			c.Took.Round(time.Millisecond))
 	}
 	tw.Flush()
+	for _, c := range checks {
+		reasons := source.Reasons(c.Err)
+		if len(reasons) == 0 && len(c.Warnings) == 0 {
+			continue
+		}
+		head := fmt.Sprintf("%s (%s", c.Name, c.Status)
+		if c.Failing(failStreak) {
+			head += fmt.Sprintf(", failed %d runs in a row", c.Streak)
+		}
+		fmt.Fprintf(e.stdout, "\n%s):\n", head)
+		for _, line := range append(reasons, c.Warnings...) {
+			fmt.Fprintf(e.stdout, "  - %s\n", line)
+		}
+	}
 	if failed > 0 {
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d sources failed", failed, len(srcs))}
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d sources failed", failed, len(checks))}
 	}
 	return nil
-}
-
-func inWindow(a article.Article, from, now time.Time) bool {
-	return !a.Draft && a.Published.After(from) && !a.Published.After(now)
 }

@@ -174,25 +174,8 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(arts))
-	for i, a := range arts {
-		ids[i] = a.ID
-	}
-	seen, err := p.Store.FirstSeen(ctx, ids, now)
-	if err != nil {
+	if _, err := p.date(ctx, arts, now); err != nil {
 		return nil, err
-	}
-	for i := range arts {
-		// An undated article is dated when first seen, not "now" on every
-		// run. A date slightly in the future is a feed's clock or zone error
-		// and is not believed either; one further ahead is a story not yet
-		// published, left for the issue whose window reaches it.
-		pub := arts[i].Published
-		if pub.IsZero() || (pub.After(now) && !pub.After(now.Add(FutureTolerance))) {
-			if t, ok := seen[arts[i].ID]; ok {
-				arts[i].Published = t
-			}
-		}
 	}
 	var keys []string
 	for _, a := range arts {
