@@ -82,9 +82,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// IsPostgres reports whether dsn names a Postgres database (a postgres:// or
+// isPostgresURL reports whether dsn names a Postgres database (a postgres:// or
 // postgresql:// URL) rather than a SQLite file.
-func IsPostgres(dsn string) bool {
+func isPostgresURL(dsn string) bool {
 	l := strings.ToLower(dsn)
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
 }
@@ -98,7 +98,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s   *Store
 		err error
 	)
-	if IsPostgres(dsn) {
+	if isPostgresURL(dsn) {
 		s, err = openPostgres(dsn)
 	} else {
 		s, err = openSQLite(dsn)

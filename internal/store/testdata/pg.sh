@@ -9,8 +9,8 @@
 # server is installed, creates a cluster in a fresh temporary directory owned
 # by the postgres user (the server refuses to run as root), starts it on
 # 127.0.0.1 only, and waits until it accepts connections. The port is
-# DIGEST_PG_PORT (default 55432). Everything but the export lines goes to
-# stderr, so that the output can be eval'ed.
+# DIGEST_PG_PORT, or else the first free one from 55432. Everything but the
+# export lines goes to stderr, so that the output can be eval'ed.
 set -euo pipefail
 
 bindir() {
@@ -38,10 +38,17 @@ if ! bindir >/dev/null; then
 fi
 bin=$(bindir) || { echo "pg.sh: no postgres server under /usr/lib/postgresql after install" >&2; exit 1; }
 
-port=${DIGEST_PG_PORT:-55432}
-if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
-	echo "pg.sh: something already listens on 127.0.0.1:$port; set DIGEST_PG_PORT" >&2
-	exit 1
+# A port nothing listens on: DIGEST_PG_PORT, or the first free one from 55432.
+free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "${DIGEST_PG_PORT:-}" ]; then
+	port=$DIGEST_PG_PORT
+	free "$port" || { echo "pg.sh: 127.0.0.1:$port (DIGEST_PG_PORT) is in use" >&2; exit 1; }
+else
+	port=55432
+	while ! free "$port"; do
+		port=$((port + 1))
+		[ "$port" -lt 55532 ] || { echo "pg.sh: no free port in 55432-55531" >&2; exit 1; }
+	done
 fi
 
 dir=$(mktemp -d /tmp/digest-pg.XXXXXX)
