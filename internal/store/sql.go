@@ -135,6 +135,11 @@ func sqliteMigrations() []string {
 			seen_at     TIMESTAMP NOT NULL,
 			lease_until TIMESTAMP NOT NULL
 		);`,
+
+		// 4: SentSince (the relay quotas, checked every few seconds by
+		// every sending run) counts the sent rows of all issues since a
+		// time: without this index that is a scan of the whole ledger.
+		`CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE status = 'sent';`,
 	}
 }
 
