@@ -46,7 +46,7 @@ func (s *Store) WithBuildLock(ctx context.Context, issueID string, fn func(conte
 // errLockLost reports that the lock ended before fn did.
 var errLockLost = errors.New("build lock lost while building (its connection to the database ended)")
 
-func (s *Store) withAdvisoryLock(ctx context.Context, issueID string, fn func(context.Context) error) error {
+func (s *Store) withAdvisoryLock(ctx context.Context, issueID string, fn func(context.Context) error) (err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("build lock: %w", err)
@@ -55,24 +55,33 @@ func (s *Store) withAdvisoryLock(ctx context.Context, issueID string, fn func(co
 		// Cancelled while waiting, or the connection failed: whether the
 		// server granted the lock is unknown, so the session must end.
 		discardConn(conn)
+		if cerr := ctx.Err(); cerr != nil {
+			// pgx reports a query cancelled before it was sent as a bad
+			// connection; the cause is the context.
+			err = cerr
+		}
 		return fmt.Errorf("build lock: %w", err)
 	}
-	fnErr := fn(ctx)
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	var released bool
-	err = conn.QueryRowContext(uctx, s.q.buildUnlock, issueID).Scan(&released)
-	switch {
-	case err != nil:
-		discardConn(conn)
-		err = fmt.Errorf("build unlock: %w", err)
-	case !released:
-		discardConn(conn)
-		err = errLockLost
-	default:
-		err = conn.Close()
-	}
-	return errors.Join(fnErr, err)
+	// Deferred, so that a panic in fn (which the daemon's scheduler
+	// recovers) cannot leave the lock held by a live process.
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var released bool
+		uerr := conn.QueryRowContext(uctx, s.q.buildUnlock, issueID).Scan(&released)
+		switch {
+		case uerr != nil:
+			discardConn(conn)
+			uerr = fmt.Errorf("build unlock: %w", uerr)
+		case !released:
+			discardConn(conn)
+			uerr = errLockLost
+		default:
+			uerr = conn.Close()
+		}
+		err = errors.Join(err, uerr)
+	}()
+	return fn(ctx)
 }
 
 // discardConn closes the pool's connection behind conn instead of returning
