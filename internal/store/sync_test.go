@@ -83,3 +83,27 @@ func TestRecordRepeats(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkSync measures importing 100,000 new subscribers in one Sync (the
+// path of subscribers import), and reports rows per second.
+func BenchmarkSync(b *testing.B) {
+	const n = 100_000
+	rows := make([]subscriber.Row, n)
+	for i := range rows {
+		rows[i] = subscriber.Row{Line: i + 2, Email: fmt.Sprintf("reader%06d@example.org", i), Name: fmt.Sprintf("Reader %d", i)}
+	}
+	eachBackend(b, func(b *testing.B, db storetest.Backend) {
+		ctx := context.Background()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			s, _ := openTest(b, db)
+			b.StartTimer()
+			res, err := s.Sync(ctx, rows)
+			must(b, err)
+			if res.Added != n {
+				b.Fatalf("added %d", res.Added)
+			}
+		}
+		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
