@@ -68,6 +68,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.bg.Done(): // Close: the server is going away
+			return
 		case e := <-ch:
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.name, e.data)
 		case <-tick.C:

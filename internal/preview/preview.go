@@ -129,8 +129,10 @@ type Server struct {
 	watch  *watcher
 	kicks  chan struct{}
 
-	bg   context.Context // bounds background work (link checks) until Close
-	stop context.CancelFunc
+	bg        context.Context // bounds background work (link checks) until Close
+	stop      context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 
 	buildMu  sync.Mutex // one rebuild at a time
 	watching bool       // the watcher has been given paths (under buildMu)
@@ -182,11 +184,15 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops background work: link checks and the file watcher.
+// Close stops background work (link checks, the file watcher) and ends
+// the open event streams. Calling it again does nothing.
 func (s *Server) Close() error {
-	s.stop()
-	s.links.Wait()
-	return s.watch.close()
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.links.Wait()
+		s.closeErr = s.watch.close()
+	})
+	return s.closeErr
 }
 
 // Run builds the issue, then rebuilds after every change to the files it is
