@@ -32,7 +32,7 @@ func TestPageShowsTheMessageAndTheReport(t *testing.T) {
 	}
 	text := html.UnescapeString(body)
 	for _, want := range append(wantStories,
-		"The Test Weekly",               // the subject
+		"The Test Weekly",                         // the subject
 		"List-Unsubscribe: <http://links.test/u/", // the header as sent
 		"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
 		"Message-ID: <",
