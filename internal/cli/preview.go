@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/digest/digest/internal/config"
+	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
@@ -183,6 +185,11 @@ func (s *session) Copy(ctx context.Context, b *pipeline.Built, r preview.Reader)
 func (s *session) SendTest(ctx context.Context, b *pipeline.Built, addr string) (string, error) {
 	if err := s.p.SendTest(ctx, b, ledger.Recipient{Email: addr}); err != nil {
 		return "", err
+	}
+	if cfg := s.env.cfg; cfg.Delivery.Transport == "file" {
+		// The folder the file transport keeps this issue's test copies in.
+		rc := ledger.Recipient{IssueID: b.Issue.ID, Email: addr, Test: true}
+		return "a file in " + relPath(filepath.Dir(deliver.NewFile(cfg.Delivery.Outbox).Path(rc))), nil
 	}
 	return s.env.where(), nil
 }

@@ -288,3 +288,23 @@ func TestPreviewNeedsATokenOffLoopback(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestPreviewTestSendToFiles(t *testing.T) {
+	w := newPreviewWorld(t)
+	cfg, _ := os.ReadFile(w.config)
+	write(t, w.config, strings.Replace(string(cfg), "delivery: {transport: smtp}", "delivery: {transport: file, outbox: outbox}", 1))
+	base := w.start(t)
+	waitPage(t, base, "Ferry timetable changes for winter")
+	resp, err := http.PostForm(base+"send-test", url.Values{"to": {"editor@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	files, _ := filepath.Glob(filepath.Join(w.dir, "outbox", "2026-11-30", "*", "*.eml"))
+	if len(files) != 1 || filepath.Base(filepath.Dir(files[0])) != "test" {
+		t.Fatalf("outbox holds %q, want one test copy in the test folder", files)
+	}
+	if body := page(t, base); !strings.Contains(body, "Test copy sent to editor@example.org") || !strings.Contains(body, filepath.Join("2026-11-30", "test")) {
+		t.Error("the page does not say where the test copy went")
+	}
+}
