@@ -60,7 +60,7 @@ type fixture struct {
 	sendFail error
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{dir: dir, notes: filepath.Join(dir, "notes"), templates: filepath.Join(dir, "templates"),
@@ -246,7 +246,7 @@ func (c *countingSource) Fetch(ctx context.Context) ([]article.Article, error) {
 // linkServer answers every host's links by the first path segment: ok,
 // moved (301), gone (404), nohead (405 to HEAD, 200 to GET), u (the
 // unsubscribe page). It returns a client that sends every request to it.
-func linkServer(t *testing.T) (*http.Client, *atomic.Int32) {
+func linkServer(t testing.TB) (*http.Client, *atomic.Int32) {
 	t.Helper()
 	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -275,7 +275,7 @@ func linkServer(t *testing.T) (*http.Client, *atomic.Int32) {
 }
 
 // newServer returns a preview of the fixture, closed at the end of the test.
-func newServer(t *testing.T, f *fixture, opts preview.Options) *preview.Server {
+func newServer(t testing.TB, f *fixture, opts preview.Options) *preview.Server {
 	t.Helper()
 	if opts.Cache == nil {
 		opts.Cache = preview.NewSourceCache(nil)

@@ -12,7 +12,15 @@
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
         var next = new DOMParser().parseFromString(html, "text/html").getElementById("app");
-        if (next) { app().replaceWith(document.adoptNode(next)); }
+        if (next) {
+          // The new frames start at the old frames' heights, so that the
+          // page does not jump while they load.
+          var old = app().querySelectorAll("iframe.email");
+          next.querySelectorAll("iframe.email").forEach(function (f, i) {
+            if (old[i]) { f.style.height = old[i].style.height; }
+          });
+          app().replaceWith(document.adoptNode(next));
+        }
         document.body.classList.remove("building");
       })
       .catch(function () {})
