@@ -89,6 +89,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	var res Result
 	if req.TestTo != "" || req.DryRun {
 		b, cont, err := p.pick(ctx, req)
+		p.chosen(b, cont)
 		if err != nil || b.Empty() {
 			res.Built = b
 			return res, err
@@ -130,6 +131,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	}
 	b, cont, err := p.pick(ctx, req)
 	res.Built, res.Continued = b, cont
+	p.chosen(b, cont)
 	if err != nil || b.Empty() {
 		return res, err
 	}
@@ -250,6 +252,13 @@ func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, ttl time.Durat
 		if !p.sleep(ctx, step) {
 			return others, ctx.Err()
 		}
+	}
+}
+
+// chosen tells Delivery.Chosen which issue this call delivers.
+func (p *Pipeline) chosen(b *Built, continued bool) {
+	if b != nil && p.Delivery.Chosen != nil {
+		p.Delivery.Chosen(b, continued)
 	}
 }
 

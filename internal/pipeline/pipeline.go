@@ -106,6 +106,10 @@ type Delivery struct {
 	LeaseClock func() time.Time
 	// Sleep waits, for the tests; nil uses a timer.
 	Sleep func(ctx context.Context, d time.Duration) bool
+	// Chosen, when set, is told which issue a Deliver call picked (and
+	// whether it continues an earlier one) before anything is sent, so
+	// that a long delivery can be announced as it starts.
+	Chosen func(b *Built, continued bool)
 }
 
 // SourceResult is what one source yielded in a run.
