@@ -2,8 +2,12 @@
 # Starts a throwaway PostgreSQL cluster for the store's tests and prints the
 # shell lines that point the tests at it:
 #
-#   eval "$(bash internal/store/testdata/pg.sh)"      # start, export DIGEST_TEST_POSTGRES
+#   pgenv=$(bash internal/store/testdata/pg.sh)   # start (fails the caller's set -e)
+#   eval "$pgenv"                                 # export DIGEST_TEST_POSTGRES(_DIR)
 #   bash internal/store/testdata/pg.sh stop "$DIGEST_TEST_POSTGRES_DIR"
+#
+# (Not eval "$(…)" in one line: under set -e, eval of a failed command
+# substitution succeeds.)
 #
 # Run as root on Debian. It installs Debian's postgresql package when no
 # server is installed, creates a cluster in a fresh temporary directory owned
