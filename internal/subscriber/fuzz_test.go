@@ -20,7 +20,11 @@ func FuzzReadCSV(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rows, problems := ReadCSV(bytes.NewReader(data))
+		c, err := ReadCSV(bytes.NewReader(data), Rules{})
+		if err != nil {
+			return
+		}
+		rows, problems := c.ReadAll()
 		lines := bytes.Count(data, []byte("\n")) + 1
 		seen := map[string]bool{}
 		last := 1
@@ -37,14 +41,29 @@ func FuzzReadCSV(f *testing.F) {
 			}
 			last = r.Line
 		}
-		if rows == nil {
-			return
-		}
 		for _, p := range problems {
 			var le *LineError
 			if !errors.As(p, &le) || le.Line < 1 || le.Line > lines {
 				t.Fatalf("problem %v is not tied to a line of the file", p)
 			}
+		}
+	})
+}
+
+// FuzzNormalizeEmail checks that an accepted address is trimmed, parses
+// back to itself, and is accepted again.
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"ann@example.org", "frank@", "kim@op..example", "Carol <carol@op.example>", "jürgen@bücher.example", `"a"@b.c`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		addr, err := NormalizeEmail(s)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeEmail(addr)
+		if err != nil || again != addr {
+			t.Fatalf("NormalizeEmail(%q) = %q, but then %q, %v", s, addr, again, err)
 		}
 	})
 }
