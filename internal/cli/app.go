@@ -17,6 +17,7 @@ import (
 	"github.com/digest/digest/internal/config"
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/fetch"
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
@@ -37,6 +38,17 @@ type env struct {
 	log     *slog.Logger
 	store   *store.Store
 	metrics *metrics.Metrics
+	// clock is --now as a clock, nil for the real time: set before load,
+	// so that the store's own stamps follow it too.
+	clock func() time.Time
+}
+
+// now is the command's clock: --now, or the real time.
+func (e *env) now() time.Time {
+	if e.clock != nil {
+		return e.clock()
+	}
+	return time.Now()
 }
 
 // load reads and validates the configuration and opens the store.
@@ -51,7 +63,7 @@ func (e *env) load(ctx context.Context) error {
 	if cfg.DatabaseIsPostgres() {
 		return fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
 	}
-	st, err := store.Open(ctx, cfg.Database)
+	st, err := store.Open(ctx, cfg.Database, store.WithClock(e.clock))
 	if err != nil {
 		return fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
@@ -84,7 +96,7 @@ func (e *env) finish(command string, err error) {
 // observe records what a build found, for the metrics.
 func (e *env) observe(b *pipeline.Built) {
 	for _, r := range b.Sources {
-		e.metrics.Source(r.Name, string(r.Status), r.Articles, r.Took, r.Err != nil, r.Streak)
+		e.metrics.Source(r.Name, string(r.Status), r.Articles, r.Took, r.Failed(), r.Streak)
 	}
 	if b.Rendered != nil {
 		e.metrics.Issue(b.Issue.Count(), b.Rendered.HTMLSize())
@@ -111,6 +123,7 @@ func (e *env) sources() ([]source.Source, error) {
 	senv := source.Env{
 		Fetcher: fc, Sanitizer: article.NewSanitizer(), TeaserLength: e.cfg.Digest.TeaserLength,
 		Logger: e.log, Location: e.cfg.Location(), Cache: docCache{e.store}, StaleFallback: e.cfg.Digest.Window,
+		Now: e.now,
 	}
 	var out []source.Source
 	for i, s := range e.cfg.Sources {
@@ -220,6 +233,68 @@ func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Compo
 	return c, nil
 }
 
+// wireDelivery gives the pipeline what delivery needs: the store's runs,
+// the message encoder, the transport, the engine's options and the
+// subscribers file sync.
+func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
+	comp, err := e.composer(ctx, e.now)
+	if err != nil {
+		return err
+	}
+	t, _, err := e.transport()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	d := &p.Delivery
+	d.Runs = runStore{e.store}
+	d.Subscribers = e.store.List
+	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
+		prep, err := comp.Prepare(r)
+		if err != nil {
+			return nil, err
+		}
+		return prep, nil
+	}
+	d.Transport = t
+	d.Engine = e.engineOptions(e.now)
+	d.Host, d.PID = host, os.Getpid()
+	d.Lease = e.cfg.Delivery.Lease
+	if path := e.cfg.SubscribersCSV; path != "" {
+		d.Sync = func(ctx context.Context) error {
+			res, skipped, err := e.importCSV(ctx, path)
+			if err != nil {
+				return fmt.Errorf("subscribers_csv: %w", err)
+			}
+			e.log.Info("subscribers synced", "file", path, "added", res.Added,
+				"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
+			return nil
+		}
+	}
+	return nil
+}
+
+// runStore adapts the store's runs to the pipeline's interface.
+type runStore struct{ st *store.Store }
+
+func (r runStore) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+	run, err := r.st.BeginRun(ctx, info, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func (r runStore) LiveRuns(ctx context.Context) ([]ledger.Run, error) { return r.st.LiveRuns(ctx) }
+
+// where names the configured transport for the summary.
+func (e *env) where() string {
+	if e.cfg.Delivery.Transport == "file" {
+		return "files under " + relPath(e.cfg.Delivery.Outbox)
+	}
+	return fmt.Sprintf("SMTP %s:%d", e.cfg.SMTP.Host, e.cfg.SMTP.Port)
+}
+
 // transport opens the configured delivery transport.
 func (e *env) transport() (deliver.Transport, string, error) {
 	if e.cfg.Delivery.Transport == "file" {
@@ -258,27 +333,49 @@ func plural(n int, one, many string) string {
 // failStreak is how many failed runs in a row make a source's report loud.
 const failStreak = 3
 
-// printSources reports each source's yield, failures loudly.
+// printSources reports each source's yield; failures loudly, and the
+// items or files a source skipped as warnings. The source is named once
+// per line, and several reasons go one per line below it.
 func printSources(w io.Writer, results []pipeline.SourceResult) {
-	failed := 0
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-		}
-	}
-	fmt.Fprintf(w, "Sources: %d ok, %d failed\n", len(results)-failed, failed)
+	var failed, partial int
 	for _, r := range results {
 		switch {
-		case r.Failing(failStreak):
-			fmt.Fprintf(w, "  !!! %s has failed %d runs in a row: %v\n", r.Name, r.Streak, oneLine(r.Err))
+		case r.Failed():
+			failed++
 		case r.Err != nil:
-			fmt.Fprintf(w, "  ! %s: %v\n", r.Name, oneLine(r.Err))
+			partial++
+		}
+	}
+	summary := fmt.Sprintf("Sources: %d ok", len(results)-failed-partial)
+	if partial > 0 {
+		summary += fmt.Sprintf(", %d partial", partial)
+	}
+	fmt.Fprintf(w, "%s, %d failed\n", summary, failed)
+	for _, r := range results {
+		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+		switch {
+		case r.Failing(failStreak):
+			printReasons(w, fmt.Sprintf("  !!! %s has failed %d runs in a row", r.Name, r.Streak), r.Err)
+		case r.Failed():
+			printReasons(w, "  ! "+r.Name, r.Err)
+		case r.Err != nil:
+			printReasons(w, "  ~ "+r.Name+": "+yield+"; skipped", r.Err)
 		default:
-			fmt.Fprintf(w, "    %s: %s, %s (%s)\n", r.Name, r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+			fmt.Fprintf(w, "    %s: %s\n", r.Name, yield)
 		}
 	}
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+// printReasons prints head with err's reasons: one on the same line,
+// several one per line below.
+func printReasons(w io.Writer, head string, err error) {
+	reasons := source.Reasons(err)
+	if len(reasons) == 1 {
+		fmt.Fprintf(w, "%s: %s\n", head, reasons[0])
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", head)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "      %s\n", r)
+	}
 }

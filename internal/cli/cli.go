@@ -25,18 +25,28 @@ const (
 
 Usage:
   digest build [--now T]                          gather and render the issue; send nothing
-  digest send [--now T] [--dry-run] [--to ADDR] [--issue ID]
-                                                  build if needed, then deliver to every active subscriber
-  digest status [ISSUE]                           delivery counts and failed recipients
+  digest send [--now T] [--dry-run] [--to ADDR] [--issue ID] [--worker]
+                                                  build if needed, then deliver to every active subscriber;
+                                                  while another process delivers it says who and exits 1,
+                                                  unless --worker (then it helps, under the same leases)
+  digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
   digest sources check [--now T]                  fetch every source and report what it yields
-  digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
-  digest subscribers add EMAIL [--name N]         add (or re-activate) one subscriber
+  digest serve                                    serve the readers' pages (unsubscribe, sign-up,
+                                                  preferences) on server.listen
+  digest subscribers import FILE.csv              add or update subscribers from CSV (header email, and
+                                                  optionally name, topics, status, created)
+  digest subscribers add EMAIL [--name N] [--topics a,b]
+                                                  add (or re-activate) one subscriber
   digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
-  digest subscribers list                         print all subscribers as CSV
+  digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
+                                                  unsubscribed, bounced)
+  digest subscribers export                       print every subscriber as CSV, for backups and moves
 
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
+build and send exit 1 only when every source failed; sources check exits 1 when any
+source failed (a source that skipped some bad files is a warning, not a failure).
 `
 )
 
@@ -136,6 +146,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.send(ctx, rest)
 	case "status":
 		return e.status(ctx, rest)
+	case "serve":
+		return e.serve(ctx, rest)
 	case "sources":
 		if len(rest) == 0 || rest[0] != "check" {
 			return usagef("sources: expected \"sources check\"")
@@ -143,7 +155,7 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.sourcesCheck(ctx, rest[1:])
 	case "subscribers":
 		if len(rest) == 0 {
-			return usagef("subscribers: expected import, add, remove or list")
+			return usagef("subscribers: expected import, add, remove, list or export")
 		}
 		switch rest[0] {
 		case "import":
@@ -154,6 +166,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 			return e.subsRemove(ctx, rest[1:])
 		case "list":
 			return e.subsList(ctx, rest[1:])
+		case "export":
+			return e.subsExport(ctx, rest[1:])
 		}
 		return usagef("subscribers: unknown command %q", rest[0])
 	case "help":

@@ -32,6 +32,7 @@ func Default() Config {
 		Database:  "digests/digest.db",
 		SMTP: SMTP{
 			TLS:         "starttls",
+			Auth:        "auto",
 			Connections: 4,
 			Timeout:     30 * time.Second,
 			DataTimeout: 10 * time.Minute,
@@ -39,6 +40,7 @@ func Default() Config {
 		Delivery: Delivery{
 			Transport:   "smtp",
 			MaxAttempts: 5,
+			Lease:       30 * time.Second,
 		},
 		Schedule: "0 8 * * MON",
 		Server:   Server{Listen: "127.0.0.1:8080"},
