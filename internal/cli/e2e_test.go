@@ -217,7 +217,7 @@ func TestSendEndToEnd(t *testing.T) {
 
 	// status reports the ledger.
 	code, out, _ = w.run("status", "2026-11-30")
-	if code != 0 || !strings.Contains(out, "sent 40, failed 0, pending 0") {
+	if code != 0 || !strings.Contains(out, "sent 40, failed 0, skipped 0, pending 0") || !strings.Contains(out, "ended") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 }
