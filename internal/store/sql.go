@@ -197,11 +197,11 @@ const (
 
 // Sign-ups.
 const (
-	signupColumns    = `id, email, name, topics, created_at`
-	sqlSignupByID    = `SELECT ` + signupColumns + ` FROM signups WHERE id = ?`
-	sqlSignupByKey   = `SELECT ` + signupColumns + ` FROM signups WHERE email_key = ?`
-	sqlSignupPage    = `SELECT ` + signupColumns + ` FROM signups WHERE id > ? ORDER BY id LIMIT ?`
-	sqlUpsertSignup  = `INSERT INTO signups (email, email_key, name, topics, created_at) VALUES (?, ?, ?, ?, ?)
+	signupColumns   = `id, email, name, topics, created_at`
+	sqlSignupByID   = `SELECT ` + signupColumns + ` FROM signups WHERE id = ?`
+	sqlSignupByKey  = `SELECT ` + signupColumns + ` FROM signups WHERE email_key = ?`
+	sqlSignupPage   = `SELECT ` + signupColumns + ` FROM signups WHERE id > ? ORDER BY id LIMIT ?`
+	sqlUpsertSignup = `INSERT INTO signups (email, email_key, name, topics, created_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = excluded.name,
 			topics = excluded.topics, created_at = excluded.created_at`
 	sqlDeleteSignup      = `DELETE FROM signups WHERE id = ?`

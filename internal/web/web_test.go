@@ -257,7 +257,9 @@ func TestRequestUnsubscribeLink(t *testing.T) {
 	for _, w := range []*httptest.ResponseRecorder{known, unknown, gone} {
 		wantStatus(t, w, http.StatusOK, "Check your inbox")
 	}
-	same := func(w *httptest.ResponseRecorder, addr string) string { return strings.ReplaceAll(w.Body.String(), addr, "ADDR") }
+	same := func(w *httptest.ResponseRecorder, addr string) string {
+		return strings.ReplaceAll(w.Body.String(), addr, "ADDR")
+	}
 	if same(known, "ann@example.org") != same(unknown, "nobody@example.org") {
 		t.Error("the answer tells a known address from an unknown one")
 	}
