@@ -1,14 +1,17 @@
 package subscriber
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"iter"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Row is one subscriber read from a CSV file.
@@ -51,18 +54,27 @@ type DuplicateError struct {
 
 func (e *DuplicateError) Error() string { return fmt.Sprintf("duplicate of line %d", e.First) }
 
-// CSV is a subscriber list read into memory with its header checked. Rows
-// then parses it row by row, so that a list of a million readers is never
-// held as a million values.
+// CSV is a subscriber list with its header read and checked. Rows then
+// reads it row by row, so that a list of a million readers is never in
+// memory: only the longest record is.
 type CSV struct {
-	data       []byte
-	lineStarts []int // byte offset where each physical line starts; index 0 is line 1
-	comma      rune
-	rules      Rules
+	br    *bufio.Reader
+	comma rune
+	rules Rules
 
-	header     []string
-	headerLine int // last physical line of the header
-	col        columns
+	pending []physLine // lines read but not yet consumed
+	next    int        // number of the next physical line to read
+	readErr error      // what ended the input, when not io.EOF
+	used    bool
+
+	header []string
+	col    columns
+	fields []string // reused by each record
+}
+
+type physLine struct {
+	n    int
+	text string // with its line end, if any
 }
 
 // columns are the indexes of the known columns, -1 when absent.
@@ -71,74 +83,194 @@ type columns struct{ email, name, topics, status, created int }
 // Columns are the header names ReadCSV understands; others are ignored.
 var Columns = []string{"email", "name", "status", "topics", "created", "updated"}
 
-// ReadCSV reads a subscriber list and checks its header, which must have an
+// maxRecordLines bounds the physical lines one record may span (a quoted
+// value with line breaks): past it, an unclosed quote is an error of its
+// first line, not a reason to read the rest of the file as one value.
+const maxRecordLines = 1000
+
+// ReadCSV reads the header of a subscriber list, which must have an
 // "email" column and may have "name", "topics" (separated by ';'),
 // "status" and "created" (RFC 3339) columns, in any case and order; other
 // columns (such as "updated", which `subscribers export` writes) are
 // ignored. A UTF-8 byte order mark is skipped, and the delimiter is ';' (or
-// a tab) when the header line has no comma but has one. Addresses are
+// a tab) when the first line has no comma but has one. Addresses are
 // checked with rules.
 //
 // The error is about the file as a whole: unreadable, empty, or a header
 // without an email column. Problems with single rows come from Rows.
 func ReadCSV(r io.Reader, rules Rules) (*CSV, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read csv: %w", err)
+	c := &CSV{br: bufio.NewReaderSize(r, 64<<10), rules: rules, next: 1}
+	if bom, err := c.br.Peek(3); err == nil && string(bom) == "\xef\xbb\xbf" {
+		c.br.Discard(3)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("the file is empty: want a header line such as email,name")
+	if !c.readLine() {
+		return nil, c.fatal(errors.New("the file is empty: want a header line such as email,name"))
 	}
-	c := &CSV{data: data, comma: detectComma(data), rules: rules}
-	c.lineStarts = append(c.lineStarts, 0)
-	for i, b := range data {
-		if b == '\n' && i+1 < len(data) {
-			c.lineStarts = append(c.lineStarts, i+1)
+	c.comma = detectComma(c.pending[0].text)
+	for {
+		// The header is the first line that is not blank.
+		for len(c.pending) > 0 && strings.TrimSpace(c.pending[0].text) == "" {
+			c.pending = c.pending[1:]
+		}
+		if len(c.pending) > 0 || !c.readLine() {
+			break
 		}
 	}
-	if err := c.readHeader(); err != nil {
-		return nil, err
+	if len(c.pending) == 0 {
+		return nil, c.fatal(errors.New("the file is empty: want a header line such as email,name"))
+	}
+	line, rec, err, _ := c.record()
+	if err != nil {
+		return nil, &LineError{Line: line, Err: fmt.Errorf("header: %w", err)}
+	}
+	if err := c.setHeader(rec); err != nil {
+		return nil, &LineError{Line: line, Err: err}
 	}
 	return c, nil
 }
 
+// fatal prefers a read error to what its absence looked like.
+func (c *CSV) fatal(err error) error {
+	if c.readErr != nil && !errors.Is(c.readErr, io.EOF) {
+		return fmt.Errorf("read csv: %w", c.readErr)
+	}
+	return err
+}
+
 // detectComma picks the delimiter from the first line.
-func detectComma(data []byte) rune {
-	first, _, _ := bytes.Cut(data, []byte("\n"))
+func detectComma(first string) rune {
 	switch {
-	case bytes.ContainsRune(first, ','):
+	case strings.ContainsRune(first, ','):
 		return ','
-	case bytes.ContainsRune(first, ';'):
+	case strings.ContainsRune(first, ';'):
 		return ';'
-	case bytes.ContainsRune(first, '\t'):
+	case strings.ContainsRune(first, '\t'):
 		return '\t'
 	}
 	return ','
 }
 
-// reader returns a csv.Reader that starts at physical line (1-based).
-func (c *CSV) reader(line int) *csv.Reader {
-	cr := csv.NewReader(bytes.NewReader(c.data[c.lineStarts[line-1]:]))
-	cr.Comma = c.comma
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	cr.ReuseRecord = true
-	return cr
+// readLine appends the next physical line to pending; false at the end.
+func (c *CSV) readLine() bool {
+	if c.readErr != nil {
+		return false
+	}
+	s, err := c.br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.readErr = err
+	} else if err != nil {
+		c.readErr = io.EOF
+	}
+	if s == "" {
+		return false
+	}
+	c.pending = append(c.pending, physLine{n: c.next, text: s})
+	c.next++
+	return true
 }
 
-func (c *CSV) readHeader() error {
-	cr := c.reader(1)
-	rec, err := cr.Read()
-	var pe *csv.ParseError
-	switch {
-	case errors.As(err, &pe):
-		return &LineError{Line: pe.StartLine, Err: fmt.Errorf("header: %w", pe.Err)}
-	case errors.Is(err, io.EOF):
-		return errors.New("no header line with an email column")
-	case err != nil:
-		return fmt.Errorf("read csv: %w", err)
+// record returns the next record and the line it starts on, skipping
+// empty lines; ok is false at the end of the input. A record continues on
+// the next line while it has an open quote. A malformed record is
+// reported as err, and only its first line is consumed: reading resumes on
+// the next physical line, so one broken quote does not swallow the rest of
+// the file.
+func (c *CSV) record() (line int, fields []string, err error, ok bool) {
+	for {
+		if len(c.pending) == 0 && !c.readLine() {
+			return 0, nil, nil, false
+		}
+		if t := c.pending[0].text; t == "\n" || t == "\r\n" {
+			c.pending = c.pending[1:]
+			continue
+		}
+		break
 	}
+	first := c.pending[0]
+	k, quotes := 1, strings.Count(first.text, `"`)
+	for quotes%2 == 1 && k < maxRecordLines {
+		if k == len(c.pending) && !c.readLine() {
+			break
+		}
+		quotes += strings.Count(c.pending[k].text, `"`)
+		k++
+	}
+	text := first.text
+	if k > 1 {
+		var b strings.Builder
+		for _, l := range c.pending[:k] {
+			b.WriteString(l.text)
+		}
+		text = b.String()
+	}
+	c.fields, err = parseRecord(text, c.comma, c.fields[:0])
+	if err != nil {
+		c.pending = c.pending[1:]
+		return first.n, nil, err, true
+	}
+	c.pending = c.pending[k:]
+	return first.n, c.fields, nil, true
+}
+
+// parseRecord splits one CSV record (RFC 4180: quoted fields may hold the
+// delimiter, quotes doubled and line breaks) into fields, ignoring leading
+// spaces in a field, and reports encoding/csv's errors for a broken quote.
+func parseRecord(rec string, comma rune, dst []string) ([]string, error) {
+	rec = strings.TrimSuffix(strings.TrimSuffix(rec, "\n"), "\r")
+	clen := utf8.RuneLen(comma)
+	pos := 0
+	for {
+		for pos < len(rec) {
+			r, size := utf8.DecodeRuneInString(rec[pos:])
+			if r == comma || !unicode.IsSpace(r) {
+				break
+			}
+			pos += size
+		}
+		if pos < len(rec) && rec[pos] == '"' {
+			var b strings.Builder
+			pos++
+			for {
+				i := strings.IndexByte(rec[pos:], '"')
+				if i < 0 {
+					return nil, csv.ErrQuote
+				}
+				b.WriteString(rec[pos : pos+i])
+				pos += i + 1
+				if pos < len(rec) && rec[pos] == '"' {
+					b.WriteByte('"')
+					pos++
+					continue
+				}
+				break
+			}
+			dst = append(dst, strings.ReplaceAll(b.String(), "\r\n", "\n"))
+			if pos == len(rec) {
+				return dst, nil
+			}
+			if r, _ := utf8.DecodeRuneInString(rec[pos:]); r != comma {
+				return nil, csv.ErrQuote
+			}
+			pos += clen
+			continue
+		}
+		i := strings.IndexRune(rec[pos:], comma)
+		field := rec[pos:]
+		if i >= 0 {
+			field = rec[pos : pos+i]
+		}
+		if strings.IndexByte(field, '"') >= 0 {
+			return nil, csv.ErrBareQuote
+		}
+		dst = append(dst, field)
+		if i < 0 {
+			return dst, nil
+		}
+		pos += i + clen
+	}
+}
+
+func (c *CSV) setHeader(rec []string) error {
 	c.col = columns{-1, -1, -1, -1, -1}
 	names := make([]string, len(rec))
 	for i, f := range rec {
@@ -154,61 +286,48 @@ func (c *CSV) readHeader() error {
 		}
 	}
 	if c.col.email < 0 {
-		return &LineError{Line: 1, Err: fmt.Errorf("header has no email column (columns: %s)", strings.Join(names, ", "))}
+		return fmt.Errorf("header has no email column (columns: %s)", strings.Join(names, ", "))
 	}
 	c.header = names
-	// A header cell may span lines (quoted newline): rows start after it.
-	c.headerLine = 1
-	if off := cr.InputOffset(); off > 0 {
-		c.headerLine = bytes.Count(c.data[:off-1], []byte("\n")) + 1
-	}
 	return nil
 }
 
-// Rows returns the good rows in file order. A malformed row (bad address or
-// topic, wrong number of fields, broken quoting) or a repeated address is
-// skipped and reported to problem as a [*LineError] (a repeat wraps a
-// [*DuplicateError]: the first row with an address is kept). problem may
-// be nil.
+// Rows returns the good rows in file order; it reads the input, so it can
+// be ranged over once. A malformed row (bad address or topic, wrong number
+// of fields, broken quoting) or a repeated address is skipped and reported
+// to problem as a [*LineError] (a repeat wraps a [*DuplicateError]: the
+// first row with an address is kept), and so is a read error, which ends
+// the rows. problem may be nil.
 func (c *CSV) Rows(problem func(error)) iter.Seq[Row] {
 	if problem == nil {
 		problem = func(error) {}
 	}
 	return func(yield func(Row) bool) {
-		seen := map[string]int32{} // EmailKey → line of its first row
-		// encoding/csv cannot always resynchronise after a quoting error
-		// (an unterminated quote swallows the rest of the file), so after
-		// any parse error a fresh reader starts on the next physical line.
-		base := c.headerLine // physical lines before the current reader's start
-		if base >= len(c.lineStarts) {
+		if c.used {
+			problem(errors.New("the rows of a CSV file can be read once"))
 			return
 		}
-		cr := c.reader(base + 1)
+		c.used = true
+		// The key of an address is a 128-bit hash of its EmailKey: a
+		// million distinct addresses in a map without a million strings,
+		// and a false "duplicate" is as likely as a random 128-bit match.
+		seed1, seed2 := maphash.MakeSeed(), maphash.MakeSeed()
+		seen := map[[2]uint64]int32{} // address → line of its first row
 		for {
-			rec, err := cr.Read()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line := base + pe.StartLine
-				problem(&LineError{Line: line, Err: pe.Err})
-				if line >= len(c.lineStarts) {
-					return
+			line, rec, err, ok := c.record()
+			if !ok {
+				if c.readErr != nil && !errors.Is(c.readErr, io.EOF) {
+					problem(&LineError{Line: c.next, Err: fmt.Errorf("read csv: %w", c.readErr)})
 				}
-				base = line
-				cr = c.reader(line + 1)
-				continue
-			}
-			if err != nil {
-				problem(&LineError{Line: base + 1, Err: err})
 				return
 			}
-			recLine, _ := cr.FieldPos(0)
-			line := base + recLine
-			row, err := c.row(line, rec)
+			var row Row
 			if err == nil {
-				key := EmailKey(row.Email)
+				row, err = c.row(line, rec)
+			}
+			if err == nil {
+				k := EmailKey(row.Email)
+				key := [2]uint64{maphash.String(seed1, k), maphash.String(seed2, k)}
 				if first, dup := seen[key]; dup {
 					err = &DuplicateError{Email: row.Email, First: int(first)}
 				} else {
