@@ -31,6 +31,8 @@ Usage:
                                                   unless --worker (then it helps, under the same leases)
   digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
   digest sources check [--now T]                  fetch every source and report what it yields
+  digest preview [--addr A] [--now T] [--token T] the editors' live preview of the next issue in a browser
+                                                  (default 127.0.0.1:8080; off loopback it needs --token)
   digest serve                                    serve the readers' pages (unsubscribe, sign-up,
                                                   preferences) on server.listen
   digest subscribers import FILE.csv              add or update subscribers from CSV (header email, and
@@ -148,6 +150,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.status(ctx, rest)
 	case "serve":
 		return e.serve(ctx, rest)
+	case "preview":
+		return e.preview(ctx, rest)
 	case "sources":
 		if len(rest) == 0 || rest[0] != "check" {
 			return usagef("sources: expected \"sources check\"")

@@ -89,6 +89,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	var res Result
 	if req.TestTo != "" || req.DryRun {
 		b, cont, err := p.pick(ctx, req)
+		p.chosen(b, cont)
 		if err != nil || b.Empty() {
 			res.Built = b
 			return res, err
@@ -130,6 +131,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	}
 	b, cont, err := p.pick(ctx, req)
 	res.Built, res.Continued = b, cont
+	p.chosen(b, cont)
 	if err != nil || b.Empty() {
 		return res, err
 	}
@@ -228,7 +230,8 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 // when a run learns how many share the list's rate and lowers its own, so
 // that together they never exceed it. It returns how many others are live.
 func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, ttl time.Duration) (int, error) {
-	for waited := time.Duration(0); ; waited += ttl / 6 {
+	step := renewEvery(ttl) / 2
+	for waited := time.Duration(0); ; waited += step {
 		live, err := p.Delivery.Runs.LiveRuns(ctx)
 		if err != nil {
 			return 0, err
@@ -246,9 +249,16 @@ func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, ttl time.Durat
 		if stale == 0 || waited >= ttl {
 			return others, nil
 		}
-		if !p.sleep(ctx, ttl/6) {
+		if !p.sleep(ctx, step) {
 			return others, ctx.Err()
 		}
+	}
+}
+
+// chosen tells Delivery.Chosen which issue this call delivers.
+func (p *Pipeline) chosen(b *Built, continued bool) {
+	if b != nil && p.Delivery.Chosen != nil {
+		p.Delivery.Chosen(b, continued)
 	}
 }
 

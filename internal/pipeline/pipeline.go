@@ -111,6 +111,10 @@ type Delivery struct {
 	LeaseClock func() time.Time
 	// Sleep waits, for the tests; nil uses a timer.
 	Sleep func(ctx context.Context, d time.Duration) bool
+	// Chosen, when set, is told which issue a Deliver call picked (and
+	// whether it continues an earlier one) before anything is sent, so
+	// that a long delivery can be announced as it starts.
+	Chosen func(b *Built, continued bool)
 }
 
 // SourceResult is what one source yielded in a run.
@@ -190,17 +194,17 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err != nil {
 		return nil, err
 	}
-	exclude := map[string]bool{}
+	sentIn := map[string]string{}
 	for _, a := range arts {
 		for _, k := range sentKeys(a) {
-			if _, ok := sent[k]; ok {
-				exclude[a.ID] = true
+			if in, ok := sent[k]; ok {
+				sentIn[a.ID] = in
 			}
 		}
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
-		Sections: p.Sections, Exclude: exclude,
+		Sections: p.Sections, SentIn: sentIn,
 	})
 	b := &Built{Issue: iss, Sources: results}
 	if b.Empty() {
