@@ -33,10 +33,16 @@ Usage:
   digest sources check [--now T]                  fetch every source and report what it yields
   digest preview [--addr A] [--now T] [--token T] the editors' live preview of the next issue in a browser
                                                   (default 127.0.0.1:8080; off loopback it needs --token)
-  digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
-  digest subscribers add EMAIL [--name N]         add (or re-activate) one subscriber
+  digest serve                                    serve the readers' pages (unsubscribe, sign-up,
+                                                  preferences) on server.listen
+  digest subscribers import FILE.csv              add or update subscribers from CSV (header email, and
+                                                  optionally name, topics, status, created)
+  digest subscribers add EMAIL [--name N] [--topics a,b]
+                                                  add (or re-activate) one subscriber
   digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
-  digest subscribers list                         print all subscribers as CSV
+  digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
+                                                  unsubscribed, bounced)
+  digest subscribers export                       print every subscriber as CSV, for backups and moves
 
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
@@ -142,6 +148,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.send(ctx, rest)
 	case "status":
 		return e.status(ctx, rest)
+	case "serve":
+		return e.serve(ctx, rest)
 	case "preview":
 		return e.preview(ctx, rest)
 	case "sources":
@@ -151,7 +159,7 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.sourcesCheck(ctx, rest[1:])
 	case "subscribers":
 		if len(rest) == 0 {
-			return usagef("subscribers: expected import, add, remove or list")
+			return usagef("subscribers: expected import, add, remove, list or export")
 		}
 		switch rest[0] {
 		case "import":
@@ -162,6 +170,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 			return e.subsRemove(ctx, rest[1:])
 		case "list":
 			return e.subsList(ctx, rest[1:])
+		case "export":
+			return e.subsExport(ctx, rest[1:])
 		}
 		return usagef("subscribers: unknown command %q", rest[0])
 	case "help":

@@ -59,6 +59,11 @@ type Pipeline struct {
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
 	Sections []string
+	// SourceTopics maps each source's name to its topics (lower case), so
+	// that delivery sends each reader only the articles of their topics;
+	// an empty list sends a source's articles to everyone. Nil: no topics,
+	// everyone gets the whole issue.
+	SourceTopics map[string][]string
 	// Intro returns the editor's introduction for the next issue as safe
 	// HTML; nil means none.
 	Intro func() (string, error)

@@ -11,13 +11,15 @@ type queries struct {
 	migrationApplied, insertMigration string
 	schemaVersion                     string
 
-	subscriberByKey, subscriberPage, subscriberIDByKey string
-	insertSubscriber, reactivateSubscriber             string
-	renameSubscriber                                   string // SQLite
-	unsubscribeByKey, unsubscribeByID                  string
-	subscriberExists, setStatus, countActive           string
-	deleteSubscriberLedger, deleteSubscriber           string
-	syncLookup, syncInsert, syncRename                 string // Postgres
+	subscriberByKey, subscriberByID, subscriberPage, subscriberIDByKey string
+	insertSubscriber, putSubscriber, updateSubscriber                  string
+	unsubscribeByID, resubscribe, subscriberExists, setStatus          string
+	countActive, deleteSubscriberLedger, deleteSubscriber              string
+	syncLookup, syncInsert, syncUpdate                                 string // Postgres
+
+	signupByID, signupByKey, signupPage, upsertSignup string
+	deleteSignup, deleteSignupByKey                   string
+	deleteSupersededSignups, purgeSignups             string
 
 	getSetting, insertSettingNew string
 
@@ -49,17 +51,28 @@ func newQueries(d dialect) *queries {
 		schemaVersion:    b(sqlSchemaVersion),
 
 		subscriberByKey:        b(sqlSubscriberByKey),
+		subscriberByID:         b(sqlSubscriberByID),
 		subscriberPage:         b(sqlSubscriberPage),
 		subscriberIDByKey:      b(sqlSubscriberIDByKey),
 		insertSubscriber:       b(sqlInsertSubscriber),
-		reactivateSubscriber:   b(sqlReactivateSubscriber),
-		unsubscribeByKey:       b(sqlUnsubscribeByKey),
+		putSubscriber:          b(sqlPutSubscriber),
+		updateSubscriber:       b(sqlUpdateSubscriber),
 		unsubscribeByID:        b(sqlUnsubscribeByID),
+		resubscribe:            b(sqlResubscribe),
 		subscriberExists:       b(sqlSubscriberExists),
 		setStatus:              b(sqlSetStatus),
 		countActive:            b(sqlCountActive),
 		deleteSubscriberLedger: b(sqlDeleteSubscriberLedger),
 		deleteSubscriber:       b(sqlDeleteSubscriber),
+
+		signupByID:              b(sqlSignupByID),
+		signupByKey:             b(sqlSignupByKey),
+		signupPage:              b(sqlSignupPage),
+		upsertSignup:            b(sqlUpsertSignup),
+		deleteSignup:            b(sqlDeleteSignup),
+		deleteSignupByKey:       b(sqlDeleteSignupByKey),
+		deleteSupersededSignups: b(sqlDeleteSupersededSignups),
+		purgeSignups:            b(sqlPurgeSignups),
 
 		getSetting:       b(sqlGetSetting),
 		insertSettingNew: b(sqlInsertSettingNew),
@@ -107,7 +120,7 @@ func newQueries(d dialect) *queries {
 		q.serialize = b(pgSerialize)
 		q.syncLookup = b(pgSyncLookup)
 		q.syncInsert = b(pgSyncInsert)
-		q.syncRename = b(pgSyncRename)
+		q.syncUpdate = b(pgSyncUpdate)
 		q.enqueue = b(pgEnqueue)
 		q.recoverExpired = b(pgRecoverExpired)
 		q.claim = b(pgClaim)
@@ -117,7 +130,6 @@ func newQueries(d dialect) *queries {
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
 	default:
-		q.renameSubscriber = sqlRenameSubscriber
 		q.pendingBatch = sqlPendingBatch
 		q.markSending = sqlMarkSending
 		q.skipInactive = sqlSkipInactive

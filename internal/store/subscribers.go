@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"time"
 
 	"github.com/digest/digest/internal/subscriber"
 )
 
-// SyncResult counts what [Store.Sync] did.
+// SyncResult counts what [Store.Sync] and [Store.Import] did.
 type SyncResult struct {
 	Added, Updated, Unchanged int
 }
@@ -23,56 +25,113 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanSubscriber(r scanner) (subscriber.Subscriber, error) {
 	var sub subscriber.Subscriber
-	err := r.Scan(&sub.ID, &sub.Email, &sub.Name, &sub.Status, &sub.Created)
-	sub.Created = sub.Created.UTC()
+	var topics string
+	err := r.Scan(&sub.ID, &sub.Email, &sub.Name, &sub.Status, &topics, &sub.Created, &sub.Updated)
+	sub.Topics = subscriber.ParseStoredTopics(topics)
+	sub.Created, sub.Updated = sub.Created.UTC(), sub.Updated.UTC()
 	return sub, err
 }
 
-// Add is the operator's explicit "add this address": it creates an active
-// subscriber, or for a known address (case-insensitively) sets the name and
-// re-activates it, whatever its status was. An empty name keeps the stored
-// one, and so does the stored spelling of an existing address.
+// storeRules checks the syntax of addresses that reach the store. Whether a
+// dotless domain is acceptable is a policy the callers apply (config
+// newsletter.allow_dotless_domains), so the store accepts one.
+var storeRules = subscriber.Rules{AllowDotlessDomain: true}
+
+// AddResult says what [Store.Put] did.
+type AddResult struct {
+	Created bool
+	// Before is the record before the change; zero when Created.
+	Before subscriber.Subscriber
+	// After is the record as stored now.
+	After subscriber.Subscriber
+}
+
+// Add is the short form of [Store.Put] for an address and a name.
 func (s *Store) Add(ctx context.Context, email, name string) (created bool, err error) {
-	addr, err := subscriber.NormalizeEmail(email)
+	res, err := s.Put(ctx, subscriber.Row{Email: email, Name: name})
+	return res.Created, err
+}
+
+// Put is the operator's explicit "add this address": it creates an active
+// subscriber (row.Status and row.Created are ignored), or for a known
+// address (case-insensitively) stores the address as written now (so that
+// "add quinn@…" over "QUINN@…" changes the spelling), sets the name and
+// topics and re-activates it, whatever its status was. An empty name and nil
+// topics keep the stored ones. A pending sign-up of the address is dropped:
+// the operator's word replaces the confirmation.
+func (s *Store) Put(ctx context.Context, row subscriber.Row) (AddResult, error) {
+	addr, err := storeRules.NormalizeEmail(row.Email)
 	if err != nil {
-		return false, fmt.Errorf("add subscriber: %w", err)
+		return AddResult{}, fmt.Errorf("add subscriber: %w", err)
 	}
+	topics, err := subscriber.NormalizeTopics(row.Topics)
+	if err != nil {
+		return AddResult{}, fmt.Errorf("add subscriber %s: %w", addr, err)
+	}
+	key := subscriber.EmailKey(addr)
 	now := s.stamp()
+	var res AddResult
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.serialize(ctx, tx, "subscriber "+subscriber.EmailKey(addr)); err != nil {
+		res = AddResult{}
+		if err := s.serialize(ctx, tx, "subscriber "+key); err != nil {
 			return err
 		}
-		var id int64
-		err := tx.QueryRowContext(ctx, s.q.subscriberIDByKey, subscriber.EmailKey(addr)).Scan(&id)
+		before, err := scanSubscriber(tx.QueryRowContext(ctx, s.q.subscriberByKey, key))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			created = true
-			_, err = tx.ExecContext(ctx, s.q.insertSubscriber, addr, subscriber.EmailKey(addr), name, now, now)
-			return err
-		case err != nil:
+			res.Created = true
+			_, err = tx.ExecContext(ctx, s.q.insertSubscriber, addr, key, row.Name, subscriber.StatusActive,
+				subscriber.JoinTopics(topics), now, now, nil)
+		case err == nil:
+			res.Before = before
+			name := before.Name
+			if row.Name != "" {
+				name = row.Name
+			}
+			if row.Topics == nil {
+				topics = before.Topics
+			}
+			_, err = tx.ExecContext(ctx, s.q.putSubscriber, addr, name, subscriber.JoinTopics(topics), now, before.ID)
+		}
+		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q.reactivateSubscriber, name, name, now, id)
+		if _, err := tx.ExecContext(ctx, s.q.deleteSignupByKey, key); err != nil {
+			return err
+		}
+		res.After, err = scanSubscriber(tx.QueryRowContext(ctx, s.q.subscriberByKey, key))
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("add subscriber %s: %w", addr, err)
+		return AddResult{}, fmt.Errorf("add subscriber %s: %w", addr, err)
 	}
-	return created, nil
+	return res, nil
 }
 
-// Sync merges a subscriber list (typically from [subscriber.ReadCSV]) into
-// the store in one transaction: new addresses are added as active, known ones
-// get the row's name, and no status ever changes, so an address that
-// unsubscribed or bounced stays so however often it appears in a list. An
-// empty name leaves the stored name as it is (a list without a name column
-// must not erase names). Nobody is removed. A row that repeats an address
-// counts as an update of the first (or as unchanged).
-//
-// It works through the list in chunks: one lookup of the chunk's addresses,
-// then the additions and the renames; on Postgres each of those is one
-// statement over arrays, so a million rows take a few hundred round trips.
+// Sync is [Store.Import] of a slice.
 func (s *Store) Sync(ctx context.Context, rows []subscriber.Row) (SyncResult, error) {
+	return s.Import(ctx, slices.Values(rows))
+}
+
+// Import merges a subscriber list (typically [subscriber.CSV.Rows]) into
+// the store in one transaction, reading it row by row. New addresses are
+// added with the row's status (active when empty) and created time; known
+// ones get the row's name and topics, and no status ever changes, so an
+// address that unsubscribed or bounced stays so however often it appears in
+// a list. An empty name and nil topics leave the stored ones as they are (a
+// list without those columns must not erase them); the stored spelling of a
+// known address is kept. Nobody is removed. Pending sign-ups of imported
+// addresses are dropped: an import is trusted. A row that repeats an
+// address applies to it as if the rows were stored one by one.
+//
+// A row the store cannot take fails the whole import, naming its line, and
+// changes nothing.
+//
+// It works through the list in chunks of syncChunk rows: one lookup of the
+// chunk's addresses, then its additions and its updates. On Postgres each of
+// those is one statement over arrays, so that a million rows take a few
+// hundred round trips, not three million.
+func (s *Store) Import(ctx context.Context, rows iter.Seq[subscriber.Row]) (SyncResult, error) {
 	var res SyncResult
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -82,58 +141,75 @@ func (s *Store) Sync(ctx context.Context, rows []subscriber.Row) (SyncResult, er
 			return err
 		}
 		defer w.close()
-		for len(rows) > 0 {
-			n := min(len(rows), syncChunk)
-			if err := syncChunkOf(ctx, w, rows[:n], &res); err != nil {
+		chunk := make([]subscriber.Row, 0, syncChunk)
+		for row := range rows {
+			chunk = append(chunk, row)
+			if len(chunk) == syncChunk {
+				if err := importChunk(ctx, w, chunk, now, &res); err != nil {
+					return err
+				}
+				chunk = chunk[:0]
+			}
+		}
+		if len(chunk) > 0 {
+			if err := importChunk(ctx, w, chunk, now, &res); err != nil {
 				return err
 			}
-			rows = rows[n:]
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, s.q.deleteSupersededSignups)
+		return err
 	})
 	if err != nil {
-		return SyncResult{}, fmt.Errorf("sync subscribers: %w", err)
+		return SyncResult{}, fmt.Errorf("import subscribers: %w", err)
 	}
 	return res, nil
 }
 
-// syncChunk is how many rows Sync handles per lookup.
+// syncChunk is how many rows Import handles per lookup.
 const syncChunk = 5000
 
-// knownSub is what Sync needs of a stored subscriber.
+// knownSub is what Import needs of a stored subscriber.
 type knownSub struct {
-	id   int64
-	name string
+	id     int64
+	name   string
+	topics []string
 }
 
-// newSub is a subscriber Sync adds.
+// newSub is a subscriber Import adds.
 type newSub struct {
-	line             int
-	email, key, name string
+	line                     int
+	email, key, name, status string
+	topics                   []string
+	created                  time.Time
+	unsubscribed             sql.NullTime
 }
 
-// syncWriter does Sync's reads and writes inside its transaction.
+// syncWriter does Import's reads and writes inside its transaction.
 type syncWriter interface {
 	// lookup returns the stored subscribers among keys, by key.
 	lookup(ctx context.Context, keys []string) (map[string]knownSub, error)
-	// insert adds subs as active and returns how many it added (fewer
-	// when another process added one of them meanwhile).
+	// insert adds subs and returns how many it added (fewer when another
+	// process added one of them meanwhile: that one keeps its record).
 	insert(ctx context.Context, subs []newSub) (int, error)
-	// rename sets the names of the subscribers with these ids.
-	rename(ctx context.Context, ids []int64, names []string) error
+	// update sets the names and topics of the subscribers with these ids.
+	update(ctx context.Context, ids []int64, names []string, topics [][]string) error
 	close()
 }
 
-// syncChunkOf merges one chunk of rows. It decides everything from one
+// importChunk merges one chunk of rows. It decides everything from one
 // lookup, so a repeated address within the chunk is resolved here, in row
-// order, as if the rows were applied one by one.
-func syncChunkOf(ctx context.Context, w syncWriter, rows []subscriber.Row, res *SyncResult) error {
+// order.
+func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now time.Time, res *SyncResult) error {
 	addrs := make([]string, len(rows))
 	keys := make([]string, len(rows))
+	topics := make([][]string, len(rows))
 	for i, row := range rows {
-		addr, err := subscriber.NormalizeEmail(row.Email)
+		addr, err := storeRules.NormalizeEmail(row.Email)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", row.Line, err)
+		}
+		if topics[i], err = subscriber.NormalizeTopics(row.Topics); err != nil {
+			return fmt.Errorf("line %d: %s: %w", row.Line, addr, err)
 		}
 		addrs[i], keys[i] = addr, subscriber.EmailKey(addr)
 	}
@@ -144,16 +220,29 @@ func syncChunkOf(ctx context.Context, w syncWriter, rows []subscriber.Row, res *
 	var (
 		adds    []newSub
 		added   = map[string]int{} // key → index in adds
-		renamed = map[int64]int{}  // id → index in ids and names
+		changed = map[int64]int{}  // id → index in ids, names, newTopics
 		ids     []int64
 		names   []string
+		newTops [][]string
 		updated int
 	)
+	// merged is what a row makes of a stored name and topics.
+	merged := func(i int, name string, tops []string) (string, []string, bool) {
+		n, t := name, tops
+		if rows[i].Name != "" {
+			n = rows[i].Name
+		}
+		if rows[i].Topics != nil {
+			t = topics[i]
+		}
+		return n, t, n != name || !slices.Equal(t, tops)
+	}
 	for i, row := range rows {
 		k := keys[i]
 		if j, ok := added[k]; ok {
-			if row.Name != "" && row.Name != adds[j].name {
-				adds[j].name = row.Name
+			a := &adds[j]
+			var diff bool
+			if a.name, a.topics, diff = merged(i, a.name, a.topics); diff {
 				updated++
 			} else {
 				res.Unchanged++
@@ -161,23 +250,38 @@ func syncChunkOf(ctx context.Context, w syncWriter, rows []subscriber.Row, res *
 			continue
 		}
 		sub, ok := known[k]
-		switch {
-		case !ok:
-			added[k] = len(adds)
-			adds = append(adds, newSub{line: row.Line, email: addrs[i], key: k, name: row.Name})
-		case row.Name != "" && row.Name != sub.name:
-			sub.name = row.Name
-			known[k] = sub
-			if j, ok := renamed[sub.id]; ok {
-				names[j] = row.Name
-			} else {
-				renamed[sub.id] = len(ids)
-				ids, names = append(ids, sub.id), append(names, row.Name)
+		if !ok {
+			a := newSub{line: row.Line, email: addrs[i], key: k, name: row.Name, status: row.Status,
+				topics: topics[i], created: now}
+			switch a.status {
+			case "":
+				a.status = subscriber.StatusActive
+			case subscriber.StatusActive, subscriber.StatusBounced:
+			case subscriber.StatusUnsubscribed:
+				a.unsubscribed = nullTime(now)
+			default:
+				return fmt.Errorf("line %d: %s: status %q cannot be imported", row.Line, addrs[i], a.status)
 			}
-			updated++
-		default:
-			res.Unchanged++
+			if !row.Created.IsZero() {
+				a.created = row.Created.UTC()
+			}
+			added[k] = len(adds)
+			adds = append(adds, a)
+			continue
 		}
+		var diff bool
+		if sub.name, sub.topics, diff = merged(i, sub.name, sub.topics); !diff {
+			res.Unchanged++
+			continue
+		}
+		known[k] = sub
+		if j, ok := changed[sub.id]; ok {
+			names[j], newTops[j] = sub.name, sub.topics
+		} else {
+			changed[sub.id] = len(ids)
+			ids, names, newTops = append(ids, sub.id), append(names, sub.name), append(newTops, sub.topics)
+		}
+		updated++
 	}
 	n, err := w.insert(ctx, adds)
 	if err != nil {
@@ -187,8 +291,8 @@ func syncChunkOf(ctx context.Context, w syncWriter, rows []subscriber.Row, res *
 	res.Unchanged += len(adds) - n
 	res.Updated += updated
 	if len(ids) > 0 {
-		if err := w.rename(ctx, ids, names); err != nil {
-			return fmt.Errorf("lines %d-%d: rename: %w", rows[0].Line, rows[len(rows)-1].Line, err)
+		if err := w.update(ctx, ids, names, newTops); err != nil {
+			return fmt.Errorf("lines %d-%d: update: %w", rows[0].Line, rows[len(rows)-1].Line, err)
 		}
 	}
 	return nil
@@ -202,7 +306,7 @@ func (s *Store) newSyncWriter(ctx context.Context, tx *sql.Tx, now time.Time) (s
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
-	}{{&w.find, s.q.subscriberByKey}, {&w.ins, s.q.insertSubscriber}, {&w.ren, s.q.renameSubscriber}} {
+	}{{&w.find, s.q.subscriberByKey}, {&w.ins, s.q.insertSubscriber}, {&w.upd, s.q.updateSubscriber}} {
 		st, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
 			w.close()
@@ -218,7 +322,7 @@ func (s *Store) newSyncWriter(ctx context.Context, tx *sql.Tx, now time.Time) (s
 type sqliteSync struct {
 	tx             *sql.Tx
 	now            time.Time
-	find, ins, ren *sql.Stmt
+	find, ins, upd *sql.Stmt
 }
 
 func (w *sqliteSync) lookup(ctx context.Context, keys []string) (map[string]knownSub, error) {
@@ -233,7 +337,7 @@ func (w *sqliteSync) lookup(ctx context.Context, keys []string) (map[string]know
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w", k, err)
 		default:
-			out[k] = knownSub{id: sub.ID, name: sub.Name}
+			out[k] = knownSub{id: sub.ID, name: sub.Name, topics: sub.Topics}
 		}
 	}
 	return out, nil
@@ -241,16 +345,17 @@ func (w *sqliteSync) lookup(ctx context.Context, keys []string) (map[string]know
 
 func (w *sqliteSync) insert(ctx context.Context, subs []newSub) (int, error) {
 	for _, a := range subs {
-		if _, err := w.ins.ExecContext(ctx, a.email, a.key, a.name, w.now, w.now); err != nil {
+		if _, err := w.ins.ExecContext(ctx, a.email, a.key, a.name, a.status, subscriber.JoinTopics(a.topics),
+			a.created, w.now, a.unsubscribed); err != nil {
 			return 0, fmt.Errorf("line %d: add %s: %w", a.line, a.email, err)
 		}
 	}
 	return len(subs), nil
 }
 
-func (w *sqliteSync) rename(ctx context.Context, ids []int64, names []string) error {
+func (w *sqliteSync) update(ctx context.Context, ids []int64, names []string, topics [][]string) error {
 	for i, id := range ids {
-		if _, err := w.ren.ExecContext(ctx, names[i], w.now, id); err != nil {
+		if _, err := w.upd.ExecContext(ctx, names[i], subscriber.JoinTopics(topics[i]), w.now, id); err != nil {
 			return fmt.Errorf("subscriber %d: %w", id, err)
 		}
 	}
@@ -258,7 +363,7 @@ func (w *sqliteSync) rename(ctx context.Context, ids []int64, names []string) er
 }
 
 func (w *sqliteSync) close() {
-	for _, st := range []*sql.Stmt{w.find, w.ins, w.ren} {
+	for _, st := range []*sql.Stmt{w.find, w.ins, w.upd} {
 		if st != nil {
 			st.Close()
 		}
@@ -281,12 +386,13 @@ func (w *pgSync) lookup(ctx context.Context, keys []string) (map[string]knownSub
 	out := make(map[string]knownSub)
 	for rows.Next() {
 		var (
-			k   string
-			sub knownSub
+			k, topics string
+			sub       knownSub
 		)
-		if err := rows.Scan(&sub.id, &k, &sub.name); err != nil {
+		if err := rows.Scan(&sub.id, &k, &sub.name, &topics); err != nil {
 			return nil, err
 		}
+		sub.topics = subscriber.ParseStoredTopics(topics)
 		out[k] = sub
 	}
 	return out, rows.Err()
@@ -296,11 +402,20 @@ func (w *pgSync) insert(ctx context.Context, subs []newSub) (int, error) {
 	if len(subs) == 0 {
 		return 0, nil
 	}
-	emails, keys, names := make([]string, len(subs)), make([]string, len(subs)), make([]string, len(subs))
+	var (
+		emails, keys, names = make([]string, len(subs)), make([]string, len(subs)), make([]string, len(subs))
+		statuses, topics    = make([]string, len(subs)), make([]string, len(subs))
+		created             = make([]time.Time, len(subs))
+		unsubscribed        = make([]*time.Time, len(subs))
+	)
 	for i, a := range subs {
-		emails[i], keys[i], names[i] = a.email, a.key, a.name
+		emails[i], keys[i], names[i], statuses[i] = a.email, a.key, a.name, a.status
+		topics[i], created[i] = subscriber.JoinTopics(a.topics), a.created
+		if a.unsubscribed.Valid {
+			unsubscribed[i] = &subs[i].unsubscribed.Time
+		}
 	}
-	res, err := w.tx.ExecContext(ctx, w.q.syncInsert, w.now, w.now, emails, keys, names)
+	res, err := w.tx.ExecContext(ctx, w.q.syncInsert, w.now, emails, keys, names, statuses, topics, created, unsubscribed)
 	if err != nil {
 		return 0, fmt.Errorf("lines %d-%d: add: %w", subs[0].line, subs[len(subs)-1].line, err)
 	}
@@ -308,36 +423,82 @@ func (w *pgSync) insert(ctx context.Context, subs []newSub) (int, error) {
 	return int(n), err
 }
 
-func (w *pgSync) rename(ctx context.Context, ids []int64, names []string) error {
-	_, err := w.tx.ExecContext(ctx, w.q.syncRename, w.now, ids, names)
+func (w *pgSync) update(ctx context.Context, ids []int64, names []string, topics [][]string) error {
+	joined := make([]string, len(topics))
+	for i, t := range topics {
+		joined[i] = subscriber.JoinTopics(t)
+	}
+	_, err := w.tx.ExecContext(ctx, w.q.syncUpdate, w.now, ids, names, joined)
 	return err
 }
 
 func (w *pgSync) close() {}
 
-// Remove unsubscribes the address (the record and its history stay). It
-// returns ErrNotFound for an unknown address.
+// Remove unsubscribes the address (the record and its history stay); an
+// address that is unsubscribed already keeps its first unsubscription time.
+// For an address that is only a pending sign-up, it deletes the sign-up.
+// It returns ErrNotFound for an unknown address.
 func (s *Store) Remove(ctx context.Context, email string) error {
+	key := subscriber.EmailKey(email)
 	now := s.stamp()
-	res, err := s.db.ExecContext(ctx, s.q.unsubscribeByKey, now, now, subscriber.EmailKey(email))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, s.q.subscriberIDByKey, key).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, err := tx.ExecContext(ctx, s.q.deleteSignupByKey, key)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n > 0 {
+				return err
+			}
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.unsubscribeByID, now, now, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("remove subscriber %s: %w", email, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("remove subscriber %s: %w", email, err)
-	} else if n == 0 {
-		return fmt.Errorf("remove subscriber %s: %w", email, ErrNotFound)
 	}
 	return nil
 }
 
-// Delete erases the subscriber and its delivery ledger rows (for erasure
-// requests). It returns ErrNotFound for an unknown address.
+// SignupByEmail returns the pending sign-up of the address
+// (case-insensitively), or ErrNotFound.
+func (s *Store) SignupByEmail(ctx context.Context, email string) (subscriber.Signup, error) {
+	su, err := scanSignup(s.db.QueryRowContext(ctx, s.q.signupByKey, subscriber.EmailKey(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, ErrNotFound)
+	}
+	if err != nil {
+		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, err)
+	}
+	return su, nil
+}
+
+// Delete erases the subscriber, its delivery ledger rows and any pending
+// sign-up of the address (for erasure requests). It returns ErrNotFound
+// when the address is neither.
 func (s *Store) Delete(ctx context.Context, email string) error {
+	key := subscriber.EmailKey(email)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q.deleteSignupByKey, key)
+		if err != nil {
+			return err
+		}
+		signups, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
 		var id int64
-		err := tx.QueryRowContext(ctx, s.q.subscriberIDByKey, subscriber.EmailKey(email)).Scan(&id)
+		err = tx.QueryRowContext(ctx, s.q.subscriberIDByKey, key).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
+			if signups > 0 {
+				return nil
+			}
 			return ErrNotFound
 		}
 		if err != nil {
@@ -368,41 +529,64 @@ func (s *Store) Get(ctx context.Context, email string) (subscriber.Subscriber, e
 	return sub, nil
 }
 
+// Subscriber returns the subscriber with this id, or ErrNotFound.
+func (s *Store) Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error) {
+	sub, err := scanSubscriber(s.db.QueryRowContext(ctx, s.q.subscriberByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, err)
+	}
+	return sub, nil
+}
+
 // List calls fn for every subscriber, whatever its status, in id order,
 // reading a page at a time so that the whole list is never in memory. It
 // stops at, and returns, the first error from fn. fn may call the store.
+// Pending sign-ups are not subscribers: see [Store.ListSignups].
 func (s *Store) List(ctx context.Context, fn func(subscriber.Subscriber) error) error {
+	return paged(ctx, s, s.q.subscriberPage, scanSubscriber, func(sub subscriber.Subscriber) int64 { return sub.ID }, fn)
+}
+
+// ListSignups calls fn for every pending sign-up in id order, a page at a
+// time, as List does.
+func (s *Store) ListSignups(ctx context.Context, fn func(subscriber.Signup) error) error {
+	return paged(ctx, s, s.q.signupPage, scanSignup, func(su subscriber.Signup) int64 { return su.ID }, fn)
+}
+
+func paged[T any](ctx context.Context, s *Store, query string, scan func(scanner) (T, error), id func(T) int64, fn func(T) error) error {
 	var after int64
 	for {
-		page, err := s.listPage(ctx, after)
+		page, err := readPage(ctx, s, query, after, scan)
 		if err != nil {
-			return fmt.Errorf("list subscribers: %w", err)
+			return fmt.Errorf("list: %w", err)
 		}
-		for _, sub := range page {
-			if err := fn(sub); err != nil {
+		for _, v := range page {
+			if err := fn(v); err != nil {
 				return err
 			}
 		}
 		if len(page) < listPage {
 			return nil
 		}
-		after = page[len(page)-1].ID
+		after = id(page[len(page)-1])
 	}
 }
 
-func (s *Store) listPage(ctx context.Context, after int64) ([]subscriber.Subscriber, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.subscriberPage, after, listPage)
+func readPage[T any](ctx context.Context, s *Store, query string, after int64, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, after, listPage)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	page := make([]subscriber.Subscriber, 0, listPage)
+	page := make([]T, 0, listPage)
 	for rows.Next() {
-		sub, err := scanSubscriber(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		page = append(page, sub)
+		page = append(page, v)
 	}
 	return page, rows.Err()
 }
@@ -449,20 +633,65 @@ func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64) error {
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, s.q.subscriberExists, subscriberID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return s.existsUnlessChanged(ctx, tx, res, subscriberID)
 	})
 	if err != nil {
 		return fmt.Errorf("unsubscribe subscriber %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
+// Resubscribe makes an unsubscribed subscriber active again, as asked by
+// the subscriber through the signed link of their preferences page. A
+// bounced or active subscriber is left as it is. It returns ErrNotFound for
+// an unknown id.
+func (s *Store) Resubscribe(ctx context.Context, subscriberID int64) error {
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q.resubscribe, now, subscriberID)
+		if err != nil {
+			return err
+		}
+		return s.existsUnlessChanged(ctx, tx, res, subscriberID)
+	})
+	if err != nil {
+		return fmt.Errorf("resubscribe subscriber %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
+// existsUnlessChanged returns ErrNotFound when res changed no row and the
+// subscriber does not exist.
+func (s *Store) existsUnlessChanged(ctx context.Context, tx *sql.Tx, res sql.Result, id int64) error {
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q.subscriberExists, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetPreferences stores a subscriber's name and topics (nil or empty:
+// every topic), as chosen on the preferences page. It returns ErrNotFound
+// for an unknown id.
+func (s *Store) SetPreferences(ctx context.Context, subscriberID int64, name string, topics []string) error {
+	topics, err := subscriber.NormalizeTopics(topics)
+	if err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.updateSubscriber, name, subscriber.JoinTopics(topics), s.stamp(), subscriberID)
+	if err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	} else if n == 0 {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, ErrNotFound)
 	}
 	return nil
 }
