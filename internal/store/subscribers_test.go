@@ -46,7 +46,9 @@ func testPutReportsWhatChanged(t *testing.T, db storetest.Backend) {
 	}
 }
 
-func TestImportStatusesTopicsAndCreated(t *testing.T) { storetest.Run(t, testImportStatusesTopicsAndCreated) }
+func TestImportStatusesTopicsAndCreated(t *testing.T) {
+	storetest.Run(t, testImportStatusesTopicsAndCreated)
+}
 
 func testImportStatusesTopicsAndCreated(t *testing.T, db storetest.Backend) {
 	s, c := openTest(t, db)
@@ -175,7 +177,9 @@ func testPurgeSignups(t *testing.T, db storetest.Backend) {
 	}
 }
 
-func TestRemoveAndDeletePendingSignup(t *testing.T) { storetest.Run(t, testRemoveAndDeletePendingSignup) }
+func TestRemoveAndDeletePendingSignup(t *testing.T) {
+	storetest.Run(t, testRemoveAndDeletePendingSignup)
+}
 
 func testRemoveAndDeletePendingSignup(t *testing.T, db storetest.Backend) {
 	s, _ := openTest(t, db)
