@@ -299,20 +299,24 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 	} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return nil, false, err
 	}
-	if _, err := p.Store.GetIssue(ctx, today); err == nil {
-		b, err := p.Load(ctx, today)
-		if err == nil || !errors.Is(err, os.ErrNotExist) {
-			return b, false, err
+	// Under the build lock, so that of several processes starting at once
+	// one builds and the others load what it built.
+	err = p.lockBuild(ctx, today, func(ctx context.Context) error {
+		if _, err := p.Store.GetIssue(ctx, today); err == nil {
+			if b, err = p.Load(ctx, today); err == nil || !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			// The record exists but the archive is gone: build it again.
+		} else if !errors.Is(err, ledger.ErrNotFound) {
+			return err
 		}
-		// The record exists but the archive is gone: build it again.
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return nil, false, err
-	}
-	b, err = p.Build(ctx, req.Now)
-	if errors.Is(err, ErrDelivering) {
-		// Another process built and started it meanwhile.
-		b, err = p.Load(ctx, today)
-	}
+		b, err = p.build(ctx, req.Now, true)
+		if errors.Is(err, ErrDelivering) {
+			// Delivery started from another archive copy: use it.
+			b, err = p.Load(ctx, today)
+		}
+		return err
+	})
 	return b, false, err
 }
 

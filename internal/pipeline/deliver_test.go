@@ -280,3 +280,53 @@ func TestPreviewWritesNothing(t *testing.T) {
 		t.Errorf("first real build: streak %+v, %v", built.Sources, err)
 	}
 }
+
+// countingSource counts its fetches.
+type countingSource struct {
+	fakeSource
+	mu      sync.Mutex
+	fetches int
+}
+
+func (c *countingSource) Fetch(ctx context.Context) ([]article.Article, error) {
+	c.mu.Lock()
+	c.fetches++
+	c.mu.Unlock()
+	return c.fakeSource.Fetch(ctx)
+}
+
+func TestWorkersStartingAtOnceBuildOnce(t *testing.T) {
+	src := &countingSource{fakeSource: fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org", "cy@example.org")
+	outbox, _ := wire(t, p, st, nil)
+	var lock sync.Mutex
+	p.BuildLock = func(ctx context.Context, _ string, fn func(context.Context) error) error {
+		lock.Lock()
+		defer lock.Unlock()
+		return fn(ctx)
+	}
+	var wg sync.WaitGroup
+	results := make([]pipeline.Result, 3)
+	errs := make([]error, 3)
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = p.Deliver(ctx, pipeline.Request{Now: t0, Worker: true}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+	}
+	if src.fetches != 1 {
+		t.Errorf("the issue was gathered %d times by 3 workers, want once", src.fetches)
+	}
+	sent := 0
+	for _, r := range results {
+		sent += r.Summary.Sent
+	}
+	if sent != 3 || emlCount(t, filepath.Join(outbox, "2026-11-30")) != 3 {
+		t.Errorf("%d sent in all, want 3 (each reader once)", sent)
+	}
+}

@@ -75,6 +75,11 @@ type Pipeline struct {
 	Site archive.Meta
 	// Concurrency bounds concurrent source fetches; 0 means 8.
 	Concurrency int
+	// BuildLock, when set, runs fn holding a lock that only one process at
+	// a time can hold for issue id (store.WithBuildLock: an advisory lock
+	// on Postgres, a lock file beside SQLite), so that several workers
+	// starting at once build an issue once and the others load it.
+	BuildLock func(ctx context.Context, id string, fn func(context.Context) error) error
 	Logger      *slog.Logger
 
 	// What delivery needs (Deliver, SendTest); Build and Preview do without.
@@ -161,7 +166,22 @@ func (p *Pipeline) IssueID(now time.Time) string { return issue.ID(now, p.Locati
 // Built.Sources and the issue is built from the rest. An issue without
 // articles is returned with Empty() true and is neither stored nor archived.
 func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
-	return p.build(ctx, now, true)
+	var b *Built
+	err := p.lockBuild(ctx, p.IssueID(now), func(ctx context.Context) error {
+		var err error
+		b, err = p.build(ctx, now, true)
+		return err
+	})
+	return b, err
+}
+
+// lockBuild runs fn holding the build lock of issue id, when BuildLock is
+// set: one process at a time builds an issue; the others wait.
+func (p *Pipeline) lockBuild(ctx context.Context, id string, fn func(context.Context) error) error {
+	if p.BuildLock == nil {
+		return fn(ctx)
+	}
+	return p.BuildLock(ctx, id, fn)
 }
 
 // Preview builds the issue for now exactly as Build would (same sources,
