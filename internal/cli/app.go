@@ -91,13 +91,17 @@ func (e *env) observe(b *pipeline.Built) {
 	}
 }
 
+// newLogger logs to w at log.level: as text for a person at a terminal, as
+// JSON (one object a line) for a log collector otherwise, unless log.format
+// says which. Secrets and subscriber lists are never logged: callers pass
+// counts and ids, not addresses.
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	json := c.Format == "json"
+	if c.Format == "" || c.Format == "auto" {
+		json = !isTerminal(w)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
+	if json {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
