@@ -26,8 +26,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long the daemon, once told to stop, waits
 	// for messages in flight before it exits. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	Server         Server     `yaml:"server"`
-	Secret         string     `yaml:"secret"`
+	Server          Server        `yaml:"server"`
+	Secret          string        `yaml:"secret"`
 	// MetricsFile, when set, receives the run's metrics in the Prometheus
 	// text format after every command (node_exporter's textfile collector).
 	MetricsFile string `yaml:"metrics_file"`

@@ -57,7 +57,7 @@ func TestLoadFull(t *testing.T) {
 			Host: "smtp.example.org", Port: 2525, Username: "mailer", Password: "from-file",
 			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true, DataTimeout: 10 * time.Minute,
 		},
-		Delivery: Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3},
+		Delivery:        Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3},
 		Schedule:        "@weekly",
 		ScheduleGrace:   2 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
