@@ -88,6 +88,9 @@ func (e *env) observe(b *pipeline.Built) {
 	}
 	if b.Rendered != nil {
 		e.metrics.Issue(b.Issue.Count(), b.Rendered.HTMLSize())
+		if !b.Loaded {
+			e.metrics.IssueBuilt()
+		}
 	}
 }
 
