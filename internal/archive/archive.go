@@ -5,7 +5,6 @@
 package archive
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -94,18 +93,13 @@ func scan(dir string) ([]entry, []error, error) {
 		if !de.IsDir() || strings.HasPrefix(name, ".") {
 			continue
 		}
-		path := filepath.Join(dir, name, "issue.json")
-		raw, err := os.ReadFile(path)
+		path := filepath.Join(dir, name, IssueFile)
+		iss, err := readIssue(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // not an issue folder (outbox, …)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("archive: %w", err))
-			continue
-		}
-		var iss issue.Issue
-		if err := json.Unmarshal(raw, &iss); err != nil {
-			errs = append(errs, fmt.Errorf("archive: %s: %w", path, err))
+			errs = append(errs, err)
 			continue
 		}
 		if iss.Date.IsZero() {

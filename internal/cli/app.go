@@ -17,6 +17,7 @@ import (
 	"github.com/digest/digest/internal/config"
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/fetch"
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
@@ -37,6 +38,17 @@ type env struct {
 	log     *slog.Logger
 	store   *store.Store
 	metrics *metrics.Metrics
+	// clock is --now as a clock, nil for the real time: set before load,
+	// so that the store's own stamps follow it too.
+	clock func() time.Time
+}
+
+// now is the command's clock: --now, or the real time.
+func (e *env) now() time.Time {
+	if e.clock != nil {
+		return e.clock()
+	}
+	return time.Now()
 }
 
 // load reads and validates the configuration and opens the store.
@@ -51,7 +63,7 @@ func (e *env) load(ctx context.Context) error {
 	if cfg.DatabaseIsPostgres() {
 		return fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
 	}
-	st, err := store.Open(ctx, cfg.Database)
+	st, err := store.Open(ctx, cfg.Database, store.WithClock(e.clock))
 	if err != nil {
 		return fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
@@ -118,6 +130,7 @@ func (e *env) sources() ([]source.Source, error) {
 	senv := source.Env{
 		Fetcher: fc, Sanitizer: article.NewSanitizer(), TeaserLength: e.cfg.Digest.TeaserLength,
 		Logger: e.log, Location: e.cfg.Location(), Cache: docCache{e.store}, StaleFallback: e.cfg.Digest.Window,
+		Now: e.now,
 	}
 	var out []source.Source
 	for i, s := range e.cfg.Sources {
@@ -225,6 +238,68 @@ func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Compo
 		return nil, fmt.Errorf("%s: %w", e.cfg.Path, err)
 	}
 	return c, nil
+}
+
+// wireDelivery gives the pipeline what delivery needs: the store's runs,
+// the message encoder, the transport, the engine's options and the
+// subscribers file sync.
+func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
+	comp, err := e.composer(ctx, e.now)
+	if err != nil {
+		return err
+	}
+	t, _, err := e.transport()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	d := &p.Delivery
+	d.Runs = runStore{e.store}
+	d.Subscribers = e.store.List
+	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
+		prep, err := comp.Prepare(r)
+		if err != nil {
+			return nil, err
+		}
+		return prep, nil
+	}
+	d.Transport = t
+	d.Engine = e.engineOptions(e.now)
+	d.Host, d.PID = host, os.Getpid()
+	d.Lease = e.cfg.Delivery.Lease
+	if path := e.cfg.SubscribersCSV; path != "" {
+		d.Sync = func(ctx context.Context) error {
+			res, skipped, err := e.importCSV(ctx, path)
+			if err != nil {
+				return fmt.Errorf("subscribers_csv: %w", err)
+			}
+			e.log.Info("subscribers synced", "file", path, "added", res.Added,
+				"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
+			return nil
+		}
+	}
+	return nil
+}
+
+// runStore adapts the store's runs to the pipeline's interface.
+type runStore struct{ st *store.Store }
+
+func (r runStore) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+	run, err := r.st.BeginRun(ctx, info, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func (r runStore) LiveRuns(ctx context.Context) ([]ledger.Run, error) { return r.st.LiveRuns(ctx) }
+
+// where names the configured transport for the summary.
+func (e *env) where() string {
+	if e.cfg.Delivery.Transport == "file" {
+		return "files under " + relPath(e.cfg.Delivery.Outbox)
+	}
+	return fmt.Sprintf("SMTP %s:%d", e.cfg.SMTP.Host, e.cfg.SMTP.Port)
 }
 
 // transport opens the configured delivery transport.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/digest/digest/internal/pipeline"
 )
@@ -18,6 +19,9 @@ func (e *env) build(ctx context.Context, args []string) error {
 	now, err := f.clock()
 	if err != nil {
 		return err
+	}
+	if f.now != "" {
+		e.clock = func() time.Time { return now }
 	}
 	if err := e.load(ctx); err != nil {
 		return err

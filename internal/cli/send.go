@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,9 +13,7 @@ import (
 
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/pipeline"
-	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
 )
 
@@ -25,12 +22,16 @@ func (e *env) send(ctx context.Context, args []string) error {
 	dryRun := f.Bool("dry-run", false, "render every message but send nothing and leave the ledger untouched")
 	to := f.String("to", "", "send one test copy to this address; the ledger is untouched")
 	issueID := f.String("issue", "", "deliver this already built issue instead of the current one")
+	worker := f.Bool("worker", false, "help the live runs deliver their issue instead of refusing")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
 	now, err := f.clock()
 	if err != nil {
 		return err
+	}
+	if f.now != "" {
+		e.clock = func() time.Time { return now }
 	}
 	if *to != "" {
 		addr, err := subscriber.NormalizeEmail(*to)
@@ -39,137 +40,120 @@ func (e *env) send(ctx context.Context, args []string) error {
 		}
 		*to = addr
 	}
+	if *to != "" && *dryRun {
+		return usagef("send: --to and --dry-run do not go together")
+	}
 	if err := e.load(ctx); err != nil {
 		return err
 	}
 	defer e.close()
-
-	if e.cfg.SubscribersCSV != "" && *to == "" {
-		res, skipped, err := e.importCSV(ctx, e.cfg.SubscribersCSV)
-		if err != nil {
-			return fmt.Errorf("subscribers_csv: %w", err)
-		}
-		e.log.Info("subscribers synced", "file", e.cfg.SubscribersCSV, "added", res.Added,
-			"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
-	}
-
 	p, err := e.pipeline()
 	if err != nil {
 		return err
 	}
-	b, err := e.currentIssue(ctx, p, now, *issueID)
-	if err != nil {
+	if err := e.wireDelivery(ctx, p); err != nil {
 		return err
 	}
-	e.observe(b)
-	printBuilt(e.stdout, b)
-	if b.Empty() {
-		return failedSources(b)
+	res, err := p.Deliver(ctx, pipeline.Request{Now: now, IssueID: *issueID, DryRun: *dryRun, TestTo: *to, Worker: *worker})
+	if errors.Is(err, pipeline.ErrNoSuchIssue) {
+		return usagef("send --issue %s: no such built issue", *issueID)
 	}
+	return e.printDelivery(res, err)
+}
 
-	clock := time.Now
-	if f.now != "" {
-		clock = func() time.Time { return now }
+// printDelivery prints what a Deliver call did and turns it into the exit
+// status: 1 when the run failed, another process is delivering, or
+// recipients are still pending.
+func (e *env) printDelivery(res pipeline.Result, runErr error) error {
+	w := e.stdout
+	if res.Busy != nil {
+		printBusy(w, res.Busy, time.Now())
+		return &exitError{code: ExitFailed}
 	}
-	comp, err := e.composer(ctx, clock)
-	if err != nil {
-		return err
+	b := res.Built
+	if b != nil {
+		e.observe(b)
+		if res.Continued {
+			fmt.Fprintf(w, "Issue %s still has recipients pending: continuing it before any new issue.\n", b.Issue.ID)
+		}
+		printBuilt(w, b)
+		if b.Empty() {
+			return failedSources(b)
+		}
+	}
+	if runErr != nil && b == nil {
+		return runErr
 	}
 	switch {
-	case *dryRun:
-		return e.dryRun(ctx, b, comp)
-	case *to != "":
-		return e.sendTest(ctx, b, comp, *to)
-	}
-
-	t, where, err := e.transport()
-	if err != nil {
-		return err
-	}
-	sender := &pipeline.Sender{
-		Store: e.store, Composer: comp, Transport: t,
-		Options: deliver.Options{
-			Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
-			PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
-			Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)),
-		},
-	}
-	if e.cfg.Delivery.Transport == "file" {
-		sender.Options.Rate = 0
-	}
-	if c, err := e.store.Counts(ctx, b.Issue.ID); err != nil {
-		return err
-	} else if c.Total() > 0 && c.Pending+c.Sending == 0 {
-		fmt.Fprintf(e.stdout, "Issue %s is already delivered (%d sent, %d failed): nothing to send.\n", b.Issue.ID, c.Sent, c.Failed)
+	case res.TestTo != "":
+		if runErr != nil {
+			return runErr
+		}
+		fmt.Fprintf(w, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, res.TestTo, e.where())
+		return nil
+	case res.DryRun != nil:
+		d := res.DryRun
+		fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
+			plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
+		if runErr != nil {
+			return &exitError{code: ExitFailed, err: runErr}
+		}
+		return nil
+	case res.Already:
+		c := res.Counts
+		fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): nothing to send.\n",
+			b.Issue.ID, c.Sent, c.Failed, c.Skipped)
 		return nil
 	}
-	start := time.Now()
-	d, err := sender.Send(ctx, b)
-	e.metrics.Delivered(d.Sent, d.Failed, d.Pending)
-	c := d.Counts
-	fmt.Fprintf(e.stdout, "Delivery via %s: %d sent now; issue total %d sent, %d failed, %d pending of %s (%s",
-		where, d.Sent, c.Sent, c.Failed, c.Pending+c.Sending, plural(c.Total(), "recipient", "recipients"),
-		time.Since(start).Round(time.Millisecond))
-	if secs := time.Since(start).Seconds(); d.Sent > 0 && secs > 0 {
-		fmt.Fprintf(e.stdout, ", %.0f msg/s", float64(d.Sent)/secs)
+	if res.Run.ID == "" { // failed before a run began
+		return runErr
 	}
-	fmt.Fprintln(e.stdout, ")")
-	if e.cfg.Delivery.Transport == "file" && d.Sent > 0 {
-		fmt.Fprintf(e.stdout, "Outbox: %s (one .eml per recipient)\n", relPath(filepath.Join(e.cfg.Delivery.Outbox, b.Issue.ID))+string(filepath.Separator))
+	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
+	c, s := res.Counts, res.Summary
+	if res.Joined > 0 {
+		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)
+	}
+	fmt.Fprintf(w, "Delivery via %s: %d sent now; issue total %d sent, %d failed, %d skipped, %d pending of %s (%s",
+		e.where(), s.Sent, c.Sent, c.Failed, c.Skipped, c.Unfinished(), plural(c.Total(), "recipient", "recipients"),
+		res.Took.Round(time.Millisecond))
+	if secs := res.Took.Seconds(); s.Sent > 0 && secs > 0 {
+		fmt.Fprintf(w, ", %.0f msg/s", float64(s.Sent)/secs)
+	}
+	fmt.Fprintln(w, ")")
+	if e.cfg.Delivery.Transport == "file" && s.Sent > 0 {
+		fmt.Fprintf(w, "Outbox: %s (one .eml per recipient)\n", relPath(filepath.Join(e.cfg.Delivery.Outbox, b.Issue.ID))+string(filepath.Separator))
 	}
 	if c.Total() == 0 {
-		fmt.Fprintln(e.stdout, "No active subscribers: nobody to send to.")
+		fmt.Fprintln(w, "No active subscribers: nobody to send to.")
 	}
 	if c.Failed > 0 {
-		fmt.Fprintf(e.stdout, "Failed recipients: see digest status %s\n", b.Issue.ID)
+		fmt.Fprintf(w, "Failed recipients: see digest status %s\n", b.Issue.ID)
 	}
-	if err != nil {
-		return &exitError{code: ExitFailed, err: err}
-	}
-	if !d.Done() {
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%d recipients are still pending; run send again to continue", c.Pending+c.Sending)}
+	left := plural(c.Unfinished(), "recipient is", "recipients are")
+	switch {
+	case errors.Is(runErr, context.Canceled):
+		return &exitError{code: ExitFailed, err: fmt.Errorf("interrupted: %s still pending; run send again to continue", left)}
+	case runErr != nil:
+		return &exitError{code: ExitFailed, err: runErr}
+	case !c.Done():
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
 	}
 	return nil
 }
 
-// currentIssue picks the issue to deliver: the one named, else an earlier
-// issue whose delivery is unfinished, else the issue for now (loaded from the
-// archive when it was built already, built otherwise).
-func (e *env) currentIssue(ctx context.Context, p *pipeline.Pipeline, now time.Time, id string) (*pipeline.Built, error) {
-	if id != "" {
-		b, err := p.Load(ctx, id)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotFound) {
-			return nil, usagef("send --issue %s: no such built issue", id)
-		}
-		return b, err
+// printBusy says who is delivering, since when and how far.
+func printBusy(w io.Writer, b *ledger.BusyError, now time.Time) {
+	r := b.Runs[0]
+	c := b.Counts
+	fmt.Fprintf(w, "Issue %s is being delivered by another process: pid %d on %s, since %s (%s ago).\n",
+		r.IssueID, r.PID, r.Host, r.StartedAt.Local().Format(time.DateTime), now.Sub(r.StartedAt).Round(time.Second))
+	fmt.Fprintf(w, "  progress: %d sent, %d failed, %d skipped, %d pending of %d; that run sent %d\n",
+		c.Sent, c.Failed, c.Skipped, c.Unfinished(), c.Total(), r.Sent)
+	if len(b.Runs) > 1 {
+		fmt.Fprintf(w, "  with %s\n", plural(len(b.Runs)-1, "more run", "more runs"))
 	}
-	today := p.IssueID(now)
-	if last, err := e.store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
-		c, err := e.store.Counts(ctx, last.ID)
-		if err != nil {
-			return nil, err
-		}
-		if c.Pending+c.Sending > 0 {
-			fmt.Fprintf(e.stdout, "Issue %s has %d recipients still pending: continuing it before any new issue.\n",
-				last.ID, c.Pending+c.Sending)
-			return p.Load(ctx, last.ID)
-		}
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	if _, err := e.store.GetIssue(ctx, today); err == nil {
-		b, err := p.Load(ctx, today)
-		if err == nil {
-			return b, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		// The record exists but the archive is gone: build it again.
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	return p.Build(ctx, now)
+	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. If that process is gone, its lease ends at %s and a new send takes over then.\n",
+		r.Expires.Local().Format(time.TimeOnly))
 }
 
 // isTerminal reports whether w (possibly wrapped by Run) is a terminal, for
@@ -182,55 +166,15 @@ func isTerminal(w io.Writer) bool {
 	return ok && isatty.IsTerminal(f.Fd())
 }
 
-// dryRun renders every active subscriber's message and reports the count
-// and size; nothing is sent and the ledger is untouched.
-func (e *env) dryRun(ctx context.Context, b *pipeline.Built, comp *mail.Composer) error {
-	var listErr error
-	recipients := func(yield func(ledger.Recipient) bool) {
-		stop := errors.New("stop")
-		err := e.store.List(ctx, func(s subscriber.Subscriber) error {
-			if s.Status != subscriber.StatusActive {
-				return nil
-			}
-			if !yield(ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: s.ID, Email: s.Email, Name: s.Name}) {
-				return stop
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, stop) {
-			listErr = err
-		}
+// engineOptions are the delivery engine's settings from the config.
+func (e *env) engineOptions(clock func() time.Time) deliver.Options {
+	o := deliver.Options{
+		Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
+		PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
+		Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)), Now: clock,
 	}
-	start := time.Now()
-	res, err := deliver.DryRun(ctx, b.Rendered, comp, recipients)
-	if listErr != nil {
-		return listErr
+	if e.cfg.Delivery.Transport == "file" {
+		o.Rate = 0
 	}
-	fmt.Fprintf(e.stdout, "Dry run: %s rendered (%d KiB in all, %s), %d could not be built; nothing sent, ledger untouched\n",
-		plural(res.Messages, "message", "messages"), res.Bytes/1024, time.Since(start).Round(time.Millisecond), res.Failed)
-	if err != nil {
-		return &exitError{code: ExitFailed, err: err}
-	}
-	return nil
-}
-
-// sendTest sends one test copy to addr through the configured transport.
-func (e *env) sendTest(ctx context.Context, b *pipeline.Built, comp *mail.Composer, addr string) error {
-	prep, err := comp.Prepare(b.Rendered)
-	if err != nil {
-		return err
-	}
-	m, err := prep.BuildTest(nil, addr)
-	if err != nil {
-		return err
-	}
-	t, where, err := e.transport()
-	if err != nil {
-		return err
-	}
-	if err := deliver.SendMessage(ctx, t, &m, ledger.Recipient{IssueID: b.Issue.ID, Email: addr}); err != nil {
-		return fmt.Errorf("test copy to %s: %w", addr, err)
-	}
-	fmt.Fprintf(e.stdout, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, addr, where)
-	return nil
+	return o
 }

@@ -125,6 +125,11 @@ type Delivery struct {
 	Transport   string `yaml:"transport"`    // smtp | file; default smtp
 	Outbox      string `yaml:"outbox"`       // for file; default <archive>/outbox
 	MaxAttempts int    `yaml:"max_attempts"` // default 5
+	// Lease is how long a delivery run's claim on its recipients lasts
+	// without renewal (renewed every third of it): the recipients of a run
+	// that was killed are taken over by another run this long after its
+	// last renewal. Default 30s.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Server is the HTTP listener of the daemon.

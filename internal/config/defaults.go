@@ -36,6 +36,7 @@ func Default() Config {
 		Database:  "digests/digest.db",
 		SMTP: SMTP{
 			TLS:         "starttls",
+			Auth:        "auto",
 			Connections: 4,
 			Timeout:     30 * time.Second,
 			DataTimeout: 10 * time.Minute,
@@ -43,6 +44,7 @@ func Default() Config {
 		Delivery: Delivery{
 			Transport:   "smtp",
 			MaxAttempts: 5,
+			Lease:       30 * time.Second,
 		},
 		Schedule:        "0 8 * * MON",
 		ScheduleGrace:   DefaultScheduleGrace,

@@ -144,9 +144,7 @@ func (c *Config) validate(lines map[string]int) []error {
 	if s.DataTimeout <= 0 {
 		v.addf("smtp.data_timeout", "must be positive, got %s", s.DataTimeout)
 	}
-	if s.Auth != "" {
-		v.oneOf("smtp.auth", s.Auth, "auto", "plain", "login", "cram-md5")
-	}
+	v.oneOf("smtp.auth", s.Auth, "auto", "plain", "login", "cram-md5")
 	if s.EnvelopeFrom != "" {
 		if _, err := mail.ParseAddress(s.EnvelopeFrom); err != nil {
 			v.addf("smtp.envelope_from", "%q is not an email address", s.EnvelopeFrom)
@@ -176,6 +174,9 @@ func (c *Config) validate(lines map[string]int) []error {
 	v.oneOf("delivery.transport", c.Delivery.Transport, "smtp", "file")
 	if c.Delivery.Transport == "file" && c.Delivery.Outbox == "" {
 		v.addf("delivery.outbox", "required when delivery.transport is file")
+	}
+	if c.Delivery.Lease < time.Second {
+		v.addf("delivery.lease", "must be at least 1s, got %s", c.Delivery.Lease)
 	}
 	if c.Delivery.MaxAttempts < 1 {
 		v.addf("delivery.max_attempts", "must be at least 1, got %d", c.Delivery.MaxAttempts)

@@ -12,9 +12,12 @@
 // A crash (SIGKILL, power loss) must never skip a recipient and may repeat
 // only the messages in flight, at most one per connection. The rules:
 //
-//  1. Claim moves rows pending → sending before any of them is sent. A
-//     crash leaves them in sending; the next run (store.Enqueue) puts them
-//     back to pending, so an unsent row is never lost.
+//  1. Claim moves rows pending → sending, under this run's name and lease,
+//     before any of them is sent. A crash leaves them in sending; once the
+//     lease runs out a later claim puts them back to pending, so an unsent
+//     row is never lost. While the lease lasts nobody else takes them, and
+//     the engine lets a message be accepted only while its run's lease is
+//     certainly valid (Options.Lease), so two live runs never send one row.
 //  2. A row becomes sent only in a Record call made after the server
 //     accepted its message (replied 250 to the end of DATA).
 //  3. Batching: outcomes go to one recorder goroutine, which writes all
@@ -63,13 +66,14 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
-	"github.com/digest/digest/internal/render"
 )
 
-// Ledger is the per-recipient delivery record, implemented by package store.
+// Ledger is the per-recipient delivery record as one run sees it,
+// implemented by package store's Run.
 type Ledger interface {
-	// Claim moves up to limit pending rows of the issue to sending and
-	// returns them; an empty result means nothing is left to claim.
+	// Claim moves up to limit pending rows of the issue to sending, as this
+	// run's, and returns them; an empty result means nothing is left to
+	// claim now.
 	Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error)
 	// Record stores outcomes: Sent and Failed are final, Pending puts the
 	// row back with its attempts counted. It must be durable when it
@@ -102,11 +106,46 @@ type Conn interface {
 	Close() error
 }
 
-// Composer encodes an issue once for all its recipients; *mail.Composer
-// implements it.
-type Composer interface {
-	Prepare(r *render.Rendered) (*mail.Prepared, error)
+// SharedLedger is a Ledger that other runs deliver from too. When nothing
+// is left to claim, the engine asks how many rows other runs still hold:
+// while some are, it waits and claims again, so that rows of a run that
+// dies are taken over when its lease expires, and the run ends only when
+// the whole issue is settled.
+type SharedLedger interface {
+	Ledger
+	HeldByOthers(ctx context.Context, issueID string) (int, error)
 }
+
+// Builder builds one recipient's message of an issue encoded once
+// (*mail.Prepared, or a set of them, one per topic set). An error wrapping
+// ErrSkip says the recipient gets nothing from this issue: the row is
+// settled as skipped, not failed.
+type Builder interface {
+	Build(dst []byte, rc ledger.Recipient) (mail.Message, error)
+}
+
+// ErrSkip is wrapped by a Builder's error for a recipient who is not sent
+// the issue (nothing in it matches their topics).
+var ErrSkip = errors.New("nothing in this issue for the recipient")
+
+// Lease is the hold of a run on the rows it claims, kept alive by whoever
+// registered the run (it renews the lease in the store while the run works).
+type Lease interface {
+	// Valid reports whether the run's rows are certainly still its own:
+	// false once a renewal is overdue, since another run may then take
+	// them over (it may renew first when a renewal is due). The engine
+	// checks it right before letting a message be accepted and while it
+	// waits for other runs, and stops the run when it is false.
+	Valid() bool
+	// Peers is how many live runs share the relay, this one included. The
+	// engine divides Options.Rate, PerHour and PerDay by it, so that the
+	// list's limits hold whatever the number of processes.
+	Peers() int
+}
+
+// ErrLeaseLost is the cause of a run that stopped because its lease was
+// no longer certainly valid.
+var ErrLeaseLost = ledger.ErrLeaseLost
 
 // Options tunes a run. The zero value works: one connection, no rate limit,
 // 5 attempts, batches of 100.
@@ -139,7 +178,16 @@ type Options struct {
 	// once at the end, from a single goroutine.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
-	// Now stamps outcomes; nil means time.Now.
+	// Lease, when set, is checked before each message is let through and
+	// tells how many runs share the limits. nil: this run is alone.
+	Lease Lease
+	// PollEvery is how often the engine claims again while other runs
+	// hold rows of the issue (SharedLedger); 0 means 2s.
+	PollEvery time.Duration
+	// Sleep waits d or until ctx is done and reports whether d elapsed;
+	// nil uses a timer. Tests inject one so that backoff costs nothing.
+	Sleep func(ctx context.Context, d time.Duration) bool
+	// Now stamps outcomes and drives the caps; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // nil discards
 }
@@ -166,9 +214,9 @@ func (p Progress) ETA() time.Duration {
 // Summary is what a run did. Pending counts recipients this run claimed but
 // left pending (to be continued by a later run).
 type Summary struct {
-	Sent, Failed, Pending int
-	Attempts              int // messages handed to the transport in this run, retries included
-	Duration              time.Duration
+	Sent, Failed, Skipped, Pending int
+	Attempts                       int // messages handed to the transport in this run, retries included
+	Duration                       time.Duration
 }
 
 // Rate is messages accepted per second over the run.
@@ -212,6 +260,12 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 2 * time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -233,12 +287,13 @@ type outReq struct {
 
 type engine struct {
 	issueID string
-	prep    *mail.Prepared
+	msgs    Builder
 	l       Ledger
 	t       Transport
 	o       Options
 	log     *slog.Logger
 	limiter *rate.Limiter
+	peers   atomic.Int64 // runs sharing Rate when the limiter was last set
 	quota   *quota
 	start   time.Time
 
@@ -254,6 +309,7 @@ type engine struct {
 	claimed int
 	sent    int
 	failed  int
+	skipped int
 
 	// deferred holds the outcomes of unconfirmed messages, recorded when
 	// the run ends so that this run cannot claim them again (rule 6).
@@ -280,22 +336,19 @@ type worker struct {
 // errNotRecorded aborts a message whose predecessor could not be recorded.
 var errNotRecorded = errors.New("previous outcome not recorded")
 
-// Run delivers issue r to the recipients it claims from l until none is left,
-// the relay is unreachable, a cap is reached, or ctx is cancelled. The issue
-// is encoded once with comp. On cancellation it stops claiming, lets
-// messages in flight finish (bounded by the transport's timeout), records
-// what is known, releases the rest and returns ctx.Err(). If no connection
-// can be opened it returns an error naming the relay failure, with the
-// recipients left pending.
-func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer, l Ledger, t Transport, opts Options) (Summary, error) {
+// Run delivers an issue, built per recipient by msgs, to the recipients it
+// claims from l until none is left (and, with a SharedLedger, no other run
+// holds any), the relay is unreachable, a cap is reached, the lease lapses
+// or ctx is cancelled. On cancellation it stops claiming, lets messages in
+// flight finish (bounded by the transport's timeout), records what is
+// known, releases the rest and returns ctx.Err(). If no connection can be
+// opened it returns an error naming the relay failure, with the recipients
+// left pending.
+func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transport, opts Options) (Summary, error) {
 	opts.defaults()
 	start := time.Now()
-	prep, err := comp.Prepare(r)
-	if err != nil {
-		return Summary{}, fmt.Errorf("deliver %s: %w", issueID, err)
-	}
 	e := &engine{
-		issueID: issueID, prep: prep, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
+		issueID: issueID, msgs: msgs, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
 		start: start,
 		bg:    context.WithoutCancel(ctx),
 		jobs:  make(chan ledger.Recipient, opts.BatchSize),
@@ -303,11 +356,14 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 		state: make(map[int64]int),
 	}
 	if opts.Rate > 0 {
+		e.peers.Store(1)
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
+		e.shareRate()
 	}
 	if opts.PerHour > 0 || opts.PerDay > 0 {
-		if e.quota, err = newQuota(ctx, opts); err != nil {
-			return Summary{}, fmt.Errorf("deliver %s: %w", issueID, err)
+		var err error
+		if e.quota, err = newQuota(ctx, opts, e.recordedSent); err != nil {
+			return Summary{}, fmt.Errorf("quota: %w", err)
 		}
 	}
 	e.ctx, e.cancel = context.WithCancelCause(ctx)
@@ -346,7 +402,7 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 		p.Done = true
 		opts.Progress(p)
 	}
-	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "pending", s.Pending,
+	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "skipped", s.Skipped, "left_pending", s.Pending,
 		"attempts", s.Attempts, "ledger_writes", e.records.Load(), "duration", s.Duration.Round(time.Millisecond))
 
 	if err := ctx.Err(); err != nil {
@@ -357,10 +413,52 @@ func Run(ctx context.Context, issueID string, r *render.Rendered, comp Composer,
 	}
 	if s.Pending > 0 {
 		if err := e.relayError(); err != nil {
-			return s, fmt.Errorf("deliver %s: %d recipients left pending: %w", issueID, s.Pending, err)
+			return s, fmt.Errorf("%s left pending: %w", plural(s.Pending, "recipient", "recipients"), err)
 		}
 	}
 	return s, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// shareRate divides Options.Rate among the live runs the lease reports.
+func (e *engine) shareRate() {
+	if e.limiter == nil || e.o.Lease == nil {
+		return
+	}
+	n := int64(max(e.o.Lease.Peers(), 1))
+	if e.peers.Swap(n) == n {
+		return
+	}
+	e.limiter.SetLimit(rate.Limit(e.o.Rate / float64(n)))
+	if n > 1 {
+		e.log.Debug("sharing the rate", "runs", n, "rate", e.o.Rate/float64(n))
+	}
+}
+
+// recordedSent is the number of this run's messages recorded as sent.
+func (e *engine) recordedSent() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sent
+}
+
+// ready is called right before a message may be accepted: the previous
+// one is recorded, and the run's lease is still certainly valid.
+func (e *engine) ready(w *worker) error {
+	if err := w.waitAck(); err != nil {
+		return err
+	}
+	if e.o.Lease != nil && !e.o.Lease.Valid() {
+		e.cancel(ErrLeaseLost)
+		return fmt.Errorf("%w: %w", ErrConnBroken, ErrLeaseLost)
+	}
+	return nil
 }
 
 // claimer feeds claimed rows to the workers until the ledger is drained or
@@ -371,12 +469,22 @@ func (e *engine) claimer() {
 		batch, err := e.l.Claim(e.ctx, e.issueID, e.o.BatchSize)
 		if err != nil {
 			if e.ctx.Err() == nil {
-				e.cancel(fmt.Errorf("deliver %s: claim: %w", e.issueID, err))
+				e.cancel(fmt.Errorf("claim: %w", err))
 			}
 			return
 		}
 		if len(batch) == 0 {
-			return
+			if !e.othersHold() {
+				return
+			}
+			if !e.o.Sleep(e.ctx, e.o.PollEvery) {
+				return
+			}
+			if e.o.Lease != nil && !e.o.Lease.Valid() {
+				e.cancel(ErrLeaseLost)
+				return
+			}
+			continue
 		}
 		e.mu.Lock()
 		for _, rc := range batch {
@@ -394,6 +502,23 @@ func (e *engine) claimer() {
 			}
 		}
 	}
+}
+
+// othersHold reports whether other runs still hold rows of the issue, so
+// that the claimer should wait for them to be settled or to come back.
+func (e *engine) othersHold() bool {
+	sl, ok := e.l.(SharedLedger)
+	if !ok {
+		return false
+	}
+	n, err := sl.HeldByOthers(e.ctx, e.issueID)
+	if err != nil {
+		if e.ctx.Err() == nil {
+			e.cancel(fmt.Errorf("claim: %w", err))
+		}
+		return false
+	}
+	return n > 0
 }
 
 // work owns at most one connection and delivers jobs one at a time.
@@ -446,7 +571,11 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 	attempts := rc.Attempts
 	var last failure
 	staleRetried := false // one free retry when a reused connection was dead
-	m, err := e.prep.Build(w.buf, rc)
+	m, err := e.msgs.Build(w.buf, rc)
+	if errors.Is(err, ErrSkip) {
+		e.emit(w, rc, ledger.Skipped, attempts, failure{reply: err.Error()})
+		return true
+	}
 	if err != nil {
 		// No retry can fix a message that cannot be built.
 		e.emit(w, rc, ledger.Failed, attempts, failure{reply: "compose: " + err.Error()})
@@ -467,6 +596,7 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 			return e.leave(w, rc, attempts, last)
 		}
 		if e.limiter != nil {
+			e.shareRate()
 			if err := e.limiter.Wait(e.ctx); err != nil {
 				return e.leave(w, rc, attempts, last)
 			}
@@ -488,19 +618,19 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		var slot time.Time
 		if e.quota != nil {
 			var qerr error
-			if slot, qerr = e.quota.take(e.o.Now()); qerr != nil {
-				e.cancel(fmt.Errorf("deliver %s: %w", e.issueID, qerr))
+			if slot, qerr = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); qerr != nil {
+				e.cancel(qerr)
 				return e.leave(w, rc, attempts, last)
 			}
 		}
-		err := w.conn.Send(e.ctx, &m, rc, w.waitAck)
+		err := w.conn.Send(e.ctx, &m, rc, func() error { return e.ready(w) })
 		e.attempts.Add(1)
 		if err != nil && e.quota != nil && !errors.Is(err, ErrUnconfirmed) {
 			e.quota.refund(slot) // an unconfirmed message may count at the relay
 		}
-		if err != nil && errors.Is(err, errNotRecorded) {
-			// The ledger failed (the run is stopping): this message was not
-			// accepted and its attempt does not count.
+		if err != nil && (errors.Is(err, errNotRecorded) || errors.Is(err, ErrLeaseLost)) {
+			// The ledger failed, or the lease lapsed (the run is stopping):
+			// this message was not accepted and its attempt does not count.
 			e.drop(w)
 			return false
 		}
@@ -543,7 +673,7 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		if attempts >= e.o.MaxAttempts {
 			continue
 		}
-		if !sleep(e.ctx, e.o.Backoff(attempts-rc.Attempts)) {
+		if !e.o.Sleep(e.ctx, e.o.Backoff(attempts-rc.Attempts)) {
 			return e.leave(w, rc, attempts, last)
 		}
 	}
@@ -636,10 +766,18 @@ func (e *engine) open() (Conn, error) {
 			e.setRelayError(fmt.Errorf("cannot connect after %d tries: %w", i, err))
 			return nil, err
 		}
-		if !sleep(e.ctx, e.o.Backoff(i)) {
+		if !e.o.Sleep(e.ctx, e.o.Backoff(i)) {
 			return nil, e.ctx.Err()
 		}
 	}
+}
+
+// peerCount is how many runs share the caps.
+func (e *engine) peerCount() int {
+	if e.o.Lease == nil {
+		return 1
+	}
+	return max(e.o.Lease.Peers(), 1)
 }
 
 func (e *engine) drop(w *worker) {
@@ -708,7 +846,7 @@ func (e *engine) settle(batch []outReq, err error) {
 		switch {
 		case err != nil:
 			e.state[o.SubscriberID] = stUnstored
-		case o.Status == ledger.Sent, o.Status == ledger.Failed:
+		case o.Status == ledger.Sent, o.Status == ledger.Failed, o.Status == ledger.Skipped:
 			// Settled for good and never claimed again: forget it, so
 			// that memory does not grow with the list.
 			delete(e.state, o.SubscriberID)
@@ -720,13 +858,15 @@ func (e *engine) settle(batch []outReq, err error) {
 			e.sent++
 		case ledger.Failed:
 			e.failed++
+		case ledger.Skipped:
+			e.skipped++
 		}
 	}
 	e.mu.Unlock()
 	if err != nil && e.ctx.Err() == nil {
 		// Rows stay "sending": the next run puts them back to pending, so
 		// at most these are repeated. Stop before it grows.
-		e.cancel(fmt.Errorf("deliver %s: record %d outcomes: %w", e.issueID, len(batch), err))
+		e.cancel(fmt.Errorf("record %d outcomes: %w", len(batch), err))
 	}
 	for _, r := range batch {
 		if r.ack != nil {
@@ -751,7 +891,7 @@ func (e *engine) record(batch []outReq) error {
 		}
 		e.log.Warn("record outcomes", "try", try+1, "err", err)
 		if try < 2 {
-			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+			e.o.Sleep(e.bg, time.Duration(try+1)*100*time.Millisecond)
 		}
 	}
 	return err
@@ -787,7 +927,7 @@ func (e *engine) release(ids []int64) error {
 	defer cancel()
 	if err := e.l.Release(ctx, e.issueID, ids); err != nil {
 		e.log.Error("release claimed recipients", "count", len(ids), "err", err)
-		e.cancel(fmt.Errorf("deliver %s: release %d recipients: %w", e.issueID, len(ids), err))
+		e.cancel(fmt.Errorf("release %d recipients: %w", len(ids), err))
 		return err
 	}
 	return nil
@@ -796,7 +936,7 @@ func (e *engine) release(ids []int64) error {
 func (e *engine) summary() Summary {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Summary{Sent: e.sent, Failed: e.failed, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start)}
+	s := Summary{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start)}
 	for _, st := range e.state {
 		if st == stPending || st == stHeld {
 			s.Pending++
@@ -807,7 +947,7 @@ func (e *engine) summary() Summary {
 
 func (e *engine) progress() Progress {
 	e.mu.Lock()
-	p := Progress{Sent: e.sent, Failed: e.failed, Total: e.o.Total}
+	p := Progress{Sent: e.sent, Failed: e.failed + e.skipped, Total: e.o.Total}
 	claimed := e.claimed
 	e.mu.Unlock()
 	if p.Total < claimed {

@@ -36,7 +36,7 @@ func TestRunDeliversEachOnce(t *testing.T) {
 	opts.ProgressEvery = 5 * time.Millisecond
 	opts.Progress = func(p deliver.Progress) { pmu.Lock(); progress = append(progress, p); pmu.Unlock() }
 
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), comp, l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, testRendered()), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -224,7 +224,7 @@ func TestRunFaults(t *testing.T) {
 				opts.MaxAttempts = tt.maxAttempts
 			}
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Timeout = 300 * time.Millisecond })
-			sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, tr, opts)
+			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -271,7 +271,7 @@ func TestRunDuplicateTrap(t *testing.T) {
 	l := newFakeLedger(issueID, 5)
 	opts := fastOptions()
 	opts.Connections = 1
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +297,14 @@ func TestRunRelayDown(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close() // nobody listens there any more
-	tr, err := deliver.NewSMTP(deliver.SMTPOptions{Host: "127.0.0.1", Port: port, TLS: "none", Timeout: time.Second})
+	tr, err := deliver.NewSMTP(deliver.SMTPOptions{Host: "127.0.0.1", Port: port, TLS: "none", Auth: "auto", Timeout: time.Second, DataTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := newFakeLedger(issueID, 25)
 	var opens atomic.Int32
 	opts := fastOptions()
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, countingTransport{tr, &opens}, opts)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, countingTransport{tr, &opens}, opts)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !strings.Contains(err.Error(), "pending") {
 		t.Fatalf("err = %v, want a relay error", err)
 	}
@@ -338,7 +338,7 @@ func (c countingTransport) Open(ctx context.Context) (deliver.Conn, error) {
 func TestRunSenderRefused(t *testing.T) {
 	srv := smtptest.New(t, smtptest.WithMailError(smtptest.Reply(550, 5, 7, 1, "relaying denied")))
 	l := newFakeLedger(issueID, 10)
-	_, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), fastOptions())
+	_, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), fastOptions())
 	if err == nil || !strings.Contains(err.Error(), "relay refused the sender") {
 		t.Fatalf("err = %v", err)
 	}
@@ -358,7 +358,7 @@ func TestRunAuth(t *testing.T) {
 			srv := smtptest.New(t, smtptest.WithAuth("ann", "s3cret"))
 			l := newFakeLedger(issueID, 3)
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Username, o.Password = "ann", tt.pass })
-			sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, tr, fastOptions())
+			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, fastOptions())
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -379,7 +379,7 @@ func TestRunRateLimit(t *testing.T) {
 	opts := fastOptions()
 	opts.Rate, opts.Burst = 20, 1 // 10 messages: the first at once, 9 more 50ms apart
 	start := time.Now()
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 10 {
 		t.Fatalf("Run: %+v, %v", sum, err)
 	}
@@ -402,7 +402,7 @@ func TestRunCancel(t *testing.T) {
 	l := newFakeLedger(issueID, n)
 	opts := fastOptions()
 	opts.Connections = 2
-	sum, err := deliver.Run(ctx, issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Run(ctx, issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -422,7 +422,7 @@ func TestRunRecordFailureStops(t *testing.T) {
 	l.recordErr = errors.New("disk full")
 	opts := fastOptions()
 	opts.BatchSize = 5
-	_, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	_, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v, want the record error", err)
 	}
@@ -434,7 +434,7 @@ func TestRunRecordFailureStops(t *testing.T) {
 func TestRunEmptyLedgerOpensNothing(t *testing.T) {
 	var opens atomic.Int32
 	l := newFakeLedger(issueID, 0)
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l,
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l,
 		countingTransport{deliver.NewFile(t.TempDir()), &opens}, fastOptions())
 	if err != nil || sum != (deliver.Summary{Duration: sum.Duration}) || opens.Load() != 0 {
 		t.Errorf("summary %+v, err %v, %d opens", sum, err, opens.Load())
@@ -446,7 +446,7 @@ func TestFileTransport(t *testing.T) {
 	l := newFakeLedger(issueID, 6)
 	l.add(ledger.Recipient{IssueID: issueID, SubscriberID: 7, Email: "../../evil/x@example.com"})
 	comp := testComposer(t)
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), comp, l, deliver.NewFile(dir), fastOptions())
+	sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, testRendered()), l, deliver.NewFile(dir), fastOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func TestDryRun(t *testing.T) {
 		}
 		yield(ledger.Recipient{IssueID: issueID, SubscriberID: 99, Email: "broken"})
 	}
-	res, err := deliver.DryRun(t.Context(), testRendered(), testComposer(t), rcs)
+	res, err := deliver.DryRun(t.Context(), testPrepared(t), rcs)
 	if res.Messages != 5 || res.Failed != 1 || res.Bytes < 5*500 {
 		t.Errorf("result %+v", res)
 	}
@@ -497,15 +497,19 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestNewSMTP(t *testing.T) {
+	ok := func(host, tls string, port int) deliver.SMTPOptions {
+		return deliver.SMTPOptions{Host: host, TLS: tls, Port: port, Auth: "auto", Timeout: time.Second, DataTimeout: time.Minute}
+	}
 	tests := []struct {
 		o    deliver.SMTPOptions
 		want string // error substring, "" for ok
 	}{
-		{deliver.SMTPOptions{Host: "mail.example.org"}, ""},
-		{deliver.SMTPOptions{Host: "mail.example.org", TLS: "tls"}, ""},
+		{ok("mail.example.org", "starttls", 587), ""},
+		{ok("mail.example.org", "tls", 465), ""},
 		{deliver.SMTPOptions{}, "host is empty"},
-		{deliver.SMTPOptions{Host: "h", TLS: "ssl"}, `tls "ssl"`},
-		{deliver.SMTPOptions{Host: "h", Port: 70000}, "port 70000"},
+		{ok("h", "ssl", 25), `tls "ssl"`},
+		{ok("h", "none", 70000), "port 70000"},
+		{deliver.SMTPOptions{Host: "h", TLS: "none", Auth: "auto", Port: 25}, "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.o), func(t *testing.T) {
@@ -536,7 +540,7 @@ func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
 	l := newFakeLedger(issueID, 4)
 	opts := fastOptions()
 	opts.Connections, opts.MaxAttempts = 1, 1
-	sum, err := deliver.Run(t.Context(), issueID, testRendered(), testComposer(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,14 +553,14 @@ func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
 	}
 }
 
-func TestSendOne(t *testing.T) {
+func TestSendMessageTestCopy(t *testing.T) {
 	srv := smtptest.New(t)
-	comp := testComposer(t)
-	m, err := comp.ComposeTest(testRendered(), "Editor <ed@example.com>")
+	rc := ledger.Recipient{IssueID: issueID, Email: "ed@example.com", Name: "Editor", Test: true}
+	m, err := testPrepared(t).Build(nil, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deliver.SendOne(t.Context(), smtpTransport(t, srv, nil), m, ledger.Recipient{IssueID: issueID, Email: "ed@example.com"}); err != nil {
+	if err := deliver.SendMessage(t.Context(), smtpTransport(t, srv, nil), &m, rc); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Received("ed@example.com"); len(got) != 1 || !bytes.Contains(got[0], []byte("[TEST]")) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/digest/digest/internal/ledger"
@@ -13,9 +14,11 @@ import (
 
 // File is a Transport that writes each message to
 // <dir>/<issue id>/<recipient address>.eml instead of sending it: for
-// development, previews and tests. The bytes are those an SMTP relay would
-// receive. Files appear atomically (written to a temporary name, then
-// renamed).
+// development, previews and tests. A test copy goes to
+// <dir>/<issue id>/test/<address>.<n>.eml instead, n counting up, so that
+// it never replaces a delivered message or an earlier test copy. The bytes
+// are those an SMTP relay would receive. Files appear atomically (written
+// to a temporary name, then renamed).
 type File struct {
 	dir string
 }
@@ -23,9 +26,26 @@ type File struct {
 // NewFile returns a File transport writing under dir (created when needed).
 func NewFile(dir string) *File { return &File{dir: dir} }
 
-// Path returns the file a recipient's message is written to.
+// Path returns the file a recipient's message is written to (for a test
+// copy, the folder's pattern: see File).
 func (f *File) Path(rc ledger.Recipient) string {
-	return filepath.Join(f.dir, safeName(rc.IssueID, "issue"), safeName(rc.Email, "recipient")+".eml")
+	dir := filepath.Join(f.dir, safeName(rc.IssueID, "issue"))
+	if rc.Test {
+		return filepath.Join(dir, "test", safeName(rc.Email, "recipient")+".*.eml")
+	}
+	return filepath.Join(dir, safeName(rc.Email, "recipient")+".eml")
+}
+
+// testPath picks the first free numbered name for a test copy. Test copies
+// are sent one at a time by hand, so the race between the check and the
+// rename is not a concern.
+func testPath(pattern string) string {
+	for n := 1; ; n++ {
+		p := strings.Replace(pattern, "*", strconv.Itoa(n), 1)
+		if _, err := os.Lstat(p); os.IsNotExist(err) {
+			return p
+		}
+	}
 }
 
 // Open returns a connection; there is nothing to dial.
@@ -38,6 +58,9 @@ func (c fileConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient
 		return err
 	}
 	path := c.f.Path(rc)
+	if rc.Test {
+		path = testPath(path)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("outbox %s: %w", dir, err)

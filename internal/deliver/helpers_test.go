@@ -156,9 +156,26 @@ func testComposer(t *testing.T) *mail.Composer {
 	return c
 }
 
+// prepare encodes r once with comp.
+func prepare(t testing.TB, comp *mail.Composer, r *render.Rendered) *mail.Prepared {
+	t.Helper()
+	p, err := comp.Prepare(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testPrepared is testRendered encoded by testComposer.
+func testPrepared(t *testing.T) *mail.Prepared {
+	t.Helper()
+	return prepare(t, testComposer(t), testRendered())
+}
+
 func smtpTransport(t testing.TB, s *smtptest.Server, mod func(*deliver.SMTPOptions)) *deliver.SMTP {
 	t.Helper()
-	o := deliver.SMTPOptions{Host: "127.0.0.1", Port: s.Port(), TLS: "none", Timeout: 2 * time.Second, HELO: "test.local"}
+	o := deliver.SMTPOptions{Host: "127.0.0.1", Port: s.Port(), TLS: "none", Auth: "auto",
+		Timeout: 2 * time.Second, DataTimeout: 10 * time.Minute, HELO: "test.local"}
 	if mod != nil {
 		mod(&o)
 	}

@@ -8,69 +8,118 @@ import (
 	"time"
 )
 
-// quota enforces PerHour and PerDay over a sliding window. It keeps the time
-// of each message counted in the last day (or hour), so its memory is
-// bounded by the larger cap.
+// quotaRefresh is how often the caps are re-read from the store while
+// other runs may be sending too.
+const quotaRefresh = 10 * time.Second
+
+// quota enforces PerHour and PerDay.
+//
+// Alone and without a store (SentSince nil) it counts this run's messages
+// over a sliding window, keeping the time of each, so its memory is bounded
+// by the larger cap.
+//
+// With a store it holds for the whole list across runs and processes: every
+// quotaRefresh it reads how many messages all runs sent in the last hour and
+// day, and lets this run use 1/peers of what is left until the next
+// refresh, counting its own messages not yet recorded as used. Several
+// runs together therefore never exceed a cap; the price is that the last
+// few messages under a cap may wait for a later run when peers > 1.
 type quota struct {
 	mu      sync.Mutex
 	perHour int
 	perDay  int
 	window  time.Duration
-	times   []time.Time // ascending
+	times   []time.Time // ascending: local mode, or takes since the refresh
+
+	sentSince func(ctx context.Context, since time.Time) (int, error)
+	recorded  func() int // this run's messages recorded as sent
+	taken     int        // this run's messages counted and not refunded
+	refreshed time.Time
+	hourUsed  int // by every run, recorded, at the refresh
+	dayUsed   int
+	budget    [2]int // this run's allowance for the hour and the day until the next refresh
 }
 
-func newQuota(ctx context.Context, o Options) (*quota, error) {
-	q := &quota{perHour: o.PerHour, perDay: o.PerDay, window: time.Hour}
+func newQuota(ctx context.Context, o Options, recorded func() int) (*quota, error) {
+	q := &quota{perHour: o.PerHour, perDay: o.PerDay, window: time.Hour, sentSince: o.SentSince, recorded: recorded}
 	if o.PerDay > 0 {
 		q.window = 24 * time.Hour
 	}
-	if o.SentSince == nil {
+	if q.sentSince == nil {
 		return q, nil
 	}
-	// Seed with earlier runs: their exact times are unknown, so count the
-	// last hour's as sent now and the rest of the day's as sent an hour ago
-	// (they leave the day window no later than they really would).
-	now := o.Now()
-	hour, err := o.SentSince(ctx, now.Add(-time.Hour))
+	return q, q.refresh(ctx, o.Now(), 1)
+}
+
+// refresh re-reads what every run sent and shares what is left of each cap
+// among peers runs.
+func (q *quota) refresh(ctx context.Context, now time.Time, peers int) error {
+	hour, err := q.sentSince(ctx, now.Add(-time.Hour))
 	if err != nil {
-		return nil, fmt.Errorf("count messages sent in the last hour: %w", err)
+		return fmt.Errorf("count messages sent in the last hour: %w", err)
 	}
 	day := hour
-	if o.PerDay > 0 {
-		if day, err = o.SentSince(ctx, now.Add(-24*time.Hour)); err != nil {
-			return nil, fmt.Errorf("count messages sent in the last day: %w", err)
+	if q.perDay > 0 {
+		if day, err = q.sentSince(ctx, now.Add(-24*time.Hour)); err != nil {
+			return fmt.Errorf("count messages sent in the last day: %w", err)
 		}
 	}
-	for range max(day-hour, 0) {
-		q.times = append(q.times, now.Add(-time.Hour))
-	}
-	for range hour {
-		q.times = append(q.times, now)
-	}
-	return q, nil
+	// This run's messages counted but not yet in the ledger as sent.
+	inFlight := max(q.taken-q.recorded(), 0)
+	q.hourUsed, q.dayUsed = hour+inFlight, day+inFlight
+	q.budget[0] = max(q.perHour-q.hourUsed, 0) / max(peers, 1)
+	q.budget[1] = max(q.perDay-q.dayUsed, 0) / max(peers, 1)
+	q.times = q.times[:0]
+	q.refreshed = now
+	return nil
 }
 
 // take counts one message at now, or reports the cap that forbids it.
-func (q *quota) take(now time.Time) (time.Time, error) {
+func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.sentSince != nil {
+		if now.Sub(q.refreshed) >= quotaRefresh || now.Before(q.refreshed) {
+			if err := q.refresh(ctx, now, peers); err != nil {
+				return time.Time{}, err
+			}
+		}
+		n := len(q.times)
+		if q.perDay > 0 && n >= q.budget[1] {
+			return time.Time{}, capError("per_day", q.perDay, "24 hours", peers)
+		}
+		if q.perHour > 0 && n >= q.budget[0] {
+			return time.Time{}, capError("per_hour", q.perHour, "hour", peers)
+		}
+		q.taken++
+		q.times = append(q.times, now)
+		return now, nil
+	}
 	// Forget what left the window.
 	cut := sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-q.window)) })
 	q.times = q.times[cut:]
 	if q.perDay > 0 && len(q.times) >= q.perDay {
-		return time.Time{}, fmt.Errorf("%w: %d messages in the last 24 hours (per_day)", ErrQuota, q.perDay)
+		return time.Time{}, capError("per_day", q.perDay, "24 hours", 1)
 	}
 	if q.perHour > 0 {
 		inHour := len(q.times) - sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-time.Hour)) })
 		if inHour >= q.perHour {
-			return time.Time{}, fmt.Errorf("%w: %d messages in the last hour (per_hour)", ErrQuota, q.perHour)
+			return time.Time{}, capError("per_hour", q.perHour, "hour", 1)
 		}
 	}
 	if n := len(q.times); n > 0 && now.Before(q.times[n-1]) {
 		now = q.times[n-1] // keep the list sorted if the clock stepped back
 	}
+	q.taken++
 	q.times = append(q.times, now)
 	return now, nil
+}
+
+func capError(key string, limit int, span string, peers int) error {
+	if peers > 1 {
+		return fmt.Errorf("%w: %d messages in the last %s (%s, shared by %d runs)", ErrQuota, limit, span, key, peers)
+	}
+	return fmt.Errorf("%w: %d messages in the last %s (%s)", ErrQuota, limit, span, key)
 }
 
 // refund uncounts a message that was not accepted.
@@ -80,6 +129,7 @@ func (q *quota) refund(t time.Time) {
 	for i := len(q.times) - 1; i >= 0; i-- {
 		if q.times[i].Equal(t) {
 			q.times = append(q.times[:i], q.times[i+1:]...)
+			q.taken--
 			return
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/smtptest"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
@@ -72,11 +73,15 @@ func BenchmarkSQLite100k(b *testing.B) {
 		if _, err := st.Enqueue(ctx, issueID); err != nil {
 			b.Fatal(err)
 		}
+		run, err := st.BeginRun(ctx, ledger.Run{ID: "bench", Host: "h", PID: 1, IssueID: issueID}, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
 		runtime.GC()
 		before := peakRSS()
 		srv := smtptest.New(b, smtptest.WithDiscard())
 		start := time.Now()
-		sum, err := deliver.Run(ctx, issueID, r, comp, st, smtpTransport(b, srv, nil), deliver.Options{Connections: 4, Total: n})
+		sum, err := deliver.Run(ctx, issueID, prepare(b, comp, r), run, smtpTransport(b, srv, nil), deliver.Options{Connections: 4, Total: n})
 		took := time.Since(start)
 		if err != nil || sum.Sent != n || srv.Total() != n {
 			b.Fatalf("summary %+v, server %d, err %v", sum, srv.Total(), err)

@@ -61,27 +61,30 @@ func (e *connError) Unwrap() []error {
 	return []error{ErrConnBroken, e.err}
 }
 
-// SMTPOptions configures the SMTP transport. Host is required.
+// SMTPOptions configures the SMTP transport. Every field but the optional
+// ones (Username, Password, InsecureSkipVerify, HELO, NoPipelining) is
+// required: defaults are the configuration's business (package config), not
+// repeated here.
 type SMTPOptions struct {
 	Host     string
-	Port     int    // 0: 587 for starttls, 465 for tls, 25 for none
+	Port     int
 	Username string // when set, authenticate
 	Password string
-	// Auth is the SASL mechanism: auto (the default when empty: the
-	// strongest the server offers), plain, login or cram-md5. PLAIN and
-	// LOGIN are refused over an unencrypted connection except to localhost.
+	// Auth is the SASL mechanism: auto (the strongest the server offers),
+	// plain, login or cram-md5. PLAIN and LOGIN are refused over an
+	// unencrypted connection except to localhost.
 	Auth string
-	// TLS is none, starttls (the default when empty: STARTTLS is required)
-	// or tls (implicit TLS from the first byte).
+	// TLS is none, starttls (STARTTLS is required) or tls (implicit TLS
+	// from the first byte).
 	TLS                string
 	InsecureSkipVerify bool
 	// Timeout bounds the dial and each later step: greeting, EHLO,
 	// STARTTLS, AUTH, and each command and reply of a message (the message
-	// data gets the timeout plus one second per 100 KB); 0 means 30s.
+	// data gets the timeout plus one second per 100 KB).
 	Timeout time.Duration
 	// DataTimeout bounds the wait for the reply to the end of DATA, when
-	// the relay may be scanning the message; 0 means 10 minutes (RFC 5321
-	// §4.5.3.2.6), and it is never less than Timeout. Giving up there is
+	// the relay may be scanning the message (RFC 5321 §4.5.3.2.6 suggests
+	// 10 minutes); it is never less than Timeout. Giving up there is
 	// ambiguous (the relay may have accepted the message; see
 	// ErrUnconfirmed), hence the long wait. Cancelling the context given
 	// to Send cuts the remaining wait to Timeout.
@@ -91,10 +94,6 @@ type SMTPOptions struct {
 	// server offers PIPELINING (for relays that mishandle it).
 	NoPipelining bool
 }
-
-// DefaultDataTimeout is SMTPOptions.DataTimeout when unset: the wait for
-// the reply to the final "." that RFC 5321 §4.5.3.2.6 recommends.
-const DefaultDataTimeout = 10 * time.Minute
 
 // SMTP is a Transport that relays over SMTP. go-mail dials, greets, starts
 // TLS and authenticates; messages, already built, go over go-mail's SMTP
@@ -111,31 +110,21 @@ func NewSMTP(opts SMTPOptions) (*SMTP, error) {
 		return nil, errors.New("smtp: host is empty")
 	}
 	switch opts.TLS {
-	case "":
-		opts.TLS = "starttls"
 	case "none", "starttls", "tls":
 	default:
 		return nil, fmt.Errorf("smtp: tls %q: want none, starttls or tls", opts.TLS)
 	}
 	opts.Auth = strings.ToLower(strings.TrimSpace(opts.Auth))
 	switch opts.Auth {
-	case "":
-		opts.Auth = "auto"
 	case "auto", "plain", "login", "cram-md5":
 	default:
 		return nil, fmt.Errorf("smtp: auth %q: want auto, plain, login or cram-md5", opts.Auth)
 	}
-	if opts.Port == 0 {
-		opts.Port = map[string]int{"none": 25, "starttls": 587, "tls": 465}[opts.TLS]
-	}
 	if opts.Port < 1 || opts.Port > 65535 {
 		return nil, fmt.Errorf("smtp: port %d out of range", opts.Port)
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
-	}
-	if opts.DataTimeout <= 0 {
-		opts.DataTimeout = DefaultDataTimeout
+	if opts.Timeout <= 0 || opts.DataTimeout <= 0 {
+		return nil, fmt.Errorf("smtp: timeout %s and data timeout %s must be positive", opts.Timeout, opts.DataTimeout)
 	}
 	opts.DataTimeout = max(opts.DataTimeout, opts.Timeout)
 	s := &SMTP{opts: opts, addr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))}

@@ -1,13 +1,43 @@
-// Package ledger defines the per-recipient delivery record shared by the
-// store (which keeps it) and the delivery engine (which drives it).
+// Package ledger defines the delivery records shared by the store (which
+// keeps them), the delivery engine (which drives them) and the use cases
+// (which report them): built issues, the per-recipient ledger rows, and the
+// runs that deliver.
 //
-// A row moves pending → sending → sent | failed. A row is sent only after the
-// SMTP server accepted the message; a row left in sending by a crash is put
-// back to pending by the next run, so a crash can repeat at most the messages
-// that were in flight and never skips one.
+// A row moves pending → sending → sent | failed | skipped. A row is sent
+// only after the SMTP server accepted the message. A row in sending belongs
+// to the run that claimed it (its owner) under a lease that the owner
+// renews while it works; only a row whose lease expired (its owner died or
+// stalled) goes back to pending, so a crash can repeat at most the messages
+// that were in flight, never skips one, and two live runs never send the
+// same row.
 package ledger
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound is returned when the subscriber, issue or row asked for does
+// not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrLeaseLost says a run's lease expired before it was renewed: other runs
+// may have taken over its rows, so it must stop sending.
+var ErrLeaseLost = errors.New("the run's lease lapsed; another run may take over its recipients")
+
+// BusyError says other live runs are delivering, and the run that asked
+// did not offer to help (send --worker).
+type BusyError struct {
+	Runs   []Run  // the live runs, oldest first, with their progress
+	Counts Counts // the ledger of the first run's issue
+}
+
+func (e *BusyError) Error() string {
+	r := e.Runs[0]
+	return fmt.Sprintf("issue %s is being delivered by pid %d on %s since %s (run %s)",
+		r.IssueID, r.PID, r.Host, r.StartedAt.Format(time.RFC3339), r.ID)
+}
 
 // Status of one (issue, subscriber) delivery.
 const (
@@ -15,6 +45,9 @@ const (
 	Sending = "sending"
 	Sent    = "sent"
 	Failed  = "failed"
+	// Skipped: the reader was not sent this issue because nothing in it
+	// matched their topics. Final, like sent and failed.
+	Skipped = "skipped"
 )
 
 // Recipient is one claimed ledger row, with what is needed to address it.
@@ -23,13 +56,18 @@ type Recipient struct {
 	SubscriberID int64
 	Email        string
 	Name         string
-	Attempts     int // attempts made before this claim
+	// Topics the reader chose; empty means everything.
+	Topics   []string
+	Attempts int // attempts made before this claim
+	// Test marks a test copy (send --to, the preview's test send): it has no
+	// ledger row, and transports keep it apart from delivered messages.
+	Test bool
 }
 
 // Outcome is the result of one delivery attempt.
 type Outcome struct {
 	SubscriberID int64
-	Status       string // Sent, Failed, or Pending (temporary failure: retry later)
+	Status       string // Sent, Failed, Skipped, or Pending (temporary failure: retry later)
 	Attempts     int    // total attempts including this one
 	Code         int    // SMTP reply code, 0 when there was no reply
 	Enhanced     string // enhanced status code such as "5.1.1", when given
@@ -40,11 +78,21 @@ type Outcome struct {
 
 // Counts of an issue's ledger rows by status.
 type Counts struct {
-	Pending, Sending, Sent, Failed int
+	Pending, Sending, Sent, Failed, Skipped int
 }
 
 // Total is the number of rows.
-func (c Counts) Total() int { return c.Pending + c.Sending + c.Sent + c.Failed }
+func (c Counts) Total() int { return c.Pending + c.Sending + c.Sent + c.Failed + c.Skipped }
+
+// Unfinished is the number of rows still to deliver: pending, or in flight.
+func (c Counts) Unfinished() int { return c.Pending + c.Sending }
+
+// Done reports whether every row is settled (sent, failed or skipped).
+func (c Counts) Done() bool { return c.Unfinished() == 0 }
+
+// Delivered reports whether the issue was enqueued and every row is
+// settled: there is nothing left to send.
+func (c Counts) Delivered() bool { return c.Total() > 0 && c.Done() }
 
 // Failure is one failed recipient with the reason, for reports.
 type Failure struct {
@@ -53,4 +101,42 @@ type Failure struct {
 	Code     int
 	Enhanced string
 	Reply    string
+}
+
+// Issue is the record of one built issue.
+type Issue struct {
+	ID          string
+	Number      int // 1, 2, …: assigned by the store when 0
+	Subject     string
+	BuiltAt     time.Time
+	Articles    int
+	CompletedAt time.Time // zero until delivery has finished
+}
+
+// Run is one process delivering an issue, as others see it: it names the
+// owner of the rows it claims.
+type Run struct {
+	ID        string // host:pid:start, the owner written on claimed rows
+	Host      string
+	PID       int
+	IssueID   string
+	Worker    bool      // joined another run's delivery (send --worker)
+	StartedAt time.Time // when it registered
+	SeenAt    time.Time // its last renewal
+	Expires   time.Time // its lease: after this, it is presumed dead
+	Claimed   int       // rows it holds in sending now
+	Sent      int       // rows of the issue it sent
+}
+
+// Live reports whether the run's lease is still valid at now.
+func (r Run) Live(now time.Time) bool { return now.Before(r.Expires) }
+
+// Rate is the run's messages sent per second since it started, as of its
+// last renewal.
+func (r Run) Rate() float64 {
+	secs := r.SeenAt.Sub(r.StartedAt).Seconds()
+	if secs <= 0 {
+		return 0
+	}
+	return float64(r.Sent) / secs
 }

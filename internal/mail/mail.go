@@ -1,10 +1,13 @@
-// Package mail builds the MIME message of one issue for one recipient with
-// go-mail: addresses, a Message-ID derived from (issue, subscriber), the
-// list headers bulk senders need (List-Id, RFC 8058 one-click
-// List-Unsubscribe), and a multipart/alternative body, text first and HTML
-// last. It also signs and checks the unsubscribe tokens used in those URLs.
+// Package mail builds the MIME message of one issue for each recipient:
+// addresses, a Message-ID derived from (issue, subscriber), the list headers
+// bulk senders need (List-Id, RFC 8058 one-click List-Unsubscribe), and a
+// multipart/alternative body, text first and HTML last. The issue is encoded
+// once (Prepared) and each message, test copies included, is spliced from
+// it: there is one message builder. It also signs and checks the
+// unsubscribe tokens used in those URLs.
 //
-// It only builds messages; package deliver sends them.
+// It only builds messages; package deliver sends them (through go-mail's
+// connection, TLS and AUTH).
 package mail
 
 import (
@@ -24,11 +27,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/net/idna"
 
 	"github.com/digest/digest/internal/ledger"
-	"github.com/digest/digest/internal/render"
 )
 
 // ErrBadAddress is wrapped by Compose when a recipient address cannot be
@@ -126,7 +127,8 @@ func NewComposer(opts Options) (*Composer, error) {
 		if c.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
 			return nil, err
 		}
-		// A first signature before any concurrent use (see FIELD-NOTES).
+		// Sign once before any concurrent use: a fresh signer races on
+		// its first use from several goroutines.
 		if _, err := c.dkim.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
 			return nil, fmt.Errorf("mail: dkim: %w", err)
 		}
@@ -151,57 +153,6 @@ func (c *Composer) MessageID(issueID string, subscriberID int64) string {
 	h.Write([]byte(strconv.FormatInt(subscriberID, 10)))
 	return atomText(issueID) + "." + strconv.FormatInt(subscriberID, 10) + "." +
 		hex.EncodeToString(h.Sum(nil)[:8]) + "@" + c.domain
-}
-
-// Compose builds the message of issue r for one recipient, personalized with
-// its name, address and unsubscribe URL. An unparsable address gives an error
-// wrapping ErrBadAddress.
-func (c *Composer) Compose(r *render.Rendered, rc ledger.Recipient) (*gomail.Msg, error) {
-	to, err := recipientAddress(rc.Email, rc.Name)
-	if err != nil {
-		return nil, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
-	}
-	unsub := c.UnsubscribeURL(rc)
-	p := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub}
-	return c.build(r.Subject, c.MessageID(rc.IssueID, rc.SubscriberID), to, unsub, r.Text(p), r.HTML(p)), nil
-}
-
-// ComposeTest builds a test copy of issue r for `send --to ADDR`: the subject
-// is prefixed with "[TEST] ", the subscriber id is 0, and the Message-ID is
-// fresh on every call so that test copies never look like repeats.
-func (c *Composer) ComposeTest(r *render.Rendered, to string) (*gomail.Msg, error) {
-	addr, err := netmail.ParseAddress(to)
-	if err != nil {
-		return nil, fmt.Errorf("test recipient %q: %w: %v", to, ErrBadAddress, err)
-	}
-	addr.Name = cleanName(addr.Name)
-	unsub := c.UnsubscribeURL(ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address})
-	p := render.Personal{Name: addr.Name, Email: addr.Address, UnsubscribeURL: unsub}
-	msgID := "test." + strconv.FormatInt(c.now().Unix(), 36) + "." + randomHex() + "@" + c.domain
-	return c.build("[TEST] "+r.Subject, msgID, addr, unsub, r.Text(p), r.HTML(p)), nil
-}
-
-func (c *Composer) build(subject, msgID string, to *netmail.Address, unsub, text, html string) *gomail.Msg {
-	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	m.FromMailAddress(c.from)
-	m.ToMailAddress(to)
-	if c.replyTo != nil {
-		m.ReplyToMailAddress(c.replyTo)
-	}
-	m.Subject(subject)
-	m.SetDateWithValue(c.now())
-	m.SetMessageIDWithValue(msgID)
-	m.SetGenHeaderPreformatted("List-Id", c.listID)
-	// SetListUnsubscribeOneClick refuses http URLs, which are normal in
-	// development: write the RFC 8058 pair ourselves, always the same way.
-	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, "<"+unsub+">")
-	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
-	m.SetGenHeader(gomail.HeaderPrecedence, "bulk")
-	m.SetGenHeader("Auto-Submitted", "auto-generated")
-	m.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
-	m.SetBodyString(gomail.TypeTextPlain, text)
-	m.AddAlternativeString(gomail.TypeTextHTML, html)
-	return m
 }
 
 // recipientAddress parses a subscriber's address and attaches the cleaned

@@ -105,15 +105,15 @@ func parseMessage(t *testing.T, raw []byte) parsed {
 
 func compose(t *testing.T, c *Composer, rc ledger.Recipient) parsed {
 	t.Helper()
-	m, err := c.Compose(testRendered(), rc)
+	p, err := c.Prepare(testRendered())
 	if err != nil {
-		t.Fatalf("Compose: %v", err)
+		t.Fatalf("Prepare: %v", err)
 	}
-	var buf bytes.Buffer
-	if _, err := m.WriteTo(&buf); err != nil {
-		t.Fatalf("WriteTo: %v", err)
+	m, err := p.Build(nil, rc)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
 	}
-	return parseMessage(t, buf.Bytes())
+	return parseMessage(t, m.Data)
 }
 
 func TestCompose(t *testing.T) {
@@ -259,33 +259,42 @@ func TestListID(t *testing.T) {
 
 func TestComposeTest(t *testing.T) {
 	c := testComposer(t, nil)
-	a, err := c.ComposeTest(testRendered(), "Tess <tess@example.net>")
+	p, err := c.Prepare(testRendered())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := c.ComposeTest(testRendered(), "tess@example.net")
-	if a.GetMessageID() == b.GetMessageID() {
-		t.Errorf("test copies share Message-ID %s", a.GetMessageID())
-	}
-	var buf bytes.Buffer
-	if _, err := a.WriteTo(&buf); err != nil {
+	a, err := p.BuildTest(nil, "Tess <tess@example.net>")
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := parseMessage(t, buf.Bytes())
-	if subj, _ := new(mime.WordDecoder).DecodeHeader(p.header.Get("Subject")); !strings.HasPrefix(subj, "[TEST] Weekly digest") {
-		t.Errorf("Subject = %q", subj)
+	b, err := p.Build(nil, ledger.Recipient{IssueID: "2026-05-04", Email: "tess@example.net", Test: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`^<test\.[a-z0-9]+\.[0-9a-f]{16}@example\.org>$`).MatchString(p.header.Get("Message-ID")) {
-		t.Errorf("Message-ID = %q", p.header.Get("Message-ID"))
+	pa, pb := parseMessage(t, a.Data), parseMessage(t, b.Data)
+	if pa.header.Get("Message-ID") == pb.header.Get("Message-ID") {
+		t.Errorf("test copies share Message-ID %s", pa.header.Get("Message-ID"))
 	}
-	if _, err := c.ComposeTest(testRendered(), "not an address"); !errors.Is(err, ErrBadAddress) {
+	for _, p := range []parsed{pa, pb} {
+		if subj, _ := new(mime.WordDecoder).DecodeHeader(p.header.Get("Subject")); !strings.HasPrefix(subj, "[TEST] Weekly digest") {
+			t.Errorf("Subject = %q", subj)
+		}
+		if !regexp.MustCompile(`^<test\.[a-z0-9]+\.[0-9a-f]{16}@example\.org>$`).MatchString(p.header.Get("Message-ID")) {
+			t.Errorf("Message-ID = %q", p.header.Get("Message-ID"))
+		}
+	}
+	if _, err := p.BuildTest(nil, "not an address"); !errors.Is(err, ErrBadAddress) {
 		t.Errorf("bad address: err = %v, want ErrBadAddress", err)
 	}
 }
 
 func TestComposeBadAddress(t *testing.T) {
 	c := testComposer(t, nil)
-	_, err := c.Compose(testRendered(), ledger.Recipient{IssueID: "x", SubscriberID: 3, Email: "nope"})
+	p, err := c.Prepare(testRendered())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Build(nil, ledger.Recipient{IssueID: "x", SubscriberID: 3, Email: "nope"})
 	if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), "subscriber 3") {
 		t.Errorf("err = %v", err)
 	}
@@ -368,18 +377,4 @@ func benchIssue(b *testing.B) (*Composer, *render.Rendered) {
 	html := strings.Repeat(`<p style="margin:0 0 12px">A teaser paragraph with a <a href="https://example.com/a/long/path?x=1">link</a>.</p>`, 240) +
 		`<a href="` + render.TokenUnsubscribeURL + `">Unsubscribe</a>`
 	return c, render.NewRendered("Bench issue", html, strings.Repeat("A teaser line of plain text.\n", 200)+render.TokenUnsubscribeURL)
-}
-
-func BenchmarkComposeAndEncode(b *testing.B) {
-	c, r := benchIssue(b)
-	rc := ledger.Recipient{IssueID: "2026-05-04", SubscriberID: 1, Email: "a@example.com", Name: "Ann"}
-	var n int64
-	for b.Loop() {
-		m, err := c.Compose(r, rc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, _ = m.WriteTo(io.Discard)
-	}
-	b.ReportMetric(float64(n), "bytes/msg")
 }

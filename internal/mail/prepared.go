@@ -33,8 +33,6 @@ type Message struct {
 // values. Building one recipient's message writes four headers, copies the
 // shared bytes and encodes a few short values (plus a DKIM signature when
 // configured). It is safe for concurrent use.
-//
-// The result decodes to the same headers and parts as Compose gives.
 type Prepared struct {
 	c        *Composer
 	head     []byte // shared headers, the blank line included
@@ -118,9 +116,17 @@ func (c *Composer) sharedHead(subject, boundary string) []byte {
 func (p *Prepared) Size() int { return p.size + 512 }
 
 // Build appends rc's message to dst[:0] (pass a buffer to reuse between
-// messages, or nil) and returns it. An unparsable address gives an error
-// wrapping ErrBadAddress.
+// messages, or nil) and returns it. A recipient marked Test gets a test copy
+// (see BuildTest), addressed to rc.Email with rc.Name. An unparsable address
+// gives an error wrapping ErrBadAddress.
 func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
+	if rc.Test {
+		to := rc.Email
+		if rc.Name != "" {
+			to = (&netmail.Address{Name: cleanName(rc.Name), Address: rc.Email}).String()
+		}
+		return p.BuildTest(dst, to)
+	}
 	to, err := recipientAddress(rc.Email, rc.Name)
 	if err != nil {
 		return Message{}, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
@@ -128,8 +134,10 @@ func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
 	return p.build(dst, to, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.head)
 }
 
-// BuildTest makes a test copy for `send --to ADDR`, as ComposeTest does: the
-// subject is prefixed with "[TEST] ", and the Message-ID is fresh.
+// BuildTest makes a test copy (`send --to ADDR`, the preview's test send):
+// the very message a reader gets, but the subject is prefixed with
+// "[TEST] ", the Message-ID is fresh on every call so that test copies never
+// look like repeats, and the unsubscribe link belongs to no subscriber.
 func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 	addr, err := netmail.ParseAddress(to)
 	if err != nil {

@@ -1,33 +1,36 @@
 // Package pipeline holds the use cases, in one place: Build gathers, selects,
-// renders and archives an issue; Send drives its delivery. The command line,
-// the daemon's schedule and the preview all call these.
+// renders and archives an issue; Preview does the same without writing
+// anything; Deliver picks the issue to send (building it when needed) and
+// delivers it through the ledger under a lease, so that two processes never
+// double a send; SendTest sends one test copy. The command line, the
+// daemon's schedule and the preview all call these, and nothing else
+// decides what is sent.
 package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/digest/digest/internal/archive"
 	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/render"
 	"github.com/digest/digest/internal/source"
-	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/subscriber"
 )
 
-// Store is what the pipeline needs of the store.
+// Store is what the pipeline needs of the store. Its errors wrap
+// ledger.ErrNotFound for an unknown issue.
 type Store interface {
-	SaveIssue(ctx context.Context, iss store.Issue) (store.Issue, error)
-	GetIssue(ctx context.Context, id string) (store.Issue, error)
-	LatestIssue(ctx context.Context) (store.Issue, error)
+	SaveIssue(ctx context.Context, iss ledger.Issue) (ledger.Issue, error)
+	GetIssue(ctx context.Context, id string) (ledger.Issue, error)
+	LatestIssue(ctx context.Context) (ledger.Issue, error)
 	MarkIssueComplete(ctx context.Context, id string, at time.Time) error
 	FirstSeen(ctx context.Context, ids []string, now time.Time) (map[string]time.Time, error)
 	SentBefore(ctx context.Context, ids []string, exceptIssue string) (map[string]string, error)
@@ -68,6 +71,41 @@ type Pipeline struct {
 	// Concurrency bounds concurrent source fetches; 0 means 8.
 	Concurrency int
 	Logger      *slog.Logger
+
+	// What delivery needs (Deliver, SendTest); Build and Preview do without.
+	Delivery Delivery
+}
+
+// Delivery wires the delivery use case.
+type Delivery struct {
+	// Runs registers delivery runs and lists the live ones.
+	Runs Runs
+	// Subscribers lists subscribers for dry runs.
+	Subscribers func(ctx context.Context, fn func(subscriber.Subscriber) error) error
+	// Encode encodes a rendered issue once for all its recipients
+	// (mail.Composer.Prepare).
+	Encode func(r *render.Rendered) (deliver.Builder, error)
+	// Transport is where messages go.
+	Transport deliver.Transport
+	// Engine tunes the delivery engine: connections, the list's rate and
+	// caps, attempts, backoff, progress. Its Lease is set per run.
+	Engine deliver.Options
+	// Sync, when set, brings the subscribers file into the store before a
+	// run that is alone (subscribers_csv).
+	Sync func(ctx context.Context) error
+	// Host and PID name this process in run ids; empty means "localhost"
+	// and 0.
+	Host string
+	PID  int
+	// Lease is the length of a run's lease; 0 means DefaultLease. It is
+	// renewed every third of it.
+	Lease time.Duration
+	// LeaseClock is the real clock of leases; nil means time.Now. It is not
+	// the issue's clock (Request.Now): a lease says whether a process is
+	// alive, whatever date an issue is built for.
+	LeaseClock func() time.Time
+	// Sleep waits, for the tests; nil uses a timer.
+	Sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // SourceResult is what one source yielded in a run.
@@ -114,13 +152,25 @@ func (p *Pipeline) IssueID(now time.Time) string { return issue.ID(now, p.Locati
 // Built.Sources and the issue is built from the rest. An issue without
 // articles is returned with Empty() true and is neither stored nor archived.
 func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
+	return p.build(ctx, now, true)
+}
+
+// Preview builds the issue for now exactly as Build would (same sources,
+// selection, templates and rendering) but writes nothing: no issue record,
+// no archive, no source-run streaks; the issue number is the one it would
+// get. It is the editors' preview of the next issue.
+func (p *Pipeline) Preview(ctx context.Context, now time.Time) (*Built, error) {
+	return p.build(ctx, now, false)
+}
+
+func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Built, error) {
 	id := p.IssueID(now)
 	if c, err := p.Store.Counts(ctx, id); err != nil {
 		return nil, err
-	} else if c.Total() > 0 {
+	} else if c.Total() > 0 && persist {
 		return nil, fmt.Errorf("issue %s: %w", id, ErrDelivering)
 	}
-	arts, results := p.gather(ctx)
+	arts, results := p.gather(ctx, now, persist)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -175,11 +225,15 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 		}
 		b.Issue.Intro = intro
 	}
-	rec, err := p.Store.SaveIssue(ctx, store.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
-	if err != nil {
+	if persist {
+		rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
+		if err != nil {
+			return nil, err
+		}
+		b.Issue.Number = rec.Number
+	} else if b.Issue.Number, err = p.nextNumber(ctx, iss.ID); err != nil {
 		return nil, err
 	}
-	b.Issue.Number = rec.Number
 	if err := p.render(b); err != nil {
 		return nil, err
 	}
@@ -192,10 +246,30 @@ func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 			"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
 			size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
 	}
+	if !persist {
+		return b, nil
+	}
 	if err := p.archive(b); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// nextNumber is the number issue id has, or would get if built now.
+func (p *Pipeline) nextNumber(ctx context.Context, id string) (int, error) {
+	if rec, err := p.Store.GetIssue(ctx, id); err == nil {
+		return rec.Number, nil
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return 0, err
+	}
+	last, err := p.Store.LatestIssue(ctx)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return last.Number + 1, nil
 }
 
 // sentKeys are the identities under which an article is remembered once an
@@ -214,21 +288,16 @@ func sentKeys(a article.Article) []string {
 // before sending is honoured). It returns an error wrapping os.ErrNotExist
 // when the issue was never built.
 func (p *Pipeline) Load(ctx context.Context, id string) (*Built, error) {
-	dir := filepath.Join(p.Archive, id)
-	raw, err := os.ReadFile(filepath.Join(dir, "issue.json"))
+	iss, err := archive.Load(p.Archive, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue %s: %w", id, err)
-	}
-	var iss issue.Issue
-	if err := json.Unmarshal(raw, &iss); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "issue.json"), err)
 	}
 	rec, err := p.Store.GetIssue(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue %s: %w", id, err)
 	}
 	iss.Number = rec.Number
-	b := &Built{Issue: iss, Dir: dir, Loaded: true}
+	b := &Built{Issue: iss, Dir: archive.Dir(p.Archive, id), Loaded: true}
 	if err := p.render(b); err != nil {
 		return nil, err
 	}
@@ -244,31 +313,15 @@ func (p *Pipeline) render(b *Built) error {
 	return nil
 }
 
-// archive writes digest.html, digest.txt and issue.json. The archived parts
-// are the web version: no recipient's name, a generic unsubscribe page.
+// archive writes the issue's folder (the web version: no recipient's name,
+// a generic unsubscribe page) and the archive's index and feed.
 func (p *Pipeline) archive(b *Built) error {
-	b.Dir = filepath.Join(p.Archive, b.Issue.ID)
-	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
 	web := render.Personal{Email: "your address", UnsubscribeURL: p.UnsubscribePage}
-	meta, err := json.MarshalIndent(b.Issue, "", "  ")
+	dir, err := archive.Save(p.Archive, b.Issue, b.Rendered.HTML(web), b.Rendered.Text(web))
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"digest.html", []byte(b.Rendered.HTML(web))},
-		{"digest.txt", []byte(b.Rendered.Text(web))},
-		{"issue.json", append(meta, '\n')},
-	}
-	for _, f := range files {
-		if err := writeFile(filepath.Join(b.Dir, f.name), f.data); err != nil {
-			return fmt.Errorf("archive: %w", err)
-		}
-	}
+	b.Dir = dir
 	// A broken older issue must not stop this one: the index is written from
 	// the rest and the problem logged.
 	if err := archive.Write(p.Archive, p.Site, b.Issue.Date); err != nil {
@@ -277,30 +330,10 @@ func (p *Pipeline) archive(b *Built) error {
 	return nil
 }
 
-// writeFile replaces path atomically.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // gather fetches every source concurrently. Articles come back in source
-// order, whatever order the fetches finish in.
-func (p *Pipeline) gather(ctx context.Context) ([]article.Article, []SourceResult) {
+// order, whatever order the fetches finish in. With record, each source's
+// run is recorded (failure streaks) at now.
+func (p *Pipeline) gather(ctx context.Context, now time.Time, record bool) ([]article.Article, []SourceResult) {
 	n := p.Concurrency
 	if n <= 0 {
 		n = 8
@@ -325,7 +358,10 @@ func (p *Pipeline) gather(ctx context.Context) ([]article.Article, []SourceResul
 	}
 	wg.Wait()
 	for i := range results {
-		streak, err := p.Store.RecordSourceRun(ctx, results[i].Name, results[i].Err, time.Now())
+		if !record {
+			continue
+		}
+		streak, err := p.Store.RecordSourceRun(ctx, results[i].Name, results[i].Err, now)
 		if err != nil {
 			p.log().Warn("recording source run", "source", results[i].Name, "err", err)
 		}

@@ -37,8 +37,14 @@ func story(id string, published time.Time) article.Article {
 
 func newPipeline(t *testing.T, srcs ...source.Source) (*pipeline.Pipeline, *store.Store) {
 	t.Helper()
+	return newPipelineWith(t, nil, srcs...)
+}
+
+// newPipelineWith opens the store with opts.
+func newPipelineWith(t *testing.T, opts []store.Option, srcs ...source.Source) (*pipeline.Pipeline, *store.Store) {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "digest.db"))
+	st, err := store.Open(context.Background(), filepath.Join(dir, "digest.db"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +137,8 @@ func TestNoRepeatsAcrossIssues(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Delivery starting records the issue's articles.
-	sender := &pipeline.Sender{Store: st}
-	if err := sender.Remember(ctx, first); err != nil {
+	wire(t, p, st, nil)
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0.Add(-24 * time.Hour), IssueID: first.Issue.ID}); err != nil {
 		t.Fatal(err)
 	}
 	// The feed republishes the story, once as it was and once under a new

@@ -13,7 +13,6 @@ package source
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -97,11 +96,6 @@ type Env struct {
 	// Now is the clock that stamps cached copies and ages them.
 	Now func() time.Time
 }
-
-// ErrNotSupported is wrapped by New for source types that are known but not
-// implemented yet. (Every documented type is implemented now; it is kept
-// for callers that test for it.)
-var ErrNotSupported = errors.New("not supported yet")
 
 // New returns the Source that spec describes.
 func New(spec Spec, env Env) (Source, error) {

@@ -79,7 +79,11 @@ func TestSentSince(t *testing.T) {
 	if _, err := st.Enqueue(ctx, "2026-11-30"); err != nil {
 		t.Fatal(err)
 	}
-	rcs, err := st.Claim(ctx, "2026-11-30", 10)
+	run, err := st.BeginRun(ctx, ledger.Run{ID: "t", Host: "h", PID: 1, IssueID: "2026-11-30"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcs, err := run.Claim(ctx, "2026-11-30", 10)
 	if err != nil || len(rcs) != 3 {
 		t.Fatalf("claim: %v, %d rows", err, len(rcs))
 	}
@@ -88,7 +92,7 @@ func TestSentSince(t *testing.T) {
 		{SubscriberID: rcs[1].SubscriberID, Status: ledger.Sent, Attempts: 1, At: clock.Add(-10 * time.Minute)},
 		{SubscriberID: rcs[2].SubscriberID, Status: ledger.Failed, Attempts: 1, Code: 550, At: clock},
 	}
-	if err := st.Record(ctx, "2026-11-30", outs); err != nil {
+	if err := run.Record(ctx, "2026-11-30", outs); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

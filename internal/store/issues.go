@@ -6,17 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/digest/digest/internal/ledger"
 )
 
 // Issue is the record of one built issue.
-type Issue struct {
-	ID          string
-	Number      int // 1, 2, …: assigned by SaveIssue when 0
-	Subject     string
-	BuiltAt     time.Time
-	Articles    int
-	CompletedAt time.Time // zero until delivery has finished
-}
+type Issue = ledger.Issue
 
 func scanIssue(r scanner) (Issue, error) {
 	var (

@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// ErrLeaseLost is returned by RenewLease when the lease is no longer the
-// caller's: it expired and another process took it, or it was released.
-var ErrLeaseLost = errors.New("lease lost")
+// ErrLeaseTaken is returned by RenewLease when the named lease is no longer
+// the caller's: it expired and another process took it, or it was released.
+// (A delivery run's own lease is ErrLeaseLost.)
+var ErrLeaseTaken = errors.New("the lease is no longer ours")
 
 // Holder identifies one process that holds, or wants, a lease. ID tells
 // processes apart (host and pid repeat across containers and reboots); Host
@@ -116,7 +117,7 @@ func (s *Store) AcquireLease(ctx context.Context, name string, h Holder, ttl tim
 	return a, nil
 }
 
-// RenewLease extends h's lease by ttl from now. It returns ErrLeaseLost when
+// RenewLease extends h's lease by ttl from now. It returns ErrLeaseTaken when
 // h no longer holds it. A lease that expired but that nobody took is still
 // h's and is renewed.
 func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Lease, error) {
@@ -128,7 +129,7 @@ func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.
 			return err
 		}
 		if n == 0 {
-			return ErrLeaseLost
+			return ErrLeaseTaken
 		}
 		l, err = scanLease(tx.QueryRowContext(ctx, sqlGetLease, name))
 		return err

@@ -47,7 +47,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if !l.Expires.Equal(t0.Add(20*time.Second+ttl)) || !l.Renewed.Equal(t0.Add(20*time.Second)) {
 		t.Fatalf("renewed: %+v", l)
 	}
-	if _, err := s.RenewLease(ctx, "daemon", b, ttl); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.RenewLease(ctx, "daemon", b, ttl); !errors.Is(err, ErrLeaseTaken) {
 		t.Fatalf("b renewed a's lease: %v", err)
 	}
 
@@ -58,7 +58,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if !got.Held || got.Holder != b || got.TookOver == nil || got.TookOver.Holder != a {
 		t.Fatalf("take-over of an expired lease: %+v", got)
 	}
-	if _, err := s.RenewLease(ctx, "daemon", a, ttl); !errors.Is(err, ErrLeaseLost) {
+	if _, err := s.RenewLease(ctx, "daemon", a, ttl); !errors.Is(err, ErrLeaseTaken) {
 		t.Fatalf("a renewed a lease b took: %v", err)
 	}
 	if got, err := s.AcquireLease(ctx, "daemon", a, ttl); err != nil || got.Held || got.Holder != b {

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
@@ -11,9 +14,9 @@ import (
 
 // Enqueue adds a pending ledger row for every active subscriber that has none
 // yet for the issue, in the database (the list is never loaded), and returns
-// how many it added. It also puts rows left in sending by a crashed run back
-// to pending: call it once at the start of a run, not while another worker
-// is sending the same issue. It returns ErrNotFound for an unknown issue.
+// how many it added. It never touches rows that exist: a row in sending
+// belongs to its owner until the owner's lease expires (see [Run.Claim]).
+// It returns ErrNotFound for an unknown issue.
 func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err error) {
 	now := s.stamp()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -23,9 +26,6 @@ func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err err
 		}
 		if n == 0 {
 			return ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, sqlRequeueSending, now, issueID); err != nil {
-			return err
 		}
 		res, err := tx.ExecContext(ctx, sqlEnqueue, issueID, now, now)
 		if err != nil {
@@ -39,159 +39,6 @@ func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err err
 		return 0, fmt.Errorf("enqueue issue %s: %w", issueID, err)
 	}
 	return added, nil
-}
-
-// Claim moves up to limit pending rows of the issue to sending, in subscriber
-// id order, and returns them; no two calls return the same row. A pending row
-// whose subscriber is no longer active (it unsubscribed or bounced after
-// Enqueue) is not returned but marked failed with the reply "subscriber
-// unsubscribed before delivery" (or "bounced"), so that it is settled and
-// shows in Failures. An empty result means nothing is pending.
-//
-// (On Postgres this becomes one UPDATE … WHERE (…) IN (SELECT … FOR UPDATE
-// SKIP LOCKED) RETURNING; here the immediate transaction holds the write lock.)
-func (s *Store) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("claim issue %s: limit %d, want > 0", issueID, limit)
-	}
-	type candidate struct {
-		r      ledger.Recipient
-		status string
-	}
-	now := s.stamp()
-	var out []ledger.Recipient
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		mark, err := tx.PrepareContext(ctx, sqlMarkSending)
-		if err != nil {
-			return err
-		}
-		defer mark.Close()
-		var after int64
-		for len(out) < limit {
-			rows, err := tx.QueryContext(ctx, sqlPendingBatch, issueID, after, limit-len(out))
-			if err != nil {
-				return err
-			}
-			var batch []candidate
-			for rows.Next() {
-				c := candidate{r: ledger.Recipient{IssueID: issueID}}
-				if err := rows.Scan(&c.r.SubscriberID, &c.r.Email, &c.r.Name, &c.status, &c.r.Attempts); err != nil {
-					rows.Close()
-					return err
-				}
-				batch = append(batch, c)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				return nil
-			}
-			for _, c := range batch {
-				after = c.r.SubscriberID
-				if c.status != subscriber.StatusActive {
-					reply := "subscriber " + c.status + " before delivery"
-					if _, err := tx.ExecContext(ctx, sqlSkipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
-						return err
-					}
-					continue
-				}
-				if _, err := mark.ExecContext(ctx, now, issueID, c.r.SubscriberID); err != nil {
-					return err
-				}
-				out = append(out, c.r)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim issue %s: %w", issueID, err)
-	}
-	return out, nil
-}
-
-// Record stores a batch of outcomes in one transaction. Sent sets sent_at,
-// Failed is final, Pending (a temporary failure) puts the row back in the
-// queue; each stores the reply and raises attempts to Outcome.Attempts, or by
-// one when that is lower. Bounced also marks an active subscriber bounced.
-// A row already sent or failed is left as it is, so a repeated outcome is
-// harmless.
-func (s *Store) Record(ctx context.Context, issueID string, outs []ledger.Outcome) error {
-	if len(outs) == 0 {
-		return nil
-	}
-	for _, o := range outs {
-		switch o.Status {
-		case ledger.Sent, ledger.Failed, ledger.Pending:
-		default:
-			return fmt.Errorf("record issue %s: subscriber %d: outcome status %q, want sent, failed or pending",
-				issueID, o.SubscriberID, o.Status)
-		}
-	}
-	now := s.stamp()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rec, err := tx.PrepareContext(ctx, sqlRecord)
-		if err != nil {
-			return err
-		}
-		defer rec.Close()
-		var bounce *sql.Stmt
-		for _, o := range outs {
-			at := now
-			if !o.At.IsZero() {
-				at = o.At.UTC()
-			}
-			if _, err := rec.ExecContext(ctx, o.Status, o.Attempts, o.Code, o.Enhanced, o.Reply,
-				at, o.Status, at, issueID, o.SubscriberID); err != nil {
-				return fmt.Errorf("subscriber %d: %w", o.SubscriberID, err)
-			}
-			if !o.Bounced {
-				continue
-			}
-			if bounce == nil {
-				if bounce, err = tx.PrepareContext(ctx, sqlBounceSubscriber); err != nil {
-					return err
-				}
-				defer bounce.Close()
-			}
-			if _, err := bounce.ExecContext(ctx, at, o.SubscriberID); err != nil {
-				return fmt.Errorf("bounce subscriber %d: %w", o.SubscriberID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record issue %s: %w", issueID, err)
-	}
-	return nil
-}
-
-// Release puts claimed rows that were not attempted back to pending (on a
-// graceful stop). Rows not in sending are left alone.
-func (s *Store) Release(ctx context.Context, issueID string, subscriberIDs []int64) error {
-	if len(subscriberIDs) == 0 {
-		return nil
-	}
-	now := s.stamp()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, sqlRelease)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, id := range subscriberIDs {
-			if _, err := st.ExecContext(ctx, now, issueID, id); err != nil {
-				return fmt.Errorf("subscriber %d: %w", id, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("release issue %s: %w", issueID, err)
-	}
-	return nil
 }
 
 // Counts returns the number of the issue's ledger rows in each status (all
@@ -220,6 +67,8 @@ func (s *Store) Counts(ctx context.Context, issueID string) (ledger.Counts, erro
 			c.Sent = n
 		case ledger.Failed:
 			c.Failed = n
+		case ledger.Skipped:
+			c.Skipped = n
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -251,4 +100,398 @@ func (s *Store) Failures(ctx context.Context, issueID string, limit int) ([]ledg
 		return nil, fmt.Errorf("failures of issue %s: %w", issueID, err)
 	}
 	return out, nil
+}
+
+// splitTopics turns the stored topics column into a list; empty means none.
+func splitTopics(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// Claim recovers the issue's rows whose lease expired (their owner died or
+// stalled: they go back to pending), then moves up to limit pending rows to
+// sending under this run's name and lease, in subscriber id order, and
+// returns them; no two calls, in this process or another, return the same
+// row while its lease lasts. A pending row whose subscriber is no longer
+// active (it unsubscribed or bounced after Enqueue) is not returned but
+// marked failed with the reply "subscriber unsubscribed before delivery" (or
+// "bounced"), so that it is settled and shows in Failures. An empty result
+// means nothing is claimable now; [Run.HeldByOthers] tells whether other
+// runs still hold rows.
+//
+// (On Postgres this becomes one UPDATE … WHERE (…) IN (SELECT … FOR UPDATE
+// SKIP LOCKED) RETURNING; here the immediate transaction holds the write lock.)
+func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim issue %s: limit %d, want > 0", issueID, limit)
+	}
+	s := r.s
+	type candidate struct {
+		r      ledger.Recipient
+		status string
+		topics string
+	}
+	now, lnow := s.stamp(), s.leaseStamp()
+	lease := lnow.Add(r.ttl)
+	var out []ledger.Recipient
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		if _, err := tx.ExecContext(ctx, sqlRecoverExpired, now, issueID, lnow); err != nil {
+			return err
+		}
+		mark, err := tx.PrepareContext(ctx, sqlMarkSending)
+		if err != nil {
+			return err
+		}
+		defer mark.Close()
+		var after int64
+		for len(out) < limit {
+			rows, err := tx.QueryContext(ctx, sqlPendingBatch, issueID, after, limit-len(out))
+			if err != nil {
+				return err
+			}
+			var batch []candidate
+			for rows.Next() {
+				c := candidate{r: ledger.Recipient{IssueID: issueID}}
+				if err := rows.Scan(&c.r.SubscriberID, &c.r.Email, &c.r.Name, &c.status, &c.topics, &c.r.Attempts); err != nil {
+					rows.Close()
+					return err
+				}
+				c.r.Topics = splitTopics(c.topics)
+				batch = append(batch, c)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			for _, c := range batch {
+				after = c.r.SubscriberID
+				if c.status != subscriber.StatusActive {
+					reply := "subscriber " + c.status + " before delivery"
+					if _, err := tx.ExecContext(ctx, sqlSkipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
+						return err
+					}
+					continue
+				}
+				if _, err := mark.ExecContext(ctx, r.info.ID, lease, now, issueID, c.r.SubscriberID); err != nil {
+					return err
+				}
+				out = append(out, c.r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim issue %s: %w", issueID, err)
+	}
+	return out, nil
+}
+
+// HeldByOthers returns how many of the issue's rows other runs hold in
+// sending (live or not yet recovered).
+func (r *Run) HeldByOthers(ctx context.Context, issueID string) (int, error) {
+	var n int
+	if err := r.s.db.QueryRowContext(ctx, sqlHeldByOthers, issueID, r.info.ID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("rows of issue %s held by other runs: %w", issueID, err)
+	}
+	return n, nil
+}
+
+// Record stores a batch of outcomes in one transaction. Sent sets sent_at,
+// Failed and Skipped are final, Pending (a temporary failure) puts the row
+// back in the queue; each stores the reply and raises attempts to
+// Outcome.Attempts, or by one when that is lower. Bounced also marks an
+// active subscriber bounced. A row already settled is left as it is, so a
+// repeated outcome is harmless; an outcome other than Sent for a row this
+// run no longer owns (its lease expired and another run claimed it) is
+// ignored.
+func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	for _, o := range outs {
+		switch o.Status {
+		case ledger.Sent, ledger.Failed, ledger.Pending, ledger.Skipped:
+		default:
+			return fmt.Errorf("record issue %s: subscriber %d: outcome status %q, want sent, failed, skipped or pending",
+				issueID, o.SubscriberID, o.Status)
+		}
+	}
+	s := r.s
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rec, err := tx.PrepareContext(ctx, sqlRecord)
+		if err != nil {
+			return err
+		}
+		defer rec.Close()
+		var bounce *sql.Stmt
+		for _, o := range outs {
+			at := now
+			if !o.At.IsZero() {
+				at = o.At.UTC()
+			}
+			if _, err := rec.ExecContext(ctx, o.Status, o.Attempts, o.Code, o.Enhanced, o.Reply,
+				at, o.Status, at, o.Status, r.info.ID, issueID, o.SubscriberID, r.info.ID, o.Status); err != nil {
+				return fmt.Errorf("subscriber %d: %w", o.SubscriberID, err)
+			}
+			if !o.Bounced {
+				continue
+			}
+			if bounce == nil {
+				if bounce, err = tx.PrepareContext(ctx, sqlBounceSubscriber); err != nil {
+					return err
+				}
+				defer bounce.Close()
+			}
+			if _, err := bounce.ExecContext(ctx, at, o.SubscriberID); err != nil {
+				return fmt.Errorf("bounce subscriber %d: %w", o.SubscriberID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record issue %s: %w", issueID, err)
+	}
+	return nil
+}
+
+// Release puts rows this run claimed but did not attempt back to pending
+// (on a graceful stop). Rows not in sending, or held by another run, are
+// left alone.
+func (r *Run) Release(ctx context.Context, issueID string, subscriberIDs []int64) error {
+	if len(subscriberIDs) == 0 {
+		return nil
+	}
+	s := r.s
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, sqlRelease)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, id := range subscriberIDs {
+			if _, err := st.ExecContext(ctx, now, issueID, id, r.info.ID); err != nil {
+				return fmt.Errorf("subscriber %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release issue %s: %w", issueID, err)
+	}
+	return nil
+}
+
+// ErrLeaseLost is returned by [Run.Renew] when the run's lease had already
+// expired: other runs may have taken over its rows, so it must stop sending.
+var ErrLeaseLost = ledger.ErrLeaseLost
+
+// BusyError is returned by [Store.BeginRun] when another live run is
+// delivering and the new run did not ask to join.
+type BusyError = ledger.BusyError
+
+// Run is one registered delivery run: the owner of the rows it claims. It
+// implements the delivery engine's ledger (Claim, Record, Release) under its
+// own name, and must be renewed (Renew) well within its lease while it
+// works, and ended (End) when it stops.
+type Run struct {
+	s    *Store
+	info ledger.Run
+	ttl  time.Duration
+}
+
+// Info describes the run as registered.
+func (r *Run) Info() ledger.Run { return r.info }
+
+// BeginRun registers a run of info.IssueID (info.ID, Host and PID name it;
+// StartedAt, SeenAt and Expires are set here) under a lease of ttl. Unless
+// info.Worker is set, it refuses with a *BusyError while any other run is
+// live, whatever issue it delivers: one list, one relay. A worker joins the
+// live runs instead. The check and the registration are one transaction, so
+// two runs starting at once cannot both pass.
+func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (*Run, error) {
+	if info.ID == "" || info.IssueID == "" || ttl <= 0 {
+		return nil, fmt.Errorf("begin run: id %q, issue %q and a lease (%s) are required", info.ID, info.IssueID, ttl)
+	}
+	lnow := s.leaseStamp()
+	info.StartedAt, info.SeenAt, info.Expires = lnow, lnow, lnow.Add(ttl)
+	var busy []ledger.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Dead runs are kept a day, for status; then forgotten.
+		if _, err := tx.ExecContext(ctx, sqlForgetOldRuns, lnow.Add(-24*time.Hour)); err != nil {
+			return err
+		}
+		live, err := queryRuns(ctx, tx, sqlLiveRuns, lnow)
+		if err != nil {
+			return err
+		}
+		if len(live) > 0 && !info.Worker {
+			busy = live
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, sqlInsertRun, info.ID, info.Host, info.PID, info.IssueID, info.Worker,
+			info.StartedAt, info.SeenAt, info.Expires)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("begin run %s: %w", info.ID, err)
+	}
+	if busy != nil {
+		be := &BusyError{Runs: busy}
+		if err := s.addProgress(ctx, be.Runs); err != nil {
+			return nil, err
+		}
+		if be.Counts, err = s.Counts(ctx, busy[0].IssueID); err != nil {
+			return nil, err
+		}
+		return nil, be
+	}
+	return &Run{s: s, info: info, ttl: ttl}, nil
+}
+
+// Renew extends the run's lease, and that of every row it holds, by its
+// length from now, and returns how many runs are live (this one included),
+// so that the caller can share the list's rate among them. It returns
+// ErrLeaseLost when the lease had expired before this call.
+func (r *Run) Renew(ctx context.Context) (live int, err error) {
+	s := r.s
+	lnow := s.leaseStamp()
+	lease := lnow.Add(r.ttl)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var until time.Time
+		if err := tx.QueryRowContext(ctx, sqlRunLease, r.info.ID).Scan(&until); errors.Is(err, sql.ErrNoRows) {
+			return ErrLeaseLost
+		} else if err != nil {
+			return err
+		}
+		if !lnow.Before(until) {
+			return ErrLeaseLost
+		}
+		if _, err := tx.ExecContext(ctx, sqlRenewRun, lnow, lease, r.info.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlRenewRows, lease, r.info.ID); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, sqlCountLiveRuns, lnow).Scan(&live)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("renew run %s: %w", r.info.ID, err)
+	}
+	r.info.SeenAt, r.info.Expires = lnow, lease
+	return live, nil
+}
+
+// End marks the run finished: its lease ends now and any row it still holds
+// goes back to pending (normally none: the engine releases them). Its row is
+// kept for a day, for status.
+func (r *Run) End(ctx context.Context) error {
+	s := r.s
+	lnow := s.leaseStamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlReleaseRunRows, s.stamp(), r.info.ID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, sqlEndRun, lnow, lnow, r.info.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("end run %s: %w", r.info.ID, err)
+	}
+	return nil
+}
+
+// LiveRuns returns the runs whose lease has not expired, oldest first, with
+// their progress on their issue.
+func (s *Store) LiveRuns(ctx context.Context) ([]ledger.Run, error) {
+	runs, err := queryRuns(ctx, s.db, sqlLiveRuns, s.leaseStamp())
+	if err != nil {
+		return nil, fmt.Errorf("live runs: %w", err)
+	}
+	return runs, s.addProgress(ctx, runs)
+}
+
+// IssueRuns returns every run of the issue still on record (live ones and
+// those that ended or died in the last day), oldest first, with progress.
+func (s *Store) IssueRuns(ctx context.Context, issueID string) ([]ledger.Run, error) {
+	runs, err := queryRuns(ctx, s.db, sqlIssueRuns, issueID)
+	if err != nil {
+		return nil, fmt.Errorf("runs of issue %s: %w", issueID, err)
+	}
+	return runs, s.addProgress(ctx, runs)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryRuns(ctx context.Context, q querier, query string, arg any) ([]ledger.Run, error) {
+	rows, err := q.QueryContext(ctx, query, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.Run
+	for rows.Next() {
+		var r ledger.Run
+		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &r.IssueID, &r.Worker, &r.StartedAt, &r.SeenAt, &r.Expires); err != nil {
+			return nil, err
+		}
+		r.StartedAt, r.SeenAt, r.Expires = r.StartedAt.UTC(), r.SeenAt.UTC(), r.Expires.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// addProgress fills each run's Claimed and Sent from the ledger.
+func (s *Store) addProgress(ctx context.Context, runs []ledger.Run) error {
+	byIssue := map[string]map[string][2]int{}
+	for i := range runs {
+		id := runs[i].IssueID
+		m, ok := byIssue[id]
+		if !ok {
+			var err error
+			if m, err = s.ownerCounts(ctx, id); err != nil {
+				return err
+			}
+			byIssue[id] = m
+		}
+		c := m[runs[i].ID]
+		runs[i].Claimed, runs[i].Sent = c[0], c[1]
+	}
+	return nil
+}
+
+// ownerCounts returns, per owner, the issue's rows in sending and sent.
+func (s *Store) ownerCounts(ctx context.Context, issueID string) (map[string][2]int, error) {
+	rows, err := s.db.QueryContext(ctx, sqlOwnerCounts, issueID)
+	if err != nil {
+		return nil, fmt.Errorf("progress of runs of issue %s: %w", issueID, err)
+	}
+	defer rows.Close()
+	out := map[string][2]int{}
+	for rows.Next() {
+		var (
+			owner, status string
+			n             int
+		)
+		if err := rows.Scan(&owner, &status, &n); err != nil {
+			return nil, err
+		}
+		c := out[owner]
+		if status == ledger.Sending {
+			c[0] = n
+		} else {
+			c[1] = n
+		}
+		out[owner] = c
+	}
+	return out, rows.Err()
 }

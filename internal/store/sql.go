@@ -86,7 +86,52 @@ func migrations() []string {
 			last_failed_at TIMESTAMP
 		);`,
 
-		// 3: named leases (one active daemon per database) and the
+		// 3: claimed rows carry their owner (a run) and a lease; a skipped
+		// status for readers whose topics the issue does not cover; the
+		// runs that deliver; readers' topics. SQLite cannot change a CHECK
+		// constraint, so deliveries is rebuilt (nothing references it).
+		// Rows left in sending by an older version get no lease: the next
+		// claim takes them back.
+		`CREATE TABLE deliveries_v3 (
+			issue_id      TEXT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+			subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+			status        TEXT NOT NULL DEFAULT 'pending'
+			              CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
+			attempts      INTEGER NOT NULL DEFAULT 0,
+			last_code     INTEGER NOT NULL DEFAULT 0,
+			last_enhanced TEXT NOT NULL DEFAULT '',
+			last_reply    TEXT NOT NULL DEFAULT '',
+			created_at    TIMESTAMP NOT NULL,
+			updated_at    TIMESTAMP NOT NULL,
+			sent_at       TIMESTAMP,
+			owner         TEXT NOT NULL DEFAULT '',
+			lease_until   TIMESTAMP,
+			PRIMARY KEY (issue_id, subscriber_id)
+		);
+		INSERT INTO deliveries_v3 (issue_id, subscriber_id, status, attempts, last_code, last_enhanced,
+			last_reply, created_at, updated_at, sent_at)
+			SELECT issue_id, subscriber_id, status, attempts, last_code, last_enhanced,
+				last_reply, created_at, updated_at, sent_at FROM deliveries;
+		DROP TABLE deliveries;
+		ALTER TABLE deliveries_v3 RENAME TO deliveries;
+		CREATE INDEX deliveries_issue_status ON deliveries (issue_id, status, subscriber_id);
+		CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id);
+		CREATE INDEX deliveries_owner ON deliveries (owner, status);
+
+		ALTER TABLE subscribers ADD COLUMN topics TEXT NOT NULL DEFAULT '';
+
+		CREATE TABLE runs (
+			id          TEXT PRIMARY KEY,
+			host        TEXT NOT NULL,
+			pid         INTEGER NOT NULL,
+			issue_id    TEXT NOT NULL,
+			worker      BOOLEAN NOT NULL DEFAULT FALSE,
+			started_at  TIMESTAMP NOT NULL,
+			seen_at     TIMESTAMP NOT NULL,
+			lease_until TIMESTAMP NOT NULL
+		);`,
+
+		// 4: named leases (one active daemon per database) and the
 		// daemon's schedule state.
 		`CREATE TABLE leases (
 			name       TEXT PRIMARY KEY,
@@ -170,39 +215,71 @@ const (
 	sqlCompleteIssue = `UPDATE issues SET completed_at = COALESCE(completed_at, ?) WHERE id = ?`
 )
 
-// Ledger.
+// Ledger. Lease times are compared with the store's lease clock (real
+// time), never the injected clock of --now.
 const (
 	sqlIssueExists = `SELECT COUNT(*) FROM issues WHERE id = ?`
 	sqlEnqueue     = `INSERT INTO deliveries (issue_id, subscriber_id, status, created_at, updated_at)
 		SELECT ?, id, 'pending', ?, ? FROM subscribers WHERE status = 'active'
 		ON CONFLICT (issue_id, subscriber_id) DO NOTHING`
-	sqlRequeueSending = `UPDATE deliveries SET status = 'pending', updated_at = ?
-		WHERE issue_id = ? AND status = 'sending'`
-	sqlPendingBatch = `SELECT d.subscriber_id, s.email, s.name, s.status, d.attempts
+	// sqlRecoverExpired puts rows whose owner's lease ran out back in the
+	// queue: the owner died or stalled, and nobody else holds them.
+	sqlRecoverExpired = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+		WHERE issue_id = ? AND status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)`
+	sqlPendingBatch = `SELECT d.subscriber_id, s.email, s.name, s.status, s.topics, d.attempts
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'pending' AND d.subscriber_id > ?
 		ORDER BY d.subscriber_id LIMIT ?`
-	sqlMarkSending = `UPDATE deliveries SET status = 'sending', updated_at = ?
+	sqlMarkSending = `UPDATE deliveries SET status = 'sending', owner = ?, lease_until = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
 	sqlSkipInactive = `UPDATE deliveries
 		SET status = 'failed', last_code = 0, last_enhanced = '', last_reply = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
-	// sqlRecord never touches a row that is already sent or failed: both
-	// are final, and a late or repeated outcome must not undo them.
+	// sqlRecord never touches a row that is already settled (sent, failed,
+	// skipped): a late or repeated outcome must not undo it. A sent outcome
+	// is recorded whoever holds the row now (the message was accepted: that
+	// is a fact, even from a run whose lease ran out); any other outcome
+	// only by the row's owner, so a stale run cannot take back a row that
+	// another run claimed. A row that leaves sending loses its lease; the
+	// owner stays on settled rows (who sent it) and is cleared on pending.
 	sqlRecord = `UPDATE deliveries
 		SET status = ?,
 		    attempts = MAX(attempts + 1, ?),
 		    last_code = ?, last_enhanced = ?, last_reply = ?,
 		    updated_at = ?,
-		    sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
-		WHERE issue_id = ? AND subscriber_id = ? AND status IN ('pending', 'sending')`
-	sqlRelease = `UPDATE deliveries SET status = 'pending', updated_at = ?
-		WHERE issue_id = ? AND subscriber_id = ? AND status = 'sending'`
-	sqlCounts   = `SELECT status, COUNT(*) FROM deliveries WHERE issue_id = ? GROUP BY status`
+		    sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
+		    owner = CASE WHEN ? = 'pending' THEN '' ELSE ? END,
+		    lease_until = NULL
+		WHERE issue_id = ? AND subscriber_id = ?
+		  AND ((status = 'sending' AND owner = ?) OR (? = 'sent' AND status IN ('pending', 'sending')))`
+	sqlRelease = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+		WHERE issue_id = ? AND subscriber_id = ? AND status = 'sending' AND owner = ?`
+	sqlRenewRows = `UPDATE deliveries SET lease_until = ?
+		WHERE owner = ? AND status = 'sending'`
+	sqlHeldByOthers = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = 'sending' AND owner <> ?`
+	sqlCounts       = `SELECT status, COUNT(*) FROM deliveries WHERE issue_id = ? GROUP BY status`
+	sqlOwnerCounts  = `SELECT owner, status, COUNT(*) FROM deliveries
+		WHERE issue_id = ? AND owner <> '' AND status IN ('sending', 'sent') GROUP BY owner, status`
 	sqlFailures = `SELECT s.email, d.attempts, d.last_code, d.last_enhanced, d.last_reply
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'failed'
 		ORDER BY d.subscriber_id LIMIT ?`
+)
+
+// Runs. (On Postgres, BeginRun's check-then-insert must hold a lock that
+// serializes registrations: here the immediate transaction does.)
+const (
+	runColumns        = `id, host, pid, issue_id, worker, started_at, seen_at, lease_until`
+	sqlLiveRuns       = `SELECT ` + runColumns + ` FROM runs WHERE lease_until > ? ORDER BY started_at, id`
+	sqlIssueRuns      = `SELECT ` + runColumns + ` FROM runs WHERE issue_id = ? ORDER BY started_at, id`
+	sqlInsertRun      = `INSERT INTO runs (` + runColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlRunLease       = `SELECT lease_until FROM runs WHERE id = ?`
+	sqlRenewRun       = `UPDATE runs SET seen_at = ?, lease_until = ? WHERE id = ?`
+	sqlCountLiveRuns  = `SELECT COUNT(*) FROM runs WHERE lease_until > ?`
+	sqlEndRun         = `UPDATE runs SET seen_at = ?, lease_until = ? WHERE id = ?`
+	sqlForgetOldRuns  = `DELETE FROM runs WHERE lease_until < ?`
+	sqlReleaseRunRows = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+		WHERE owner = ? AND status = 'sending'`
 )
 
 // Seen articles.

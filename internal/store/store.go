@@ -24,17 +24,34 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/digest/digest/internal/ledger"
 )
 
 // ErrNotFound is returned when the subscriber, issue or row asked for does
-// not exist.
-var ErrNotFound = errors.New("not found")
+// not exist. It is [ledger.ErrNotFound], so that the use cases can test for
+// it without knowing the store.
+var ErrNotFound = ledger.ErrNotFound
 
 // Store is the SQLite-backed state. It is safe for concurrent use.
 type Store struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// leaseNow is the clock of leases (runs and claimed rows). It is real
+	// time even when now is pinned by --now: a lease is about whether a
+	// process is alive, and two processes must agree on it.
+	leaseNow func() time.Time
+}
+
+// WithLeaseClock replaces time.Now for leases, so that tests can expire them
+// without waiting.
+func WithLeaseClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.leaseNow = now
+		}
+	}
 }
 
 // Option configures a Store.
@@ -85,7 +102,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 
-	s := &Store{db: db, path: path, now: time.Now}
+	s := &Store{db: db, path: path, now: time.Now, leaseNow: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -155,6 +172,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// leaseStamp is the current real time, in UTC, for leases.
+func (s *Store) leaseStamp() time.Time { return s.leaseNow().UTC() }
 
 // stamp is the current time, in UTC, for the timestamps the store writes.
 func (s *Store) stamp() time.Time { return s.now().UTC() }

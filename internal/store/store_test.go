@@ -29,7 +29,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func openAt(t testing.TB, path string, c *clock) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), path, WithClock(c.now))
+	s, err := Open(context.Background(), path, WithClock(c.now), WithLeaseClock(c.now))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -504,6 +504,18 @@ func counts(t testing.TB, s *Store, issue string) ledger.Counts {
 	return c
 }
 
+// testLease is the lease of the runs in these tests.
+const testLease = 30 * time.Second
+
+// beginRun registers a run named id of the issue (a worker, so that several
+// can run at once).
+func beginRun(t testing.TB, s *Store, issue, id string) *Run {
+	t.Helper()
+	r, err := s.BeginRun(context.Background(), ledger.Run{ID: id, Host: "test", PID: 1, IssueID: issue, Worker: true}, testLease)
+	must(t, err)
+	return r
+}
+
 func recipientIDs(rs []ledger.Recipient) []int64 {
 	ids := make([]int64, len(rs))
 	for i, r := range rs {
@@ -534,10 +546,11 @@ func TestLedgerFlow(t *testing.T) {
 		t.Errorf("counts after Enqueue: %+v", got)
 	}
 
-	if _, err := s.Claim(ctx, issue, 0); err == nil {
+	r := beginRun(t, s, issue, "run-a")
+	if _, err := r.Claim(ctx, issue, 0); err == nil {
 		t.Error("Claim with limit 0 succeeded")
 	}
-	batch, err := s.Claim(ctx, issue, 2)
+	batch, err := r.Claim(ctx, issue, 2)
 	must(t, err)
 	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[:2]) {
 		t.Fatalf("first claim %v, want %v", got, ids[:2])
@@ -551,7 +564,7 @@ func TestLedgerFlow(t *testing.T) {
 
 	// ids[0] sent, ids[1] deferred (4xx): back to pending.
 	sentAt := t0.Add(time.Minute)
-	must(t, s.Record(ctx, issue, []ledger.Outcome{
+	must(t, r.Record(ctx, issue, []ledger.Outcome{
 		{SubscriberID: ids[0], Status: ledger.Sent, Attempts: 1, Code: 250, At: sentAt},
 		{SubscriberID: ids[1], Status: ledger.Pending, Code: 451, Enhanced: "4.7.1", Reply: "try later"},
 	}))
@@ -575,7 +588,7 @@ func TestLedgerFlow(t *testing.T) {
 	// ids[2] unsubscribes before its turn: settled as failed, not returned.
 	must(t, s.Unsubscribe(ctx, ids[2]))
 	c.set(t0.Add(time.Hour))
-	batch, err = s.Claim(ctx, issue, 10)
+	batch, err = r.Claim(ctx, issue, 10)
 	must(t, err)
 	if got, want := recipientIDs(batch), []int64{ids[1], ids[3], ids[4]}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("second claim %v, want %v", got, want)
@@ -584,14 +597,14 @@ func TestLedgerFlow(t *testing.T) {
 		t.Errorf("re-claimed row has Attempts %d, want 1", batch[0].Attempts)
 	}
 
-	must(t, s.Record(ctx, issue, []ledger.Outcome{
+	must(t, r.Record(ctx, issue, []ledger.Outcome{
 		{SubscriberID: ids[1], Status: ledger.Sent, Attempts: 3, Code: 250},
 		{SubscriberID: ids[3], Status: ledger.Failed, Attempts: 1, Code: 550, Enhanced: "5.1.1", Reply: "no such user", Bounced: true},
 		{SubscriberID: ids[4], Status: ledger.Failed, Attempts: 1, Code: 554, Reply: "spam"},
 	}))
 	// A repeated or late outcome does not undo a final row.
-	must(t, s.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[0], Status: ledger.Failed, Reply: "late"}}))
-	if err := s.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[0], Status: "done"}}); err == nil {
+	must(t, r.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[0], Status: ledger.Failed, Reply: "late"}}))
+	if err := r.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[0], Status: "done"}}); err == nil {
 		t.Error("Record with an unknown status succeeded")
 	}
 
@@ -623,7 +636,7 @@ func TestLedgerFlow(t *testing.T) {
 	if attempts != 3 {
 		t.Errorf("attempts = %d, want Outcome.Attempts 3", attempts)
 	}
-	if batch, _ := s.Claim(ctx, issue, 10); len(batch) != 0 {
+	if batch, _ := r.Claim(ctx, issue, 10); len(batch) != 0 {
 		t.Errorf("claim after all settled returned %v", recipientIDs(batch))
 	}
 }
@@ -637,10 +650,11 @@ func TestCrashRecoveryAndRelease(t *testing.T) {
 	ids := seed(t, s, 5, issue)
 	_, err := s.Enqueue(ctx, issue)
 	must(t, err)
-	batch, err := s.Claim(ctx, issue, 3)
+	dead := beginRun(t, s, issue, "dead")
+	batch, err := dead.Claim(ctx, issue, 3)
 	must(t, err)
-	must(t, s.Record(ctx, issue, []ledger.Outcome{{SubscriberID: batch[0].SubscriberID, Status: ledger.Sent}}))
-	must(t, s.Close()) // "crash": two rows left in sending
+	must(t, dead.Record(ctx, issue, []ledger.Outcome{{SubscriberID: batch[0].SubscriberID, Status: ledger.Sent}}))
+	must(t, s.Close()) // "crash": two rows left in sending under dead's lease
 
 	s = openAt(t, path, c)
 	if got := counts(t, s, issue); got != (ledger.Counts{Pending: 2, Sending: 2, Sent: 1}) {
@@ -651,20 +665,40 @@ func TestCrashRecoveryAndRelease(t *testing.T) {
 	if added != 0 {
 		t.Errorf("Enqueue after crash added %d", added)
 	}
-	if got := counts(t, s, issue); got != (ledger.Counts{Pending: 4, Sent: 1}) {
-		t.Fatalf("counts after recovery: %+v", got)
+	if got := counts(t, s, issue); got != (ledger.Counts{Pending: 2, Sending: 2, Sent: 1}) {
+		t.Fatalf("Enqueue touched rows in flight: %+v", got)
 	}
-	batch, err = s.Claim(ctx, issue, 10)
+	next := beginRun(t, s, issue, "next")
+	// While dead's lease lasts, its rows are not taken.
+	batch, err = next.Claim(ctx, issue, 10)
 	must(t, err)
-	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[1:]) {
-		t.Fatalf("claim after recovery %v, want %v", got, ids[1:])
+	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[3:]) {
+		t.Fatalf("claim within the lease %v, want %v", got, ids[3:])
+	}
+	if n, err := next.HeldByOthers(ctx, issue); err != nil || n != 2 {
+		t.Errorf("HeldByOthers = %d, %v; want 2", n, err)
+	}
+	// After it, they are; next renewed its own in time.
+	c.set(t0.Add(testLease * 2 / 3))
+	if live, err := next.Renew(ctx); err != nil || live != 2 {
+		t.Fatalf("Renew = %d, %v; want 2 live runs (dead's lease not yet over)", live, err)
+	}
+	c.set(t0.Add(testLease))
+	batch, err = next.Claim(ctx, issue, 10)
+	must(t, err)
+	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[1:3]) {
+		t.Fatalf("claim after the lease %v, want %v", got, ids[1:3])
 	}
 
-	// Graceful stop: the two not attempted go back; a sent one is untouched.
-	must(t, s.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[1], Status: ledger.Sent}}))
-	must(t, s.Release(ctx, issue, []int64{ids[1], ids[2], ids[3]}))
+	// Graceful stop: the ones not attempted go back; a sent one is untouched.
+	must(t, next.Record(ctx, issue, []ledger.Outcome{{SubscriberID: ids[1], Status: ledger.Sent}}))
+	must(t, next.Release(ctx, issue, []int64{ids[1], ids[2], ids[3]}))
 	if got := counts(t, s, issue); got != (ledger.Counts{Pending: 2, Sending: 1, Sent: 2}) {
 		t.Errorf("counts after Release: %+v", got)
+	}
+	must(t, next.End(ctx))
+	if got := counts(t, s, issue); got != (ledger.Counts{Pending: 3, Sent: 2}) {
+		t.Errorf("counts after End: %+v", got)
 	}
 }
 
@@ -689,8 +723,9 @@ func TestClaimConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func(s *Store) {
 			defer wg.Done()
+			r := beginRun(t, s, issue, fmt.Sprintf("worker-%d", w))
 			for {
-				batch, err := s.Claim(ctx, issue, 7)
+				batch, err := r.Claim(ctx, issue, 7)
 				if err != nil {
 					errs.Store(err)
 					return
@@ -705,7 +740,7 @@ func TestClaimConcurrent(t *testing.T) {
 					outs[i] = ledger.Outcome{SubscriberID: r.SubscriberID, Status: ledger.Sent, Code: 250}
 				}
 				mu.Unlock()
-				if err := s.Record(ctx, issue, outs); err != nil {
+				if err := r.Record(ctx, issue, outs); err != nil {
 					errs.Store(err)
 					return
 				}
@@ -739,10 +774,11 @@ func BenchmarkClaim(b *testing.B) {
 	must(b, err)
 	_, err = s.Enqueue(ctx, issue)
 	must(b, err)
+	r := beginRun(b, s, issue, "bench")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rs, err := s.Claim(ctx, issue, batch)
+		rs, err := r.Claim(ctx, issue, batch)
 		must(b, err)
 		if len(rs) != batch {
 			b.Fatalf("claimed %d", len(rs))
@@ -771,17 +807,18 @@ func BenchmarkRecord(b *testing.B) {
 	_, err = s.Enqueue(ctx, issue)
 	must(b, err)
 	outs := make([]ledger.Outcome, batch)
+	r := beginRun(b, s, issue, "bench")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		rs, err := s.Claim(ctx, issue, batch)
+		rs, err := r.Claim(ctx, issue, batch)
 		must(b, err)
 		for j, r := range rs {
 			outs[j] = ledger.Outcome{SubscriberID: r.SubscriberID, Status: ledger.Sent, Attempts: 1, Code: 250, At: t0}
 		}
 		b.StartTimer()
-		must(b, s.Record(ctx, issue, outs[:len(rs)]))
+		must(b, r.Record(ctx, issue, outs[:len(rs)]))
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "outcomes/s")

@@ -1,0 +1,371 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/subscriber"
+)
+
+// Request is one call of the delivery use case.
+type Request struct {
+	// Now is the issue's clock: which issue is built, its dates, and the
+	// store's stamps (the caller's --now, or the schedule's time).
+	Now time.Time
+	// IssueID delivers this built issue; empty means the current one (an
+	// earlier unfinished issue first, else the issue for Now).
+	IssueID string
+	// DryRun builds every message and sends none; the ledger is untouched.
+	DryRun bool
+	// TestTo sends one test copy to this address; the ledger is untouched.
+	TestTo string
+	// Worker joins the live runs of the issue being delivered instead of
+	// refusing: it claims its own batches under the same leases.
+	Worker bool
+}
+
+// Result is what a Deliver call found and did; cli prints it.
+type Result struct {
+	// Built is the issue (nil when none could be chosen). Built.Empty()
+	// means there was nothing new to build.
+	Built *Built
+	// Continued: an earlier issue still had recipients pending and was
+	// delivered instead of a new one.
+	Continued bool
+	// Already: the issue was delivered before this call; nothing was sent.
+	Already bool
+	// Busy: other live runs deliver and this call did not join (no Worker);
+	// nothing was sent.
+	Busy *ledger.BusyError
+	// DryRun is set for a dry run.
+	DryRun *deliver.DryRunResult
+	// TestTo is the address a test copy went to.
+	TestTo string
+	// Run is this call's delivery run (zero when none was registered).
+	Run ledger.Run
+	// Joined counts the other live runs this one worked beside.
+	Joined int
+	// Enqueued counts ledger rows created by this call.
+	Enqueued int
+	// Summary is what this run's engine did.
+	Summary deliver.Summary
+	// Counts is the issue's whole ledger at the end of the call.
+	Counts ledger.Counts
+	// Took is the time the delivery itself took.
+	Took time.Duration
+}
+
+// Delivered reports whether the result leaves nothing to send: the ledger
+// of its issue is settled (or there was nothing to deliver at all).
+func (r Result) Delivered() bool {
+	switch {
+	case r.Busy != nil:
+		return false
+	case r.Built == nil || r.Built.Empty() || r.DryRun != nil || r.TestTo != "":
+		return true
+	}
+	return r.Counts.Done()
+}
+
+// Deliver is the "deliver an issue" use case, the same for `digest send`,
+// the daemon's tick and the preview's test send: it picks the issue (an
+// earlier unfinished one first; the one for req.Now otherwise, built when it
+// is not yet), knows when it is already delivered, syncs the subscribers
+// file, registers a run under a lease (refusing, or joining with
+// req.Worker, when another live process delivers), enqueues every active
+// subscriber, runs the engine and marks the issue complete.
+//
+// The error is nil when the run did its part, even if recipients are left
+// for a later run (Result.Counts tells). Busy and already-delivered are
+// results, not errors.
+func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
+	d := &p.Delivery
+	var res Result
+	if req.TestTo != "" || req.DryRun {
+		b, cont, err := p.pick(ctx, req)
+		if err != nil || b.Empty() {
+			res.Built = b
+			return res, err
+		}
+		res.Built, res.Continued = b, cont
+		if req.TestTo != "" {
+			res.TestTo = req.TestTo
+			return res, p.SendTest(ctx, b, ledger.Recipient{Email: req.TestTo})
+		}
+		if d.Sync != nil {
+			if err := d.Sync(ctx); err != nil {
+				return res, err
+			}
+		}
+		dr, err := p.dryRun(ctx, b)
+		res.DryRun = &dr
+		return res, err
+	}
+
+	if d.Runs == nil || d.Encode == nil || d.Transport == nil {
+		return res, errors.New("deliver: the pipeline has no delivery wiring (Runs, Encode, Transport)")
+	}
+	live, err := d.Runs.LiveRuns(ctx)
+	if err != nil {
+		return res, err
+	}
+	if len(live) > 0 {
+		if !req.Worker {
+			return p.busy(ctx, live)
+		}
+		// Help the live runs with their issue.
+		if req.IssueID == "" {
+			req.IssueID = live[0].IssueID
+		}
+	} else if d.Sync != nil {
+		if err := d.Sync(ctx); err != nil {
+			return res, err
+		}
+	}
+	b, cont, err := p.pick(ctx, req)
+	res.Built, res.Continued = b, cont
+	if err != nil || b.Empty() {
+		return res, err
+	}
+	id := b.Issue.ID
+	if c, err := p.Store.Counts(ctx, id); err != nil {
+		return res, err
+	} else if c.Delivered() {
+		res.Already, res.Counts = true, c
+		return res, nil
+	}
+	msgs, err := d.Encode(b.Rendered)
+	if err != nil {
+		return res, fmt.Errorf("issue %s: %w", id, err)
+	}
+
+	ttl := d.Lease
+	if ttl <= 0 {
+		ttl = DefaultLease
+	}
+	leaseNow := d.LeaseClock
+	if leaseNow == nil {
+		leaseNow = time.Now
+	}
+	host := d.Host
+	if host == "" {
+		host = "localhost"
+	}
+	start := leaseNow()
+	info := ledger.Run{
+		ID:   fmt.Sprintf("%s:%d:%s", host, d.PID, start.UTC().Format("20060102T150405.000000")),
+		Host: host, PID: d.PID, IssueID: id, Worker: req.Worker,
+	}
+	run, err := d.Runs.BeginRun(ctx, info, ttl)
+	var busy *ledger.BusyError
+	if errors.As(err, &busy) {
+		res.Busy = busy
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Run = run.Info()
+	k := keep(ctx, run, ttl, leaseNow, p.log())
+	defer func() {
+		k.close()
+		if err := run.End(context.WithoutCancel(ctx)); err != nil {
+			p.log().Warn("ending the delivery run", "run", res.Run.ID, "err", err)
+		}
+	}()
+
+	if res.Enqueued, err = p.Store.Enqueue(ctx, id); err != nil {
+		return res, err
+	}
+	if err := p.remember(ctx, b); err != nil {
+		return res, err
+	}
+	if peers, err := d.Runs.LiveRuns(ctx); err != nil {
+		return res, err
+	} else if len(peers) > 1 {
+		res.Joined = len(peers) - 1
+		// The runs already sending lower their share of the rate at their
+		// next renewal; wait for it, so that together they never exceed
+		// the list's rate.
+		if !p.sleep(ctx, ttl/3) {
+			return res, ctx.Err()
+		}
+		k.renew(ctx)
+	}
+
+	opts := d.Engine
+	opts.Lease = k
+	if opts.Sleep == nil {
+		opts.Sleep = d.Sleep
+	}
+	c, err := p.Store.Counts(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	if opts.Total == 0 {
+		opts.Total = c.Unfinished() // what is left to do
+	}
+	began := time.Now()
+	sum, runErr := deliver.Run(ctx, id, msgs, run, d.Transport, opts)
+	res.Summary, res.Took = sum, time.Since(began)
+	bg := context.WithoutCancel(ctx)
+	if res.Counts, err = p.Store.Counts(bg, id); err != nil {
+		return res, err
+	}
+	if res.Counts.Done() {
+		if err := p.Store.MarkIssueComplete(bg, id, req.Now); err != nil {
+			return res, err
+		}
+	}
+	if runErr != nil {
+		return res, fmt.Errorf("issue %s: %w", id, runErr)
+	}
+	return res, nil
+}
+
+// busy reports the live runs that keep this call from delivering.
+func (p *Pipeline) busy(ctx context.Context, live []ledger.Run) (Result, error) {
+	c, err := p.Store.Counts(ctx, live[0].IssueID)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Busy: &ledger.BusyError{Runs: live, Counts: c}}, nil
+}
+
+// ErrNoSuchIssue is returned by Deliver for a Request.IssueID that was never
+// built.
+var ErrNoSuchIssue = errors.New("no such built issue")
+
+// pick chooses the issue to deliver: the one named, else an earlier issue
+// whose delivery is unfinished (continued reports that), else the issue for
+// now (loaded from the archive when it was built already, built otherwise).
+func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued bool, err error) {
+	if req.IssueID != "" {
+		b, err := p.Load(ctx, req.IssueID)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ledger.ErrNotFound) {
+			return nil, false, fmt.Errorf("issue %s: %w", req.IssueID, ErrNoSuchIssue)
+		}
+		return b, false, err
+	}
+	today := p.IssueID(req.Now)
+	if last, err := p.Store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
+		c, err := p.Store.Counts(ctx, last.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if c.Unfinished() > 0 {
+			b, err := p.Load(ctx, last.ID)
+			return b, true, err
+		}
+	} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return nil, false, err
+	}
+	if _, err := p.Store.GetIssue(ctx, today); err == nil {
+		b, err := p.Load(ctx, today)
+		if err == nil || !errors.Is(err, os.ErrNotExist) {
+			return b, false, err
+		}
+		// The record exists but the archive is gone: build it again.
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return nil, false, err
+	}
+	b, err = p.Build(ctx, req.Now)
+	if errors.Is(err, ErrDelivering) {
+		// Another process built and started it meanwhile.
+		b, err = p.Load(ctx, today)
+	}
+	return b, false, err
+}
+
+// remember records the issue's articles as sent, by ID and canonical link,
+// so that no later issue carries them again. Deliver calls it when delivery
+// starts.
+func (p *Pipeline) remember(ctx context.Context, b *Built) error {
+	var keys []string
+	for _, a := range b.Issue.Articles() {
+		keys = append(keys, sentKeys(a)...)
+	}
+	return p.Store.MarkArticlesSent(ctx, b.Issue.ID, keys)
+}
+
+// SendTest sends one test copy of a built (or previewed) issue to rc.Email
+// (rc.Name as the reader's name; other fields as a reader would have them),
+// through the configured transport and built by the same path as every real
+// message, with the subject prefixed "[TEST]". The ledger is untouched.
+func (p *Pipeline) SendTest(ctx context.Context, b *Built, rc ledger.Recipient) error {
+	d := &p.Delivery
+	if d.Encode == nil || d.Transport == nil {
+		return errors.New("send test: the pipeline has no delivery wiring (Encode, Transport)")
+	}
+	addr, err := subscriber.NormalizeEmail(rc.Email)
+	if err != nil {
+		return fmt.Errorf("test copy to %q: %w", rc.Email, err)
+	}
+	msgs, err := d.Encode(b.Rendered)
+	if err != nil {
+		return fmt.Errorf("issue %s: %w", b.Issue.ID, err)
+	}
+	rc.Email, rc.IssueID, rc.Test = addr, b.Issue.ID, true
+	m, err := msgs.Build(nil, rc)
+	if err != nil {
+		return fmt.Errorf("test copy to %s: %w", addr, err)
+	}
+	if err := deliver.SendMessage(ctx, d.Transport, &m, rc); err != nil {
+		return fmt.Errorf("test copy to %s: %w", addr, err)
+	}
+	return nil
+}
+
+// dryRun builds every active subscriber's message and reports the count and
+// size; nothing is sent and the ledger is untouched.
+func (p *Pipeline) dryRun(ctx context.Context, b *Built) (deliver.DryRunResult, error) {
+	d := &p.Delivery
+	if d.Encode == nil || d.Subscribers == nil {
+		return deliver.DryRunResult{}, errors.New("dry run: the pipeline has no delivery wiring (Encode, Subscribers)")
+	}
+	msgs, err := d.Encode(b.Rendered)
+	if err != nil {
+		return deliver.DryRunResult{}, fmt.Errorf("issue %s: %w", b.Issue.ID, err)
+	}
+	var listErr error
+	recipients := func(yield func(ledger.Recipient) bool) {
+		stop := errors.New("stop")
+		err := d.Subscribers(ctx, func(s subscriber.Subscriber) error {
+			if s.Status != subscriber.StatusActive {
+				return nil
+			}
+			if !yield(ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: s.ID, Email: s.Email, Name: s.Name}) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			listErr = err
+		}
+	}
+	res, err := deliver.DryRun(ctx, msgs, recipients)
+	if listErr != nil {
+		return res, listErr
+	}
+	return res, err
+}
+
+func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
+	if p.Delivery.Sleep != nil {
+		return p.Delivery.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,282 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/store"
+)
+
+// leaseClock is a settable clock for leases.
+type leaseClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *leaseClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *leaseClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// runs adapts the store's runs to the pipeline (as cli does).
+type runs struct{ st *store.Store }
+
+func (r runs) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+	run, err := r.st.BeginRun(ctx, info, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+func (r runs) LiveRuns(ctx context.Context) ([]ledger.Run, error) { return r.st.LiveRuns(ctx) }
+
+// flaky is a transport that fails to connect while down is set.
+type flaky struct {
+	deliver.Transport
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *flaky) Open(ctx context.Context) (deliver.Conn, error) {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return nil, errors.New("dial tcp 127.0.0.1:25: connection refused")
+	}
+	return f.Transport.Open(ctx)
+}
+
+// wire gives p a file transport under the test's folder, a composer, the
+// store's runs, and fakes for every wait: nothing in these tests sleeps.
+func wire(t *testing.T, p *pipeline.Pipeline, st *store.Store, clock *leaseClock) (outbox string, tr *flaky) {
+	t.Helper()
+	comp, err := mail.NewComposer(mail.Options{ListName: "Test", From: "news@example.org", BaseURL: "https://example.org", Secret: []byte("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox = filepath.Join(t.TempDir(), "outbox")
+	tr = &flaky{Transport: deliver.NewFile(outbox)}
+	noWait := func(ctx context.Context, _ time.Duration) bool { return ctx.Err() == nil }
+	p.Delivery = pipeline.Delivery{
+		Runs:        runs{st},
+		Subscribers: st.List,
+		Encode: func(r *render.Rendered) (deliver.Builder, error) {
+			prep, err := comp.Prepare(r)
+			if err != nil {
+				return nil, err
+			}
+			return prep, nil
+		},
+		Transport: tr,
+		Engine:    deliver.Options{Connections: 2, Backoff: func(int) time.Duration { return 0 }, OpenAttempts: 2},
+		Host:      "test", PID: 1,
+		Sleep: noWait,
+	}
+	if clock != nil {
+		p.Delivery.LeaseClock = clock.now
+	}
+	return outbox, tr
+}
+
+func addReaders(t *testing.T, st *store.Store, emails ...string) {
+	t.Helper()
+	for _, e := range emails {
+		if _, err := st.Add(context.Background(), e, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func emlCount(t *testing.T, dir string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
+
+func TestDeliverFlow(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org", "cy@example.org")
+	outbox, _ := wire(t, p, st, nil)
+
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Built == nil || res.Built.Issue.ID != "2026-11-30" || res.Enqueued != 3 || res.Summary.Sent != 3 ||
+		res.Counts != (ledger.Counts{Sent: 3}) || !res.Delivered() || res.Run.ID == "" {
+		t.Fatalf("result %+v", res)
+	}
+	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 3 {
+		t.Errorf("%d messages in the outbox, want 3", n)
+	}
+	rec, err := st.GetIssue(ctx, "2026-11-30")
+	if err != nil || !rec.CompletedAt.Equal(t0) {
+		t.Errorf("issue record %+v (%v): want completed at the request's time", rec, err)
+	}
+	if live, _ := st.LiveRuns(ctx); len(live) != 0 {
+		t.Errorf("runs still live after the call: %+v", live)
+	}
+
+	// Again: already delivered, nothing sent.
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(time.Hour)})
+	if err != nil || !res.Already || res.Summary.Sent != 0 {
+		t.Errorf("second call: %+v, %v", res, err)
+	}
+
+	// A test copy goes beside the delivered ones, never over them, and
+	// leaves the ledger alone.
+	for range 2 {
+		res, err = p.Deliver(ctx, pipeline.Request{Now: t0, IssueID: "2026-11-30", TestTo: "Ann@Example.org"})
+		if err != nil || res.TestTo == "" {
+			t.Fatalf("test copy: %+v, %v", res, err)
+		}
+	}
+	if n := emlCount(t, filepath.Join(outbox, "2026-11-30", "test")); n != 2 {
+		t.Errorf("%d test copies, want 2 side by side", n)
+	}
+	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 3 {
+		t.Errorf("delivered messages now %d, want 3", n)
+	}
+	if c, _ := st.Counts(ctx, "2026-11-30"); c != (ledger.Counts{Sent: 3}) {
+		t.Errorf("a test copy touched the ledger: %+v", c)
+	}
+}
+
+func TestDeliverRefusesWhileAnotherRunIsLive(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	clock := &leaseClock{t: time.Now()}
+	p, st := newPipelineWith(t, []store.Option{store.WithLeaseClock(clock.now)}, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org", "cy@example.org", "dee@example.org")
+	outbox, _ := wire(t, p, st, clock)
+	b, err := p.Build(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Enqueue(ctx, b.Issue.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Another process claims two readers and dies (SIGKILL: no End).
+	other, err := st.BeginRun(ctx, ledger.Run{ID: "other", Host: "elsewhere", PID: 99, IssueID: b.Issue.ID}, pipeline.DefaultLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := other.Claim(ctx, b.Issue.ID, 2)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("claim: %v %v", held, err)
+	}
+
+	// While its lease lasts: refused, with who and how far; nothing sent.
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
+	if err != nil || res.Busy == nil || res.Busy.Runs[0].PID != 99 || res.Busy.Runs[0].Claimed != 2 || res.Delivered() {
+		t.Fatalf("result %+v, %v; want busy", res, err)
+	}
+	if n := emlCount(t, filepath.Join(outbox, b.Issue.ID)); n != 0 {
+		t.Errorf("%d messages sent while another run was live", n)
+	}
+
+	// A worker joins: it sends the two free readers, never the two held,
+	// and then waits; once the dead run's lease expires it takes them over.
+	polls := 0
+	p.Delivery.Engine.Sleep = func(ctx context.Context, d time.Duration) bool {
+		polls++
+		clock.add(d + pipeline.DefaultLease/3) // time passes while it waits
+		return ctx.Err() == nil
+	}
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0, Worker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Joined != 1 || res.Summary.Sent != 4 || res.Counts != (ledger.Counts{Sent: 4}) || polls == 0 {
+		t.Errorf("worker result %+v after %d polls", res, polls)
+	}
+	if n := emlCount(t, filepath.Join(outbox, b.Issue.ID)); n != 4 {
+		t.Errorf("%d messages, want 4 (each reader once)", n)
+	}
+}
+
+func TestDeliverRelayDownThenResume(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org")
+	outbox, tr := wire(t, p, st, nil)
+	tr.down = true
+
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
+	if err == nil || res.Delivered() || res.Counts != (ledger.Counts{Pending: 2}) {
+		t.Fatalf("relay down: %+v, %v; want an error and everyone pending", res, err)
+	}
+	if live, _ := st.LiveRuns(ctx); len(live) != 0 {
+		t.Errorf("the failed run is still live: %+v", live)
+	}
+	tr.down = false
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(time.Hour)})
+	if err != nil || !res.Delivered() || res.Counts != (ledger.Counts{Sent: 2}) {
+		t.Fatalf("resume: %+v, %v", res, err)
+	}
+	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 2 {
+		t.Errorf("%d messages", n)
+	}
+}
+
+func TestDeliverContinuesAnUnfinishedIssueFirst(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org")
+	_, tr := wire(t, p, st, nil)
+	tr.down = true
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0}); err == nil {
+		t.Fatal("want the relay error")
+	}
+	tr.down = false
+	src.arts = append(src.arts, story("b", t0.Add(23*time.Hour)))
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0.Add(24 * time.Hour)})
+	if err != nil || !res.Continued || res.Built.Issue.ID != "2026-11-30" || res.Counts.Sent != 1 {
+		t.Fatalf("next day: %+v, %v; want yesterday's issue finished first", res, err)
+	}
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(24 * time.Hour)})
+	if err != nil || res.Continued || res.Built.Issue.ID != "2026-12-01" || res.Counts.Sent != 1 {
+		t.Fatalf("then: %+v, %v; want today's issue", res, err)
+	}
+}
+
+func TestPreviewWritesNothing(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	bad := &fakeSource{name: "bad", err: errors.New("HTTP 500")}
+	p, st := newPipeline(t, src, bad)
+	ctx := context.Background()
+	b, err := p.Preview(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Empty() || b.Issue.Number != 1 || b.Dir != "" || b.Rendered == nil {
+		t.Errorf("preview %+v", b)
+	}
+	if _, err := st.GetIssue(ctx, b.Issue.ID); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("preview saved the issue: %v", err)
+	}
+	if _, err := os.Stat(p.Archive); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("preview wrote the archive: %v", err)
+	}
+	// A failing source in previews does not count as a failed run.
+	if built, err := p.Build(ctx, t0); err != nil || built.Sources[1].Streak != 1 {
+		t.Errorf("first real build: streak %+v, %v", built.Sources, err)
+	}
+}
