@@ -96,7 +96,7 @@ func New() *Metrics {
 	})
 	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "digest_messages_total",
-		Help: "Delivery attempts by outcome (sent, failed, retried) and reason: the enhanced status code, else the reply code, else no_reply.",
+		Help: "Delivery outcomes recorded, by outcome (sent, failed, retried, skipped) and reason: the enhanced status code, else the reply code, else no_reply.",
 	}, []string{"outcome", "reason"})
 	m.deliverySecs = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "digest_delivery_duration_seconds", Help: "Duration of delivery runs.",
@@ -126,27 +126,29 @@ func New() *Metrics {
 // IssueBuilt counts an issue gathered and rendered.
 func (m *Metrics) IssueBuilt() { m.issuesBuilt.Inc() }
 
-// Message counts one delivery attempt's outcome: status is ledger's sent,
-// failed or pending (a temporary failure, counted as retried), with the
-// server's reply code and enhanced code (both empty when sent).
+// Message counts one recorded delivery outcome: status is the ledger's sent,
+// failed, pending (a temporary failure, counted as retried) or skipped
+// (nothing in the issue for the reader's topics), with the server's reply
+// code and enhanced code for a failure.
 func (m *Metrics) Message(status string, code int, enhanced string) {
-	outcome, reason := status, ""
-	switch {
-	case status == "pending":
-		outcome = "retried"
-	case status == "sent":
+	switch status {
+	case "sent":
 		m.messages.WithLabelValues("sent", "").Inc()
 		return
+	case "skipped":
+		m.messages.WithLabelValues("skipped", "topics").Inc()
+		return
+	case "pending":
+		status = "retried"
 	}
+	reason := "no_reply"
 	switch {
 	case enhanced != "":
 		reason = enhanced
 	case code != 0:
 		reason = strconv.Itoa(code)
-	default:
-		reason = "no_reply"
 	}
-	m.messages.WithLabelValues(outcome, reason).Inc()
+	m.messages.WithLabelValues(status, reason).Inc()
 }
 
 // DeliveryRun observes the duration of one delivery run.

@@ -102,6 +102,7 @@ func TestDaemonMetrics(t *testing.T) {
 	m.Message("failed", 554, "")
 	m.Message("pending", 451, "4.7.1")
 	m.Message("pending", 0, "")
+	m.Message("skipped", 0, "")
 	m.DeliveryRun(3 * time.Second)
 	m.Source("World", "error", 0, time.Second, true, 1)
 	m.NextRun(time.Unix(1_800_000_600, 0))
@@ -130,6 +131,7 @@ func TestDaemonMetrics(t *testing.T) {
 		`digest_messages_total{outcome="failed",reason="554"} 1`,
 		`digest_messages_total{outcome="retried",reason="4.7.1"} 1`,
 		`digest_messages_total{outcome="retried",reason="no_reply"} 1`,
+		`digest_messages_total{outcome="skipped",reason="topics"} 1`,
 		`digest_delivery_duration_seconds_count 1`,
 		`digest_delivery_duration_seconds_bucket{le="5"} 1`,
 		`digest_source_failures_total{source="World"} 1`,
