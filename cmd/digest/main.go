@@ -23,9 +23,9 @@ func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		s := <-sigs
+		<-sigs
 		cancel()
-		s = <-sigs
+		s := <-sigs
 		fmt.Fprintf(os.Stderr, "digest: second %v: exiting at once\n", s)
 		os.Exit(cli.ExitFailed)
 	}()

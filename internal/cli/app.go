@@ -111,9 +111,15 @@ func (e *env) observe(b *pipeline.Built) {
 // says which. Secrets and subscriber lists are never logged: callers pass
 // counts and ids, not addresses.
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
-	json := c.Format == "json"
-	if c.Format == "" || c.Format == "auto" {
+	return leveledLogger(w, c.Format, c.SlogLevel())
+}
+
+// leveledLogger is newLogger with a level that may change later (a
+// *slog.LevelVar, for the daemon's reload).
+func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	json := format == "json"
+	if format == "" || format == "auto" {
 		json = !isTerminal(w)
 	}
 	if json {

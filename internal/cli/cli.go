@@ -28,6 +28,7 @@ Usage:
   digest send [--now T] [--dry-run] [--to ADDR] [--issue ID]
                                                   build if needed, then deliver to every active subscriber
   digest status [ISSUE]                           delivery counts and failed recipients
+  digest daemon                                   run the schedule (one active per database) and serve HTTP
   digest sources check [--now T]                  fetch every source and report what it yields
   digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
   digest subscribers add EMAIL [--name N]         add (or re-activate) one subscriber
@@ -136,6 +137,10 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.send(ctx, rest)
 	case "status":
 		return e.status(ctx, rest)
+	case "daemon":
+		return e.daemon(ctx, rest)
+	case "healthcheck": // for container health checks; not in the usage
+		return e.healthcheck(ctx, rest)
 	case "sources":
 		if len(rest) == 0 || rest[0] != "check" {
 			return usagef("sources: expected \"sources check\"")

@@ -81,8 +81,6 @@ func (c *fakeClock) set(at time.Time) {
 	c.notify()
 }
 
-func (c *fakeClock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
-
 // waitTimer blocks until the loop waits on a timer, that is, until it has
 // done everything the last clock change made due, and returns the time the
 // timer fires.

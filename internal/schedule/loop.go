@@ -418,13 +418,10 @@ func (l *Loop) finish(ctx context.Context, res result) {
 		l.status.Last = st
 	}
 	l.mu.Unlock()
-	attrs := []any{"scheduled", res.run.Scheduled, "kind", res.run.Kind.String(), "outcome", string(st.Outcome),
-		"duration", res.took.Round(time.Millisecond)}
-	if res.err != nil {
-		l.log.Warn("scheduled run finished", append(attrs, "err", res.err)...)
-		return
-	}
-	l.log.Info("scheduled run finished", attrs...)
+	// The job reports its own result (with what it did); this line is for
+	// debugging the schedule.
+	l.log.Debug("scheduled run finished", "scheduled", res.run.Scheduled, "kind", res.run.Kind.String(),
+		"outcome", string(st.Outcome), "duration", res.took.Round(time.Millisecond), "err", res.err)
 }
 
 // skip records a scheduled time that is not run.
