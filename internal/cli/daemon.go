@@ -313,36 +313,44 @@ func (d *daemon) waitWork(done <-chan struct{}) {
 
 // tick is one scheduled run: the same use case as `digest send`, for now.
 func (d *daemon) tick(ctx context.Context, r schedule.Run) error {
-	return d.deliver(ctx, r.Kind.String(), r.Scheduled, pipeline.Request{Now: time.Now()})
+	_, err := d.deliver(ctx, r.Kind.String(), r.Scheduled, pipeline.Request{Now: time.Now()})
+	return err
 }
 
 // resume continues an issue whose delivery is unfinished (interrupted by a
 // crash, a stop or a take-over; left pending by a relay outage or a quota),
-// without building a new one.
-func (d *daemon) resume(ctx context.Context) {
+// without building a new one. It returns when to look again: resumeEvery,
+// or, when another process's run still holds the issue (the daemon this one
+// took over from may have died with a live lease), right after that run's
+// lease ends.
+func (d *daemon) resume(ctx context.Context) time.Duration {
 	w := d.current()
 	id, ok, err := unfinishedIssue(ctx, w.env.store)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("looking for an unfinished delivery", "err", err)
 		}
-		return
+		return resumeEvery
 	}
 	if !ok {
-		return
+		return resumeEvery
 	}
-	_ = d.deliver(ctx, "resume", time.Time{}, pipeline.Request{Now: time.Now(), IssueID: id})
+	busy, _ := d.deliver(ctx, "resume", time.Time{}, pipeline.Request{Now: time.Now(), IssueID: id})
+	if busy != nil {
+		return min(max(time.Until(busy.Runs[0].Expires)+time.Second, time.Second), resumeEvery)
+	}
+	return resumeEvery
 }
 
-// resumeLoop resumes an unfinished delivery at once and then every
-// resumeEvery, until ctx ends.
+// resumeLoop resumes an unfinished delivery at once and then whenever
+// resume says, until ctx ends.
 func (d *daemon) resumeLoop(ctx context.Context) {
-	t := time.NewTicker(resumeEvery)
-	defer t.Stop()
 	for {
-		d.resume(ctx)
+		wait := d.resume(ctx)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
@@ -369,14 +377,15 @@ func unfinishedIssue(ctx context.Context, st *store.Store) (string, bool, error)
 	return last.ID, c.Unfinished() > 0, nil
 }
 
-// deliver calls the use case and logs one line about it. It returns an
-// error when the run failed, another process was delivering, or recipients
-// are left pending, so that the schedule records the run as failed.
-func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, req pipeline.Request) error {
+// deliver calls the use case once and logs one line about it. The error is
+// set when the run failed, another process was delivering (busy tells who),
+// or recipients are left pending, so that the schedule records the run as
+// failed.
+func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, req pipeline.Request) (*ledger.BusyError, error) {
 	d.deliverMu.Lock()
 	defer d.deliverMu.Unlock()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	w := d.current()
 	start := time.Now()
@@ -430,13 +439,13 @@ func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, 
 	attrs = append(attrs, "outcome", outcome, "duration", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		d.log.Warn("run finished", append(attrs, "err", oneLine(err))...)
-		return err
+		return res.Busy, err
 	}
 	d.log.Info("run finished", attrs...)
 	if kind != "resume" {
 		d.e.metrics.ScheduledRunSucceeded(time.Now())
 	}
-	return nil
+	return nil, nil
 }
 
 // allFailed reports whether every source of a build failed.
