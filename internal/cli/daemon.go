@@ -287,9 +287,10 @@ func (d *daemon) active(ctx context.Context, a store.Acquisition) {
 			default:
 				d.log.Warn("renewing the lease", "err", err)
 				d.setProblem("lease: " + oneLine(err))
-				// Stop before the lease can have expired, whoever might
-				// take it then.
-				if time.Since(held) > ttl*2/3 {
+				// Renewals come every third of the lease: the second that
+				// fails in a row stops the work before the lease can have
+				// expired, whoever might take it then.
+				if time.Since(held) > ttl/2 {
 					step("the lease could not be renewed in time")
 					return
 				}
@@ -650,7 +651,7 @@ func healthURL(listen string) string {
 	switch host {
 	case "", "0.0.0.0":
 		host = "127.0.0.1"
-	case "::", "[::]":
+	case "::":
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/healthz"
