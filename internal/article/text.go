@@ -161,8 +161,9 @@ func enough(t string, need int) bool {
 func Clean(s string) string { return PlainText(s) }
 
 // collapse removes invalid UTF-8, control and invisible characters, and
-// collapses runs of white space into one space. Text that is already clean
-// is returned without a copy.
+// collapses runs of white space into one space. A space before closing
+// punctuation that ends a word ("budget ." where markup was removed) is
+// dropped too. Text that is already clean is returned without a copy.
 func collapse(s string) string {
 	var b []byte // nil while the output equals s[:i]
 	space := false
@@ -171,7 +172,8 @@ func collapse(s string) string {
 		c := s[i]
 		if c < utf8.RuneSelf { // ASCII fast path
 			switch {
-			case c == ' ' && !space && !start && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f:
+			case c == ' ' && !space && !start && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f &&
+				!(closing(s[i+1]) && endsWord(s, i+2)):
 				// A single space between words: kept as it is.
 				if b != nil {
 					b = append(b, ' ')
@@ -184,7 +186,7 @@ func collapse(s string) string {
 			case c < 0x20 || c == 0x7f:
 				b = diverge(b, s, i)
 			default:
-				if space && !start {
+				if space && !start && !(closing(c) && endsWord(s, i+1)) {
 					b = append(b, ' ')
 				}
 				space, start = false, false
@@ -219,6 +221,46 @@ func collapse(s string) string {
 		return s
 	}
 	return string(b)
+}
+
+// closing is punctuation that follows a word without a space: a space
+// before it is an artifact of removed markup or of careless typing.
+func closing(c byte) bool {
+	switch c {
+	case '.', ',', ';', ':', '!', '?', ')', ']', '}':
+		return true
+	}
+	return false
+}
+
+// endsWord reports whether closing punctuation just before s[i] ends a word
+// in collapse's output: the text ends there, or white space or more closing
+// punctuation follows (so ".NET" or ":x" keep their space). Characters
+// collapse drops are skipped over.
+func endsWord(s string, i int) bool {
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == ' ' || (c >= '\t' && c <= '\r'):
+				return true
+			case c < 0x20 || c == 0x7f:
+				i++
+				continue
+			}
+			return closing(c)
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case unicode.IsSpace(r):
+			return true
+		case r == utf8.RuneError, unicode.IsControl(r), r == '\u00AD', r == '\u200B', r == '\uFEFF':
+			i += n
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // diverge starts collapse's output buffer, a copy of s[:i], if need be.

@@ -358,11 +358,23 @@ func refCollapse(s string) string {
 		space = false
 		b.WriteRune(r)
 	}
-	return b.String()
+	// Then drop each space before closing punctuation that ends a word:
+	// at the end, or before a space or more closing punctuation.
+	rs := []rune(b.String())
+	var out strings.Builder
+	for i, r := range rs {
+		if r == ' ' && i+1 < len(rs) && strings.ContainsRune(".,;:!?)]}", rs[i+1]) &&
+			(i+2 == len(rs) || rs[i+2] == ' ' || strings.ContainsRune(".,;:!?)]}", rs[i+2])) {
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
 }
 
 func FuzzCollapse(f *testing.F) {
-	for _, s := range []string{"", "a b", " a  b ", "a\u00a0 b", "a \u200bb", "a\x00 \x7fb", "\xff a \xc3", "x \u2028 y"} {
+	for _, s := range []string{"", "a b", " a  b ", "a\u00a0 b", "a \u200bb", "a\x00 \x7fb", "\xff a \xc3", "x \u2028 y",
+		"budget .", "a . . b", "a ,\u200b b", "use .NET", "a :x", "a (b ) c", "a \t!\x00", "x \xff?"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

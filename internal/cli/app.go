@@ -96,7 +96,7 @@ func (e *env) finish(command string, err error) {
 // observe records what a build found, for the metrics.
 func (e *env) observe(b *pipeline.Built) {
 	for _, r := range b.Sources {
-		e.metrics.Source(r.Name, string(r.Status), r.Articles, r.Took, r.Err != nil, r.Streak)
+		e.metrics.Source(r.Name, string(r.Status), r.Articles, r.Took, r.Failed(), r.Streak)
 	}
 	if b.Rendered != nil {
 		e.metrics.Issue(b.Issue.Count(), b.Rendered.HTMLSize())
@@ -346,27 +346,49 @@ func plural(n int, one, many string) string {
 // failStreak is how many failed runs in a row make a source's report loud.
 const failStreak = 3
 
-// printSources reports each source's yield, failures loudly.
+// printSources reports each source's yield; failures loudly, and the
+// items or files a source skipped as warnings. The source is named once
+// per line, and several reasons go one per line below it.
 func printSources(w io.Writer, results []pipeline.SourceResult) {
-	failed := 0
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-		}
-	}
-	fmt.Fprintf(w, "Sources: %d ok, %d failed\n", len(results)-failed, failed)
+	var failed, partial int
 	for _, r := range results {
 		switch {
-		case r.Failing(failStreak):
-			fmt.Fprintf(w, "  !!! %s has failed %d runs in a row: %v\n", r.Name, r.Streak, oneLine(r.Err))
+		case r.Failed():
+			failed++
 		case r.Err != nil:
-			fmt.Fprintf(w, "  ! %s: %v\n", r.Name, oneLine(r.Err))
+			partial++
+		}
+	}
+	summary := fmt.Sprintf("Sources: %d ok", len(results)-failed-partial)
+	if partial > 0 {
+		summary += fmt.Sprintf(", %d partial", partial)
+	}
+	fmt.Fprintf(w, "%s, %d failed\n", summary, failed)
+	for _, r := range results {
+		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+		switch {
+		case r.Failing(failStreak):
+			printReasons(w, fmt.Sprintf("  !!! %s has failed %d runs in a row", r.Name, r.Streak), r.Err)
+		case r.Failed():
+			printReasons(w, "  ! "+r.Name, r.Err)
+		case r.Err != nil:
+			printReasons(w, "  ~ "+r.Name+": "+yield+"; skipped", r.Err)
 		default:
-			fmt.Fprintf(w, "    %s: %s, %s (%s)\n", r.Name, r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+			fmt.Fprintf(w, "    %s: %s\n", r.Name, yield)
 		}
 	}
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+// printReasons prints head with err's reasons: one on the same line,
+// several one per line below.
+func printReasons(w io.Writer, head string, err error) {
+	reasons := source.Reasons(err)
+	if len(reasons) == 1 {
+		fmt.Fprintf(w, "%s: %s\n", head, reasons[0])
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", head)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "      %s\n", r)
+	}
 }

@@ -50,7 +50,11 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 		printSources(w, b.Sources)
 	}
 	if b.Empty() {
-		fmt.Fprintf(w, "Issue %s: no new articles in the window; nothing built, nothing to send.\n", b.Issue.ID)
+		if everySourceFailed(b) {
+			fmt.Fprintf(w, "Issue %s: every source failed; nothing built, nothing to send.\n", b.Issue.ID)
+		} else {
+			fmt.Fprintf(w, "Issue %s: no new articles in the window; nothing built, nothing to send.\n", b.Issue.ID)
+		}
 		return
 	}
 	how := "built"
@@ -69,13 +73,22 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 // failedSources makes the exit status 1 when every source failed: an issue
 // built from some sources is a success with warnings.
 func failedSources(b *pipeline.Built) error {
-	if len(b.Sources) == 0 {
+	if !everySourceFailed(b) {
 		return nil
 	}
+	return &exitError{code: ExitFailed, err: errors.New("every source failed")}
+}
+
+// everySourceFailed reports whether the build gathered sources and every
+// one failed (a source that only skipped bad files did not).
+func everySourceFailed(b *pipeline.Built) bool {
+	if len(b.Sources) == 0 {
+		return false
+	}
 	for _, r := range b.Sources {
-		if r.Err == nil {
-			return nil
+		if !r.Failed() {
+			return false
 		}
 	}
-	return &exitError{code: ExitFailed, err: errors.New("every source failed")}
+	return true
 }

@@ -25,9 +25,11 @@ const (
 
 Usage:
   digest build [--now T]                          gather and render the issue; send nothing
-  digest send [--now T] [--dry-run] [--to ADDR] [--issue ID]
-                                                  build if needed, then deliver to every active subscriber
-  digest status [ISSUE]                           delivery counts and failed recipients
+  digest send [--now T] [--dry-run] [--to ADDR] [--issue ID] [--worker]
+                                                  build if needed, then deliver to every active subscriber;
+                                                  while another process delivers it says who and exits 1,
+                                                  unless --worker (then it helps, under the same leases)
+  digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
   digest daemon                                   run the schedule (one active per database) and serve HTTP
   digest sources check [--now T]                  fetch every source and report what it yields
   digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
@@ -38,6 +40,8 @@ Usage:
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
+build and send exit 1 only when every source failed; sources check exits 1 when any
+source failed (a source that skipped some bad files is a warning, not a failure).
 `
 )
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -163,7 +164,7 @@ func (d *daemon) run(ctx context.Context) error {
 		case ctx.Err() != nil:
 		case err != nil:
 			d.log.Error("cannot reach the lease in the store", "err", err)
-			d.setProblem("store: " + oneLine(err))
+			d.setProblem("store: " + errLine(err))
 			sleepCtx(ctx, ttl/3)
 		case a.Held:
 			d.setProblem("")
@@ -266,7 +267,7 @@ func (d *daemon) active(ctx context.Context, a store.Acquisition) {
 			// The schedule could not start (its state is unreadable): give
 			// another daemon the chance, and try again later.
 			d.log.Error("the schedule cannot run", "err", err)
-			d.setProblem("schedule: " + oneLine(err))
+			d.setProblem("schedule: " + errLine(err))
 			step("")
 			if err := d.e.store.ReleaseLease(context.WithoutCancel(ctx), daemonName, d.holder); err != nil {
 				d.log.Warn("releasing the lease", "err", err)
@@ -286,7 +287,7 @@ func (d *daemon) active(ctx context.Context, a store.Acquisition) {
 				return
 			default:
 				d.log.Warn("renewing the lease", "err", err)
-				d.setProblem("lease: " + oneLine(err))
+				d.setProblem("lease: " + errLine(err))
 				// Renewals come every third of the lease: the second that
 				// fails in a row stops the work before the lease can have
 				// expired, whoever might take it then.
@@ -439,7 +440,7 @@ func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, 
 	}
 	attrs = append(attrs, "outcome", outcome, "duration", time.Since(start).Round(time.Millisecond))
 	if err != nil {
-		d.log.Warn("run finished", append(attrs, "err", oneLine(err))...)
+		d.log.Warn("run finished", append(attrs, "err", errLine(err))...)
 		return res.Busy, err
 	}
 	d.log.Info("run finished", attrs...)
@@ -487,7 +488,7 @@ func (d *daemon) reload(ctx context.Context) {
 		w, err = d.wire(ctx, cfg)
 	}
 	if err != nil {
-		d.log.Error("reload failed: keeping the configuration in use", "config", d.e.configPath, "err", oneLine(err))
+		d.log.Error("reload failed: keeping the configuration in use", "config", d.e.configPath, "err", errLine(err))
 		return
 	}
 	d.level.Set(cfg.Log.SlogLevel())
@@ -566,7 +567,7 @@ func (d *daemon) health(rw http.ResponseWriter, r *http.Request) {
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		h.Store = "ok"
 	default:
-		h.Store = oneLine(err)
+		h.Store = errLine(err)
 		if h.Reason == "" {
 			h.Reason = "the store cannot be reached"
 		}
@@ -717,3 +718,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// errLine is an error on one line, for a log attribute or a health answer.
+func errLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -54,6 +54,13 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if err := e.wireDelivery(ctx, p); err != nil {
 		return err
 	}
+	p.Delivery.Chosen = func(b *pipeline.Built, continued bool) {
+		e.observe(b)
+		if continued {
+			fmt.Fprintf(e.stdout, "Issue %s still has recipients pending: continuing it before any new issue.\n", b.Issue.ID)
+		}
+		printBuilt(e.stdout, b)
+	}
 	res, err := p.Deliver(ctx, pipeline.Request{Now: now, IssueID: *issueID, DryRun: *dryRun, TestTo: *to, Worker: *worker})
 	if errors.Is(err, pipeline.ErrNoSuchIssue) {
 		return usagef("send --issue %s: no such built issue", *issueID)
@@ -71,15 +78,8 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		return &exitError{code: ExitFailed}
 	}
 	b := res.Built
-	if b != nil {
-		e.observe(b)
-		if res.Continued {
-			fmt.Fprintf(w, "Issue %s still has recipients pending: continuing it before any new issue.\n", b.Issue.ID)
-		}
-		printBuilt(w, b)
-		if b.Empty() {
-			return failedSources(b)
-		}
+	if b != nil && b.Empty() {
+		return failedSources(b)
 	}
 	if runErr != nil && b == nil {
 		return runErr

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"io"
 	"text/tabwriter"
 	"time"
 
-	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 )
@@ -52,8 +53,13 @@ func (e *env) status(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Issue %s (#%d), %s, built %s: %s\n", iss.ID, iss.Number,
 		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), state)
-	fmt.Fprintf(e.stdout, "  sent %d, failed %d, pending %d, sending %d (of %d)\n",
-		c.Sent, c.Failed, c.Pending, c.Sending, c.Total())
+	fmt.Fprintf(e.stdout, "  sent %d, failed %d, skipped %d, pending %d, sending %d (of %d)\n",
+		c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, c.Total())
+	runs, err := e.store.IssueRuns(ctx, iss.ID)
+	if err != nil {
+		return err
+	}
+	printRuns(e.stdout, runs, time.Now())
 	fails, err := e.store.Failures(ctx, iss.ID, 1000)
 	if err != nil {
 		return err
@@ -74,8 +80,42 @@ func (e *env) status(ctx context.Context, args []string) error {
 	return nil
 }
 
+// printRuns lists who is delivering the issue (and who did, in the last
+// day): per run its process, what it holds now, what it sent, its rate and
+// when it last renewed its lease.
+func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
+	if len(runs) == 0 {
+		return
+	}
+	live := 0
+	for _, r := range runs {
+		if r.Live(now) {
+			live++
+		}
+	}
+	fmt.Fprintf(w, "Runs: %d delivering now, %d in the last day\n", live, len(runs))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  run\tstate\tclaimed\tsent\trate\tstarted\tlast seen")
+	for _, r := range runs {
+		state := "delivering"
+		switch {
+		case r.Live(now) && r.Worker:
+			state = "delivering (worker)"
+		case !r.Live(now) && r.SeenAt.Equal(r.Expires):
+			state = "ended"
+		case !r.Live(now):
+			state = "gone (lease expired)"
+		}
+		fmt.Fprintf(tw, "  pid %d on %s\t%s\t%d\t%d\t%.0f msg/s\t%s\t%s ago\n", r.PID, r.Host, state, r.Claimed, r.Sent, r.Rate(),
+			r.StartedAt.Local().Format(time.DateTime), now.Sub(r.SeenAt).Round(time.Second))
+	}
+	tw.Flush()
+}
+
 // sourcesCheck fetches every source and reports what each yields or why it
-// fails. Exit status 1 when any source failed.
+// fails, with the builder's own dating (pipeline.Check). Exit status 1 when
+// a source failed (error or stale); a source that skipped some bad files
+// (partial) only warns.
 func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	f := newFlags(e, "sources check", true)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -93,62 +133,45 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		status          source.Status
-		items, inWindow int
-		newest          time.Time
-		took            time.Duration
-		err             error
+	// Only what Check needs: no templates, so that a broken template does
+	// not stop a look at the sources.
+	p := &pipeline.Pipeline{Sources: srcs, Store: e.store, Location: e.cfg.Location(), Window: e.cfg.Digest.Window, Logger: e.log}
+	checks, err := p.Check(ctx, now)
+	if err != nil {
+		return err
 	}
-	rows := make([]row, len(srcs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	from := now.Add(-e.cfg.Digest.Window)
-	for i, s := range srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			arts, rep, err := source.Check(ctx, s)
-			r := row{status: rep.Status, items: len(arts), took: rep.Took, err: err}
-			for _, a := range arts {
-				if a.Published.After(r.newest) {
-					r.newest = a.Published
-				}
-				if inWindow(a, from, now) {
-					r.inWindow++
-				}
-			}
-			rows[i] = r
-			e.metrics.Source(s.Name(), string(rep.Status), len(arts), rep.Took, err != nil, -1)
-		}()
-	}
-	wg.Wait()
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME\tREASON")
+	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME")
 	failed := 0
-	for i, s := range srcs {
-		r := rows[i]
-		status, reason := string(r.status), ""
-		if r.err != nil {
-			reason = oneLine(r.err)
+	for _, c := range checks {
+		e.metrics.Source(c.Name, string(c.Status), c.Articles, c.Took, c.Failed(), c.Streak)
+		if c.Failed() {
 			failed++
 		}
 		newest := "-"
-		if !r.newest.IsZero() {
-			newest = r.newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
+		if !c.Newest.IsZero() {
+			newest = c.Newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name(), status, r.items, r.inWindow, newest,
-			r.took.Round(time.Millisecond), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", c.Name, c.Status, c.Articles, c.InWindow, newest,
+			c.Took.Round(time.Millisecond))
 	}
 	tw.Flush()
+	for _, c := range checks {
+		reasons := source.Reasons(c.Err)
+		if len(reasons) == 0 && len(c.Warnings) == 0 {
+			continue
+		}
+		head := fmt.Sprintf("%s (%s", c.Name, c.Status)
+		if c.Failing(failStreak) {
+			head += fmt.Sprintf(", failed %d runs in a row", c.Streak)
+		}
+		fmt.Fprintf(e.stdout, "\n%s):\n", head)
+		for _, line := range append(reasons, c.Warnings...) {
+			fmt.Fprintf(e.stdout, "  - %s\n", line)
+		}
+	}
 	if failed > 0 {
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d sources failed", failed, len(srcs))}
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d sources failed", failed, len(checks))}
 	}
 	return nil
-}
-
-func inWindow(a article.Article, from, now time.Time) bool {
-	return !a.Draft && a.Published.After(from) && !a.Published.After(now)
 }

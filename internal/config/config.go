@@ -126,7 +126,8 @@ type Delivery struct {
 	Outbox      string `yaml:"outbox"`       // for file; default <archive>/outbox
 	MaxAttempts int    `yaml:"max_attempts"` // default 5
 	// Lease is how long a delivery run's claim on its recipients lasts
-	// without renewal (renewed every third of it): the recipients of a run
+	// without renewal (renewed every 2s, or a third of it if shorter): the
+	// recipients of a run
 	// that was killed are taken over by another run this long after its
 	// last renewal. Default 30s.
 	Lease time.Duration `yaml:"lease"`

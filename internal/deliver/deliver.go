@@ -362,7 +362,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	}
 	if opts.PerHour > 0 || opts.PerDay > 0 {
 		var err error
-		if e.quota, err = newQuota(ctx, opts, e.recordedSent); err != nil {
+		if e.quota, err = newQuota(ctx, opts, e.recordedSent, e.peerCount()); err != nil {
 			return Summary{}, fmt.Errorf("quota: %w", err)
 		}
 	}
@@ -402,7 +402,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		p.Done = true
 		opts.Progress(p)
 	}
-	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "skipped", s.Skipped, "left_pending", s.Pending,
+	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "skipped", s.Skipped, "returned_to_queue", s.Pending,
 		"attempts", s.Attempts, "ledger_writes", e.records.Load(), "duration", s.Duration.Round(time.Millisecond))
 
 	if err := ctx.Err(); err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // quotaRefresh is how often the caps are re-read from the store while
-// other runs may be sending too.
+// other runs may be sending too (and whenever the number of runs changes).
 const quotaRefresh = 10 * time.Second
 
 // quota enforces PerHour and PerDay.
@@ -35,12 +35,13 @@ type quota struct {
 	recorded  func() int // this run's messages recorded as sent
 	taken     int        // this run's messages counted and not refunded
 	refreshed time.Time
+	peers     int // runs sharing the caps at the refresh
 	hourUsed  int // by every run, recorded, at the refresh
 	dayUsed   int
 	budget    [2]int // this run's allowance for the hour and the day until the next refresh
 }
 
-func newQuota(ctx context.Context, o Options, recorded func() int) (*quota, error) {
+func newQuota(ctx context.Context, o Options, recorded func() int, peers int) (*quota, error) {
 	q := &quota{perHour: o.PerHour, perDay: o.PerDay, window: time.Hour, sentSince: o.SentSince, recorded: recorded}
 	if o.PerDay > 0 {
 		q.window = 24 * time.Hour
@@ -48,7 +49,7 @@ func newQuota(ctx context.Context, o Options, recorded func() int) (*quota, erro
 	if q.sentSince == nil {
 		return q, nil
 	}
-	return q, q.refresh(ctx, o.Now(), 1)
+	return q, q.refresh(ctx, o.Now(), peers)
 }
 
 // refresh re-reads what every run sent and shares what is left of each cap
@@ -70,7 +71,7 @@ func (q *quota) refresh(ctx context.Context, now time.Time, peers int) error {
 	q.budget[0] = max(q.perHour-q.hourUsed, 0) / max(peers, 1)
 	q.budget[1] = max(q.perDay-q.dayUsed, 0) / max(peers, 1)
 	q.times = q.times[:0]
-	q.refreshed = now
+	q.refreshed, q.peers = now, peers
 	return nil
 }
 
@@ -79,7 +80,7 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.sentSince != nil {
-		if now.Sub(q.refreshed) >= quotaRefresh || now.Before(q.refreshed) {
+		if now.Sub(q.refreshed) >= quotaRefresh || now.Before(q.refreshed) || peers != q.peers {
 			if err := q.refresh(ctx, now, peers); err != nil {
 				return time.Time{}, err
 			}

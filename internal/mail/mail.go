@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	netmail "net/mail"
 	"net/url"
 	"strconv"
@@ -46,7 +47,7 @@ type Options struct {
 	// Now stamps the Date header; nil means time.Now. Injected so that
 	// tests (and --now) are reproducible.
 	Now func() time.Time
-	// Logger receives the one warning about a non-https BaseURL; nil
+	// Logger receives the one warning about an http BaseURL off loopback; nil
 	// discards it.
 	Logger *slog.Logger
 	// EnvelopeFrom is the SMTP envelope sender (MAIL FROM), where bounces
@@ -71,9 +72,22 @@ type Composer struct {
 	dkim         *dkimSigner // nil: no signing
 }
 
+// loopback reports whether host names this machine's loopback interface:
+// an address in 127.0.0.0/8 or ::1, localhost, or a name under .localhost
+// (RFC 6761).
+func loopback(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // NewComposer validates opts and returns a Composer. It logs one warning when
-// BaseURL is not https: receivers only honour one-click unsubscribe over
-// https, which is fine in development but not in production.
+// BaseURL is http on a host other than this machine's loopback (127.0.0.0/8,
+// ::1, localhost): receivers only honour one-click unsubscribe over https.
+// A loopback URL is local use (a test, a mail catcher), where http is fine.
 func NewComposer(opts Options) (*Composer, error) {
 	if strings.TrimSpace(opts.From) == "" {
 		return nil, errors.New("mail: from address is empty")
@@ -107,7 +121,7 @@ func NewComposer(opts Options) (*Composer, error) {
 		return nil, fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", opts.BaseURL)
 	}
 	c.baseURL = strings.TrimRight(u.String(), "/")
-	if u.Scheme != "https" {
+	if u.Scheme != "https" && !loopback(u.Hostname()) {
 		logger := opts.Logger
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)

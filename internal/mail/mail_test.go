@@ -316,7 +316,15 @@ func TestHTTPBaseURLWarnsOnce(t *testing.T) {
 	for _, tt := range []struct {
 		base  string
 		warns int32
-	}{{"http://127.0.0.1:8080", 1}, {"https://x.example", 0}} {
+	}{
+		// Loopback is local use: a test, a mail catcher. No warning.
+		{"http://127.0.0.1:8080", 0}, {"http://127.1.2.3", 0}, {"http://[::1]:8080", 0},
+		{"http://localhost:8080", 0}, {"http://LocalHost.", 0}, {"http://digest.localhost", 0},
+		{"https://x.example", 0}, {"https://127.0.0.1:8443", 0},
+		// Anywhere else, readers' one-click unsubscribe needs https.
+		{"http://news.example.org", 1}, {"http://203.0.113.7:8080", 1}, {"http://[2001:db8::1]", 1},
+		{"http://localhost.example.org", 1}, {"http://10.0.0.2", 1},
+	} {
 		t.Run(tt.base, func(t *testing.T) {
 			var n atomic.Int32
 			c := testComposer(t, func(o *Options) { o.BaseURL = tt.base; o.Logger = slog.New(countHandler{&n}) })

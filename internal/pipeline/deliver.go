@@ -89,6 +89,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	var res Result
 	if req.TestTo != "" || req.DryRun {
 		b, cont, err := p.pick(ctx, req)
+		p.chosen(b, cont)
 		if err != nil || b.Empty() {
 			res.Built = b
 			return res, err
@@ -130,6 +131,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	}
 	b, cont, err := p.pick(ctx, req)
 	res.Built, res.Continued = b, cont
+	p.chosen(b, cont)
 	if err != nil || b.Empty() {
 		return res, err
 	}
@@ -186,16 +188,10 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if err := p.remember(ctx, b); err != nil {
 		return res, err
 	}
-	if peers, err := d.Runs.LiveRuns(ctx); err != nil {
+	if res.Joined, err = p.awaitPeers(ctx, res.Run, ttl); err != nil {
 		return res, err
-	} else if len(peers) > 1 {
-		res.Joined = len(peers) - 1
-		// The runs already sending lower their share of the rate at their
-		// next renewal; wait for it, so that together they never exceed
-		// the list's rate.
-		if !p.sleep(ctx, ttl/3) {
-			return res, ctx.Err()
-		}
+	}
+	if res.Joined > 0 {
 		k.renew(ctx)
 	}
 
@@ -227,6 +223,43 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("issue %s: %w", id, runErr)
 	}
 	return res, nil
+}
+
+// awaitPeers waits, when other runs are live, until each has renewed its
+// lease since this run registered (at most one lease length): a renewal is
+// when a run learns how many share the list's rate and lowers its own, so
+// that together they never exceed it. It returns how many others are live.
+func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, ttl time.Duration) (int, error) {
+	step := renewEvery(ttl) / 2
+	for waited := time.Duration(0); ; waited += step {
+		live, err := p.Delivery.Runs.LiveRuns(ctx)
+		if err != nil {
+			return 0, err
+		}
+		others, stale := 0, 0
+		for _, r := range live {
+			if r.ID == me.ID {
+				continue
+			}
+			others++
+			if !r.SeenAt.After(me.StartedAt) {
+				stale++
+			}
+		}
+		if stale == 0 || waited >= ttl {
+			return others, nil
+		}
+		if !p.sleep(ctx, step) {
+			return others, ctx.Err()
+		}
+	}
+}
+
+// chosen tells Delivery.Chosen which issue this call delivers.
+func (p *Pipeline) chosen(b *Built, continued bool) {
+	if b != nil && p.Delivery.Chosen != nil {
+		p.Delivery.Chosen(b, continued)
+	}
 }
 
 // busy reports the live runs that keep this call from delivering.

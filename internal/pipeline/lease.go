@@ -11,12 +11,19 @@ import (
 	"github.com/digest/digest/internal/ledger"
 )
 
-// DefaultLease is the length of a delivery run's lease. It is renewed every
-// third of it, so a run misses two renewals before others may take over its
-// rows, and the rows of a run that was killed are taken over at most this
-// long after its last renewal: well within a minute. It also bounds the
-// clock skew tolerated between machines sharing a database.
+// DefaultLease is the length of a delivery run's lease. The rows of a run
+// that was killed are taken over at most this long after its last renewal:
+// well within a minute. It also bounds the clock skew tolerated between
+// machines sharing a database.
 const DefaultLease = 30 * time.Second
+
+// renewEvery is how often a run renews its lease: every 2s, or a third of
+// the lease when that is shorter, so that a run misses many renewals before
+// others may take over its rows. A renewal is also when a run learns how
+// many runs share the list's rate, so the frequent renewals let the rate
+// follow runs that join or end within seconds. Each is one small
+// transaction.
+func renewEvery(ttl time.Duration) time.Duration { return min(ttl/3, 2*time.Second) }
 
 // Runs registers delivery runs (package store implements it; cli adapts).
 type Runs interface {
@@ -41,7 +48,7 @@ type Run interface {
 }
 
 // keeper renews a run's lease and answers the engine's questions about it
-// (deliver.Lease). It renews every third of the lease: in the background,
+// (deliver.Lease). It renews every renewEvery: in the background,
 // so that a run busy elsewhere (a long SMTP reply, a big enqueue) keeps its
 // lease, and also when the engine asks and a renewal is due, so that the
 // lease follows the lease clock even when the timer lags.
@@ -63,7 +70,8 @@ type keeper struct {
 
 var _ deliver.Lease = (*keeper)(nil)
 
-// keep starts renewing run's lease every ttl/3 until stop is called.
+// keep starts renewing run's lease every renewEvery(ttl) until stop is
+// called.
 func keep(ctx context.Context, run Run, ttl time.Duration, now func() time.Time, log *slog.Logger) *keeper {
 	start := now()
 	k := &keeper{run: run, ttl: ttl, now: now, log: log, ok: start, tried: start, peers: 1, done: make(chan struct{})}
@@ -74,7 +82,7 @@ func keep(ctx context.Context, run Run, ttl time.Duration, now func() time.Time,
 
 func (k *keeper) loop(ctx context.Context) {
 	defer close(k.done)
-	t := time.NewTicker(k.ttl / 3)
+	t := time.NewTicker(renewEvery(k.ttl))
 	defer t.Stop()
 	for {
 		select {
@@ -119,7 +127,7 @@ func (k *keeper) renew(ctx context.Context) {
 // in flight.
 func (k *keeper) Valid() bool {
 	k.mu.Lock()
-	due := !k.lost && k.now().Sub(k.tried) >= k.ttl/3
+	due := !k.lost && k.now().Sub(k.tried) >= renewEvery(k.ttl)
 	k.mu.Unlock()
 	if due && k.renewing.TryLock() {
 		k.renewing.Unlock() // renew takes it again; a racing renewal is harmless

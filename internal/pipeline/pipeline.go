@@ -106,6 +106,10 @@ type Delivery struct {
 	LeaseClock func() time.Time
 	// Sleep waits, for the tests; nil uses a timer.
 	Sleep func(ctx context.Context, d time.Duration) bool
+	// Chosen, when set, is told which issue a Deliver call picked (and
+	// whether it continues an earlier one) before anything is sent, so
+	// that a long delivery can be announced as it starts.
+	Chosen func(b *Built, continued bool)
 }
 
 // SourceResult is what one source yielded in a run.
@@ -174,25 +178,8 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(arts))
-	for i, a := range arts {
-		ids[i] = a.ID
-	}
-	seen, err := p.Store.FirstSeen(ctx, ids, now)
-	if err != nil {
+	if _, err := p.date(ctx, arts, now); err != nil {
 		return nil, err
-	}
-	for i := range arts {
-		// An undated article is dated when first seen, not "now" on every
-		// run. A date slightly in the future is a feed's clock or zone error
-		// and is not believed either; one further ahead is a story not yet
-		// published, left for the issue whose window reaches it.
-		pub := arts[i].Published
-		if pub.IsZero() || (pub.After(now) && !pub.After(now.Add(FutureTolerance))) {
-			if t, ok := seen[arts[i].ID]; ok {
-				arts[i].Published = t
-			}
-		}
 	}
 	var keys []string
 	for _, a := range arts {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/digest/digest/internal/article"
 )
 
 // funcMap is the functions available to every template.
@@ -13,9 +15,12 @@ func funcMap(loc *time.Location) map[string]any {
 		// date formats t in the newsletter's time zone with a Go layout.
 		"date": func(layout string, t time.Time) string { return t.In(loc).Format(layout) },
 		// wrap word-wraps s at width columns, never breaking a word or URL.
-		"wrap":  Wrap,
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
+		"wrap": Wrap,
+		// truncate cuts s to about n characters at a word, ending in "…"
+		// when cut (as teasers are cut); text that fits is kept whole.
+		"truncate": func(n int, s string) string { return article.Teaser(s, n) },
+		"upper":    strings.ToUpper,
+		"lower":    strings.ToLower,
 		// plural picks one or many by n.
 		"plural": func(n int, one, many string) string {
 			if n == 1 {

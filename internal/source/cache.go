@@ -92,7 +92,11 @@ const (
 	// StatusStale: the fetch failed; the last good copy was used. It is a
 	// failure all the same (the error wraps ErrStale).
 	StatusStale Status = "stale"
-	// StatusError: the source failed, or some of its items or files did.
+	// StatusPartial: the source worked, but some of its items or files
+	// were bad and skipped (the error is an *Error with Partial set: a
+	// warning, not a failure).
+	StatusPartial Status = "partial"
+	// StatusError: the source failed.
 	StatusError Status = "error"
 )
 
@@ -144,6 +148,8 @@ func statusOf(err error) Status {
 		return StatusOK
 	case errors.Is(err, ErrStale):
 		return StatusStale
+	case !Failed(err):
+		return StatusPartial
 	default:
 		return StatusError
 	}
@@ -249,7 +255,7 @@ func (d document) status() Status {
 }
 
 // staleError wraps the cause of a stale document's failure.
-func (e Env) staleError(what string, d document) error {
+func (e Env) staleError(kind, name string, d document) error {
 	age := e.Now().Sub(d.fetchedAt).Round(time.Second)
-	return fmt.Errorf("%s: %w (fetched %s ago): %w", what, ErrStale, age, d.stale)
+	return newError(kind, name, fmt.Errorf("%w (fetched %s ago): %w", ErrStale, age, d.stale))
 }

@@ -205,10 +205,14 @@ func TestCheckLocal(t *testing.T) {
 		spec       Spec
 		wantStatus Status
 		wantItems  int
+		wantErr    bool
 	}{
-		{"feed file", Spec{Name: "F", Type: "feed", Path: "testdata/atom.xml"}, StatusOK, 2},
-		{"broken feed file", Spec{Name: "F", Type: "feed", Path: "testdata/malformed.xml"}, StatusError, 0},
-		{"markdown with bad notes", Spec{Name: "M", Type: "markdown", Path: "testdata/notes"}, StatusError, -1},
+		{"feed file", Spec{Name: "F", Type: "feed", Path: "testdata/atom.xml"}, StatusOK, 2, false},
+		{"broken feed file", Spec{Name: "F", Type: "feed", Path: "testdata/malformed.xml"}, StatusError, 0, true},
+		// Good notes and bad ones: a warning, not a failure.
+		{"markdown with bad notes", Spec{Name: "M", Type: "markdown", Path: "testdata/notes"}, StatusPartial, 5, true},
+		{"markdown, every note bad", Spec{Name: "M", Type: "markdown", Path: "testdata/badnotes"}, StatusError, 0, true},
+		{"markdown, no folder", Spec{Name: "M", Type: "markdown", Path: "testdata/nope"}, StatusError, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +221,7 @@ func TestCheckLocal(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, rep, err := Check(context.Background(), src)
-			if rep.Status != tt.wantStatus || (err != nil) != (tt.wantStatus == StatusError) {
+			if rep.Status != tt.wantStatus || (err != nil) != tt.wantErr || Failed(err) != (tt.wantStatus == StatusError) {
 				t.Errorf("report %+v, error %v; want status %q", rep, err, tt.wantStatus)
 			}
 			if rep.Items != len(got) || (tt.wantItems >= 0 && rep.Items != tt.wantItems) {

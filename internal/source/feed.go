@@ -60,14 +60,14 @@ func (f *feed) readPath(ctx context.Context) ([]article.Article, error) {
 	where := f.spec.Path
 	b, err := readFile(where, fetch.DefaultMaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, err)
+		return nil, newError("feed", f.spec.Name, fmt.Errorf("%s: %w", where, err))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("feed %s: %s: %w", f.spec.Name, where, err)
+		return nil, newError("feed", f.spec.Name, fmt.Errorf("%s: %w", where, err))
 	}
 	arts, err := f.parse(fetch.ToUTF8(b, ""), "", "", where)
 	if err != nil {
-		return nil, fmt.Errorf("feed %s: %w", f.spec.Name, err)
+		return nil, newError("feed", f.spec.Name, err)
 	}
 	return arts, nil
 }
@@ -75,9 +75,8 @@ func (f *feed) readPath(ctx context.Context) ([]article.Article, error) {
 // fetchURL fetches (conditionally, through the cache) and parses the feed,
 // after one hop of discovery when the URL gives an HTML page.
 func (f *feed) fetchURL(ctx context.Context) ([]article.Article, Report, error) {
-	what := "feed " + f.spec.Name
 	fail := func(err error) ([]article.Article, Report, error) {
-		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+		return nil, Report{Status: StatusError}, newError("feed", f.spec.Name, err)
 	}
 	doc, err := f.env.load(ctx, f.spec.URL)
 	if err != nil {
@@ -103,26 +102,25 @@ func (f *feed) fetchURL(ctx context.Context) ([]article.Article, Report, error) 
 // is bad, and caches what parsed. pageStale is the failure of a discovery
 // page whose last good copy was used.
 func (f *feed) finish(ctx context.Context, doc document, pageStale error) ([]article.Article, Report, error) {
-	what := "feed " + f.spec.Name
 	arts, err := f.parse(doc.body, doc.contentType, doc.url, doc.key)
 	if err != nil {
 		stale, ferr := f.env.fallback(doc, err)
 		if ferr != nil {
-			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+			return nil, Report{Status: StatusError, URL: doc.url}, newError("feed", f.spec.Name, err)
 		}
 		doc = stale
 		if arts, err = f.parse(doc.body, doc.contentType, doc.url, doc.key); err != nil {
-			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+			return nil, Report{Status: StatusError, URL: doc.url}, newError("feed", f.spec.Name, err)
 		}
 	}
 	f.env.keep(ctx, doc)
 	rep := Report{Status: doc.status(), URL: doc.url, FetchedAt: doc.fetchedAt}
 	switch {
 	case doc.stale != nil:
-		return arts, rep, f.env.staleError(what, doc)
+		return arts, rep, f.env.staleError("feed", f.spec.Name, doc)
 	case pageStale != nil:
 		rep.Status = StatusStale
-		return arts, rep, fmt.Errorf("%s: %w (for the page that advertises the feed): %w", what, ErrStale, pageStale)
+		return arts, rep, newError("feed", f.spec.Name, fmt.Errorf("%w (for the page that advertises the feed): %w", ErrStale, pageStale))
 	}
 	return arts, rep, nil
 }

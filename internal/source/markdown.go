@@ -100,7 +100,10 @@ func rawTag(r *ast.RawHTML, src []byte) string {
 func (m *markdown) Name() string { return m.spec.Name }
 
 // Fetch reads every note. A bad note does not stop the others: the good
-// notes' articles come back with an error joining one error per bad file.
+// notes' articles come back with an *Error listing one problem per bad file
+// (its path and, where known, line), marked Partial when any note was good,
+// so that one broken note is a warning and not a failed source. A folder
+// that cannot be read, or whose every note is bad, fails.
 // Drafts are returned with Draft set; selection decides what to do with them.
 func (m *markdown) Fetch(ctx context.Context) ([]article.Article, error) {
 	ctx, cancel := withTimeout(ctx, m.spec.Timeout)
@@ -114,7 +117,7 @@ func (m *markdown) Fetch(ctx context.Context) ([]article.Article, error) {
 			if path == root {
 				return err
 			}
-			errs = append(errs, fmt.Errorf("markdown %s: %w", m.spec.Name, err))
+			errs = append(errs, err)
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -137,16 +140,21 @@ func (m *markdown) Fetch(ctx context.Context) ([]article.Article, error) {
 		}
 		a, err := m.note(path, filepath.ToSlash(strings.TrimSuffix(rel, filepath.Ext(rel))))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("markdown %s: %s: %w", m.spec.Name, path, err))
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 			return nil
 		}
 		arts = append(arts, a)
 		return nil
 	})
 	if walkErr != nil {
-		errs = append(errs, fmt.Errorf("markdown %s: %w", m.spec.Name, walkErr))
+		return arts, newError("markdown", m.spec.Name, append(errs, walkErr)...)
 	}
-	return arts, errors.Join(errs...)
+	if len(errs) == 0 {
+		return arts, nil
+	}
+	e := newError("markdown", m.spec.Name, errs...)
+	e.Partial = len(arts) > 0
+	return arts, e
 }
 
 // frontMatter is the YAML head of a note; other keys are ignored.

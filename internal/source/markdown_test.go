@@ -63,23 +63,33 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 
-	// One error per bad file, each naming the source, the file and, where
-	// known, the line.
-	if fetchErr == nil {
-		t.Fatal("want an error for the bad notes")
+	// One problem per bad file, each naming the file and, where known, the
+	// line; the source is named once, and the good notes make it a warning.
+	var se *Error
+	if !errors.As(fetchErr, &se) {
+		t.Fatalf("want an *Error for the bad notes, got %v", fetchErr)
 	}
-	msg := fetchErr.Error()
-	for _, w := range []string{
-		"markdown Notes: " + filepath.Join("testdata/notes", "bad-yaml.md") + ": front matter: line ",
-		"markdown Notes: " + filepath.Join("testdata/notes", "no-title.md") + ": front matter: title is missing",
-		"markdown Notes: " + filepath.Join("testdata/notes", "bad-date.md") + `: line 3: date "next tuesday"`,
-	} {
-		if !strings.Contains(msg, w) {
-			t.Errorf("error does not contain %q:\n%s", w, msg)
+	if se.Kind != "markdown" || se.Source != "Notes" || !se.Partial || Failed(fetchErr) {
+		t.Errorf("error %+v: want a partial markdown Notes error (a warning)", se)
+	}
+	reasons := Reasons(fetchErr)
+	wantReasons := []string{
+		filepath.Join("testdata/notes", "bad-date.md") + `: line 3: date "next tuesday"`,
+		filepath.Join("testdata/notes", "bad-yaml.md") + ": front matter: line ",
+		filepath.Join("testdata/notes", "no-title.md") + ": front matter: title is missing",
+	}
+	if len(reasons) != len(wantReasons) {
+		t.Fatalf("got %d reasons, want %d:\n%s", len(reasons), len(wantReasons), strings.Join(reasons, "\n"))
+	}
+	for i, w := range wantReasons {
+		if !strings.HasPrefix(reasons[i], w) || strings.Contains(reasons[i], "Notes") {
+			t.Errorf("reason %d = %q, want it to start with %q and not name the source", i, reasons[i], w)
 		}
 	}
-	if n := strings.Count(msg, "\n") + 1; n != 3 {
-		t.Errorf("got %d errors, want 3:\n%s", n, msg)
+	// The log form names the source on each line.
+	msg := fetchErr.Error()
+	if n := strings.Count(msg, "markdown Notes: "); n != 3 || strings.Count(msg, "\n") != 2 {
+		t.Errorf("error text:\n%s", msg)
 	}
 	if strings.Contains(msg, "_templates") || strings.Contains(msg, "readme") {
 		t.Errorf("skipped files were read:\n%s", msg)

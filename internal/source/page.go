@@ -100,23 +100,22 @@ func (p *page) FetchReport(ctx context.Context) ([]article.Article, Report, erro
 }
 
 func (p *page) fetch(ctx context.Context) ([]article.Article, Report, error) {
-	what := "page " + p.spec.Name
 	if p.spec.Path != "" {
 		return p.readPath(ctx)
 	}
 	doc, err := p.env.load(ctx, p.spec.URL)
 	if err != nil {
-		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+		return nil, Report{Status: StatusError}, newError("page", p.spec.Name, err)
 	}
 	arts, err := p.parse(doc)
 	if err != nil {
 		stale, ferr := p.env.fallback(doc, err)
 		if ferr != nil {
-			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+			return nil, Report{Status: StatusError, URL: doc.url}, newError("page", p.spec.Name, err)
 		}
 		doc = stale
 		if arts, err = p.parse(doc); err != nil {
-			return nil, Report{Status: StatusError, URL: doc.url}, fmt.Errorf("%s: %w", what, err)
+			return nil, Report{Status: StatusError, URL: doc.url}, newError("page", p.spec.Name, err)
 		}
 	}
 	p.env.keep(ctx, doc)
@@ -125,7 +124,7 @@ func (p *page) fetch(ctx context.Context) ([]article.Article, Report, error) {
 	}
 	rep := Report{Status: doc.status(), URL: doc.url, FetchedAt: doc.fetchedAt}
 	if doc.stale != nil {
-		return arts, rep, p.env.staleError(what, doc)
+		return arts, rep, p.env.staleError("page", p.spec.Name, doc)
 	}
 	return arts, rep, nil
 }
@@ -133,14 +132,13 @@ func (p *page) fetch(ctx context.Context) ([]article.Article, Report, error) {
 // readPath reads a page saved as a local file (examples, tests, pages
 // fetched by another tool); its links should be absolute or rely on <base>.
 func (p *page) readPath(ctx context.Context) ([]article.Article, Report, error) {
-	what := "page " + p.spec.Name
 	body, err := os.ReadFile(p.spec.Path)
 	if err != nil {
-		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+		return nil, Report{Status: StatusError}, newError("page", p.spec.Name, err)
 	}
 	arts, err := p.parse(document{key: p.spec.Path, body: fetch.ToUTF8(body, "text/html")})
 	if err != nil {
-		return nil, Report{Status: StatusError}, fmt.Errorf("%s: %w", what, err)
+		return nil, Report{Status: StatusError}, newError("page", p.spec.Name, err)
 	}
 	if p.spec.FetchTeasers {
 		p.fetchTeasers(ctx, arts)

@@ -96,3 +96,22 @@ func TestSyndicatedOnce(t *testing.T) {
 		t.Errorf("kept %+v, want the story once from source one, and Other", kept)
 	}
 }
+
+// Where the sanitizer removed markup (a script, an image, an empty span),
+// titles and teasers keep no doubled space and no space before the
+// punctuation that ends a word.
+func TestFeedRemovedMarkupLeavesNoStraySpaces(t *testing.T) {
+	arts, err := fetchPath(t, "testdata/spaces.xml", Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 1 {
+		t.Fatalf("got %d articles", len(arts))
+	}
+	if got, want := arts[0].Title, "Council to agree budget"; got != want {
+		t.Errorf("title %q, want %q", got, want)
+	}
+	if got, want := arts[0].Teaser, "The council will agree the budget. Then more, and done!"; got != want {
+		t.Errorf("teaser %q, want %q", got, want)
+	}
+}

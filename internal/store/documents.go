@@ -44,8 +44,14 @@ func (s *Store) PutDocument(ctx context.Context, key string, d Document) error {
 }
 
 // RecordSourceRun notes how one run of the named source went and returns
-// how many runs in a row it has now failed (0 after a success).
+// how many runs in a row it has now failed (0 after a success). A runErr
+// that is only a warning (it has a Warning() bool method that says so, as
+// a source that skipped a bad file does) is a success.
 func (s *Store) RecordSourceRun(ctx context.Context, name string, runErr error, at time.Time) (int, error) {
+	var warning interface{ Warning() bool }
+	if errors.As(runErr, &warning) && warning.Warning() {
+		runErr = nil
+	}
 	var streak int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if runErr == nil {

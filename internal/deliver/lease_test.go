@@ -1,0 +1,144 @@
+package deliver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/smtptest"
+)
+
+// fakeLease is valid for the first valid calls, and shared by peers runs.
+type fakeLease struct {
+	valid atomic.Int64 // Valid answers true this many more times
+	peers atomic.Int64
+	calls atomic.Int64
+}
+
+func (l *fakeLease) Valid() bool { l.calls.Add(1); return l.valid.Add(-1) >= 0 }
+func (l *fakeLease) Peers() int  { return int(l.peers.Load()) }
+
+func newLease(valid, peers int) *fakeLease {
+	l := &fakeLease{}
+	l.valid.Store(int64(valid))
+	l.peers.Store(int64(peers))
+	return l
+}
+
+func TestLeaseLapseStopsTheRun(t *testing.T) {
+	srv := smtptest.New(t)
+	l := newFakeLedger(issueID, 40)
+	opts := fastOptions()
+	opts.Connections = 1
+	opts.Lease = newLease(10, 1)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, deliver.ErrLeaseLost) {
+		t.Fatalf("err = %v, want ErrLeaseLost", err)
+	}
+	// Ten messages were let through while the lease held; not one after.
+	if srv.Total() != 10 || sum.Sent != 10 {
+		t.Errorf("server got %d, summary %+v; want exactly the 10 sent under the lease", srv.Total(), sum)
+	}
+	l.check(t)
+	if got := l.count(ledger.Pending); got != 30 {
+		t.Errorf("%d pending after the lapse, want 30 (released, not failed)", got)
+	}
+}
+
+// sharedLedger holds rows of another run that come back after a few polls.
+type sharedLedger struct {
+	*fakeLedger
+	mu     sync.Mutex
+	others []ledger.Recipient // rows another run holds
+	polls  int
+}
+
+func (s *sharedLedger) HeldByOthers(context.Context, string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polls++
+	n := len(s.others)
+	if s.polls == 3 { // the other run's lease expired: the next claim takes its rows
+		for _, rc := range s.others {
+			s.add(rc)
+		}
+		s.others = nil
+	}
+	return n, nil
+}
+
+func TestWaitsForOtherRunsAndTakesOver(t *testing.T) {
+	srv := smtptest.New(t)
+	l := &sharedLedger{fakeLedger: newFakeLedger(issueID, 5)}
+	for i := 6; i <= 8; i++ {
+		l.others = append(l.others, ledger.Recipient{IssueID: issueID, SubscriberID: int64(i), Email: fmt.Sprintf("r%03d@example.com", i)})
+	}
+	var slept []time.Duration
+	opts := fastOptions()
+	opts.PollEvery = time.Hour // never really waited: Sleep is a fake
+	opts.Sleep = func(ctx context.Context, d time.Duration) bool { slept = append(slept, d); return ctx.Err() == nil }
+	opts.Lease = newLease(1000, 1)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 8 || srv.Total() != 8 {
+		t.Errorf("summary %+v, server %d; want the 5 free rows and the 3 taken over", sum, srv.Total())
+	}
+	if len(slept) != 3 || slept[0] != time.Hour {
+		t.Errorf("slept %v, want three polls of PollEvery", slept)
+	}
+	l.check(t)
+}
+
+// skipOdd skips odd subscribers, as a topic filter would.
+type skipOdd struct{ *mail.Prepared }
+
+func (s skipOdd) Build(dst []byte, rc ledger.Recipient) (mail.Message, error) {
+	if rc.SubscriberID%2 == 1 {
+		return mail.Message{}, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, deliver.ErrSkip)
+	}
+	return s.Prepared.Build(dst, rc)
+}
+
+func TestSkippedRecipients(t *testing.T) {
+	srv := smtptest.New(t)
+	l := newFakeLedger(issueID, 10)
+	sum, err := deliver.Run(t.Context(), issueID, skipOdd{testPrepared(t)}, l, smtpTransport(t, srv, nil), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 5 || sum.Skipped != 5 || sum.Failed != 0 || srv.Total() != 5 {
+		t.Errorf("summary %+v, server %d", sum, srv.Total())
+	}
+	if l.count(ledger.Skipped) != 5 {
+		t.Errorf("%d rows skipped in the ledger", l.count(ledger.Skipped))
+	}
+	l.check(t)
+}
+
+// TestCapsSharedAmongRuns: two live runs, a cap of 10 an hour with 2 sent
+// already by anyone: this run may send half of what is left.
+func TestCapsSharedAmongRuns(t *testing.T) {
+	srv := smtptest.New(t)
+	l := newFakeLedger(issueID, 20)
+	opts := fastOptions()
+	opts.PerHour = 10
+	opts.SentSince = func(context.Context, time.Time) (int, error) { return 2, nil }
+	opts.Lease = newLease(1000, 2)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, deliver.ErrQuota) {
+		t.Fatalf("err = %v, want ErrQuota", err)
+	}
+	if sum.Sent != 4 || srv.Total() != 4 {
+		t.Errorf("sent %d (server %d), want 4: (10-2)/2", sum.Sent, srv.Total())
+	}
+	l.check(t)
+}
