@@ -432,8 +432,8 @@ func TestDaemonReload(t *testing.T) {
 	}
 	write(t, filepath.Join(tmpl, "subject.tmpl"), "{{.Issue.Nope")
 	for i, broken := range []string{
-		"newsletter: [not a mapping\n",                                   // YAML
-		strings.Replace(site.base, "@every 1h", "@every 1h tomorrow", 1), // schedule
+		"newsletter: [not a mapping\n",                                                                     // YAML
+		strings.Replace(site.base, "@every 1h", "@every 1h tomorrow", 1),                                   // schedule
 		strings.Replace(site.base, "archive: archive", "archive: archive\ntemplates: broken-templates", 1), // template
 	} {
 		site.write(t, broken, site.port)
