@@ -24,6 +24,7 @@ import (
 	"github.com/digest/digest/internal/render"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/subscriber"
 )
 
 // version is reported in the User-Agent.
@@ -187,8 +188,14 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	var sections []string
+	topics, anyTopic := map[string][]string{}, false
 	for _, s := range e.cfg.Sources {
 		sections = append(sections, s.Section)
+		keys, _ := subscriber.NormalizeTopics(s.Topics) // validated by config.Load
+		topics[s.Name], anyTopic = keys, anyTopic || len(keys) > 0
+	}
+	if !anyTopic {
+		topics = nil // nobody can choose: everyone gets the whole issue
 	}
 	var intro func() (string, error)
 	if path := e.cfg.Digest.Intro; path != "" {
@@ -210,7 +217,7 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	return &pipeline.Pipeline{
 		Sources: srcs, Intro: intro, Store: e.store, Renderer: r, Archive: e.cfg.Archive,
 		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
-		Sections: sections, Logger: e.log,
+		Sections: sections, SourceTopics: topics, Logger: e.log,
 		UnsubscribePage: strings.TrimRight(e.cfg.Newsletter.BaseURL, "/") + "/unsubscribe",
 		Site:            archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
 	}, nil

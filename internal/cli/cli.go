@@ -32,10 +32,18 @@ Usage:
   digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
   digest daemon                                   run the schedule (one active per database) and serve HTTP
   digest sources check [--now T]                  fetch every source and report what it yields
-  digest subscribers import FILE.csv              add or update subscribers from CSV (header email,name)
-  digest subscribers add EMAIL [--name N]         add (or re-activate) one subscriber
+  digest preview [--addr A] [--now T] [--token T] the editors' live preview of the next issue in a browser
+                                                  (default 127.0.0.1:8080; off loopback it needs --token)
+  digest serve                                    serve the readers' pages (unsubscribe, sign-up,
+                                                  preferences) on server.listen
+  digest subscribers import FILE.csv              add or update subscribers from CSV (header email, and
+                                                  optionally name, topics, status, created)
+  digest subscribers add EMAIL [--name N] [--topics a,b]
+                                                  add (or re-activate) one subscriber
   digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
-  digest subscribers list                         print all subscribers as CSV
+  digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
+                                                  unsubscribed, bounced)
+  digest subscribers export                       print every subscriber as CSV, for backups and moves
 
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
@@ -145,6 +153,10 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.daemon(ctx, rest)
 	case "healthcheck": // for container health checks; not in the usage
 		return e.healthcheck(ctx, rest)
+	case "serve":
+		return e.serve(ctx, rest)
+	case "preview":
+		return e.preview(ctx, rest)
 	case "sources":
 		if len(rest) == 0 || rest[0] != "check" {
 			return usagef("sources: expected \"sources check\"")
@@ -152,7 +164,7 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.sourcesCheck(ctx, rest[1:])
 	case "subscribers":
 		if len(rest) == 0 {
-			return usagef("subscribers: expected import, add, remove or list")
+			return usagef("subscribers: expected import, add, remove, list or export")
 		}
 		switch rest[0] {
 		case "import":
@@ -163,6 +175,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 			return e.subsRemove(ctx, rest[1:])
 		case "list":
 			return e.subsList(ctx, rest[1:])
+		case "export":
+			return e.subsExport(ctx, rest[1:])
 		}
 		return usagef("subscribers: unknown command %q", rest[0])
 	case "help":

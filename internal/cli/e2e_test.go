@@ -357,7 +357,7 @@ func TestSubscribersCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("list: exit %d", code)
 	}
-	want := []string{"email,name,status,created", "ann@example.org,Ann,active,", "CAROL@example.org,Carol,unsubscribed,", "dan@example.org,Dan,active,"}
+	want := []string{"email,name,status,topics,created,updated", "ann@example.org,Ann,active,,", "CAROL@example.org,Carol,unsubscribed,,", "dan@example.org,Dan,active,,"}
 	for _, line := range want {
 		if !strings.Contains(out, line) {
 			t.Errorf("list lacks %q:\n%s", line, out)

@@ -14,7 +14,6 @@ import (
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/pipeline"
-	"github.com/digest/digest/internal/subscriber"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -33,13 +32,6 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if f.now != "" {
 		e.clock = func() time.Time { return now }
 	}
-	if *to != "" {
-		addr, err := subscriber.NormalizeEmail(*to)
-		if err != nil {
-			return usagef("send --to: %v", err)
-		}
-		*to = addr
-	}
 	if *to != "" && *dryRun {
 		return usagef("send: --to and --dry-run do not go together")
 	}
@@ -47,6 +39,14 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
+	if *to != "" {
+		// After load: newsletter.allow_dotless_domains applies here too.
+		addr, err := e.addressRules().NormalizeEmail(*to)
+		if err != nil {
+			return usagef("send --to: %v", err)
+		}
+		*to = addr
+	}
 	p, err := e.pipeline()
 	if err != nil {
 		return err

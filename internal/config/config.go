@@ -50,6 +50,13 @@ type Newsletter struct {
 	Timezone   string `yaml:"timezone"`    // IANA zone, default UTC
 	Footer     string `yaml:"footer"`      // postal / contact line shown in the footer
 	ArchiveURL string `yaml:"archive_url"` // optional public URL of the archive folder
+	// DoubleOptIn (default true): a sign-up through the web form becomes a
+	// subscriber only once the address is confirmed by the mailed link.
+	// Imports and `subscribers add` are trusted either way.
+	DoubleOptIn bool `yaml:"double_opt_in"`
+	// AllowDotlessDomains accepts addresses such as user@localhost, which
+	// cannot be delivered over the internet (private networks, tests).
+	AllowDotlessDomains bool `yaml:"allow_dotless_domains"`
 }
 
 // Digest controls selection.
@@ -75,6 +82,9 @@ type Source struct {
 	// FetchTeasers (type page): for an item without a teaser, read the
 	// article's own page for its og:description / description meta.
 	FetchTeasers bool `yaml:"fetch_teasers"`
+	// Topics readers can choose this source's stories by; default: its
+	// section. An empty list ("topics: []") sends its stories to everyone.
+	Topics []string `yaml:"topics"`
 }
 
 // Selectors are the CSS selectors of a page source; item is required, the
@@ -133,9 +143,13 @@ type Delivery struct {
 	Lease time.Duration `yaml:"lease"`
 }
 
-// Server is the HTTP listener of the daemon.
+// Server is the HTTP listener of `digest serve` and the daemon.
 type Server struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8080
+	// ClientIPHeader names the header a reverse proxy puts the client's
+	// address in (X-Forwarded-For, X-Real-IP), for the per-client rate
+	// limits; empty means the connection's own address.
+	ClientIPHeader string `yaml:"client_ip_header"`
 }
 
 // Log configures logging.

@@ -34,20 +34,24 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Newsletter: Newsletter{
-			Name:       "Weekly Digest",
-			From:       "Weekly Digest <news@example.org>",
-			ReplyTo:    "editor@example.org",
-			BaseURL:    "https://news.example.org",
-			Timezone:   "Europe/Paris",
-			Footer:     "Example Org, 1 Main St",
-			ArchiveURL: "https://news.example.org/archive/",
+			Name:                "Weekly Digest",
+			From:                "Weekly Digest <news@example.org>",
+			ReplyTo:             "editor@example.org",
+			BaseURL:             "https://news.example.org",
+			Timezone:            "Europe/Paris",
+			Footer:              "Example Org, 1 Main St",
+			ArchiveURL:          "https://news.example.org/archive/",
+			DoubleOptIn:         false,
+			AllowDotlessDomains: true,
 		},
 		Digest: Digest{Window: 7 * 24 * time.Hour, MaxArticles: 12, TeaserLength: 140},
 		Sources: []Source{
-			{Name: "World", Type: "feed", URL: "https://example.org/rss.xml", Section: "News", Timeout: 5 * time.Second},
-			{Name: "Notes", Type: "markdown", Path: filepath.Join(td, "content/notes"), Section: "Notes", Timeout: 20 * time.Second},
+			{Name: "World", Type: "feed", URL: "https://example.org/rss.xml", Section: "News", Timeout: 5 * time.Second,
+				Topics: []string{"News", "Politics"}},
+			{Name: "Notes", Type: "markdown", Path: filepath.Join(td, "content/notes"), Section: "Notes", Timeout: 20 * time.Second,
+				Topics: []string{"Notes"}},
 			{Name: "About", Type: "page", URL: "http://example.org/about", Section: "About", Timeout: 20 * time.Second,
-				Selectors: Selectors{Item: ".related article", Teaser: "p"}, FetchTeasers: true},
+				Selectors: Selectors{Item: ".related article", Teaser: "p"}, FetchTeasers: true, Topics: []string{"About"}},
 		},
 		Templates:      "/srv/digest/templates",
 		Archive:        "/srv/digest/archive",
@@ -61,7 +65,7 @@ func TestLoadFull(t *testing.T) {
 		Schedule:        "@weekly",
 		ScheduleGrace:   2 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
-		Server:          Server{Listen: ":9090"},
+		Server:          Server{Listen: ":9090", ClientIPHeader: "X-Forwarded-For"},
 		Secret:          "file-secret",
 		Log:             Log{Level: "debug", Format: "json"},
 		Path:            "testdata/full.yaml",
@@ -615,4 +619,38 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWebKeys(t *testing.T) {
+	_, err := Load("testdata/invalid_web.yaml", nil)
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, want := range []string{
+		`testdata/invalid_web.yaml:5: newsletter.double_opt_in: expected true or false, got "maybe"`,
+		`testdata/invalid_web.yaml:10: sources[0].topics[1]: empty topic`,
+		`testdata/invalid_web.yaml:10: sources[0].topics[2]: "a,b": a topic cannot contain ',' or ';'`,
+		`testdata/invalid_web.yaml:12: server.client_ip_header: "X Forwarded" is not a header name`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	cfg, err := Load("testdata/minimal.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Newsletter.DoubleOptIn || cfg.Newsletter.AllowDotlessDomains || cfg.Server.ClientIPHeader != "" {
+		t.Errorf("defaults: double_opt_in %v, allow_dotless_domains %v, client_ip_header %q",
+			cfg.Newsletter.DoubleOptIn, cfg.Newsletter.AllowDotlessDomains, cfg.Server.ClientIPHeader)
+	}
+	full, err := Load("testdata/full.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Topic{{"news", "News"}, {"politics", "Politics"}, {"notes", "Notes"}, {"about", "About"}}
+	if diff := cmp.Diff(want, full.Topics()); diff != "" {
+		t.Errorf("Topics (-want +got):\n%s", diff)
+	}
 }

@@ -25,7 +25,7 @@ const (
 // archive, each source's section and timeout) are filled in by Load.
 func Default() Config {
 	return Config{
-		Newsletter: Newsletter{Timezone: "UTC"},
+		Newsletter: Newsletter{Timezone: "UTC", DoubleOptIn: true},
 		Digest: Digest{
 			Window:       DefaultWindow,
 			MaxArticles:  DefaultMaxArticles,
@@ -77,6 +77,9 @@ func (c *Config) applyDefaults() {
 		}
 		if s.Timeout == 0 {
 			s.Timeout = DefaultSourceTimeout
+		}
+		if s.Topics == nil && s.Section != "" {
+			s.Topics = []string{s.Section}
 		}
 	}
 }

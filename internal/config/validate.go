@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // newsletter.timezone must load on hosts without a zoneinfo database
+	"unicode"
 
 	"github.com/digest/digest/internal/schedule"
 )
@@ -195,6 +196,9 @@ func (c *Config) validate(lines map[string]int) []error {
 	if err := checkListen(c.Server.Listen); err != nil {
 		v.wrap("server.listen", fmt.Sprintf("%q is not host:port", c.Server.Listen), err)
 	}
+	if h := c.Server.ClientIPHeader; h != "" && !validHeaderName(h) {
+		v.addf("server.client_ip_header", "%q is not a header name (e.g. X-Forwarded-For or X-Real-IP)", h)
+	}
 
 	v.oneOf("log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
 	if c.Log.Format != "" {
@@ -252,7 +256,43 @@ func (c *Config) validateSources(v *validator) {
 		if s.Timeout <= 0 {
 			v.addf(key("timeout"), "must be positive, got %s", s.Timeout)
 		}
+		for j, t := range s.Topics {
+			tk := fmt.Sprintf("sources[%d].topics[%d]", i, j)
+			switch {
+			case strings.TrimSpace(t) == "":
+				v.addf(tk, "empty topic")
+			case strings.ContainsAny(t, ",;"):
+				v.addf(tk, "%q: a topic cannot contain ',' or ';'", t)
+			case strings.IndexFunc(t, unicode.IsControl) >= 0:
+				v.addf(tk, "%q: a topic cannot contain control characters", t)
+			}
+		}
 	}
+}
+
+// Topic is one topic readers can choose.
+type Topic struct {
+	Key   string // as stored with subscribers: trimmed, lower case
+	Label string // as first written in the file
+}
+
+// Topics returns the topics of all sources, each once, in the order they
+// first appear.
+func (c Config) Topics() []Topic {
+	var out []Topic
+	seen := map[string]bool{}
+	for _, s := range c.Sources {
+		for _, t := range s.Topics {
+			label := strings.TrimSpace(t)
+			key := strings.ToLower(label)
+			if key == "" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			out = append(out, Topic{Key: key, Label: label})
+		}
+	}
+	return out
 }
 
 // ParseSchedule parses schedule in newsletter.timezone (UTC when that zone
@@ -272,6 +312,18 @@ func checkListen(addr string) error {
 		return fmt.Errorf("port %q is not a number between 0 and 65535", port)
 	}
 	return nil
+}
+
+// validHeaderName reports whether s is an HTTP header field name (RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Location returns the time zone of newsletter.timezone; after a successful

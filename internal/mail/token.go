@@ -7,56 +7,231 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// ErrBadToken is returned by ParseToken for a token that is malformed or
-// whose signature does not match.
-var ErrBadToken = errors.New("invalid unsubscribe token")
+// ErrBadToken is returned for a token that is malformed, whose signature
+// does not match, or that was made for another purpose or address.
+var ErrBadToken = errors.New("invalid token")
+
+// ErrExpiredToken is returned for a genuine token whose time is up (a
+// confirmation link after 48 hours, a form left open too long).
+var ErrExpiredToken = errors.New("expired token")
 
 // macSize is the length in bytes of the truncated HMAC-SHA256 in a token:
 // 128 bits are far beyond what an online guesser can try.
 const macSize = 16
 
-// tokenContext separates the MAC of unsubscribe tokens from any other use of
-// the same secret (Message-ID hashes use another context).
-const tokenContext = "digest-unsubscribe-v1\x00"
+// maxTokenLen bounds what is decoded at all: real tokens are under 100
+// characters.
+const maxTokenLen = 256
+
+// The contexts separate the MACs of the readers' links (and of anything
+// else signed with the same secret: Message-IDs use another context), so
+// that a token made for one purpose never verifies for another: an
+// unsubscribe link cannot confirm a sign-up or open the preferences page.
+const (
+	tokenContext       = "digest-unsubscribe-v1\x00"
+	preferencesContext = "digest-preferences-v1\x00"
+	confirmContext     = "digest-confirm-v1\x00"
+	formContext        = "digest-form-v1\x00"
+)
+
+// b64 is strict so that each token has exactly one spelling.
+var b64 = base64.RawURLEncoding.Strict()
+
+// A token is base64url (no padding) of a readable payload followed by a
+// truncated HMAC-SHA256 of the purpose's context, the payload and, for
+// bound tokens, the address the payload's id must belong to. Binding to the
+// address means a token stops working if its id ever names another
+// address (SQLite may reuse the id of a deleted row).
+func seal(secret []byte, context, payload, bind string) string {
+	raw := make([]byte, 0, len(payload)+macSize)
+	raw = append(raw, payload...)
+	raw = append(raw, tokenMAC(secret, context, payload, bind)...)
+	return b64.EncodeToString(raw)
+}
+
+// unseal splits a token into its payload and MAC without checking the MAC.
+func unseal(tok string) (payload string, mac []byte, err error) {
+	if len(tok) > maxTokenLen {
+		return "", nil, ErrBadToken
+	}
+	// The decoder skips CR and LF: refuse anything outside the alphabet,
+	// so that each token has exactly one spelling.
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return "", nil, ErrBadToken
+		}
+	}
+	raw, err := b64.DecodeString(tok)
+	if err != nil || len(raw) <= macSize {
+		return "", nil, ErrBadToken
+	}
+	return string(raw[:len(raw)-macSize]), raw[len(raw)-macSize:], nil
+}
+
+func verify(secret []byte, context, payload, bind string, mac []byte) error {
+	if !hmac.Equal(mac, tokenMAC(secret, context, payload, bind)) {
+		return ErrBadToken
+	}
+	return nil
+}
+
+func tokenMAC(secret []byte, context, payload, bind string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(context))
+	h.Write([]byte(payload))
+	if bind != "" {
+		h.Write([]byte{0})
+		h.Write([]byte(bind))
+	}
+	return h.Sum(nil)[:macSize]
+}
+
+// bindKey is the form of an address a token is bound to: addresses match
+// case-insensitively.
+func bindKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// parseID reads a decimal id as written by strconv.FormatInt: no sign, no
+// leading zeros, so that each id has one spelling.
+func parseID(s string) (int64, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') || s[0] == '+' || s[0] == '-' {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil
+}
 
 // Token returns the URL-safe unsubscribe token of one subscriber for one
 // issue: base64url (no padding) of "<subscriberID>.<issueID>" followed by a
-// truncated HMAC-SHA256 of it under secret.
+// truncated HMAC-SHA256 of it under secret. An empty issue id is the link
+// mailed on request from the unsubscribe page.
 func Token(secret []byte, subscriberID int64, issueID string) string {
-	payload := strconv.FormatInt(subscriberID, 10) + "." + issueID
-	raw := make([]byte, 0, len(payload)+macSize)
-	raw = append(raw, payload...)
-	raw = append(raw, tokenMAC(secret, payload)...)
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return seal(secret, tokenContext, strconv.FormatInt(subscriberID, 10)+"."+issueID, "")
 }
 
 // ParseToken checks a token made by Token with the same secret and returns
 // what it names. Any malformed or forged token gives ErrBadToken.
 func ParseToken(secret []byte, tok string) (subscriberID int64, issueID string, err error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(raw) <= macSize {
-		return 0, "", ErrBadToken
+	payload, mac, err := unseal(tok)
+	if err != nil {
+		return 0, "", err
 	}
-	payload, mac := string(raw[:len(raw)-macSize]), raw[len(raw)-macSize:]
-	if !hmac.Equal(mac, tokenMAC(secret, payload)) {
-		return 0, "", ErrBadToken
+	if err := verify(secret, tokenContext, payload, "", mac); err != nil {
+		return 0, "", err
 	}
 	idText, issueID, ok := strings.Cut(payload, ".")
 	if !ok {
 		return 0, "", ErrBadToken
 	}
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil || id < 0 {
+	id, ok := parseID(idText)
+	if !ok {
 		return 0, "", ErrBadToken
 	}
 	return id, issueID, nil
 }
 
-func tokenMAC(secret []byte, payload string) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(tokenContext))
-	h.Write([]byte(payload))
-	return h.Sum(nil)[:macSize]
+// Lookup returns the address an id names, for checking a bound token; an
+// error (such as "not found") makes the check fail with that error.
+type Lookup func(id int64) (email string, err error)
+
+// PreferencesToken returns the token of a subscriber's preferences link,
+// bound to the address. It does not expire: every message carries it.
+func PreferencesToken(secret []byte, subscriberID int64, email string) string {
+	return seal(secret, preferencesContext, strconv.FormatInt(subscriberID, 10), bindKey(email))
+}
+
+// ParsePreferencesToken checks a token made by PreferencesToken and returns
+// the subscriber id. It gives ErrBadToken for a malformed or forged token,
+// or one whose id now names another address, and lookup's error when that
+// fails.
+func ParsePreferencesToken(secret []byte, tok string, lookup Lookup) (int64, error) {
+	payload, mac, err := unseal(tok)
+	if err != nil {
+		return 0, err
+	}
+	id, ok := parseID(payload)
+	if !ok {
+		return 0, ErrBadToken
+	}
+	// The MAC covers the address, so the lookup comes first; it only
+	// reads, and a forged id costs one indexed read.
+	email, err := lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	if err := verify(secret, preferencesContext, payload, bindKey(email), mac); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// ConfirmToken returns the token of a sign-up's confirmation link, bound
+// to the address and valid until expires.
+func ConfirmToken(secret []byte, signupID int64, email string, expires time.Time) string {
+	payload := strconv.FormatInt(signupID, 10) + "." + strconv.FormatInt(expires.Unix(), 10)
+	return seal(secret, confirmContext, payload, bindKey(email))
+}
+
+// ParseConfirmToken checks a token made by ConfirmToken and returns the
+// sign-up id. It gives ErrBadToken for a malformed or forged token (or one
+// whose id now names another address), lookup's error when that fails, and
+// ErrExpiredToken for a genuine token past its time at now.
+func ParseConfirmToken(secret []byte, tok string, now time.Time, lookup Lookup) (int64, error) {
+	payload, mac, err := unseal(tok)
+	if err != nil {
+		return 0, err
+	}
+	idText, expText, ok := strings.Cut(payload, ".")
+	if !ok {
+		return 0, ErrBadToken
+	}
+	id, ok1 := parseID(idText)
+	exp, ok2 := parseID(expText)
+	if !ok1 || !ok2 {
+		return 0, ErrBadToken
+	}
+	email, err := lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	if err := verify(secret, confirmContext, payload, bindKey(email), mac); err != nil {
+		return 0, err
+	}
+	if !now.Before(time.Unix(exp, 0)) {
+		return 0, ErrExpiredToken
+	}
+	return id, nil
+}
+
+// FormToken returns the hidden form field that a page's POST must carry,
+// bound to scope (the page's own URL token) and stamped with now. With no
+// cookie to tie a form to, it proves that the POST comes from a page this
+// server rendered for that link, recently.
+func FormToken(secret []byte, scope string, now time.Time) string {
+	return seal(secret, formContext, strconv.FormatInt(now.Unix(), 10), scope)
+}
+
+// CheckFormToken checks a token made by FormToken for scope: ErrBadToken
+// when it is malformed, forged or for another scope, ErrExpiredToken when
+// it is older than maxAge (or from the future) at now.
+func CheckFormToken(secret []byte, scope, tok string, now time.Time, maxAge time.Duration) error {
+	payload, mac, err := unseal(tok)
+	if err != nil {
+		return err
+	}
+	if err := verify(secret, formContext, payload, scope, mac); err != nil {
+		return err
+	}
+	issued, ok := parseID(payload)
+	if !ok {
+		return ErrBadToken
+	}
+	age := now.Sub(time.Unix(issued, 0))
+	if age > maxAge || age < -time.Minute {
+		return ErrExpiredToken
+	}
+	return nil
 }

@@ -4,7 +4,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestTokenRoundTrip(t *testing.T) {
@@ -63,11 +66,138 @@ func TestTokenTamper(t *testing.T) {
 func FuzzParseToken(f *testing.F) {
 	secret := []byte("k3y")
 	f.Add(Token(secret, 5, "2026-05-04"))
+	f.Add(Token(secret, 0, ""))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {
 		id, issue, err := ParseToken(secret, tok)
 		if err == nil && Token(secret, id, issue) != tok {
 			t.Errorf("accepted %q, which Token would not produce", tok)
+		}
+	})
+}
+
+// addresses is a lookup over a fixed table, as the store would answer.
+func addresses(m map[int64]string) Lookup {
+	return func(id int64) (string, error) {
+		if e, ok := m[id]; ok {
+			return e, nil
+		}
+		return "", errNotFound
+	}
+}
+
+var errNotFound = errors.New("not found")
+
+func TestBoundTokens(t *testing.T) {
+	secret := []byte("k3y")
+	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	lookup := addresses(map[int64]string{7: "Ann@example.org", 8: "bob@example.org"})
+
+	pref := PreferencesToken(secret, 7, "ann@EXAMPLE.org")
+	if id, err := ParsePreferencesToken(secret, pref, lookup); err != nil || id != 7 {
+		t.Fatalf("ParsePreferencesToken = %d, %v", id, err)
+	}
+	conf := ConfirmToken(secret, 8, "bob@example.org", now.Add(48*time.Hour))
+	if id, err := ParseConfirmToken(secret, conf, now, lookup); err != nil || id != 8 {
+		t.Fatalf("ParseConfirmToken = %d, %v", id, err)
+	}
+	if _, err := ParseConfirmToken(secret, conf, now.Add(48*time.Hour), lookup); !errors.Is(err, ErrExpiredToken) {
+		t.Errorf("confirm token at its expiry: %v, want ErrExpiredToken", err)
+	}
+	form := FormToken(secret, pref, now)
+	if err := CheckFormToken(secret, pref, form, now.Add(time.Hour), 24*time.Hour); err != nil {
+		t.Errorf("CheckFormToken: %v", err)
+	}
+	if err := CheckFormToken(secret, pref, form, now.Add(25*time.Hour), 24*time.Hour); !errors.Is(err, ErrExpiredToken) {
+		t.Errorf("old form token: %v, want ErrExpiredToken", err)
+	}
+
+	unsub := Token(secret, 7, "2026-11-30")
+	// The id of an unsubscribe token in a preferences token's place.
+	unsubAsID := b64.EncodeToString(append([]byte("7"), tokenMAC(secret, tokenContext, "7", "")...))
+	// A sign-up id that now names another address.
+	moved := ConfirmToken(secret, 7, "someone-else@example.org", now.Add(time.Hour))
+	expiredForged := func() string {
+		raw, _ := b64.DecodeString(conf)
+		payload := []byte("8." + strconv.FormatInt(now.Add(1000*time.Hour).Unix(), 10))
+		return b64.EncodeToString(append(payload, raw[len(raw)-macSize:]...))
+	}()
+	tests := []struct {
+		name  string
+		parse func() error
+		want  error
+	}{
+		{"unsubscribe token as preferences", func() error { _, err := ParsePreferencesToken(secret, unsub, lookup); return err }, ErrBadToken},
+		{"unsubscribe MAC over a bare id as preferences", func() error { _, err := ParsePreferencesToken(secret, unsubAsID, lookup); return err }, ErrBadToken},
+		{"preferences token as confirm", func() error { _, err := ParseConfirmToken(secret, pref, now, lookup); return err }, ErrBadToken},
+		{"confirm token as preferences", func() error { _, err := ParsePreferencesToken(secret, conf, lookup); return err }, ErrBadToken},
+		{"unsubscribe token as confirm", func() error { _, err := ParseConfirmToken(secret, unsub, now, lookup); return err }, ErrBadToken},
+		{"preferences token as unsubscribe", func() error { _, _, err := ParseToken(secret, pref); return err }, ErrBadToken},
+		{"confirm token as unsubscribe", func() error { _, _, err := ParseToken(secret, conf); return err }, ErrBadToken},
+		{"form token as preferences", func() error {
+			anyID := func(int64) (string, error) { return "ann@example.org", nil }
+			_, err := ParsePreferencesToken(secret, form, anyID)
+			return err
+		}, ErrBadToken},
+		{"preferences token as form", func() error { return CheckFormToken(secret, pref, pref, now, time.Hour) }, ErrBadToken},
+		{"form token of another page", func() error { return CheckFormToken(secret, conf, form, now, time.Hour) }, ErrBadToken},
+		{"id moved to another address", func() error { _, err := ParseConfirmToken(secret, moved, now, lookup); return err }, ErrBadToken},
+		{"extended expiry", func() error { _, err := ParseConfirmToken(secret, expiredForged, now, lookup); return err }, ErrBadToken},
+		{"other secret", func() error { _, err := ParsePreferencesToken([]byte("other"), pref, lookup); return err }, ErrBadToken},
+		{"truncated", func() error { _, err := ParsePreferencesToken(secret, pref[:len(pref)-1], lookup); return err }, ErrBadToken},
+		{"too long", func() error { _, err := ParsePreferencesToken(secret, strings.Repeat("A", 300), lookup); return err }, ErrBadToken},
+		{"unknown id", func() error {
+			_, err := ParsePreferencesToken(secret, PreferencesToken(secret, 99, "x@example.org"), lookup)
+			return err
+		}, errNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.parse(); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzBoundTokens checks that the parsers of the bound tokens accept only
+// what their makers produce, and never for another purpose.
+func FuzzBoundTokens(f *testing.F) {
+	secret := []byte("k3y")
+	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	lookup := addresses(map[int64]string{1: "a@example.org", 2: "b@example.org"})
+	f.Add(PreferencesToken(secret, 1, "a@example.org"))
+	f.Add(ConfirmToken(secret, 2, "b@example.org", now.Add(time.Hour)))
+	f.Add(FormToken(secret, "scope", now))
+	f.Add(Token(secret, 1, ""))
+	f.Fuzz(func(t *testing.T, tok string) {
+		id, perr := ParsePreferencesToken(secret, tok, lookup)
+		if perr == nil {
+			e, _ := lookup(id)
+			if PreferencesToken(secret, id, e) != tok {
+				t.Fatalf("preferences: accepted %q, which PreferencesToken would not produce", tok)
+			}
+		}
+		cid, cerr := ParseConfirmToken(secret, tok, now, lookup)
+		if cerr == nil {
+			payload, _, _ := unseal(tok)
+			_, exp, _ := strings.Cut(payload, ".")
+			sec, _ := strconv.ParseInt(exp, 10, 64)
+			e, _ := lookup(cid)
+			if ConfirmToken(secret, cid, e, time.Unix(sec, 0)) != tok {
+				t.Fatalf("confirm: accepted %q, which ConfirmToken would not produce", tok)
+			}
+		}
+		ferr := CheckFormToken(secret, "scope", tok, now, time.Hour)
+		_, _, uerr := ParseToken(secret, tok)
+		accepted := 0
+		for _, err := range []error{perr, cerr, ferr, uerr} {
+			if err == nil {
+				accepted++
+			}
+		}
+		if accepted > 1 {
+			t.Fatalf("%q is accepted for %d purposes", tok, accepted)
 		}
 	})
 }

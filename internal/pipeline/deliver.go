@@ -142,7 +142,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		res.Already, res.Counts = true, c
 		return res, nil
 	}
-	msgs, err := d.Encode(b.Rendered)
+	msgs, err := p.encode(b)
 	if err != nil {
 		return res, fmt.Errorf("issue %s: %w", id, err)
 	}
@@ -362,7 +362,7 @@ func (p *Pipeline) dryRun(ctx context.Context, b *Built) (deliver.DryRunResult, 
 	if d.Encode == nil || d.Subscribers == nil {
 		return deliver.DryRunResult{}, errors.New("dry run: the pipeline has no delivery wiring (Encode, Subscribers)")
 	}
-	msgs, err := d.Encode(b.Rendered)
+	msgs, err := p.encode(b)
 	if err != nil {
 		return deliver.DryRunResult{}, fmt.Errorf("issue %s: %w", b.Issue.ID, err)
 	}
@@ -373,7 +373,7 @@ func (p *Pipeline) dryRun(ctx context.Context, b *Built) (deliver.DryRunResult, 
 			if s.Status != subscriber.StatusActive {
 				return nil
 			}
-			if !yield(ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: s.ID, Email: s.Email, Name: s.Name}) {
+			if !yield(ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: s.ID, Email: s.Email, Name: s.Name, Topics: s.Topics}) {
 				return stop
 			}
 			return nil

@@ -59,6 +59,11 @@ type Pipeline struct {
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
 	Sections []string
+	// SourceTopics maps each source's name to its topics (lower case), so
+	// that delivery sends each reader only the articles of their topics;
+	// an empty list sends a source's articles to everyone. Nil: no topics,
+	// everyone gets the whole issue.
+	SourceTopics map[string][]string
 	// Intro returns the editor's introduction for the next issue as safe
 	// HTML; nil means none.
 	Intro func() (string, error)
@@ -189,17 +194,17 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err != nil {
 		return nil, err
 	}
-	exclude := map[string]bool{}
+	sentIn := map[string]string{}
 	for _, a := range arts {
 		for _, k := range sentKeys(a) {
-			if _, ok := sent[k]; ok {
-				exclude[a.ID] = true
+			if in, ok := sent[k]; ok {
+				sentIn[a.ID] = in
 			}
 		}
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
-		Sections: p.Sections, Exclude: exclude,
+		Sections: p.Sections, SentIn: sentIn,
 	})
 	b := &Built{Issue: iss, Sources: results}
 	if b.Empty() {

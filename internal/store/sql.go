@@ -131,7 +131,22 @@ func migrations() []string {
 			lease_until TIMESTAMP NOT NULL
 		);`,
 
-		// 4: named leases (one active daemon per database) and the
+		// 4: sign-ups from the web form waiting for their address to be
+		// confirmed (double opt-in). They live apart from subscribers so
+		// that delivery never sees them, and so that a sign-up for an
+		// address that unsubscribed leaves that record as it is until the
+		// address is confirmed. Purged after a week unconfirmed.
+		`CREATE TABLE signups (
+			id         INTEGER PRIMARY KEY,
+			email      TEXT NOT NULL,
+			email_key  TEXT NOT NULL UNIQUE,
+			name       TEXT NOT NULL DEFAULT '',
+			topics     TEXT NOT NULL DEFAULT '',
+			created_at TIMESTAMP NOT NULL
+		);
+		CREATE INDEX signups_created ON signups (created_at);`,
+
+		// 5: named leases (one active daemon per database) and the
 		// daemon's schedule state.
 		`CREATE TABLE leases (
 			name       TEXT PRIMARY KEY,
@@ -165,22 +180,24 @@ const (
 
 // Subscribers.
 const (
-	subscriberColumns = `id, email, name, status, created_at`
+	subscriberColumns = `id, email, name, status, topics, created_at, updated_at`
 
 	sqlSubscriberByKey  = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE email_key = ?`
+	sqlSubscriberByID   = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE id = ?`
 	sqlSubscriberPage   = `SELECT ` + subscriberColumns + ` FROM subscribers WHERE id > ? ORDER BY id LIMIT ?`
-	sqlInsertSubscriber = `INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at)
-		VALUES (?, ?, ?, 'active', ?, ?)`
-	sqlReactivateSubscriber = `UPDATE subscribers
-		SET name = CASE WHEN ? = '' THEN name ELSE ? END, status = 'active', unsubscribed_at = NULL, updated_at = ?
+	sqlInsertSubscriber = `INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at, unsubscribed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	// sqlPutSubscriber is the operator's add of a known address: the new
+	// spelling, name and topics, and active again.
+	sqlPutSubscriber = `UPDATE subscribers
+		SET email = ?, name = ?, topics = ?, status = 'active', unsubscribed_at = NULL, updated_at = ?
 		WHERE id = ?`
-	sqlRenameSubscriber = `UPDATE subscribers SET name = ?, updated_at = ? WHERE id = ?`
-	sqlUnsubscribeByKey = `UPDATE subscribers
-		SET status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, ?), updated_at = ?
-		WHERE email_key = ?`
-	sqlUnsubscribeByID = `UPDATE subscribers
+	sqlUpdateSubscriber = `UPDATE subscribers SET name = ?, topics = ?, updated_at = ? WHERE id = ?`
+	sqlUnsubscribeByID  = `UPDATE subscribers
 		SET status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, ?), updated_at = ?
 		WHERE id = ? AND status <> 'unsubscribed'`
+	sqlResubscribe = `UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, updated_at = ?
+		WHERE id = ? AND status = 'unsubscribed'`
 	sqlSubscriberExists = `SELECT COUNT(*) FROM subscribers WHERE id = ?`
 	sqlSetStatus        = `UPDATE subscribers
 		SET status = ?,
@@ -196,6 +213,23 @@ const (
 	sqlDeleteSubscriberLedger = `DELETE FROM deliveries WHERE subscriber_id = ?`
 	sqlDeleteSubscriber       = `DELETE FROM subscribers WHERE id = ?`
 	sqlCountActive            = `SELECT COUNT(*) FROM subscribers WHERE status = 'active'`
+)
+
+// Sign-ups.
+const (
+	signupColumns   = `id, email, name, topics, created_at`
+	sqlSignupByID   = `SELECT ` + signupColumns + ` FROM signups WHERE id = ?`
+	sqlSignupByKey  = `SELECT ` + signupColumns + ` FROM signups WHERE email_key = ?`
+	sqlSignupPage   = `SELECT ` + signupColumns + ` FROM signups WHERE id > ? ORDER BY id LIMIT ?`
+	sqlUpsertSignup = `INSERT INTO signups (email, email_key, name, topics, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = excluded.name,
+			topics = excluded.topics, created_at = excluded.created_at`
+	sqlDeleteSignup      = `DELETE FROM signups WHERE id = ?`
+	sqlDeleteSignupByKey = `DELETE FROM signups WHERE email_key = ?`
+	// Subscribers added by an operator or an import supersede their
+	// pending sign-ups.
+	sqlDeleteSupersededSignups = `DELETE FROM signups WHERE email_key IN (SELECT email_key FROM subscribers)`
+	sqlPurgeSignups            = `DELETE FROM signups WHERE created_at < ?`
 )
 
 // Settings.

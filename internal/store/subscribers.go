@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
+	"time"
 
 	"github.com/digest/digest/internal/subscriber"
 )
 
-// SyncResult counts what [Store.Sync] did.
+// SyncResult counts what [Store.Sync] and [Store.Import] did.
 type SyncResult struct {
 	Added, Updated, Unchanged int
 }
@@ -22,48 +25,104 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanSubscriber(r scanner) (subscriber.Subscriber, error) {
 	var sub subscriber.Subscriber
-	err := r.Scan(&sub.ID, &sub.Email, &sub.Name, &sub.Status, &sub.Created)
-	sub.Created = sub.Created.UTC()
+	var topics string
+	err := r.Scan(&sub.ID, &sub.Email, &sub.Name, &sub.Status, &topics, &sub.Created, &sub.Updated)
+	sub.Topics = subscriber.ParseStoredTopics(topics)
+	sub.Created, sub.Updated = sub.Created.UTC(), sub.Updated.UTC()
 	return sub, err
 }
 
-// Add is the operator's explicit "add this address": it creates an active
-// subscriber, or for a known address (case-insensitively) sets the name and
-// re-activates it, whatever its status was. An empty name keeps the stored
-// one, and so does the stored spelling of an existing address.
+// storeRules checks the syntax of addresses that reach the store. Whether a
+// dotless domain is acceptable is a policy the callers apply (config
+// newsletter.allow_dotless_domains), so the store accepts one.
+var storeRules = subscriber.Rules{AllowDotlessDomain: true}
+
+// AddResult says what [Store.Put] did.
+type AddResult struct {
+	Created bool
+	// Before is the record before the change; zero when Created.
+	Before subscriber.Subscriber
+	// After is the record as stored now.
+	After subscriber.Subscriber
+}
+
+// Add is the short form of [Store.Put] for an address and a name.
 func (s *Store) Add(ctx context.Context, email, name string) (created bool, err error) {
-	addr, err := subscriber.NormalizeEmail(email)
+	res, err := s.Put(ctx, subscriber.Row{Email: email, Name: name})
+	return res.Created, err
+}
+
+// Put is the operator's explicit "add this address": it creates an active
+// subscriber (row.Status and row.Created are ignored), or for a known
+// address (case-insensitively) stores the address as written now (so that
+// "add quinn@…" over "QUINN@…" changes the spelling), sets the name and
+// topics and re-activates it, whatever its status was. An empty name and nil
+// topics keep the stored ones. A pending sign-up of the address is dropped:
+// the operator's word replaces the confirmation.
+func (s *Store) Put(ctx context.Context, row subscriber.Row) (AddResult, error) {
+	addr, err := storeRules.NormalizeEmail(row.Email)
 	if err != nil {
-		return false, fmt.Errorf("add subscriber: %w", err)
+		return AddResult{}, fmt.Errorf("add subscriber: %w", err)
 	}
+	topics, err := subscriber.NormalizeTopics(row.Topics)
+	if err != nil {
+		return AddResult{}, fmt.Errorf("add subscriber %s: %w", addr, err)
+	}
+	key := subscriber.EmailKey(addr)
 	now := s.stamp()
+	var res AddResult
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, sqlSubscriberIDByKey, subscriber.EmailKey(addr)).Scan(&id)
+		res = AddResult{}
+		before, err := scanSubscriber(tx.QueryRowContext(ctx, sqlSubscriberByKey, key))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			created = true
-			_, err = tx.ExecContext(ctx, sqlInsertSubscriber, addr, subscriber.EmailKey(addr), name, now, now)
-			return err
-		case err != nil:
+			res.Created = true
+			_, err = tx.ExecContext(ctx, sqlInsertSubscriber, addr, key, row.Name, subscriber.StatusActive,
+				subscriber.JoinTopics(topics), now, now, nil)
+		case err == nil:
+			res.Before = before
+			name := before.Name
+			if row.Name != "" {
+				name = row.Name
+			}
+			if row.Topics == nil {
+				topics = before.Topics
+			}
+			_, err = tx.ExecContext(ctx, sqlPutSubscriber, addr, name, subscriber.JoinTopics(topics), now, before.ID)
+		}
+		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, sqlReactivateSubscriber, name, name, now, id)
+		if _, err := tx.ExecContext(ctx, sqlDeleteSignupByKey, key); err != nil {
+			return err
+		}
+		res.After, err = scanSubscriber(tx.QueryRowContext(ctx, sqlSubscriberByKey, key))
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("add subscriber %s: %w", addr, err)
+		return AddResult{}, fmt.Errorf("add subscriber %s: %w", addr, err)
 	}
-	return created, nil
+	return res, nil
 }
 
-// Sync merges a subscriber list (typically from [subscriber.ReadCSV]) into
-// the store in one transaction: new addresses are added as active, known ones
-// get the row's name, and no status ever changes, so an address that
-// unsubscribed or bounced stays so however often it appears in a list. An
-// empty name leaves the stored name as it is (a list without a name column
-// must not erase names). Nobody is removed.
+// Sync is [Store.Import] of a slice.
 func (s *Store) Sync(ctx context.Context, rows []subscriber.Row) (SyncResult, error) {
+	return s.Import(ctx, slices.Values(rows))
+}
+
+// Import merges a subscriber list (typically [subscriber.CSV.Rows]) into
+// the store in one transaction, reading it row by row. New addresses are
+// added with the row's status (active when empty) and created time; known
+// ones get the row's name and topics, and no status ever changes, so an
+// address that unsubscribed or bounced stays so however often it appears in
+// a list. An empty name and nil topics leave the stored ones as they are (a
+// list without those columns must not erase them); the stored spelling of a
+// known address is kept. Nobody is removed. Pending sign-ups of imported
+// addresses are dropped: an import is trusted.
+//
+// A row the store cannot take fails the whole import, naming its line, and
+// changes nothing.
+func (s *Store) Import(ctx context.Context, rows iter.Seq[subscriber.Row]) (SyncResult, error) {
 	var res SyncResult
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -73,60 +132,149 @@ func (s *Store) Sync(ctx context.Context, rows []subscriber.Row) (SyncResult, er
 			return err
 		}
 		defer find.Close()
-		for _, row := range rows {
-			addr, err := subscriber.NormalizeEmail(row.Email)
-			if err != nil {
+		insert, err := tx.PrepareContext(ctx, sqlInsertSubscriber)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		update, err := tx.PrepareContext(ctx, sqlUpdateSubscriber)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		for row := range rows {
+			if err := s.importRow(ctx, find, insert, update, row, now, &res); err != nil {
 				return fmt.Errorf("line %d: %w", row.Line, err)
 			}
-			sub, err := scanSubscriber(find.QueryRowContext(ctx, subscriber.EmailKey(addr)))
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				if _, err := tx.ExecContext(ctx, sqlInsertSubscriber, addr, subscriber.EmailKey(addr), row.Name, now, now); err != nil {
-					return fmt.Errorf("line %d: add %s: %w", row.Line, addr, err)
-				}
-				res.Added++
-			case err != nil:
-				return fmt.Errorf("line %d: %s: %w", row.Line, addr, err)
-			case row.Name != "" && row.Name != sub.Name:
-				if _, err := tx.ExecContext(ctx, sqlRenameSubscriber, row.Name, now, sub.ID); err != nil {
-					return fmt.Errorf("line %d: update %s: %w", row.Line, addr, err)
-				}
-				res.Updated++
-			default:
-				res.Unchanged++
-			}
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, sqlDeleteSupersededSignups)
+		return err
 	})
 	if err != nil {
-		return SyncResult{}, fmt.Errorf("sync subscribers: %w", err)
+		return SyncResult{}, fmt.Errorf("import subscribers: %w", err)
 	}
 	return res, nil
 }
 
-// Remove unsubscribes the address (the record and its history stay). It
-// returns ErrNotFound for an unknown address.
+func (s *Store) importRow(ctx context.Context, find, insert, update *sql.Stmt, row subscriber.Row, now time.Time, res *SyncResult) error {
+	addr, err := storeRules.NormalizeEmail(row.Email)
+	if err != nil {
+		return err
+	}
+	topics, err := subscriber.NormalizeTopics(row.Topics)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	key := subscriber.EmailKey(addr)
+	sub, err := scanSubscriber(find.QueryRowContext(ctx, key))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		status := row.Status
+		var unsubscribedAt sql.NullTime
+		switch status {
+		case "":
+			status = subscriber.StatusActive
+		case subscriber.StatusActive, subscriber.StatusBounced:
+		case subscriber.StatusUnsubscribed:
+			unsubscribedAt = nullTime(now)
+		default:
+			return fmt.Errorf("%s: status %q cannot be imported", addr, status)
+		}
+		created := now
+		if !row.Created.IsZero() {
+			created = row.Created.UTC()
+		}
+		if _, err := insert.ExecContext(ctx, addr, key, row.Name, status, subscriber.JoinTopics(topics), created, now, unsubscribedAt); err != nil {
+			return fmt.Errorf("add %s: %w", addr, err)
+		}
+		res.Added++
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	name, newTopics := sub.Name, sub.Topics
+	if row.Name != "" {
+		name = row.Name
+	}
+	if row.Topics != nil {
+		newTopics = topics
+	}
+	if name == sub.Name && slices.Equal(newTopics, sub.Topics) {
+		res.Unchanged++
+		return nil
+	}
+	if _, err := update.ExecContext(ctx, name, subscriber.JoinTopics(newTopics), now, sub.ID); err != nil {
+		return fmt.Errorf("update %s: %w", addr, err)
+	}
+	res.Updated++
+	return nil
+}
+
+// Remove unsubscribes the address (the record and its history stay); an
+// address that is unsubscribed already keeps its first unsubscription time.
+// For an address that is only a pending sign-up, it deletes the sign-up.
+// It returns ErrNotFound for an unknown address.
 func (s *Store) Remove(ctx context.Context, email string) error {
+	key := subscriber.EmailKey(email)
 	now := s.stamp()
-	res, err := s.db.ExecContext(ctx, sqlUnsubscribeByKey, now, now, subscriber.EmailKey(email))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, sqlSubscriberIDByKey, key).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, err := tx.ExecContext(ctx, sqlDeleteSignupByKey, key)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n > 0 {
+				return err
+			}
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, sqlUnsubscribeByID, now, now, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("remove subscriber %s: %w", email, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("remove subscriber %s: %w", email, err)
-	} else if n == 0 {
-		return fmt.Errorf("remove subscriber %s: %w", email, ErrNotFound)
 	}
 	return nil
 }
 
-// Delete erases the subscriber and its delivery ledger rows (for erasure
-// requests). It returns ErrNotFound for an unknown address.
+// SignupByEmail returns the pending sign-up of the address
+// (case-insensitively), or ErrNotFound.
+func (s *Store) SignupByEmail(ctx context.Context, email string) (subscriber.Signup, error) {
+	su, err := scanSignup(s.db.QueryRowContext(ctx, sqlSignupByKey, subscriber.EmailKey(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, ErrNotFound)
+	}
+	if err != nil {
+		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, err)
+	}
+	return su, nil
+}
+
+// Delete erases the subscriber, its delivery ledger rows and any pending
+// sign-up of the address (for erasure requests). It returns ErrNotFound
+// when the address is neither.
 func (s *Store) Delete(ctx context.Context, email string) error {
+	key := subscriber.EmailKey(email)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlDeleteSignupByKey, key)
+		if err != nil {
+			return err
+		}
+		signups, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
 		var id int64
-		err := tx.QueryRowContext(ctx, sqlSubscriberIDByKey, subscriber.EmailKey(email)).Scan(&id)
+		err = tx.QueryRowContext(ctx, sqlSubscriberIDByKey, key).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
+			if signups > 0 {
+				return nil
+			}
 			return ErrNotFound
 		}
 		if err != nil {
@@ -157,41 +305,64 @@ func (s *Store) Get(ctx context.Context, email string) (subscriber.Subscriber, e
 	return sub, nil
 }
 
+// Subscriber returns the subscriber with this id, or ErrNotFound.
+func (s *Store) Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error) {
+	sub, err := scanSubscriber(s.db.QueryRowContext(ctx, sqlSubscriberByID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, err)
+	}
+	return sub, nil
+}
+
 // List calls fn for every subscriber, whatever its status, in id order,
 // reading a page at a time so that the whole list is never in memory. It
 // stops at, and returns, the first error from fn. fn may call the store.
+// Pending sign-ups are not subscribers: see [Store.ListSignups].
 func (s *Store) List(ctx context.Context, fn func(subscriber.Subscriber) error) error {
+	return paged(ctx, s, sqlSubscriberPage, scanSubscriber, func(sub subscriber.Subscriber) int64 { return sub.ID }, fn)
+}
+
+// ListSignups calls fn for every pending sign-up in id order, a page at a
+// time, as List does.
+func (s *Store) ListSignups(ctx context.Context, fn func(subscriber.Signup) error) error {
+	return paged(ctx, s, sqlSignupPage, scanSignup, func(su subscriber.Signup) int64 { return su.ID }, fn)
+}
+
+func paged[T any](ctx context.Context, s *Store, query string, scan func(scanner) (T, error), id func(T) int64, fn func(T) error) error {
 	var after int64
 	for {
-		page, err := s.listPage(ctx, after)
+		page, err := readPage(ctx, s, query, after, scan)
 		if err != nil {
-			return fmt.Errorf("list subscribers: %w", err)
+			return fmt.Errorf("list: %w", err)
 		}
-		for _, sub := range page {
-			if err := fn(sub); err != nil {
+		for _, v := range page {
+			if err := fn(v); err != nil {
 				return err
 			}
 		}
 		if len(page) < listPage {
 			return nil
 		}
-		after = page[len(page)-1].ID
+		after = id(page[len(page)-1])
 	}
 }
 
-func (s *Store) listPage(ctx context.Context, after int64) ([]subscriber.Subscriber, error) {
-	rows, err := s.db.QueryContext(ctx, sqlSubscriberPage, after, listPage)
+func readPage[T any](ctx context.Context, s *Store, query string, after int64, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, after, listPage)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	page := make([]subscriber.Subscriber, 0, listPage)
+	page := make([]T, 0, listPage)
 	for rows.Next() {
-		sub, err := scanSubscriber(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		page = append(page, sub)
+		page = append(page, v)
 	}
 	return page, rows.Err()
 }
@@ -238,20 +409,65 @@ func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64) error {
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, sqlSubscriberExists, subscriberID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return existsUnlessChanged(ctx, tx, res, subscriberID)
 	})
 	if err != nil {
 		return fmt.Errorf("unsubscribe subscriber %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
+// Resubscribe makes an unsubscribed subscriber active again, as asked by
+// the subscriber through the signed link of their preferences page. A
+// bounced or active subscriber is left as it is. It returns ErrNotFound for
+// an unknown id.
+func (s *Store) Resubscribe(ctx context.Context, subscriberID int64) error {
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlResubscribe, now, subscriberID)
+		if err != nil {
+			return err
+		}
+		return existsUnlessChanged(ctx, tx, res, subscriberID)
+	})
+	if err != nil {
+		return fmt.Errorf("resubscribe subscriber %d: %w", subscriberID, err)
+	}
+	return nil
+}
+
+// existsUnlessChanged returns ErrNotFound when res changed no row and the
+// subscriber does not exist.
+func existsUnlessChanged(ctx context.Context, tx *sql.Tx, res sql.Result, id int64) error {
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, sqlSubscriberExists, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetPreferences stores a subscriber's name and topics (nil or empty:
+// every topic), as chosen on the preferences page. It returns ErrNotFound
+// for an unknown id.
+func (s *Store) SetPreferences(ctx context.Context, subscriberID int64, name string, topics []string) error {
+	topics, err := subscriber.NormalizeTopics(topics)
+	if err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	}
+	res, err := s.db.ExecContext(ctx, sqlUpdateSubscriber, name, subscriber.JoinTopics(topics), s.stamp(), subscriberID)
+	if err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
+	} else if n == 0 {
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, ErrNotFound)
 	}
 	return nil
 }

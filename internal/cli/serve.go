@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/web"
+)
+
+// purgeEvery is how often `serve` drops unconfirmed sign-ups past
+// web.SignupLifetime (also at start).
+const purgeEvery = time.Hour
+
+// serve runs the readers' HTTP endpoints on server.listen until ctx ends.
+func (e *env) serve(ctx context.Context, args []string) error {
+	f := newFlags(e, "serve", false)
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+	h, err := e.webHandler(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", e.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: server.listen: %w", e.cfg.Path, err)
+	}
+	fmt.Fprintf(e.stdout, "Serving the readers' pages on http://%s (links in messages point to %s)\n",
+		ln.Addr(), e.cfg.Newsletter.BaseURL)
+
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		e.purgeLoop(purgeCtx)
+	}()
+	err = web.Serve(ctx, ln, h)
+	stopPurge()
+	<-purged
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if cerr := h.Close(closeCtx); cerr != nil {
+		e.log.Warn("stopping the mail sender", "err", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	fmt.Fprintln(e.stdout, "Stopped.")
+	return nil
+}
+
+// purgeLoop drops expired sign-ups now and every purgeEvery until ctx ends.
+// The daemon runs it beside the same handlers.
+func (e *env) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		n, err := e.store.PurgeSignups(ctx, e.now().Add(-web.SignupLifetime))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Warn("purging unconfirmed sign-ups", "err", err)
+		case n > 0:
+			e.log.Info("purged unconfirmed sign-ups", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// webHandler wires the readers' endpoints to the store, the message
+// composer and the configured transport: `serve` and `daemon` mount it.
+// The caller must Close it after the server stopped.
+func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
+	comp, err := e.composer(ctx, e.now)
+	if err != nil {
+		return nil, err
+	}
+	t, _, err := e.transport()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := e.secret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var topics []web.Topic
+	for _, t := range e.cfg.Topics() {
+		topics = append(topics, web.Topic{Key: t.Key, Label: t.Label})
+	}
+	n := e.cfg.Newsletter
+	return web.New(web.Options{
+		Store: webStore{e.store}, Mailer: noticeMailer{comp: comp, t: t}, Secret: secret,
+		ListName: n.Name, BaseURL: n.BaseURL, Topics: topics, DoubleOptIn: n.DoubleOptIn,
+		Rules: e.addressRules(), ClientIPHeader: e.cfg.Server.ClientIPHeader,
+		Now: e.now, Logger: e.log,
+	})
+}
+
+// secret is the key that signs readers' links: secret (or DIGEST_SECRET),
+// else the one generated once and kept in the store, as the composer uses.
+func (e *env) secret(ctx context.Context) ([]byte, error) {
+	if e.cfg.Secret != "" {
+		return []byte(e.cfg.Secret), nil
+	}
+	return e.store.Secret(ctx)
+}
+
+// noticeMailer sends the web's notices through the configured transport,
+// built like the issues (mail.Composer). The file transport writes them
+// under <outbox>/notices/.
+type noticeMailer struct {
+	comp *mail.Composer
+	t    deliver.Transport
+}
+
+func (m noticeMailer) Send(ctx context.Context, n mail.Notice) error {
+	msg, err := m.comp.Notice(n)
+	if err != nil {
+		return err
+	}
+	return deliver.SendMessage(ctx, m.t, &msg, ledger.Recipient{IssueID: "notices", Email: msg.To})
+}
+
+// webStore adapts the store to web.Store: its not-found errors become
+// web.ErrNotFound.
+type webStore struct{ st *store.Store }
+
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
+	}
+	return err
+}
+
+func (w webStore) Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error) {
+	s, err := w.st.Subscriber(ctx, id)
+	return s, notFound(err)
+}
+
+func (w webStore) Get(ctx context.Context, email string) (subscriber.Subscriber, error) {
+	s, err := w.st.Get(ctx, email)
+	return s, notFound(err)
+}
+
+func (w webStore) Unsubscribe(ctx context.Context, id int64) error {
+	return notFound(w.st.Unsubscribe(ctx, id))
+}
+
+func (w webStore) Resubscribe(ctx context.Context, id int64) error {
+	return notFound(w.st.Resubscribe(ctx, id))
+}
+
+func (w webStore) SetPreferences(ctx context.Context, id int64, name string, topics []string) error {
+	return notFound(w.st.SetPreferences(ctx, id, name, topics))
+}
+
+func (w webStore) PutSignup(ctx context.Context, email, name string, topics []string) (subscriber.Signup, error) {
+	return w.st.PutSignup(ctx, email, name, topics)
+}
+
+func (w webStore) Signup(ctx context.Context, id int64) (subscriber.Signup, error) {
+	s, err := w.st.Signup(ctx, id)
+	return s, notFound(err)
+}
+
+func (w webStore) ConfirmSignup(ctx context.Context, id int64) (subscriber.Subscriber, error) {
+	s, err := w.st.ConfirmSignup(ctx, id)
+	return s, notFound(err)
+}

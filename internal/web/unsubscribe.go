@@ -1,0 +1,128 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/subscriber"
+)
+
+// unsubscribePage (GET /u/{token}) says which list and address the link
+// unsubscribes, with a button that POSTs to the same URL. It changes
+// nothing: scanners follow every link in a message.
+func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	id, _, err := mail.ParseToken(h.opts.Secret, tok)
+	if err != nil {
+		h.invalidLink(w)
+		return
+	}
+	sub, err := h.opts.Store.Subscriber(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		h.message(w, http.StatusNotFound, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, "unsubscribe page", err)
+		return
+	}
+	if sub.Status == subscriber.StatusUnsubscribed {
+		h.render(w, http.StatusOK, "message", view{Title: "You are unsubscribed",
+			Message: []string{sub.Email + " gets nothing from " + h.opts.ListName + "."},
+			LinkURL: h.prefsURL(sub), LinkText: "Changed your mind? Subscribe again"})
+		return
+	}
+	h.render(w, http.StatusOK, "unsubscribe", view{Title: "Unsubscribe?", Email: sub.Email,
+		Action: h.action("/u/" + tok), PrefsURL: h.prefsURL(sub)})
+}
+
+// unsubscribe (POST /u/{token}) is RFC 8058's one-click unsubscribe: mail
+// providers POST "List-Unsubscribe=One-Click", urlencoded or multipart,
+// without cookies, and want a 200 without a redirect. Any POST to a valid
+// link unsubscribes (the page's button sends the same body); repeating it
+// is harmless.
+func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	id, issue, err := mail.ParseToken(h.opts.Secret, tok)
+	if err != nil {
+		h.invalidLink(w)
+		return
+	}
+	// The body says whether a provider's one-click made the POST; it is
+	// logged, never required, and a malformed one does not stop the
+	// reader's wish.
+	oneClick := false
+	if readForm(r) == nil {
+		oneClick = r.PostFormValue("List-Unsubscribe") == "One-Click"
+	}
+	err = h.opts.Store.Unsubscribe(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		h.message(w, http.StatusOK, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, "unsubscribe", err)
+		return
+	}
+	h.opts.Logger.Info("web: unsubscribed", "subscriber", id, "issue", issue, "one_click", oneClick)
+	v := view{Title: "You are unsubscribed", Message: []string{"You will get nothing more from " + h.opts.ListName + "."}}
+	if sub, err := h.opts.Store.Subscriber(r.Context(), id); err == nil {
+		v.Message = []string{sub.Email + " will get nothing more from " + h.opts.ListName + "."}
+		v.LinkURL, v.LinkText = h.prefsURL(sub), "Changed your mind? Subscribe again"
+	}
+	h.render(w, http.StatusOK, "message", v)
+}
+
+// requestLinkPage (GET /unsubscribe) is where the archive's web version
+// sends a reader: it asks for the address to mail an unsubscribe link to.
+func (h *Handler) requestLinkPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "request", view{Title: "Unsubscribe", Action: h.action("/unsubscribe")})
+}
+
+// requestLink (POST /unsubscribe) mails an unsubscribe link to the address
+// when it is subscribed, and answers the same either way.
+func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	raw := r.PostFormValue("email")
+	if honeypot(r) {
+		h.linkSent(w, raw)
+		return
+	}
+	email, err := h.opts.Rules.NormalizeEmail(raw)
+	if err != nil {
+		h.render(w, http.StatusBadRequest, "request", view{Title: "Unsubscribe", Action: h.action("/unsubscribe"),
+			Email: raw, Error: "That is not an email address we can use: " + trimAddressError(err)})
+		return
+	}
+	if !h.allowClient(w, r) {
+		return
+	}
+	sub, err := h.opts.Store.Get(r.Context(), email)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		h.serverError(w, "unsubscribe link", err)
+		return
+	case sub.Status == subscriber.StatusActive && h.allowAddress(sub.Email):
+		n, err := h.notice("link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
+			Email: sub.Email, Name: sub.Name,
+			URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "")),
+			PrefsURL: h.prefsURL(sub),
+		})
+		if err != nil {
+			h.serverError(w, "unsubscribe link", err)
+			return
+		}
+		h.enqueue(n)
+	}
+	h.linkSent(w, email)
+}
+
+func (h *Handler) linkSent(w http.ResponseWriter, email string) {
+	h.message(w, http.StatusOK, "Check your inbox",
+		"If "+email+" gets "+h.opts.ListName+", we have sent it a link to unsubscribe. It can take a few minutes to arrive.",
+		"Nothing changes until the link is used.")
+}
