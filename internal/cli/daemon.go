@@ -22,6 +22,7 @@ import (
 	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/schedule"
 	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/web"
 )
 
 // daemonName names the daemon's lease and its schedule's state in the store.
@@ -62,13 +63,14 @@ type daemon struct {
 	problem string         // why this daemon is not healthy; empty when it is
 }
 
-// wiring is what one configuration builds: the use case and the schedule.
-// A reload builds a new one; a run in progress keeps the one it started
-// with.
+// wiring is what one configuration builds: the use case, the schedule and
+// the readers' pages. A reload builds a new one; a run in progress keeps the
+// one it started with.
 type wiring struct {
 	env   *env // a copy of the daemon's env with this configuration
 	p     *pipeline.Pipeline
 	sched *schedule.Schedule
+	web   *web.Handler
 }
 
 func (e *env) daemon(ctx context.Context, args []string) error {
@@ -117,7 +119,20 @@ func (d *daemon) wire(ctx context.Context, cfg *config.Config) (*wiring, error) 
 	// Logs, not a progress bar: the daemon's stderr is a log stream.
 	p.Delivery.Engine.Progress = nil
 	p.Delivery.Runs = observedRuns{Runs: p.Delivery.Runs, m: d.e.metrics}
-	return &wiring{env: ce, p: p, sched: sched}, nil
+	h, err := ce.webHandler(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &wiring{env: ce, p: p, sched: sched, web: h}, nil
+}
+
+// closeWeb stops a readers' handler's mail sender once its notices are out.
+func (d *daemon) closeWeb(ctx context.Context, h *web.Handler) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := h.Close(c); err != nil {
+		d.log.Warn("stopping the readers' mail sender", "err", err)
+	}
 }
 
 func (d *daemon) current() *wiring {
@@ -133,11 +148,19 @@ func (d *daemon) run(ctx context.Context) error {
 	cfg := d.current().env.cfg
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
+		d.closeWeb(ctx, d.current().web)
 		return fmt.Errorf("%s: server.listen: %w", cfg.Path, err)
 	}
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	srv := web.NewServer(d.routes())
+	srv.ErrorLog = slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		d.e.purgeLoop(purgeCtx)
+	}()
 	d.log.Info("daemon started", "listen", ln.Addr().String(), "holder", d.holder.String(),
 		"schedule", cfg.Schedule, "zone", d.current().sched.Location().String())
 
@@ -186,7 +209,10 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		d.log.Error("HTTP server", "err", err)
 	}
+	stopPurge()
+	<-purged
 	<-reloads
+	d.closeWeb(ctx, d.current().web)
 	d.log.Info("daemon stopped")
 	return nil
 }
@@ -496,6 +522,9 @@ func (d *daemon) reload(ctx context.Context) {
 	d.w = w
 	loop := d.loop
 	d.mu.Unlock()
+	// Requests already routed to the old pages finish there; its queued
+	// notices still go out.
+	go d.closeWeb(ctx, old.web)
 	if loop != nil && (w.sched.String() != old.sched.String() || w.sched.Location().String() != old.sched.Location().String()) {
 		loop.Reschedule(w.sched)
 	}
@@ -514,11 +543,15 @@ func (d *daemon) setProblem(p string) {
 	d.problem = p
 }
 
-// routes is the daemon's HTTP: health and metrics.
+// routes is the daemon's HTTP: health, metrics, and the readers' pages of
+// the current configuration (the same handlers as `digest serve`).
 func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.health)
 	mux.Handle("GET /metrics", d.e.metrics.Handler())
+	mux.Handle("/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		d.current().web.ServeHTTP(rw, r)
+	}))
 	return mux
 }
 

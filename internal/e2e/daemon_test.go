@@ -303,6 +303,9 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	if page := d.get("/unsubscribe"); !strings.Contains(page, "Daemon Weekly") {
+		t.Errorf("the daemon does not serve the readers' pages: GET /unsubscribe gave %.200q", page)
+	}
 	runs := d.logLines("run finished")
 	if len(runs) < 4 || runs[0]["issue"] == nil || runs[0]["sent"] != float64(len(site.emails)) {
 		t.Errorf("run log lines: %v", runs)
