@@ -401,6 +401,17 @@ func TestDaemonGracefulStop(t *testing.T) {
 	site := newDaemonSite(t, srv, n, conns, "@every 2s")
 	d := startDaemon(t, bin, site.config, site.port)
 	until(t, "delivery under way", func() bool { return srv.Total() >= 40 })
+
+	// A send by hand meanwhile is told who delivers, and sends nothing.
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	manual := exec.CommandContext(ctx, bin, "send", "--config", site.config)
+	manual.Dir = site.dir
+	out, err := manual.CombinedOutput()
+	if code := manual.ProcessState.ExitCode(); code != 1 || !busy(string(out)) {
+		t.Errorf("send during the daemon's delivery: exit %d (%v), want 1 and who delivers:\n%s", code, err, out)
+	}
+
 	d.stop()
 	stopped := srv.Total()
 	if stopped >= n {
@@ -408,11 +419,9 @@ func TestDaemonGracefulStop(t *testing.T) {
 	}
 	t.Logf("stopped after %d of %d messages", stopped, n)
 
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "send", "--config", site.config)
 	cmd.Dir = site.dir
-	out, err := cmd.CombinedOutput()
+	out, err = cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("send after the daemon stopped: %v\n%s", err, out)
 	}
