@@ -112,6 +112,7 @@ const (
 	Resume
 )
 
+// String names the kind for logs: "on time", "catch-up" or "resume".
 func (k Kind) String() string {
 	switch k {
 	case CatchUp:

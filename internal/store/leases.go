@@ -38,6 +38,7 @@ func NewHolder() (Holder, error) {
 	return Holder{ID: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}, nil
 }
 
+// String names the holder for people: "host pid 4711".
 func (h Holder) String() string { return fmt.Sprintf("%s pid %d", h.Host, h.PID) }
 
 // Lease is a named lease as stored: one holder at a time, until Expires.
