@@ -131,7 +131,8 @@ func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
 	}
-	return p.build(dst, to, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.head)
+	rc.Email = to.Address
+	return p.build(dst, to, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.c.PreferencesURL(rc), p.head)
 }
 
 // BuildTest makes a test copy (`send --to ADDR`, the preview's test send):
@@ -144,12 +145,13 @@ func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 		return Message{}, fmt.Errorf("test recipient %q: %w: %v", to, ErrBadAddress, err)
 	}
 	addr.Name = cleanName(addr.Name)
-	unsub := p.c.UnsubscribeURL(ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address})
+	test := ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address}
+	unsub, prefs := p.c.UnsubscribeURL(test), p.c.PreferencesURL(test)
 	msgID := "test." + strconv.FormatInt(p.c.now().Unix(), 36) + "." + randomHex() + "@" + p.c.domain
-	return p.build(dst, addr, msgID, unsub, p.testHead)
+	return p.build(dst, addr, msgID, unsub, prefs, p.testHead)
 }
 
-func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub string, head []byte) (Message, error) {
+func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub, prefs string, head []byte) (Message, error) {
 	if cap(dst) < p.size+1024 {
 		dst = make([]byte, 0, p.size+1024)
 	}
@@ -168,7 +170,7 @@ func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub string, h
 		b = append(b, seg...)
 		if i < len(p.slots) {
 			s := p.slots[i]
-			v := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub}.Value(s.which)
+			v := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub, PreferencesURL: prefs}.Value(s.which)
 			if s.html {
 				v = html.EscapeString(v)
 			}

@@ -115,8 +115,9 @@ func TestPreparedDecodes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				rc.Email = to.Address // links are bound to the address as parsed
 				unsub := c.UnsubscribeURL(rc)
-				personal := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub}
+				personal := render.Personal{Name: to.Name, Email: to.Address, UnsubscribeURL: unsub, PreferencesURL: c.PreferencesURL(rc)}
 				got := view(t, m.Data)
 				want := map[string]string{
 					"Subject":               strings.Join(strings.Fields(tr.r.Subject), " "),

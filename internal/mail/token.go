@@ -31,7 +31,7 @@ const maxTokenLen = 256
 // that a token made for one purpose never verifies for another: an
 // unsubscribe link cannot confirm a sign-up or open the preferences page.
 const (
-	tokenContext       = "digest-unsubscribe-v1\x00"
+	tokenContext       = "digest-unsubscribe-v2\x00"
 	preferencesContext = "digest-preferences-v1\x00"
 	confirmContext     = "digest-confirm-v1\x00"
 	formContext        = "digest-form-v1\x00"
@@ -105,21 +105,22 @@ func parseID(s string) (int64, bool) {
 }
 
 // Token returns the URL-safe unsubscribe token of one subscriber for one
-// issue: base64url (no padding) of "<subscriberID>.<issueID>" followed by a
-// truncated HMAC-SHA256 of it under secret. An empty issue id is the link
-// mailed on request from the unsubscribe page.
-func Token(secret []byte, subscriberID int64, issueID string) string {
-	return seal(secret, tokenContext, strconv.FormatInt(subscriberID, 10)+"."+issueID, "")
+// issue, bound to the subscriber's address: base64url (no padding) of
+// "<subscriberID>.<issueID>" followed by a truncated HMAC-SHA256 of it and
+// the address under secret. An empty issue id is the link mailed on request
+// from the unsubscribe page. Bound, a link from an old message stops
+// working if its id ever names another reader.
+func Token(secret []byte, subscriberID int64, issueID, email string) string {
+	return seal(secret, tokenContext, strconv.FormatInt(subscriberID, 10)+"."+issueID, bindKey(email))
 }
 
 // ParseToken checks a token made by Token with the same secret and returns
-// what it names. Any malformed or forged token gives ErrBadToken.
-func ParseToken(secret []byte, tok string) (subscriberID int64, issueID string, err error) {
+// what it names. lookup gives the address of the id in the token. Any
+// malformed or forged token, or one whose id now names another address,
+// gives ErrBadToken; a failing lookup gives its error.
+func ParseToken(secret []byte, tok string, lookup Lookup) (subscriberID int64, issueID string, err error) {
 	payload, mac, err := unseal(tok)
 	if err != nil {
-		return 0, "", err
-	}
-	if err := verify(secret, tokenContext, payload, "", mac); err != nil {
 		return 0, "", err
 	}
 	idText, issueID, ok := strings.Cut(payload, ".")
@@ -129,6 +130,13 @@ func ParseToken(secret []byte, tok string) (subscriberID int64, issueID string, 
 	id, ok := parseID(idText)
 	if !ok {
 		return 0, "", ErrBadToken
+	}
+	email, err := lookup(id)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := verify(secret, tokenContext, payload, bindKey(email), mac); err != nil {
+		return 0, "", err
 	}
 	return id, issueID, nil
 }

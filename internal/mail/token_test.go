@@ -25,11 +25,11 @@ func TestTokenRoundTrip(t *testing.T) {
 	urlSafe := regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	for _, tt := range tests {
 		t.Run(tt.issue, func(t *testing.T) {
-			tok := Token(secret, tt.id, tt.issue)
+			tok := Token(secret, tt.id, tt.issue, "Reader@Example.org")
 			if !urlSafe.MatchString(tok) {
 				t.Errorf("token %q is not URL-safe", tok)
 			}
-			id, issue, err := ParseToken(secret, tok)
+			id, issue, err := ParseToken(secret, tok, func(int64) (string, error) { return "reader@example.org", nil })
 			if err != nil || id != tt.id || issue != tt.issue {
 				t.Errorf("ParseToken = %d, %q, %v; want %d, %q", id, issue, err, tt.id, tt.issue)
 			}
@@ -37,15 +37,25 @@ func TestTokenRoundTrip(t *testing.T) {
 	}
 }
 
+// reader12 is the lookup of the tamper tests: id 12 is reader@example.org,
+// any other id another reader.
+func reader12(id int64) (string, error) {
+	if id == 12 {
+		return "reader@example.org", nil
+	}
+	return "other" + strconv.FormatInt(id, 10) + "@example.org", nil
+}
+
 func TestTokenTamper(t *testing.T) {
 	secret := []byte("k3y")
-	tok := Token(secret, 12, "2026-05-04")
+	tok := Token(secret, 12, "2026-05-04", "reader@example.org")
 	raw, _ := base64.RawURLEncoding.DecodeString(tok)
 	flipped := append([]byte(nil), raw...)
 	flipped[0] ^= 1 // "12" becomes "02"... any payload change must fail
 	forged := append([]byte("13.2026-05-04"), raw[len(raw)-macSize:]...)
 	tests := map[string]string{
-		"other secret": Token([]byte("other"), 12, "2026-05-04"),
+		"other secret": Token([]byte("other"), 12, "2026-05-04", "reader@example.org"),
+		"other reader": Token(secret, 12, "2026-05-04", "someone@example.org"),
 		"flipped bit":  base64.RawURLEncoding.EncodeToString(flipped),
 		"forged id":    base64.RawURLEncoding.EncodeToString(forged),
 		"truncated":    tok[:len(tok)-2],
@@ -56,7 +66,7 @@ func TestTokenTamper(t *testing.T) {
 	}
 	for name, bad := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := ParseToken(secret, bad); !errors.Is(err, ErrBadToken) {
+			if _, _, err := ParseToken(secret, bad, reader12); !errors.Is(err, ErrBadToken) {
 				t.Errorf("ParseToken(%q) err = %v, want ErrBadToken", bad, err)
 			}
 		})
@@ -65,12 +75,12 @@ func TestTokenTamper(t *testing.T) {
 
 func FuzzParseToken(f *testing.F) {
 	secret := []byte("k3y")
-	f.Add(Token(secret, 5, "2026-05-04"))
-	f.Add(Token(secret, 0, ""))
+	f.Add(Token(secret, 12, "2026-05-04", "reader@example.org"))
+	f.Add(Token(secret, 0, "", "x@example.org"))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {
-		id, issue, err := ParseToken(secret, tok)
-		if err == nil && Token(secret, id, issue) != tok {
+		id, issue, err := ParseToken(secret, tok, reader12)
+		if err == nil && Token(secret, id, issue, "reader@example.org") != tok {
 			t.Errorf("accepted %q, which Token would not produce", tok)
 		}
 	})
@@ -112,7 +122,7 @@ func TestBoundTokens(t *testing.T) {
 		t.Errorf("old form token: %v, want ErrExpiredToken", err)
 	}
 
-	unsub := Token(secret, 7, "2026-11-30")
+	unsub := Token(secret, 7, "2026-11-30", "ann@example.org")
 	// The id of an unsubscribe token in a preferences token's place.
 	unsubAsID := b64.EncodeToString(append([]byte("7"), tokenMAC(secret, tokenContext, "7", "")...))
 	// A sign-up id that now names another address.
@@ -132,8 +142,8 @@ func TestBoundTokens(t *testing.T) {
 		{"preferences token as confirm", func() error { _, err := ParseConfirmToken(secret, pref, now, lookup); return err }, ErrBadToken},
 		{"confirm token as preferences", func() error { _, err := ParsePreferencesToken(secret, conf, lookup); return err }, ErrBadToken},
 		{"unsubscribe token as confirm", func() error { _, err := ParseConfirmToken(secret, unsub, now, lookup); return err }, ErrBadToken},
-		{"preferences token as unsubscribe", func() error { _, _, err := ParseToken(secret, pref); return err }, ErrBadToken},
-		{"confirm token as unsubscribe", func() error { _, _, err := ParseToken(secret, conf); return err }, ErrBadToken},
+		{"preferences token as unsubscribe", func() error { _, _, err := ParseToken(secret, pref, lookup); return err }, ErrBadToken},
+		{"confirm token as unsubscribe", func() error { _, _, err := ParseToken(secret, conf, lookup); return err }, ErrBadToken},
 		{"form token as preferences", func() error {
 			anyID := func(int64) (string, error) { return "ann@example.org", nil }
 			_, err := ParsePreferencesToken(secret, form, anyID)
@@ -169,7 +179,7 @@ func FuzzBoundTokens(f *testing.F) {
 	f.Add(PreferencesToken(secret, 1, "a@example.org"))
 	f.Add(ConfirmToken(secret, 2, "b@example.org", now.Add(time.Hour)))
 	f.Add(FormToken(secret, "scope", now))
-	f.Add(Token(secret, 1, ""))
+	f.Add(Token(secret, 1, "", "a@example.org"))
 	f.Fuzz(func(t *testing.T, tok string) {
 		id, perr := ParsePreferencesToken(secret, tok, lookup)
 		if perr == nil {
@@ -189,7 +199,7 @@ func FuzzBoundTokens(f *testing.F) {
 			}
 		}
 		ferr := CheckFormToken(secret, "scope", tok, now, time.Hour)
-		_, _, uerr := ParseToken(secret, tok)
+		_, _, uerr := ParseToken(secret, tok, lookup)
 		accepted := 0
 		for _, err := range []error{perr, cerr, ferr, uerr} {
 			if err == nil {

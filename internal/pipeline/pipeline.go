@@ -308,7 +308,7 @@ func (p *Pipeline) render(b *Built) error {
 // archive writes the issue's folder (the web version: no recipient's name,
 // a generic unsubscribe page) and the archive's index and feed.
 func (p *Pipeline) archive(b *Built) error {
-	web := render.Personal{Email: "your address", UnsubscribeURL: p.UnsubscribePage}
+	web := render.Personal{Email: "your address", UnsubscribeURL: p.UnsubscribePage, PreferencesURL: p.UnsubscribePage}
 	dir, err := archive.Save(p.Archive, b.Issue, b.Rendered.HTML(web), b.Rendered.Text(web))
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ const (
 	TokenName           = "__DIGEST_SUBSCRIBER_NAME__"
 	TokenEmail          = "__DIGEST_SUBSCRIBER_EMAIL__"
 	TokenUnsubscribeURL = "__DIGEST_UNSUBSCRIBE_URL__"
+	TokenPreferencesURL = "__DIGEST_PREFERENCES_URL__"
 )
 
 // Slot names a per-recipient value in a rendered part.
@@ -22,15 +23,17 @@ const (
 	SlotName           Slot = iota // Personal.Name, in place of TokenName
 	SlotEmail                      // Personal.Email, in place of TokenEmail
 	SlotUnsubscribeURL             // Personal.UnsubscribeURL, in place of TokenUnsubscribeURL
+	SlotPreferencesURL             // Personal.PreferencesURL, in place of TokenPreferencesURL
 )
 
-var tokens = [...]string{TokenName, TokenEmail, TokenUnsubscribeURL}
+var tokens = [...]string{TokenName, TokenEmail, TokenUnsubscribeURL, TokenPreferencesURL}
 
 // Personal holds the per-recipient values substituted into a rendered issue.
 type Personal struct {
 	Name           string
 	Email          string
 	UnsubscribeURL string
+	PreferencesURL string
 }
 
 // Value returns the raw value of slot s; escape it with EscapeHTML for the
@@ -43,6 +46,8 @@ func (p Personal) Value(s Slot) string {
 		return p.Email
 	case SlotUnsubscribeURL:
 		return p.UnsubscribeURL
+	case SlotPreferencesURL:
+		return p.PreferencesURL
 	}
 	return ""
 }

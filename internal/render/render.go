@@ -75,6 +75,7 @@ type Subscriber struct {
 // URLs available to templates.
 type URLs struct {
 	Unsubscribe string // per recipient (slot token)
+	Preferences string // per recipient (slot token): name, topics, leave
 	Archive     string // archive index, when newsletter.archive_url is set
 	WebVersion  string // this issue in the archive, when archive_url is set
 }
@@ -239,7 +240,7 @@ func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
 		Newsletter: r.nl,
 		Issue:      r.view(iss, intro),
 		Subscriber: Subscriber{Name: TokenName, Email: TokenEmail},
-		URLs:       URLs{Unsubscribe: TokenUnsubscribeURL},
+		URLs:       URLs{Unsubscribe: TokenUnsubscribeURL, Preferences: TokenPreferencesURL},
 	}
 	if base := strings.TrimRight(r.nl.ArchiveURL, "/"); base != "" {
 		d.URLs.Archive = base + "/"

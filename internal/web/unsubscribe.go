@@ -13,9 +13,8 @@ import (
 // nothing: scanners follow every link in a message.
 func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	id, _, err := mail.ParseToken(h.opts.Secret, tok)
-	if err != nil {
-		h.invalidLink(w)
+	id, _, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	if !h.tokenOK(w, err, "unsubscribe page") {
 		return
 	}
 	sub, err := h.opts.Store.Subscriber(r.Context(), id)
@@ -44,9 +43,8 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 // is harmless.
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	id, issue, err := mail.ParseToken(h.opts.Secret, tok)
-	if err != nil {
-		h.invalidLink(w)
+	id, issue, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	if !h.tokenOK(w, err, "unsubscribe") {
 		return
 	}
 	// The body says whether a provider's one-click made the POST; it is
@@ -109,7 +107,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 	case sub.Status == subscriber.StatusActive && h.allowAddress(sub.Email):
 		n, err := h.notice("link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
 			Email: sub.Email, Name: sub.Name,
-			URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "")),
+			URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "", sub.Email)),
 			PrefsURL: h.prefsURL(sub),
 		})
 		if err != nil {
@@ -125,4 +123,32 @@ func (h *Handler) linkSent(w http.ResponseWriter, email string) {
 	h.message(w, http.StatusOK, "Check your inbox",
 		"If "+email+" gets "+h.opts.ListName+", we have sent it a link to unsubscribe. It can take a few minutes to arrive.",
 		"Nothing changes until the link is used.")
+}
+
+// tokenOK answers for a link whose token did not check out and reports
+// whether it did: a token whose subscriber is gone (deleted since, or an id
+// that never was: the address it is bound to cannot be known, so the two
+// look alike) is 404 with a plain explanation; a malformed or forged one is
+// an invalid link; a failing store is a server error.
+func (h *Handler) tokenOK(w http.ResponseWriter, err error, what string) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrNotFound):
+		h.message(w, http.StatusNotFound, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
+	case errors.Is(err, mail.ErrBadToken):
+		h.invalidLink(w)
+	default:
+		h.serverError(w, what, err)
+	}
+	return false
+}
+
+// subscriberLookup gives the address of a subscriber id, to check a token
+// bound to it.
+func (h *Handler) subscriberLookup(r *http.Request) mail.Lookup {
+	return func(id int64) (string, error) {
+		sub, err := h.opts.Store.Subscriber(r.Context(), id)
+		return sub.Email, err
+	}
 }

@@ -70,7 +70,7 @@ func (e *env) do(method, path string, body url.Values, hdr ...string) *httptest.
 }
 
 func (e *env) unsubPath(sub subscriber.Subscriber) string {
-	return "/u/" + mail.Token(e.secret, sub.ID, "2026-11-30")
+	return "/u/" + mail.Token(e.secret, sub.ID, "2026-11-30", sub.Email)
 }
 
 func (e *env) prefsPath(sub subscriber.Subscriber) string {
@@ -201,7 +201,7 @@ func TestBadTokensChangeNothing(t *testing.T) {
 	su, _ := e.st.PutSignup(context.Background(), "new@example.org", "", nil)
 	before := e.st.changes()
 
-	unsub := mail.Token(e.secret, ann.ID, "2026-11-30")
+	unsub := mail.Token(e.secret, ann.ID, "2026-11-30", ann.Email)
 	prefs := mail.PreferencesToken(e.secret, ann.ID, ann.Email)
 	confirm := mail.ConfirmToken(e.secret, su.ID, su.Email, t0.Add(time.Hour))
 	flip := func(tok string) string {
@@ -214,7 +214,7 @@ func TestBadTokensChangeNothing(t *testing.T) {
 		return string(b)
 	}
 	bad := map[string][]string{
-		"/u/": {"", "x", unsub[:len(unsub)-3], flip(unsub), mail.Token([]byte("other"), ann.ID, "2026-11-30"), prefs, confirm, unsub + "%0A"},
+		"/u/": {"", "x", unsub[:len(unsub)-3], flip(unsub), mail.Token([]byte("other"), ann.ID, "2026-11-30", ann.Email), mail.Token(e.secret, ann.ID, "2026-11-30", "someone@example.org"), prefs, confirm, unsub + "%0A"},
 		"/p/": {"x", prefs[:len(prefs)-2], flip(prefs), unsub, confirm, mail.PreferencesToken(e.secret, ann.ID, "other@example.org")},
 		"/confirm/": {"x", confirm[:len(confirm)-2], flip(confirm), unsub, prefs,
 			mail.ConfirmToken(e.secret, su.ID, "other@example.org", t0.Add(time.Hour))},
@@ -241,8 +241,8 @@ func TestBadTokensChangeNothing(t *testing.T) {
 		t.Errorf("%d notices sent", n)
 	}
 	// A genuine token of a deleted subscriber changes nothing either.
-	w := e.do("POST", "/u/"+mail.Token(e.secret, 999, "x"), nil)
-	wantStatus(t, w, http.StatusOK, "no longer on the list")
+	w := e.do("POST", "/u/"+mail.Token(e.secret, 999, "x", "gone@example.org"), nil)
+	wantStatus(t, w, http.StatusNotFound, "no longer on the list")
 }
 
 func TestRequestUnsubscribeLink(t *testing.T) {
@@ -572,7 +572,7 @@ func TestNewChecksOptions(t *testing.T) {
 // changes anything.
 func FuzzTokenRoutes(f *testing.F) {
 	secret := []byte("0123456789abcdef")
-	f.Add(mail.Token(secret, 1, "2026-11-30"))
+	f.Add(mail.Token(secret, 1, "2026-11-30", "ann@example.org"))
 	f.Add(mail.PreferencesToken(secret, 1, "ann@example.org"))
 	f.Add(mail.ConfirmToken(secret, 2, "new@example.org", t0))
 	f.Add("%00")
