@@ -100,16 +100,29 @@ func (e *env) observe(b *pipeline.Built) {
 	}
 	if b.Rendered != nil {
 		e.metrics.Issue(b.Issue.Count(), b.Rendered.HTMLSize())
+		if !b.Loaded {
+			e.metrics.IssueBuilt()
+		}
 	}
 }
 
+// newLogger logs to w at log.level: as text for a person at a terminal, as
+// JSON (one object a line) for a log collector otherwise, unless log.format
+// says which. Secrets and subscriber lists are never logged: callers pass
+// counts and ids, not addresses.
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
-	}
+	return leveledLogger(w, c.Format, c.SlogLevel())
+}
+
+// leveledLogger is newLogger with a level that may change later (a
+// *slog.LevelVar, for the daemon's reload).
+func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
+	json := format == "json"
+	if format == "" || format == "auto" {
+		json = !isTerminal(w)
+	}
+	if json {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -30,6 +30,7 @@ Usage:
                                                   while another process delivers it says who and exits 1,
                                                   unless --worker (then it helps, under the same leases)
   digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
+  digest daemon                                   run the schedule (one active per database) and serve HTTP
   digest sources check [--now T]                  fetch every source and report what it yields
   digest preview [--addr A] [--now T] [--token T] the editors' live preview of the next issue in a browser
                                                   (default 127.0.0.1:8080; off loopback it needs --token)
@@ -148,6 +149,10 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.send(ctx, rest)
 	case "status":
 		return e.status(ctx, rest)
+	case "daemon":
+		return e.daemon(ctx, rest)
+	case "healthcheck": // for container health checks; not in the usage
+		return e.healthcheck(ctx, rest)
 	case "serve":
 		return e.serve(ctx, rest)
 	case "preview":

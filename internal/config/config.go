@@ -19,8 +19,15 @@ type Config struct {
 	SMTP           SMTP       `yaml:"smtp"`
 	Delivery       Delivery   `yaml:"delivery"`
 	Schedule       string     `yaml:"schedule"`
-	Server         Server     `yaml:"server"`
-	Secret         string     `yaml:"secret"`
+	// ScheduleGrace is how late the daemon may still start a scheduled
+	// run that it missed (it was down, the clock jumped); a later one is
+	// skipped and logged, never sent days late. Default 12h.
+	ScheduleGrace time.Duration `yaml:"schedule_grace"`
+	// ShutdownTimeout bounds how long the daemon, once told to stop, waits
+	// for messages in flight before it exits. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Server          Server        `yaml:"server"`
+	Secret          string        `yaml:"secret"`
 	// MetricsFile, when set, receives the run's metrics in the Prometheus
 	// text format after every command (node_exporter's textfile collector).
 	MetricsFile string `yaml:"metrics_file"`
@@ -148,5 +155,5 @@ type Server struct {
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error; default info
-	Format string `yaml:"format"` // text | json; default text
+	Format string `yaml:"format"` // auto | text | json; default auto: text on a terminal, JSON otherwise
 }

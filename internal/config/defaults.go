@@ -14,6 +14,10 @@ const (
 	DefaultMaxArticles   = 30
 	DefaultTeaserLength  = 280
 	DefaultSourceTimeout = 20 * time.Second
+	// DefaultScheduleGrace: a weekly issue caught up the same day is
+	// welcome; one sent the next day is not.
+	DefaultScheduleGrace   = 12 * time.Hour
+	DefaultShutdownTimeout = 10 * time.Second
 )
 
 // Default returns the configuration used for every key the file leaves out,
@@ -42,9 +46,11 @@ func Default() Config {
 			MaxAttempts: 5,
 			Lease:       30 * time.Second,
 		},
-		Schedule: "0 8 * * MON",
-		Server:   Server{Listen: "127.0.0.1:8080"},
-		Log:      Log{Level: "info", Format: "text"},
+		Schedule:        "0 8 * * MON",
+		ScheduleGrace:   DefaultScheduleGrace,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		Server:          Server{Listen: "127.0.0.1:8080"},
+		Log:             Log{Level: "info", Format: "auto"},
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata"
-	"unicode" // newsletter.timezone must load on hosts without a zoneinfo database
+	_ "time/tzdata" // newsletter.timezone must load on hosts without a zoneinfo database
+	"unicode"
 
-	"github.com/robfig/cron/v3"
+	"github.com/digest/digest/internal/schedule"
 )
 
 // Validate checks the whole configuration and returns every problem, joined
@@ -183,8 +183,14 @@ func (c *Config) validate(lines map[string]int) []error {
 		v.addf("delivery.max_attempts", "must be at least 1, got %d", c.Delivery.MaxAttempts)
 	}
 
-	if err := checkSchedule(c.Schedule); err != nil {
+	if _, err := c.ParseSchedule(); err != nil {
 		v.wrap("schedule", fmt.Sprintf("%q is not a cron schedule (e.g. \"0 8 * * MON\" or \"@weekly\")", c.Schedule), err)
+	}
+	if c.ScheduleGrace < time.Minute {
+		v.addf("schedule_grace", "must be at least 1m (a run never starts at the exact second), got %s", c.ScheduleGrace)
+	}
+	if c.ShutdownTimeout <= 0 {
+		v.addf("shutdown_timeout", "must be positive, got %s", c.ShutdownTimeout)
 	}
 
 	if err := checkListen(c.Server.Listen); err != nil {
@@ -195,7 +201,9 @@ func (c *Config) validate(lines map[string]int) []error {
 	}
 
 	v.oneOf("log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
-	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.Format != "" {
+		v.oneOf("log.format", c.Log.Format, "auto", "text", "json")
+	}
 	return v.problems
 }
 
@@ -287,30 +295,10 @@ func (c Config) Topics() []Topic {
 	return out
 }
 
-// checkSchedule parses spec as the schedule package will: five fields or a
-// descriptor (@weekly, @every 1h), optionally prefixed by CRON_TZ=Zone.
-// The parser panics on some input ("TZ=UTC"), hence the recover.
-func checkSchedule(spec string) (err error) {
-	if strings.TrimSpace(spec) == "" {
-		return fmt.Errorf("empty")
-	}
-	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
-		return fmt.Errorf("a time zone prefix must be followed by a spec")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse: %v", r)
-		}
-	}()
-	_, err = CronParser().Parse(spec)
-	return err
-}
-
-// CronParser returns the parser that Validate checks schedule with: standard
-// five fields (minute hour day-of-month month day-of-week) and descriptors.
-// The schedule package should parse with the same one.
-func CronParser() cron.Parser {
-	return cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// ParseSchedule parses schedule in newsletter.timezone (UTC when that zone
+// is not valid; Validate reports it).
+func (c *Config) ParseSchedule() (*schedule.Schedule, error) {
+	return schedule.Parse(c.Schedule, c.Location())
 }
 
 // checkListen accepts "host:port" and ":port"; port 0 picks a free port.

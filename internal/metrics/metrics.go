@@ -11,13 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -39,6 +43,20 @@ type Metrics struct {
 	issueOnce      sync.Once // the issue gauges exist once an issue was built
 	deliveries     *prometheus.CounterVec
 	lastRun        *prometheus.GaugeVec
+	issuesBuilt    prometheus.Counter
+	messages       *prometheus.CounterVec
+	deliverySecs   prometheus.Histogram
+	deliveryOnce   sync.Once // the histogram exists once a delivery ran
+
+	// The schedule's series exist only in a process that runs one (the
+	// daemon), so that a one-shot command's textfile does not claim a
+	// schedule.
+	scheduleOnce sync.Once
+	nextRun      prometheus.Gauge
+	lastSuccess  prometheus.Gauge
+	skipped      *prometheus.CounterVec
+	caughtUp     prometheus.Counter
+	active       prometheus.Gauge
 }
 
 // New returns an empty registry with every metric declared.
@@ -73,13 +91,121 @@ func New() *Metrics {
 			Name: "digest_last_run_timestamp_seconds", Help: "When a command last finished, by command and result.",
 		}, []string{"command", "result"}),
 	}
+	m.issuesBuilt = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "digest_issues_built_total", Help: "Issues gathered, rendered and archived (not those loaded back).",
+	})
+	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "digest_messages_total",
+		Help: "Delivery outcomes recorded, by outcome (sent, failed, retried, skipped) and reason: the enhanced status code, else the reply code, else no_reply.",
+	}, []string{"outcome", "reason"})
+	m.deliverySecs = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "digest_delivery_duration_seconds", Help: "Duration of delivery runs.",
+		Buckets: []float64{1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400},
+	})
+	m.nextRun = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "digest_schedule_next_run_timestamp_seconds", Help: "The next scheduled run (0 when none, or standing by).",
+	})
+	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "digest_schedule_last_success_timestamp_seconds", Help: "When a scheduled run last finished without error.",
+	})
+	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "digest_schedule_runs_skipped_total",
+		Help: "Scheduled times not run: late (beyond schedule_grace), overlap (previous run still going), missed (passed over for a later one).",
+	}, []string{"reason"})
+	m.caughtUp = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "digest_schedule_runs_caught_up_total", Help: "Scheduled runs started late, after the time passed unnoticed.",
+	})
+	m.active = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "digest_daemon_active", Help: "1 when this daemon holds the lease and runs the schedule, 0 when it stands by.",
+	})
 	m.reg.MustRegister(m.sourceRuns, m.sourceFailures, m.sourceItems, m.sourceSeconds, m.sourceStreak,
-		m.deliveries, m.lastRun)
+		m.deliveries, m.lastRun, m.issuesBuilt, m.messages)
 	return m
+}
+
+// IssueBuilt counts an issue gathered and rendered.
+func (m *Metrics) IssueBuilt() { m.issuesBuilt.Inc() }
+
+// Message counts one recorded delivery outcome: status is the ledger's sent,
+// failed, pending (a temporary failure, counted as retried) or skipped
+// (nothing in the issue for the reader's topics), with the server's reply
+// code and enhanced code for a failure.
+func (m *Metrics) Message(status string, code int, enhanced string) {
+	switch status {
+	case "sent":
+		m.messages.WithLabelValues("sent", "").Inc()
+		return
+	case "skipped":
+		m.messages.WithLabelValues("skipped", "topics").Inc()
+		return
+	case "pending":
+		status = "retried"
+	}
+	reason := "no_reply"
+	switch {
+	case enhanced != "":
+		reason = enhanced
+	case code != 0:
+		reason = strconv.Itoa(code)
+	}
+	m.messages.WithLabelValues(status, reason).Inc()
+}
+
+// DeliveryRun observes the duration of one delivery run.
+func (m *Metrics) DeliveryRun(d time.Duration) {
+	m.deliveryOnce.Do(func() { m.reg.MustRegister(m.deliverySecs) })
+	m.deliverySecs.Observe(d.Seconds())
+}
+
+func (m *Metrics) schedule() {
+	m.scheduleOnce.Do(func() { m.reg.MustRegister(m.nextRun, m.lastSuccess, m.skipped, m.caughtUp, m.active) })
+}
+
+// NextRun records the next scheduled time; zero means none.
+func (m *Metrics) NextRun(t time.Time) {
+	m.schedule()
+	if t.IsZero() {
+		m.nextRun.Set(0)
+		return
+	}
+	m.nextRun.Set(float64(t.Unix()))
+}
+
+// Skipped counts n scheduled times not run, by reason.
+func (m *Metrics) Skipped(reason string, n int) {
+	m.schedule()
+	m.skipped.WithLabelValues(reason).Add(float64(n))
+}
+
+// CaughtUp counts a run started after its time had passed unnoticed.
+func (m *Metrics) CaughtUp() {
+	m.schedule()
+	m.caughtUp.Inc()
+}
+
+// ScheduledRunSucceeded records when a scheduled run finished without error.
+func (m *Metrics) ScheduledRunSucceeded(at time.Time) {
+	m.schedule()
+	m.lastSuccess.Set(float64(at.Unix()))
+}
+
+// Active records whether this daemon is the active one (true) or stands by.
+func (m *Metrics) Active(active bool) {
+	m.schedule()
+	if active {
+		m.active.Set(1)
+		return
+	}
+	m.active.Set(0)
 }
 
 // Registry is the registry, for serving over HTTP.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry live in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
 
 // Source records one fetch of a source. streak is its failed runs in a row,
 // or -1 when the caller does not track runs (a check, not a build).
@@ -202,6 +328,8 @@ func merge(previous map[string]*dto.MetricFamily, current []*dto.MetricFamily) [
 				cur.Metric = append(cur.Metric, proto.Clone(mt).(*dto.Metric))
 			case cur.GetType() == dto.MetricType_COUNTER:
 				now.Counter.Value = proto.Float64(now.GetCounter().GetValue() + mt.GetCounter().GetValue())
+			case cur.GetType() == dto.MetricType_HISTOGRAM:
+				addHistogram(now.GetHistogram(), mt.GetHistogram())
 			}
 		}
 	}
@@ -211,6 +339,40 @@ func merge(previous map[string]*dto.MetricFamily, current []*dto.MetricFamily) [
 		out = append(out, f)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+// addHistogram adds an earlier file's observations to h, bucket by bucket
+// when both have the same buckets (else h starts afresh). A parsed file
+// lists the +Inf bucket, a gathered histogram leaves it implicit.
+func addHistogram(h, old *dto.Histogram) {
+	if h == nil || old == nil {
+		return
+	}
+	cur, prev := finiteBuckets(h.Bucket), finiteBuckets(old.Bucket)
+	if len(cur) != len(prev) {
+		return
+	}
+	for i, b := range cur {
+		if b.GetUpperBound() != prev[i].GetUpperBound() {
+			return
+		}
+	}
+	for i, b := range cur {
+		b.CumulativeCount = proto.Uint64(b.GetCumulativeCount() + prev[i].GetCumulativeCount())
+	}
+	h.Bucket = cur
+	h.SampleCount = proto.Uint64(h.GetSampleCount() + old.GetSampleCount())
+	h.SampleSum = proto.Float64(h.GetSampleSum() + old.GetSampleSum())
+}
+
+func finiteBuckets(bs []*dto.Bucket) []*dto.Bucket {
+	var out []*dto.Bucket
+	for _, b := range bs {
+		if !math.IsInf(b.GetUpperBound(), +1) {
+			out = append(out, b)
+		}
+	}
 	return out
 }
 

@@ -1,6 +1,9 @@
 package metrics_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +90,105 @@ func TestWriteFileMergesRuns(t *testing.T) {
 	}
 	if err := list.WriteFile(path); err != nil {
 		t.Fatalf("corrupt earlier file: %v", err)
+	}
+}
+
+func TestDaemonMetrics(t *testing.T) {
+	m := metrics.New()
+	m.IssueBuilt()
+	m.Message("sent", 0, "")
+	m.Message("sent", 0, "")
+	m.Message("failed", 550, "5.1.1")
+	m.Message("failed", 554, "")
+	m.Message("pending", 451, "4.7.1")
+	m.Message("pending", 0, "")
+	m.Message("skipped", 0, "")
+	m.DeliveryRun(3 * time.Second)
+	m.Source("World", "error", 0, time.Second, true, 1)
+	m.NextRun(time.Unix(1_800_000_600, 0))
+	m.ScheduledRunSucceeded(time.Unix(1_800_000_000, 0))
+	m.Skipped("late", 1)
+	m.Skipped("missed", 3)
+	m.CaughtUp()
+	m.Active(true)
+
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		`digest_issues_built_total 1`,
+		`digest_messages_total{outcome="sent",reason=""} 2`,
+		`digest_messages_total{outcome="failed",reason="5.1.1"} 1`,
+		`digest_messages_total{outcome="failed",reason="554"} 1`,
+		`digest_messages_total{outcome="retried",reason="4.7.1"} 1`,
+		`digest_messages_total{outcome="retried",reason="no_reply"} 1`,
+		`digest_messages_total{outcome="skipped",reason="topics"} 1`,
+		`digest_delivery_duration_seconds_count 1`,
+		`digest_delivery_duration_seconds_bucket{le="5"} 1`,
+		`digest_source_failures_total{source="World"} 1`,
+		`digest_schedule_next_run_timestamp_seconds 1.8000006e+09`,
+		`digest_schedule_last_success_timestamp_seconds 1.8e+09`,
+		`digest_schedule_runs_skipped_total{reason="late"} 1`,
+		`digest_schedule_runs_skipped_total{reason="missed"} 3`,
+		`digest_schedule_runs_caught_up_total 1`,
+		`digest_daemon_active 1`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("served metrics lack %q:\n%s", want, got)
+		}
+	}
+}
+
+// A one-shot command claims no schedule: the schedule's series appear only
+// once something of the schedule was recorded.
+func TestNoScheduleSeriesUnlessUsed(t *testing.T) {
+	m := metrics.New()
+	m.Finished("send", "ok", time.Unix(1_800_000_000, 0))
+	path := filepath.Join(t.TempDir(), "digest.prom")
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"digest_schedule_", "digest_daemon_active", "digest_delivery_duration_seconds"} {
+		if strings.Contains(string(b), name) {
+			t.Errorf("a send's metrics file has %s:\n%s", name, b)
+		}
+	}
+}
+
+func TestWriteFileMergesHistograms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "digest.prom")
+	for _, d := range []time.Duration{2 * time.Second, 20 * time.Second} {
+		m := metrics.New()
+		m.DeliveryRun(d)
+		if err := m.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`digest_delivery_duration_seconds_count 2`,
+		`digest_delivery_duration_seconds_sum 22`,
+		`digest_delivery_duration_seconds_bucket{le="5"} 1`,
+		`digest_delivery_duration_seconds_bucket{le="60"} 2`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("merged histogram lacks %q:\n%s", want, b)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type queries struct {
 	getDocument, putDocument               string
 	sourceOK, sourceFailed, sourceFailures string
 	buildLock, buildUnlock                 string // Postgres
+
+	getLease, insertLease, takeLease, renewLease, releaseLease string
+	getScheduleState, saveScheduleState                       string
 }
 
 // newQueries binds the statements for d.
@@ -112,6 +115,14 @@ func newQueries(d dialect) *queries {
 		sourceOK:       b(sqlSourceOK),
 		sourceFailed:   b(sqlSourceFailed),
 		sourceFailures: b(sqlSourceFailures),
+
+		getLease:          b(sqlGetLease),
+		insertLease:       b(sqlInsertLease),
+		takeLease:         b(sqlTakeLease),
+		renewLease:        b(sqlRenewLease),
+		releaseLease:      b(sqlReleaseLease),
+		getScheduleState:  b(sqlGetScheduleState),
+		saveScheduleState: b(sqlSaveScheduleState),
 	}
 	switch d {
 	case dialectPostgres:

@@ -155,6 +155,26 @@ func sqliteMigrations() []string {
 		// every sending run) counts the sent rows of all issues since a
 		// time: without this index that is a scan of the whole ledger.
 		`CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE status = 'sent';`,
+
+		// 6: named leases (one active daemon per database) and the
+		// daemon's schedule state.
+		`CREATE TABLE leases (
+			name       TEXT PRIMARY KEY,
+			holder_id  TEXT NOT NULL,
+			host       TEXT NOT NULL,
+			pid        INTEGER NOT NULL,
+			since      TIMESTAMP NOT NULL,
+			renewed_at TIMESTAMP NOT NULL,
+			expires_at TIMESTAMP NOT NULL
+		);
+
+		CREATE TABLE schedule_state (
+			name         TEXT PRIMARY KEY,
+			scheduled_at TIMESTAMP NOT NULL,
+			outcome      TEXT NOT NULL,
+			detail       TEXT NOT NULL DEFAULT '',
+			updated_at   TIMESTAMP NOT NULL
+		);`,
 	}
 }
 
@@ -338,3 +358,27 @@ const (
 
 // Quotas.
 const sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
+
+// Leases. Taking an expired lease re-checks, in the UPDATE itself, that it
+// is still held by the same process and still expired: on Postgres the
+// UPDATE waits for a concurrent taker's commit and then finds nothing to
+// change, so two processes never both succeed.
+const (
+	leaseColumns   = `name, holder_id, host, pid, since, renewed_at, expires_at`
+	sqlGetLease    = `SELECT ` + leaseColumns + ` FROM leases WHERE name = ?`
+	sqlInsertLease = `INSERT INTO leases (` + leaseColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`
+	sqlTakeLease   = `UPDATE leases SET holder_id = ?, host = ?, pid = ?, since = ?, renewed_at = ?, expires_at = ?
+		WHERE name = ? AND holder_id = ? AND expires_at <= ?`
+	sqlRenewLease   = `UPDATE leases SET renewed_at = ?, expires_at = ? WHERE name = ? AND holder_id = ?`
+	sqlReleaseLease = `DELETE FROM leases WHERE name = ? AND holder_id = ?`
+)
+
+// Schedule state. A save never moves the state back to an earlier scheduled
+// time (a slow run finishing after a later time was skipped).
+const (
+	sqlGetScheduleState  = `SELECT scheduled_at, outcome, detail, updated_at FROM schedule_state WHERE name = ?`
+	sqlSaveScheduleState = `INSERT INTO schedule_state (name, scheduled_at, outcome, detail, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET scheduled_at = excluded.scheduled_at, outcome = excluded.outcome,
+			detail = excluded.detail, updated_at = excluded.updated_at
+		WHERE excluded.scheduled_at >= schedule_state.scheduled_at`
+)

@@ -121,6 +121,25 @@ func postgresMigrations() []string {
 		// every sending run) counts the sent rows of all issues since a
 		// time: without this index that is a scan of the whole ledger.
 		`CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE status = 'sent';`,
+
+		// 6: named leases and the daemon's schedule state.
+		`CREATE TABLE leases (
+			name       TEXT PRIMARY KEY,
+			holder_id  TEXT NOT NULL,
+			host       TEXT NOT NULL,
+			pid        INTEGER NOT NULL,
+			since      TIMESTAMPTZ NOT NULL,
+			renewed_at TIMESTAMPTZ NOT NULL,
+			expires_at TIMESTAMPTZ NOT NULL
+		);
+
+		CREATE TABLE schedule_state (
+			name         TEXT PRIMARY KEY,
+			scheduled_at TIMESTAMPTZ NOT NULL,
+			outcome      TEXT NOT NULL,
+			detail       TEXT NOT NULL DEFAULT '',
+			updated_at   TIMESTAMPTZ NOT NULL
+		);`,
 	}
 }
 

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrLeaseTaken is returned by RenewLease when the named lease is no longer
+// the caller's: it expired and another process took it, or it was released.
+// (A delivery run's own lease is ErrLeaseLost.)
+var ErrLeaseTaken = errors.New("the lease is no longer ours")
+
+// Holder identifies one process that holds, or wants, a lease. ID tells
+// processes apart (host and pid repeat across containers and reboots); Host
+// and PID are for people ("active: web-1 pid 4711").
+type Holder struct {
+	ID   string
+	Host string
+	PID  int
+}
+
+// NewHolder describes this process, with a fresh random ID.
+func NewHolder() (Holder, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Holder{}, fmt.Errorf("lease holder id: %w", err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return Holder{ID: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}, nil
+}
+
+// String names the holder for people: "host pid 4711".
+func (h Holder) String() string { return fmt.Sprintf("%s pid %d", h.Host, h.PID) }
+
+// Lease is a named lease as stored: one holder at a time, until Expires.
+type Lease struct {
+	Name    string
+	Holder  Holder
+	Since   time.Time // when the holder took it
+	Renewed time.Time // its last renewal
+	Expires time.Time
+}
+
+// Expired reports whether the lease has run out at now.
+func (l Lease) Expired(now time.Time) bool { return !l.Expires.After(now) }
+
+// Acquisition is the result of AcquireLease.
+type Acquisition struct {
+	Lease      // as it stands now: the caller's when Held, else the current holder's
+	Held  bool // the caller holds the lease
+	// TookOver is the expired lease the caller replaced, when it did.
+	TookOver *Lease
+}
+
+func scanLease(r scanner) (Lease, error) {
+	var l Lease
+	err := r.Scan(&l.Name, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Since, &l.Renewed, &l.Expires)
+	l.Since, l.Renewed, l.Expires = l.Since.UTC(), l.Renewed.UTC(), l.Expires.UTC()
+	return l, err
+}
+
+// AcquireLease takes the named lease for h for ttl when it is free or
+// expired, renews it when h holds it already, and otherwise reports who
+// holds it. Expiry is judged by the store's clock and re-checked inside the
+// transaction that takes the lease, so two processes never both hold it.
+func (s *Store) AcquireLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Acquisition, error) {
+	if ttl <= 0 || h.ID == "" {
+		return Acquisition{}, fmt.Errorf("acquire lease %s: a holder id and a positive ttl are required", name)
+	}
+	var a Acquisition
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a = Acquisition{}
+		now := s.stamp()
+		mine := Lease{Name: name, Holder: h, Since: now, Renewed: now, Expires: now.Add(ttl)}
+		cur, err := scanLease(tx.QueryRowContext(ctx, s.q.getLease, name))
+		var n int64
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			n, err = affected(tx.ExecContext(ctx, s.q.insertLease, name, h.ID, h.Host, h.PID, now, now, mine.Expires))
+		case err != nil:
+			return err
+		case cur.Holder.ID == h.ID:
+			mine.Since = cur.Since
+			n, err = affected(tx.ExecContext(ctx, s.q.renewLease, now, mine.Expires, name, h.ID))
+		case cur.Expired(now):
+			n, err = affected(tx.ExecContext(ctx, s.q.takeLease, h.ID, h.Host, h.PID, now, now, mine.Expires,
+				name, cur.Holder.ID, now))
+			if n == 1 {
+				a.TookOver = &cur
+			}
+		default:
+			a.Lease = cur
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			a.Lease, a.Held = mine, true
+			return nil
+		}
+		// Another process got there first: report it.
+		a.Lease, err = scanLease(tx.QueryRowContext(ctx, s.q.getLease, name))
+		return err
+	})
+	if err != nil {
+		return Acquisition{}, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// RenewLease extends h's lease by ttl from now. It returns ErrLeaseTaken when
+// h no longer holds it. A lease that expired but that nobody took is still
+// h's and is renewed.
+func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Lease, error) {
+	var l Lease
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.stamp()
+		n, err := affected(tx.ExecContext(ctx, s.q.renewLease, now, now.Add(ttl), name, h.ID))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrLeaseTaken
+		}
+		l, err = scanLease(tx.QueryRowContext(ctx, s.q.getLease, name))
+		return err
+	})
+	if err != nil {
+		return Lease{}, fmt.Errorf("renew lease %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// ReleaseLease gives up h's lease, so that another process may take it at
+// once. Releasing a lease that h does not hold changes nothing.
+func (s *Store) ReleaseLease(ctx context.Context, name string, h Holder) error {
+	if _, err := s.db.ExecContext(ctx, s.q.releaseLease, name, h.ID); err != nil {
+		return fmt.Errorf("release lease %s: %w", name, err)
+	}
+	return nil
+}
+
+// LeaseHolder returns the named lease, expired or not, or ErrNotFound when
+// nobody holds it.
+func (s *Store) LeaseHolder(ctx context.Context, name string) (Lease, error) {
+	l, err := scanLease(s.db.QueryRowContext(ctx, s.q.getLease, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, fmt.Errorf("lease %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// ScheduleState is the record of a named schedule: the latest scheduled
+// time handled, what became of it and when.
+type ScheduleState struct {
+	Scheduled time.Time
+	Outcome   string
+	Detail    string
+	At        time.Time
+}
+
+// ScheduleState returns the named schedule's state, or ErrNotFound.
+func (s *Store) ScheduleState(ctx context.Context, name string) (ScheduleState, error) {
+	var st ScheduleState
+	err := s.db.QueryRowContext(ctx, s.q.getScheduleState, name).Scan(&st.Scheduled, &st.Outcome, &st.Detail, &st.At)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ScheduleState{}, fmt.Errorf("schedule state %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return ScheduleState{}, fmt.Errorf("schedule state %s: %w", name, err)
+	}
+	st.Scheduled, st.At = st.Scheduled.UTC(), st.At.UTC()
+	return st, nil
+}
+
+// SaveScheduleState records st under name, unless the state stored has a
+// later scheduled time: the state only moves forward. A zero At is stamped
+// with the store's clock.
+func (s *Store) SaveScheduleState(ctx context.Context, name string, st ScheduleState) error {
+	if st.At.IsZero() {
+		st.At = s.stamp()
+	}
+	_, err := s.db.ExecContext(ctx, s.q.saveScheduleState, name, utc(st.Scheduled), st.Outcome, st.Detail, utc(st.At))
+	if err != nil {
+		return fmt.Errorf("save schedule state %s: %w", name, err)
+	}
+	return nil
+}
+
+// affected returns the rows an Exec changed.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
