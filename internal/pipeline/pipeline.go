@@ -80,7 +80,7 @@ type Pipeline struct {
 	// on Postgres, a lock file beside SQLite), so that several workers
 	// starting at once build an issue once and the others load it.
 	BuildLock func(ctx context.Context, id string, fn func(context.Context) error) error
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 
 	// What delivery needs (Deliver, SendTest); Build and Preview do without.
 	Delivery Delivery
