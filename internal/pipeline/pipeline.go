@@ -148,8 +148,8 @@ type Built struct {
 	Warnings []string       // problems worth an editor's attention, such as size
 }
 
-// Empty reports whether the issue has no article.
-func (b *Built) Empty() bool { return b.Issue.Count() == 0 }
+// Empty reports whether the issue has no article (or there is no issue).
+func (b *Built) Empty() bool { return b == nil || b.Issue.Count() == 0 }
 
 func (p *Pipeline) log() *slog.Logger {
 	if p.Logger == nil {
