@@ -167,19 +167,20 @@ func (s *session) Build(ctx context.Context, now time.Time) (*pipeline.Built, er
 	return s.p.Preview(ctx, now)
 }
 
-// Copy builds r's message with the encoder delivery uses. The reader's
-// topics go to it; until issues are split by topic, every reader gets the
-// whole issue.
+// Copy builds r's message with the builder delivery uses, which picks the
+// reader's part of the issue by their topics (or skips them: the error
+// wraps deliver.ErrSkip).
 func (s *session) Copy(ctx context.Context, b *pipeline.Built, r preview.Reader) (preview.Copy, error) {
-	msgs, err := s.p.Delivery.Encode(b.Rendered)
+	msgs, err := s.p.Encode(b)
 	if err != nil {
 		return preview.Copy{}, fmt.Errorf("issue %s: %w", b.Issue.ID, err)
 	}
+	iss := s.p.ReaderIssue(b.Issue, r.Topics)
 	m, err := msgs.Build(nil, ledger.Recipient{IssueID: b.Issue.ID, SubscriberID: r.ID, Email: r.Email, Name: r.Name, Topics: r.Topics})
 	if err != nil {
-		return preview.Copy{}, fmt.Errorf("message to %s: %w", r.Email, err)
+		return preview.Copy{Issue: iss}, fmt.Errorf("message to %s: %w", r.Email, err)
 	}
-	return preview.Copy{Issue: b.Issue, Message: m}, nil
+	return preview.Copy{Issue: iss, Message: m}, nil
 }
 
 func (s *session) SendTest(ctx context.Context, b *pipeline.Built, addr string) (string, error) {
@@ -202,7 +203,7 @@ func (s *session) Reader(ctx context.Context, email string) (preview.Reader, err
 	if err != nil {
 		return preview.Reader{}, err
 	}
-	return preview.Reader{ID: sub.ID, Email: sub.Email, Name: sub.Name, Status: sub.Status}, nil
+	return preview.Reader{ID: sub.ID, Email: sub.Email, Name: sub.Name, Status: sub.Status, Topics: sub.Topics}, nil
 }
 
 func (s *session) Fit(b *pipeline.Built, limit int) (int, error) {

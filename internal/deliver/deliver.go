@@ -197,10 +197,10 @@ var ErrQuota = errors.New("sending cap reached")
 
 // Progress is a snapshot of a run.
 type Progress struct {
-	Sent, Failed, Pending, Total int
-	Rate                         float64       // messages accepted per second since the start
-	Elapsed                      time.Duration // since the start of the run
-	Done                         bool          // the last report of the run
+	Sent, Failed, Skipped, Pending, Total int
+	Rate                                  float64       // messages accepted per second since the start
+	Elapsed                               time.Duration // since the start of the run
+	Done                                  bool          // the last report of the run
 }
 
 // ETA estimates the time left at the current rate; 0 when unknown.
@@ -947,13 +947,13 @@ func (e *engine) summary() Summary {
 
 func (e *engine) progress() Progress {
 	e.mu.Lock()
-	p := Progress{Sent: e.sent, Failed: e.failed + e.skipped, Total: e.o.Total}
+	p := Progress{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Total: e.o.Total}
 	claimed := e.claimed
 	e.mu.Unlock()
 	if p.Total < claimed {
 		p.Total = claimed
 	}
-	p.Pending = max(p.Total-p.Sent-p.Failed, 0)
+	p.Pending = max(p.Total-p.Sent-p.Failed-p.Skipped, 0)
 	p.Elapsed = time.Since(e.start)
 	if secs := p.Elapsed.Seconds(); secs > 0 {
 		p.Rate = float64(p.Sent) / secs

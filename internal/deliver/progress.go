@@ -44,6 +44,9 @@ func progressText(p Progress) string {
 	if p.Failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", p.Failed)
 	}
+	if p.Skipped > 0 {
+		fmt.Fprintf(&b, ", %d skipped", p.Skipped)
+	}
 	fmt.Fprintf(&b, ", %d pending, %.0f msg/s", p.Pending, p.Rate)
 	if eta := p.ETA(); eta > 0 && !p.Done {
 		fmt.Fprintf(&b, ", ETA %s", roundDuration(eta))
@@ -57,7 +60,7 @@ func progressText(p Progress) string {
 func bar(p Progress, width int) string {
 	frac := 0.0
 	if p.Total > 0 {
-		frac = float64(p.Sent+p.Failed) / float64(p.Total)
+		frac = float64(p.Sent+p.Failed+p.Skipped) / float64(p.Total)
 	}
 	frac = min(max(frac, 0), 1)
 	full := int(frac * float64(width))

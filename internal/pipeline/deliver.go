@@ -147,7 +147,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		res.Already, res.Counts = true, c
 		return res, nil
 	}
-	msgs, err := p.encode(b)
+	msgs, err := p.Encode(b)
 	if err != nil {
 		return res, fmt.Errorf("issue %s: %w", id, err)
 	}
@@ -363,7 +363,7 @@ func (p *Pipeline) SendTest(ctx context.Context, b *Built, rc ledger.Recipient) 
 	if err != nil {
 		return fmt.Errorf("test copy to %q: %w", rc.Email, err)
 	}
-	msgs, err := d.Encode(b.Rendered)
+	msgs, err := p.Encode(b)
 	if err != nil {
 		return fmt.Errorf("issue %s: %w", b.Issue.ID, err)
 	}
@@ -385,7 +385,7 @@ func (p *Pipeline) dryRun(ctx context.Context, b *Built) (deliver.DryRunResult, 
 	if d.Encode == nil || d.Subscribers == nil {
 		return deliver.DryRunResult{}, errors.New("dry run: the pipeline has no delivery wiring (Encode, Subscribers)")
 	}
-	msgs, err := p.encode(b)
+	msgs, err := p.Encode(b)
 	if err != nil {
 		return deliver.DryRunResult{}, fmt.Errorf("issue %s: %w", b.Issue.ID, err)
 	}

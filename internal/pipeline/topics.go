@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -44,9 +45,14 @@ type part struct {
 	err  error
 }
 
-// encode returns the issue's message builder for delivery: one that picks
-// each recipient's topics when any source has topics, else the plain one.
-func (p *Pipeline) encode(b *Built) (deliver.Builder, error) {
+// Encode returns the issue's message builder, the one delivery uses: it
+// picks each recipient's part by their topics when any source has topics
+// (and skips a reader whose part is empty), else it is the plain one. The
+// preview and test copies build through it too.
+func (p *Pipeline) Encode(b *Built) (deliver.Builder, error) {
+	if p.Delivery.Encode == nil {
+		return nil, errors.New("the pipeline has no message encoder (Delivery.Encode)")
+	}
 	full, err := p.Delivery.Encode(b.Rendered)
 	if err != nil {
 		return nil, err
@@ -54,15 +60,45 @@ func (p *Pipeline) encode(b *Built) (deliver.Builder, error) {
 	if p.SourceTopics == nil {
 		return full, nil
 	}
-	t := &topicBuilder{b: b, full: full, p: p, encode: p.Delivery.Encode, parts: map[string]*part{}}
-	for _, a := range b.Issue.Articles() {
+	t := &topicBuilder{b: b, full: full, p: p, encode: p.Delivery.Encode, parts: map[string]*part{},
+		topicsOf: p.articleTopics(b.Issue)}
+	return t, nil
+}
+
+// articleTopics lists the topics of each of the issue's articles (in the
+// order of Articles); nil means for everyone.
+func (p *Pipeline) articleTopics(iss issue.Issue) [][]string {
+	var out [][]string
+	for _, a := range iss.Articles() {
 		topics, ok := p.SourceTopics[a.Source]
 		if !ok || len(topics) == 0 {
 			topics = nil // a source no longer configured, or topics: []: for everyone
 		}
-		t.topicsOf = append(t.topicsOf, topics)
+		out = append(out, topics)
 	}
-	return t, nil
+	return out
+}
+
+// keepFor is the rule of topics: the positions of the articles a reader
+// with topics gets (those for everyone, and those sharing a topic).
+func keepFor(topicsOf [][]string, topics []string) []int {
+	var keep []int
+	for i, ts := range topicsOf {
+		if ts == nil || intersects(ts, topics) {
+			keep = append(keep, i)
+		}
+	}
+	return keep
+}
+
+// ReaderIssue is the issue as a reader with these topics gets it: only the
+// sections and stories their topics cover (the whole issue for no topics).
+// An empty result means the reader is skipped.
+func (p *Pipeline) ReaderIssue(iss issue.Issue, topics []string) issue.Issue {
+	if len(topics) == 0 || p.SourceTopics == nil {
+		return iss
+	}
+	return subset(iss, keepFor(p.articleTopics(iss), topics))
 }
 
 // Build builds rc's message, or returns an error wrapping deliver.ErrSkip
@@ -71,12 +107,7 @@ func (t *topicBuilder) Build(dst []byte, rc ledger.Recipient) (mail.Message, err
 	if len(rc.Topics) == 0 {
 		return t.full.Build(dst, rc)
 	}
-	var keep []int
-	for i, topics := range t.topicsOf {
-		if topics == nil || intersects(topics, rc.Topics) {
-			keep = append(keep, i)
-		}
-	}
+	keep := keepFor(t.topicsOf, rc.Topics)
 	switch {
 	case len(keep) == 0:
 		return mail.Message{}, fmt.Errorf("%w (topics %s)", deliver.ErrSkip, strings.Join(rc.Topics, ", "))

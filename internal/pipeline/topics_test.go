@@ -44,7 +44,7 @@ func TestTopicBuilderRendersOncePerArticleSet(t *testing.T) {
 		encodes.Add(1)
 		return comp.Prepare(r)
 	}
-	msgs, err := p.encode(&Built{Issue: iss, Rendered: full})
+	msgs, err := p.Encode(&Built{Issue: iss, Rendered: full})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestTopicBuilderRendersOncePerArticleSet(t *testing.T) {
 
 	// Nothing for a reader's topics, and no source for everyone: skipped.
 	p.SourceTopics["N"] = []string{"notes"}
-	msgs, err = p.encode(&Built{Issue: iss, Rendered: full})
+	msgs, err = p.Encode(&Built{Issue: iss, Rendered: full})
 	if err != nil {
 		t.Fatal(err)
 	}
