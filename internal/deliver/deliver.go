@@ -491,10 +491,19 @@ func (e *engine) claimer() {
 			if _, seen := e.state[rc.SubscriberID]; !seen {
 				e.claimed++
 			}
+			if rc.Gone != "" {
+				// Settled as skipped by the claim: the reader left.
+				e.skipped++
+				delete(e.state, rc.SubscriberID)
+				continue
+			}
 			e.state[rc.SubscriberID] = stHeld
 		}
 		e.mu.Unlock()
 		for _, rc := range batch {
+			if rc.Gone != "" {
+				continue
+			}
 			select {
 			case e.jobs <- rc:
 			case <-e.ctx.Done():

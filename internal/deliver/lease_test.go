@@ -142,3 +142,37 @@ func TestCapsSharedAmongRuns(t *testing.T) {
 	}
 	l.check(t)
 }
+
+// goneLedger's first claim includes a reader who left, already settled.
+type goneLedger struct {
+	*fakeLedger
+	once sync.Once
+}
+
+func (g *goneLedger) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error) {
+	rs, err := g.fakeLedger.Claim(ctx, issueID, limit)
+	g.once.Do(func() {
+		rs = append(rs, ledger.Recipient{IssueID: issueID, SubscriberID: 99, Email: "gone@example.com", Gone: "unsubscribed"})
+	})
+	return rs, err
+}
+
+func TestReadersWhoLeftAreSkippedNotSent(t *testing.T) {
+	srv := smtptest.New(t)
+	l := &goneLedger{fakeLedger: newFakeLedger(issueID, 4)}
+	var last deliver.Progress
+	opts := fastOptions()
+	opts.Total = 5
+	opts.Progress = func(p deliver.Progress) { last = p }
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 4 || sum.Skipped != 1 || sum.Failed != 0 || srv.Count("gone@example.com") != 0 {
+		t.Errorf("summary %+v; the reader who left got %d messages", sum, srv.Count("gone@example.com"))
+	}
+	if last.Pending != 0 || last.Skipped != 1 {
+		t.Errorf("last progress %+v, want nothing pending and 1 skipped", last)
+	}
+	l.check(t)
+}

@@ -59,6 +59,10 @@ type Recipient struct {
 	// Topics the reader chose; empty means everything.
 	Topics   []string
 	Attempts int // attempts made before this claim
+	// Gone is the subscriber's status when it is no longer active (it
+	// unsubscribed or bounced after the issue was enqueued): the claim has
+	// already settled the row as skipped, and nothing is to be sent.
+	Gone string
 	// Test marks a test copy (send --to, the preview's test send): it has no
 	// ledger row, and transports keep it apart from delivered messages.
 	Test bool

@@ -116,9 +116,10 @@ func splitTopics(s string) []string {
 // sending under this run's name and lease, in subscriber id order, and
 // returns them; no two calls, in this process or another, return the same
 // row while its lease lasts. A pending row whose subscriber is no longer
-// active (it unsubscribed or bounced after Enqueue) is not returned but
-// marked failed with the reply "subscriber unsubscribed before delivery" (or
-// "bounced"), so that it is settled and shows in Failures. An empty result
+// active (it unsubscribed or bounced after Enqueue) is settled as skipped
+// with the reply "subscriber unsubscribed before delivery" (or "bounced")
+// and returned with Gone set, so that the caller counts it and sends
+// nothing: leaving is not a failed delivery. An empty result
 // means nothing is claimable now; [Run.HeldByOthers] tells whether other
 // runs still hold rows.
 //
@@ -184,6 +185,8 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 					if _, err := tx.ExecContext(ctx, s.q.skipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
 						return err
 					}
+					c.r.Gone = c.status
+					out = append(out, c.r)
 					continue
 				}
 				if _, err := mark.ExecContext(ctx, r.info.ID, lease, now, issueID, c.r.SubscriberID); err != nil {

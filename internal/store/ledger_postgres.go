@@ -23,8 +23,8 @@ const (
 // claimPostgres is Run.Claim on Postgres, inside tx: each round is one
 // statement that takes up to the missing number of pending rows nobody else
 // holds, moves those of active subscribers to sending under owner and lease,
-// and settles the others as failed. It stops when it has limit rows or
-// nothing is left.
+// and settles the others as skipped (returned with Gone set). It stops when
+// it has limit rows or nothing is left.
 func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, limit int, now time.Time,
 	owner string, lease time.Time) ([]ledger.Recipient, error) {
 	var out []ledger.Recipient
@@ -44,9 +44,10 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 				return nil, err
 			}
 			r.Topics = splitTopics(topics)
-			if status == subscriber.StatusActive {
-				out = append(out, r)
+			if status != subscriber.StatusActive {
+				r.Gone = status
 			}
+			out = append(out, r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

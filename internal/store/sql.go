@@ -277,7 +277,7 @@ const (
 	sqlMarkSending = `UPDATE deliveries SET status = 'sending', owner = ?, lease_until = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
 	sqlSkipInactive = `UPDATE deliveries
-		SET status = 'failed', last_code = 0, last_enhanced = '', last_reply = ?, updated_at = ?
+		SET status = 'skipped', last_code = 0, last_enhanced = '', last_reply = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
 	// sqlRecord never touches a row that is already settled (sent, failed,
 	// skipped): a late or repeated outcome must not undo it. A sent outcome

@@ -193,11 +193,11 @@ const (
 	// (SKIP LOCKED: concurrent claimers get disjoint rows without waiting
 	// for each other) in one statement: rows of active subscribers go to
 	// sending under the bound owner and lease, the others are settled as
-	// failed with the reply "subscriber <status> before delivery" (the
+	// skipped with the reply "subscriber <status> before delivery" (the
 	// prefix and suffix are bound). RETURNING gives the subscriber's status
 	// so that the caller knows which is which; its order is not defined.
 	pgClaim = `UPDATE deliveries AS d
-		SET status = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'failed' END,
+		SET status = CASE WHEN s.status = 'active' THEN 'sending' ELSE 'skipped' END,
 		    owner = CASE WHEN s.status = 'active' THEN ?::text ELSE d.owner END,
 		    lease_until = CASE WHEN s.status = 'active' THEN ?::timestamptz ELSE d.lease_until END,
 		    last_code = CASE WHEN s.status = 'active' THEN d.last_code ELSE 0 END,

@@ -646,16 +646,22 @@ func testLedgerFlow(t *testing.T, db storetest.Backend) {
 		t.Errorf("deferred row: attempts %d reply %q", attempts, reply)
 	}
 
-	// ids[2] unsubscribes before its turn: settled as failed, not returned.
+	// ids[2] unsubscribes before its turn: settled as skipped by the claim,
+	// and returned as gone so that nothing is sent to it.
 	must(t, s.Unsubscribe(ctx, ids[2]))
 	c.set(t0.Add(time.Hour))
 	batch, err = r.Claim(ctx, issue, 10)
 	must(t, err)
-	if got, want := recipientIDs(batch), []int64{ids[1], ids[3], ids[4]}; !reflect.DeepEqual(got, want) {
+	if got, want := recipientIDs(batch), []int64{ids[1], ids[2], ids[3], ids[4]}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("second claim %v, want %v", got, want)
 	}
 	if batch[0].Attempts != 1 {
 		t.Errorf("re-claimed row has Attempts %d, want 1", batch[0].Attempts)
+	}
+	for _, rc := range batch {
+		if gone := rc.SubscriberID == ids[2]; (rc.Gone != "") != gone || (gone && rc.Gone != subscriber.StatusUnsubscribed) {
+			t.Errorf("recipient %d: Gone = %q", rc.SubscriberID, rc.Gone)
+		}
 	}
 
 	must(t, r.Record(ctx, issue, []ledger.Outcome{
@@ -669,7 +675,7 @@ func testLedgerFlow(t *testing.T, db storetest.Backend) {
 		t.Error("Record with an unknown status succeeded")
 	}
 
-	if got := counts(t, s, issue); got != (ledger.Counts{Sent: 2, Failed: 3}) || got.Total() != 5 {
+	if got := counts(t, s, issue); got != (ledger.Counts{Sent: 2, Failed: 2, Skipped: 1}) || got.Total() != 5 {
 		t.Errorf("final counts: %+v", got)
 	}
 	if got := mustGet(t, s, "user00003@example.org").Status; got != subscriber.StatusBounced {
@@ -681,7 +687,6 @@ func testLedgerFlow(t *testing.T, db storetest.Backend) {
 	fails, err := s.Failures(ctx, issue, 0)
 	must(t, err)
 	wantFails := []ledger.Failure{
-		{Email: "user00002@example.org", Reply: "subscriber unsubscribed before delivery"},
 		{Email: "user00003@example.org", Attempts: 1, Code: 550, Enhanced: "5.1.1", Reply: "no such user"},
 		{Email: "user00004@example.org", Attempts: 1, Code: 554, Reply: "spam"},
 	}
