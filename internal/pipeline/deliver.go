@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
@@ -178,6 +179,8 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// From here on every other run's renewal counts this one.
+	registered := leaseNow()
 	res.Run = run.Info()
 	k := keep(ctx, run, ttl, leaseNow, p.log())
 	defer func() {
@@ -193,7 +196,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if err := p.remember(ctx, b); err != nil {
 		return res, err
 	}
-	if res.Joined, err = p.awaitPeers(ctx, res.Run, ttl); err != nil {
+	if res.Joined, err = p.awaitPeers(ctx, res.Run, registered, ttl); err != nil {
 		return res, err
 	}
 	if res.Joined > 0 {
@@ -231,28 +234,39 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 }
 
 // awaitPeers waits, when other runs are live, until each has renewed its
-// lease since this run registered (at most one lease length): a renewal is
-// when a run learns how many share the list's rate and lowers its own, so
-// that together they never exceed it. It returns how many others are live.
-func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, ttl time.Duration) (int, error) {
-	step := renewEvery(ttl) / 2
+// lease since this run's registration was committed (at registered): a
+// renewal is when a run learns how many share the list's rate and lowers
+// its own, so that together they never exceed it. A run that has not
+// renewed for three renewal intervals is stalled or dead (a sending run
+// renews every interval): it is not waited for, and neither is anyone for
+// longer than that. It returns how many others are live.
+func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, registered time.Time, ttl time.Duration) (int, error) {
+	every := renewEvery(ttl)
+	step := every / 2
+	logged := false
 	for waited := time.Duration(0); ; waited += step {
 		live, err := p.Delivery.Runs.LiveRuns(ctx)
 		if err != nil {
 			return 0, err
 		}
-		others, stale := 0, 0
+		others := 0
+		var waitFor []string
 		for _, r := range live {
 			if r.ID == me.ID {
 				continue
 			}
 			others++
-			if !r.SeenAt.After(me.StartedAt) {
-				stale++
+			if !r.SeenAt.After(registered) && registered.Sub(r.SeenAt) < 3*every {
+				waitFor = append(waitFor, fmt.Sprintf("pid %d on %s", r.PID, r.Host))
 			}
 		}
-		if stale == 0 || waited >= ttl {
+		if len(waitFor) == 0 || waited >= 3*every {
 			return others, nil
+		}
+		if !logged {
+			p.log().Info("waiting for the other runs to share the rate before sending",
+				"runs", strings.Join(waitFor, ", "), "at_most", 3*every)
+			logged = true
 		}
 		if !p.sleep(ctx, step) {
 			return others, ctx.Err()
