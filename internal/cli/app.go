@@ -278,6 +278,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	d.Transport = t
 	d.Engine = e.engineOptions(e.now)
 	d.Host, d.PID = host, os.Getpid()
+	d.Clock = e.now
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {
 		d.Sync = func(ctx context.Context) error {

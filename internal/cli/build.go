@@ -33,7 +33,12 @@ func (e *env) build(ctx context.Context, args []string) error {
 	}
 	b, err := p.Build(ctx, now)
 	if errors.Is(err, pipeline.ErrDelivering) {
-		fmt.Fprintf(e.stdout, "Issue %s is already being delivered; it was not rebuilt (see digest status %s).\n", p.IssueID(now), p.IssueID(now))
+		id := p.IssueID(now)
+		how := "is already being delivered"
+		if c, cerr := e.store.Counts(ctx, id); cerr == nil && c.Done() {
+			how = "was already delivered"
+		}
+		fmt.Fprintf(e.stdout, "Issue %s %s; it was not rebuilt (see digest status %s).\n", id, how, id)
 		return nil
 	}
 	if err != nil {

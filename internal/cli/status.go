@@ -106,7 +106,7 @@ func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
 		case !r.Live(now):
 			state = "gone (lease expired)"
 		}
-		fmt.Fprintf(tw, "  pid %d on %s\t%s\t%d\t%d\t%.0f msg/s\t%s\t%s ago\n", r.PID, r.Host, state, r.Claimed, r.Sent, r.Rate(),
+		fmt.Fprintf(tw, "  pid %d on %s\t%s\t%d\t%d\t%.0f msg/s\t%s\t%s ago\n", r.PID, r.Host, state, r.Claimed, r.Sent, r.Rate(now),
 			r.StartedAt.Local().Format(time.DateTime), now.Sub(r.SeenAt).Round(time.Second))
 	}
 	tw.Flush()

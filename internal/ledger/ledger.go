@@ -135,10 +135,15 @@ type Run struct {
 // Live reports whether the run's lease is still valid at now.
 func (r Run) Live(now time.Time) bool { return now.Before(r.Expires) }
 
-// Rate is the run's messages sent per second since it started, as of its
-// last renewal.
-func (r Run) Rate() float64 {
-	secs := r.SeenAt.Sub(r.StartedAt).Seconds()
+// Rate is the run's messages sent per second from its start until now (or
+// its end, when it is no longer live). Sent is counted live from the
+// ledger, so the time is now's, not the last renewal's.
+func (r Run) Rate(now time.Time) float64 {
+	end := now
+	if !r.Live(now) {
+		end = r.SeenAt
+	}
+	secs := end.Sub(r.StartedAt).Seconds()
 	if secs <= 0 {
 		return 0
 	}

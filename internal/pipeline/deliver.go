@@ -223,7 +223,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	}
 	if res.Counts.Done() {
-		if err := p.Store.MarkIssueComplete(bg, id, req.Now); err != nil {
+		if err := p.Store.MarkIssueComplete(bg, id, p.clock()); err != nil {
 			return res, err
 		}
 	}
@@ -272,6 +272,14 @@ func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, registered tim
 			return others, ctx.Err()
 		}
 	}
+}
+
+// clock is Delivery.Clock, or the real time.
+func (p *Pipeline) clock() time.Time {
+	if p.Delivery.Clock != nil {
+		return p.Delivery.Clock()
+	}
+	return time.Now()
 }
 
 // chosen tells Delivery.Chosen which issue this call delivers.

@@ -112,6 +112,8 @@ func TestDeliverFlow(t *testing.T) {
 	ctx := context.Background()
 	addReaders(t, st, "ann@example.org", "bob@example.org", "cy@example.org")
 	outbox, _ := wire(t, p, st, nil)
+	done := t0.Add(42 * time.Minute)
+	p.Delivery.Clock = func() time.Time { return done }
 
 	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
 	if err != nil {
@@ -125,8 +127,8 @@ func TestDeliverFlow(t *testing.T) {
 		t.Errorf("%d messages in the outbox, want 3", n)
 	}
 	rec, err := st.GetIssue(ctx, "2026-11-30")
-	if err != nil || !rec.CompletedAt.Equal(t0) {
-		t.Errorf("issue record %+v (%v): want completed at the request's time", rec, err)
+	if err != nil || !rec.CompletedAt.Equal(done) {
+		t.Errorf("issue record %+v (%v): want completed at the delivery clock's time", rec, err)
 	}
 	if live, _ := st.LiveRuns(ctx); len(live) != 0 {
 		t.Errorf("runs still live after the call: %+v", live)

@@ -116,6 +116,10 @@ type Delivery struct {
 	LeaseClock func() time.Time
 	// Sleep waits, for the tests; nil uses a timer.
 	Sleep func(ctx context.Context, d time.Duration) bool
+	// Clock stamps when an issue's delivery completed: the command's clock
+	// (--now when given, so that a run is reproducible); nil means the real
+	// time. Request.Now says which issue; this says when it finished.
+	Clock func() time.Time
 	// Chosen, when set, is told which issue a Deliver call picked (and
 	// whether it continues an earlier one) before anything is sent, so
 	// that a long delivery can be announced as it starts.
