@@ -360,3 +360,45 @@ func TestResumeOnlyContinuesAnUnfinishedIssue(t *testing.T) {
 		t.Fatalf("resume after delivery: %+v, %v, %d fetches", res, err, src.fetches)
 	}
 }
+
+func TestABuildNeverSentIsReplacedByTheNextIssue(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org")
+	outbox, _ := wire(t, p, st, nil)
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// digest build the next day, never sent.
+	src.arts = append(src.arts, story("b", t0.Add(23*time.Hour)))
+	ghost, err := p.Build(ctx, t0.Add(24*time.Hour))
+	if err != nil || ghost.Issue.Number != 2 {
+		t.Fatalf("build: %+v, %v", ghost, err)
+	}
+	// The day after, send: the new issue takes its place and its number,
+	// with its stories; the unsent one is gone from the store and archive.
+	src.arts = append(src.arts, story("c", t0.Add(47*time.Hour)))
+	if b, err := p.Preview(ctx, t0.Add(48*time.Hour)); err != nil || b.Issue.Number != 2 {
+		t.Errorf("preview would number it %d (%v), want 2", b.Issue.Number, err)
+	}
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0.Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(res.Built); res.Built.Issue.Number != 2 || len(got) != 2 {
+		t.Errorf("issue #%d with %q, want #2 with b and c", res.Built.Issue.Number, got)
+	}
+	if _, err := st.GetIssue(ctx, ghost.Issue.ID); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("the unsent issue is still recorded: %v", err)
+	}
+	if _, err := os.Stat(ghost.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the unsent issue is still in the archive: %v", err)
+	}
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0.Add(48 * time.Hour), IssueID: ghost.Issue.ID}); !errors.Is(err, pipeline.ErrNoSuchIssue) {
+		t.Errorf("send --issue of the replaced issue: %v, want ErrNoSuchIssue", err)
+	}
+	if n := emlCount(t, filepath.Join(outbox, res.Built.Issue.ID)); n != 1 {
+		t.Errorf("%d messages for the new issue", n)
+	}
+}

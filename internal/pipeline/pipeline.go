@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type Store interface {
 	GetIssue(ctx context.Context, id string) (ledger.Issue, error)
 	LatestIssue(ctx context.Context) (ledger.Issue, error)
 	MarkIssueComplete(ctx context.Context, id string, at time.Time) error
+	// DeleteUnsentIssue deletes an issue whose delivery never started; it
+	// returns ErrNotFound otherwise.
+	DeleteUnsentIssue(ctx context.Context, id string) error
 	FirstSeen(ctx context.Context, ids []string, now time.Time) (map[string]time.Time, error)
 	SentBefore(ctx context.Context, ids []string, exceptIssue string) (map[string]string, error)
 	MarkArticlesSent(ctx context.Context, issueID string, ids []string) error
@@ -242,6 +246,9 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 		b.Issue.Intro = intro
 	}
 	if persist {
+		if err := p.replaceUnsent(ctx, iss.ID); err != nil {
+			return nil, err
+		}
 		rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
 		if err != nil {
 			return nil, err
@@ -271,6 +278,43 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	return b, nil
 }
 
+// unsentBefore returns the latest issue when it is not id and its delivery
+// never started (built by `digest build`, say, and never sent): the next
+// build replaces it rather than leaving it in the archive as if it had been
+// published, its stories going out again in the next issue.
+func (p *Pipeline) unsentBefore(ctx context.Context, id string) (ledger.Issue, bool, error) {
+	last, err := p.Store.LatestIssue(ctx)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return ledger.Issue{}, false, nil
+	}
+	// Ids are dates: only an issue for a later day replaces one.
+	if err != nil || last.ID >= id || !last.CompletedAt.IsZero() {
+		return last, false, err
+	}
+	c, err := p.Store.Counts(ctx, last.ID)
+	return last, err == nil && c.Total() == 0, err
+}
+
+// replaceUnsent deletes the latest issue, record and archive folder, when
+// it was never sent (see unsentBefore), before issue id is saved in its
+// place; id then takes its number.
+func (p *Pipeline) replaceUnsent(ctx context.Context, id string) error {
+	old, unsent, err := p.unsentBefore(ctx, id)
+	if err != nil || !unsent {
+		return err
+	}
+	if err := p.Store.DeleteUnsentIssue(ctx, old.ID); errors.Is(err, ledger.ErrNotFound) {
+		return nil // its delivery started meanwhile: it stays
+	} else if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(archive.Dir(p.Archive, old.ID)); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	p.log().Warn("an issue built but never sent is replaced by the new one", "unsent", old.ID, "number", old.Number, "issue", id)
+	return nil
+}
+
 // nextNumber is the number issue id has, or would get if built now.
 func (p *Pipeline) nextNumber(ctx context.Context, id string) (int, error) {
 	if rec, err := p.Store.GetIssue(ctx, id); err == nil {
@@ -278,12 +322,14 @@ func (p *Pipeline) nextNumber(ctx context.Context, id string) (int, error) {
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return 0, err
 	}
-	last, err := p.Store.LatestIssue(ctx)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return 1, nil
-	}
-	if err != nil {
+	last, unsent, err := p.unsentBefore(ctx, id)
+	switch {
+	case err != nil:
 		return 0, err
+	case last.ID == "":
+		return 1, nil
+	case unsent:
+		return last.Number, nil // it would replace that one
 	}
 	return last.Number + 1, nil
 }

@@ -92,6 +92,22 @@ func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
 	return is, nil
 }
 
+// DeleteUnsentIssue deletes the record of an issue whose delivery never
+// started (it has no ledger row), so that a later build replaces it. It
+// returns ErrNotFound when there is no such issue, or its delivery started.
+func (s *Store) DeleteUnsentIssue(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q.deleteUnsentIssue, id)
+	if err != nil {
+		return fmt.Errorf("delete issue %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete issue %s: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("delete issue %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // MarkIssueComplete records that delivery of the issue finished at at. A
 // second call keeps the first time. It returns ErrNotFound for an unknown ID.
 func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) error {

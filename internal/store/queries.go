@@ -24,6 +24,7 @@ type queries struct {
 	getSetting, insertSettingNew string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
+	deleteUnsentIssue                                              string
 
 	issueExists, enqueue, recoverExpired       string
 	pendingBatch, markSending, skipInactive    string // SQLite
@@ -85,6 +86,8 @@ func newQueries(d dialect) *queries {
 		nextNumber:    b(sqlNextNumber),
 		insertIssue:   b(sqlInsertIssue),
 		completeIssue: b(sqlCompleteIssue),
+
+		deleteUnsentIssue: b(sqlDeleteUnsentIssue),
 
 		issueExists:    b(sqlIssueExists),
 		enqueue:        b(sqlEnqueue),

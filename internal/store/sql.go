@@ -257,6 +257,9 @@ const (
 	sqlInsertIssue = `INSERT INTO issues (id, number, subject, built_at, article_count, completed_at)
 		VALUES (?, ?, ?, ?, ?, ?)`
 	sqlCompleteIssue = `UPDATE issues SET completed_at = COALESCE(completed_at, ?) WHERE id = ?`
+	// An issue is deleted only while its delivery has not started.
+	sqlDeleteUnsentIssue = `DELETE FROM issues WHERE id = ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE issue_id = issues.id)`
 )
 
 // Ledger. Lease times are compared with the store's lease clock (real

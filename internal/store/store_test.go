@@ -937,3 +937,31 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	})
 }
+
+func TestDeleteUnsentIssue(t *testing.T) { storetest.Run(t, testDeleteUnsentIssue) }
+
+func testDeleteUnsentIssue(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	seed(t, s, 2, "sent")
+	_, err := s.SaveIssue(ctx, Issue{ID: "unsent"})
+	must(t, err)
+	_, err = s.Enqueue(ctx, "sent")
+	must(t, err)
+	if err := s.DeleteUnsentIssue(ctx, "sent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting an issue whose delivery started: %v, want ErrNotFound", err)
+	}
+	must(t, s.DeleteUnsentIssue(ctx, "unsent"))
+	if _, err := s.GetIssue(ctx, "unsent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unsent issue still there: %v", err)
+	}
+	if _, err := s.GetIssue(ctx, "sent"); err != nil {
+		t.Errorf("the started issue is gone: %v", err)
+	}
+	// Its number is free again.
+	next, err := s.SaveIssue(ctx, Issue{ID: "next"})
+	must(t, err)
+	if next.Number != 2 {
+		t.Errorf("next issue got number %d, want 2", next.Number)
+	}
+}
