@@ -117,7 +117,7 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 // leveledLogger is newLogger with a level that may change later (a
 // *slog.LevelVar, for the daemon's reload).
 func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	json := format == "json"
 	if format == "" || format == "auto" {
 		json = !isTerminal(w)
@@ -126,6 +126,15 @@ func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger 
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// readableDurations writes durations as "1.5s", not as nanoseconds: the JSON
+// handler would print 1500000000.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // sources builds every configured source. Fetched documents are cached in

@@ -724,4 +724,14 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // errLine is an error on one line, for a log attribute or a health answer.
-func errLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+func errLine(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	s := strings.Join(parts, "; ")
+	// A stop is not a failure of the run: say it in the user's words.
+	return strings.ReplaceAll(s, context.Canceled.Error(), "interrupted")
+}

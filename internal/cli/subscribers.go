@@ -297,6 +297,16 @@ func (e *env) writeList(ctx context.Context, status string) error {
 	}
 	if err == nil && (status == "" || status == subscriber.StatusPending) {
 		err = e.store.ListSignups(ctx, func(su subscriber.Signup) error {
+			if status == "" {
+				// One row per address: a reader who left and signed up again
+				// is listed once, as the subscriber (--status pending shows
+				// the sign-up).
+				if _, err := e.store.Get(ctx, su.Email); err == nil {
+					return nil
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
 			return w.Write([]string{su.Email, su.Name, subscriber.StatusPending, strings.Join(su.Topics, ";"), stamp(su.Created), stamp(su.Created)})
 		})
 	}

@@ -413,8 +413,11 @@ func (p *Pipeline) gather(ctx context.Context, now time.Time, record bool) ([]ar
 			arts, rep, err := source.Check(ctx, s)
 			results[i] = SourceResult{Name: s.Name(), Status: rep.Status, Articles: len(arts), Took: rep.Took, Err: err}
 			perSource[i] = arts
-			if err != nil {
+			switch {
+			case source.Failed(err):
 				p.log().Warn("source failed", "source", s.Name(), "status", rep.Status, "err", err)
+			case err != nil:
+				p.log().Warn("source skipped some items", "source", s.Name(), "status", rep.Status, "err", err)
 			}
 		}()
 	}

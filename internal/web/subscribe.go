@@ -117,12 +117,25 @@ func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, b
 		h.render(w, http.StatusGone, "message", view{Title: "This link has expired",
 			Message: []string{"Confirmation links work for 48 hours. Sign up again to get a new one."},
 			LinkURL: h.link("/subscribe"), LinkText: "Sign up again"})
-	case errors.Is(err, mail.ErrBadToken), errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound):
+		// The sign-up is gone: confirmed already (most likely: the link was
+		// opened twice), or purged. A forged id lands here too; it learns
+		// nothing.
+		h.usedLink(w)
+	case errors.Is(err, mail.ErrBadToken):
 		h.invalidLink(w, "A confirmation link works once: if you have confirmed already, you are subscribed.")
 	default:
 		h.serverError(w, "confirm", err)
 	}
 	return 0, false
+}
+
+// usedLink answers a confirmation link whose sign-up is gone.
+func (h *Handler) usedLink(w http.ResponseWriter) {
+	h.render(w, http.StatusNotFound, "message", view{Title: "This link has been used",
+		Message: []string{"If you confirmed your address with it, you are subscribed: there is nothing more to do.",
+			"Unconfirmed sign-ups are removed after 7 days; if yours was, sign up again."},
+		LinkURL: h.link("/subscribe"), LinkText: "Sign up"})
 }
 
 // confirmPage (GET /confirm/{token}) shows a button; only its POST
@@ -149,7 +162,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.opts.Store.ConfirmSignup(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		h.invalidLink(w, "A confirmation link works once: if you have confirmed already, you are subscribed.")
+		h.usedLink(w)
 		return
 	}
 	if err != nil {

@@ -336,7 +336,7 @@ func TestSignupDoubleOptIn(t *testing.T) {
 	if err != nil || sub.Status != subscriber.StatusActive || sub.Name != "Nia" || strings.Join(sub.Topics, ",") != "science,world" {
 		t.Fatalf("after confirm: %+v, %v", sub, err)
 	}
-	wantStatus(t, e.do("POST", confirm, url.Values{}), http.StatusNotFound, "works once")
+	wantStatus(t, e.do("POST", confirm, url.Values{}), http.StatusNotFound, "you are subscribed: there is nothing more to do")
 
 	// The unsubscribed reader's link, after 48 hours, has expired.
 	var goneLink string
