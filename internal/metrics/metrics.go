@@ -264,7 +264,10 @@ func (m *Metrics) WriteFile(path string) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".metrics-*")
 	if err != nil {
-		return err
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("metrics %s: the folder %s does not exist", path, filepath.Dir(path))
+		}
+		return fmt.Errorf("metrics %s: %w", path, err)
 	}
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
