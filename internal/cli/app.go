@@ -266,7 +266,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	host, _ := os.Hostname()
 	d := &p.Delivery
-	d.Runs = runStore{e.store}
+	d.Runs = observedRuns{Runs: runStore{e.store}, m: e.metrics}
 	d.Subscribers = e.store.List
 	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
 		prep, err := comp.Prepare(r)

@@ -118,7 +118,6 @@ func (d *daemon) wire(ctx context.Context, cfg *config.Config) (*wiring, error) 
 	}
 	// Logs, not a progress bar: the daemon's stderr is a log stream.
 	p.Delivery.Engine.Progress = nil
-	p.Delivery.Runs = observedRuns{Runs: p.Delivery.Runs, m: d.e.metrics}
 	h, err := ce.webHandler(ctx)
 	if err != nil {
 		return nil, err
@@ -352,18 +351,7 @@ func (d *daemon) tick(ctx context.Context, r schedule.Run) error {
 // took over from may have died with a live lease), right after that run's
 // lease ends.
 func (d *daemon) resume(ctx context.Context) time.Duration {
-	w := d.current()
-	id, ok, err := unfinishedIssue(ctx, w.env.store)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Error("looking for an unfinished delivery", "err", err)
-		}
-		return resumeEvery
-	}
-	if !ok {
-		return resumeEvery
-	}
-	busy, _ := d.deliver(ctx, "resume", time.Time{}, pipeline.Request{Now: time.Now(), IssueID: id})
+	busy, _ := d.deliver(ctx, "resume", time.Time{}, pipeline.Request{Now: time.Now(), Resume: true})
 	if busy != nil {
 		return min(max(time.Until(busy.Runs[0].Expires)+time.Second, time.Second), resumeEvery)
 	}
@@ -385,26 +373,6 @@ func (d *daemon) resumeLoop(ctx context.Context) {
 	}
 }
 
-// unfinishedIssue returns the latest issue when it still has recipients to
-// deliver to.
-func unfinishedIssue(ctx context.Context, st *store.Store) (string, bool, error) {
-	last, err := st.LatestIssue(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, err
-	}
-	if !last.CompletedAt.IsZero() {
-		return "", false, nil
-	}
-	c, err := st.Counts(ctx, last.ID)
-	if err != nil {
-		return "", false, err
-	}
-	return last.ID, c.Unfinished() > 0, nil
-}
-
 // deliver calls the use case once and logs one line about it. The error is
 // set when the run failed, another process was delivering (busy tells who),
 // or recipients are left pending, so that the schedule records the run as
@@ -418,6 +386,9 @@ func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, 
 	w := d.current()
 	start := time.Now()
 	res, err := w.p.Deliver(ctx, req)
+	if req.Resume && res.Built == nil && err == nil {
+		return nil, nil // nothing to resume
+	}
 	attrs := []any{"kind", kind}
 	if !scheduled.IsZero() {
 		attrs = append(attrs, "scheduled", scheduled)

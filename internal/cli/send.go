@@ -109,6 +109,7 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		return runErr
 	}
 	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
+	e.metrics.DeliveryRun(res.Took)
 	c, s := res.Counts, res.Summary
 	if res.Joined > 0 {
 		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)

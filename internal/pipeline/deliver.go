@@ -28,6 +28,11 @@ type Request struct {
 	// Worker joins the live runs of the issue being delivered instead of
 	// refusing: it claims its own batches under the same leases.
 	Worker bool
+	// Resume only continues the latest issue when its delivery is
+	// unfinished (a crash, a stop, a relay outage or a quota left
+	// recipients pending); it never builds one. With nothing to resume,
+	// Result.Built is nil and the error nil.
+	Resume bool
 }
 
 // Result is what a Deliver call found and did; cli prints it.
@@ -279,6 +284,20 @@ var ErrNoSuchIssue = errors.New("no such built issue")
 // whose delivery is unfinished (continued reports that), else the issue for
 // now (loaded from the archive when it was built already, built otherwise).
 func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued bool, err error) {
+	if req.Resume && req.IssueID == "" {
+		last, err := p.Store.LatestIssue(ctx)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, false, nil
+		}
+		if err != nil || !last.CompletedAt.IsZero() {
+			return nil, false, err
+		}
+		if c, err := p.Store.Counts(ctx, last.ID); err != nil || c.Unfinished() == 0 {
+			return nil, false, err
+		}
+		b, err := p.Load(ctx, last.ID)
+		return b, true, err
+	}
 	if req.IssueID != "" {
 		b, err := p.Load(ctx, req.IssueID)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ledger.ErrNotFound) {

@@ -330,3 +330,31 @@ func TestWorkersStartingAtOnceBuildOnce(t *testing.T) {
 		t.Errorf("%d sent in all, want 3 (each reader once)", sent)
 	}
 }
+
+func TestResumeOnlyContinuesAnUnfinishedIssue(t *testing.T) {
+	src := &countingSource{fakeSource: fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}}
+	p, st := newPipeline(t, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org")
+	_, tr := wire(t, p, st, nil)
+
+	// Nothing built yet: nothing to resume, and nothing is built.
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0, Resume: true})
+	if err != nil || res.Built != nil || src.fetches != 0 {
+		t.Fatalf("resume with no issue: %+v, %v, %d fetches", res, err, src.fetches)
+	}
+	tr.down = true
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0}); err == nil {
+		t.Fatal("want the relay error")
+	}
+	tr.down = false
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(48 * time.Hour), Resume: true})
+	if err != nil || res.Built == nil || res.Built.Issue.ID != "2026-11-30" || res.Counts.Sent != 2 {
+		t.Fatalf("resume: %+v, %v", res, err)
+	}
+	// Delivered: nothing more to resume, and still no new issue built.
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(48 * time.Hour), Resume: true})
+	if err != nil || res.Built != nil || src.fetches != 1 {
+		t.Fatalf("resume after delivery: %+v, %v, %d fetches", res, err, src.fetches)
+	}
+}

@@ -80,7 +80,7 @@ type Pipeline struct {
 	// on Postgres, a lock file beside SQLite), so that several workers
 	// starting at once build an issue once and the others load it.
 	BuildLock func(ctx context.Context, id string, fn func(context.Context) error) error
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 
 	// What delivery needs (Deliver, SendTest); Build and Preview do without.
 	Delivery Delivery
@@ -148,8 +148,8 @@ type Built struct {
 	Warnings []string       // problems worth an editor's attention, such as size
 }
 
-// Empty reports whether the issue has no article.
-func (b *Built) Empty() bool { return b.Issue.Count() == 0 }
+// Empty reports whether the issue has no article (or there is no issue).
+func (b *Built) Empty() bool { return b == nil || b.Issue.Count() == 0 }
 
 func (p *Pipeline) log() *slog.Logger {
 	if p.Logger == nil {

@@ -41,7 +41,7 @@ type queries struct {
 	buildLock, buildUnlock                 string // Postgres
 
 	getLease, insertLease, takeLease, renewLease, releaseLease string
-	getScheduleState, saveScheduleState                       string
+	getScheduleState, saveScheduleState                        string
 }
 
 // newQueries binds the statements for d.

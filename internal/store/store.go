@@ -112,11 +112,31 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("open store %s: %w", s.where, err)
 	}
 	return s, nil
+}
+
+// migrateRetrying runs migrate, again when SQLite reports the file busy
+// without waiting: several processes opening a new file at once (a daemon
+// and its standby started together) race to switch it to WAL, and SQLite
+// answers the loser SQLITE_BUSY at once instead of through busy_timeout.
+func (s *Store) migrateRetrying(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) || attempt == 20 {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 25 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 func openSQLite(path string) (*Store, error) {
