@@ -324,3 +324,62 @@ func postgresCPU(dsn string) (d time.Duration, ok bool) {
 	}
 	return time.Duration(ticks) * time.Second / 100, true // USER_HZ
 }
+
+// BenchmarkPostgresImport runs `digest subscribers import` of a CSV of
+// 1,000,000 readers (email, name, topics; one row in a thousand repeats an
+// address) into a fresh Postgres schema (DIGEST_TEST_POSTGRES; skipped
+// without it), and reports the time and the importer's peak RSS (GNU
+// time):
+//
+//	go test -run '^$' -bench PostgresImport -benchtime 1x ./internal/e2e
+//
+// DIGEST_BENCH_IMPORT_ROWS changes the number of rows.
+func BenchmarkPostgresImport(b *testing.B) {
+	n := benchEnvInt(b, "DIGEST_BENCH_IMPORT_ROWS", 1_000_000)
+	if os.Getenv(storetest.EnvPostgres) == "" {
+		storetest.PostgresDSN(b) // skips
+	}
+	bin := buildBinary(b)
+	dir := b.TempDir()
+	csvPath := filepath.Join(dir, "readers.csv")
+	var csv bytes.Buffer
+	csv.WriteString("email,name,topics\n")
+	topics := []string{"world", "town", "world;town", ""}
+	for i := range n {
+		j := i
+		if i%1000 == 999 {
+			j = i - 1
+		}
+		fmt.Fprintf(&csv, "Reader%07d@example.org,Reader %d,%s\n", j, i, topics[i%len(topics)])
+	}
+	write(b, csvPath, csv.String())
+	csv = bytes.Buffer{}
+	for b.Loop() {
+		b.StopTimer()
+		config := filepath.Join(b.TempDir(), "config.yaml")
+		write(b, config, fmt.Sprintf(`newsletter: {name: Bench, from: bench@example.org, base_url: "https://bench.example.org"}
+sources:
+  - {name: World, type: feed, url: "https://example.org/w.xml", topics: [world]}
+  - {name: Town, type: feed, url: "https://example.org/t.xml", topics: [town]}
+database: %s
+delivery: {transport: file}
+`, strconv.Quote(storetest.PostgresDSN(b))))
+		cmd, rss := timed(b, b.Context(), bin, "subscribers", "import", csvPath, "--config", config)
+		b.StartTimer()
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		took := time.Since(start)
+		if err != nil {
+			b.Fatalf("import: %v\n%s", err, out)
+		}
+		dups := n / 1000
+		if want := fmt.Sprintf("%d added, 0 updated, 0 unchanged, %d duplicates, 0 skipped", n-dups, dups); !strings.Contains(string(out), want) {
+			b.Fatalf("summary %q, want %q", out, want)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "rows/s")
+		b.ReportMetric(took.Seconds(), "s/import")
+		if kb, ok := rss(); ok {
+			b.ReportMetric(kb/1024, "MB-peak-RSS")
+		}
+	}
+}
