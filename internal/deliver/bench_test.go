@@ -21,13 +21,17 @@ import (
 
 // realisticIssue renders a 30-article issue with the default templates
 // (inlined CSS and all), as `digest build` would.
-func realisticIssue(tb testing.TB) *render.Rendered {
+func realisticIssue(tb testing.TB) *render.Rendered { return realisticIssueOf(tb, 10) }
+
+// realisticIssueOf is realisticIssue with perSection articles in each of
+// its three sections: 10 makes messages of about 78 KB, 2 about 20 KB.
+func realisticIssueOf(tb testing.TB, perSection int) *render.Rendered {
 	tb.Helper()
 	when := time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
 	var secs []issue.Section
 	for s, name := range []string{"World", "Science", "Around town"} {
 		sec := issue.Section{Name: name}
-		for i := range 10 {
+		for i := range perSection {
 			sec.Articles = append(sec.Articles, article.Article{
 				ID:     fmt.Sprintf("a%d-%d", s, i),
 				Title:  fmt.Sprintf("Headline number %d of %s: something happened that readers care about", i, name),

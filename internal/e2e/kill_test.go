@@ -19,7 +19,7 @@ import (
 )
 
 // buildBinary compiles ./cmd/digest into a temporary folder.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "digest")
 	if runtime.GOOS == "windows" {
@@ -43,7 +43,7 @@ func busy(out string) bool { return strings.Contains(out, "being delivered by an
 
 // newSite writes a config, a markdown source and a subscriber list of n
 // addresses, delivering over SMTP to srv.
-func newSite(t *testing.T, srv *smtptest.Server, n, conns int) (config string, emails []string) {
+func newSite(t testing.TB, srv *smtptest.Server, n, conns int) (config string, emails []string) {
 	t.Helper()
 	dir := t.TempDir()
 	notes := filepath.Join(dir, "notes")
@@ -83,7 +83,7 @@ log: {level: warn}
 	return config, emails
 }
 
-func write(t *testing.T, path, body string) {
+func write(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, 
 				bouncedAts = append(bouncedAts, at)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q.record, owner, ids, statuses, attempts, codes, enh, replies, ats, issueID, owner); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.record, owner, ids, statuses, attempts, codes, enh, replies, ats, issueID, ids, owner); err != nil {
 			return fmt.Errorf("subscribers %d…%d: %w", ids[0], ids[len(ids)-1], err)
 		}
 		if len(bouncedIDs) > 0 {
