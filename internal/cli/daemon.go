@@ -280,7 +280,12 @@ func (d *daemon) active(ctx context.Context, a store.Acquisition) {
 	for {
 		select {
 		case <-ctx.Done():
-			d.log.Info("stopping: no new work; waiting for the run in progress", "shutdown_timeout", w.env.cfg.ShutdownTimeout)
+			if d.deliverMu.TryLock() {
+				d.deliverMu.Unlock()
+				d.log.Info("stopping: no run in progress")
+			} else {
+				d.log.Info("stopping: no new work; waiting for the run in progress", "shutdown_timeout", w.env.cfg.ShutdownTimeout)
+			}
 			step("")
 			rel, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			if err := d.e.store.ReleaseLease(rel, daemonName, d.holder); err != nil {
