@@ -67,18 +67,6 @@ type Result struct {
 	Took time.Duration
 }
 
-// Delivered reports whether the result leaves nothing to send: the ledger
-// of its issue is settled (or there was nothing to deliver at all).
-func (r Result) Delivered() bool {
-	switch {
-	case r.Busy != nil:
-		return false
-	case r.Built == nil || r.Built.Empty() || r.DryRun != nil || r.TestTo != "":
-		return true
-	}
-	return r.Counts.Done()
-}
-
 // Deliver is the "deliver an issue" use case, the same for `digest send`,
 // the daemon's tick and the preview's test send: it picks the issue (an
 // earlier unfinished one first; the one for req.Now otherwise, built when it

@@ -120,7 +120,7 @@ func TestDeliverFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Built == nil || res.Built.Issue.ID != "2026-11-30" || res.Enqueued != 3 || res.Summary.Sent != 3 ||
-		res.Counts != (ledger.Counts{Sent: 3}) || !res.Delivered() || res.Run.ID == "" {
+		res.Counts != (ledger.Counts{Sent: 3}) || !res.Counts.Done() || res.Run.ID == "" {
 		t.Fatalf("result %+v", res)
 	}
 	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 3 {
@@ -185,7 +185,7 @@ func TestDeliverRefusesWhileAnotherRunIsLive(t *testing.T) {
 
 	// While its lease lasts: refused, with who and how far; nothing sent.
 	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
-	if err != nil || res.Busy == nil || res.Busy.Runs[0].PID != 99 || res.Busy.Runs[0].Claimed != 2 || res.Delivered() {
+	if err != nil || res.Busy == nil || res.Busy.Runs[0].PID != 99 || res.Busy.Runs[0].Claimed != 2 {
 		t.Fatalf("result %+v, %v; want busy", res, err)
 	}
 	if n := emlCount(t, filepath.Join(outbox, b.Issue.ID)); n != 0 {
@@ -221,7 +221,7 @@ func TestDeliverRelayDownThenResume(t *testing.T) {
 	tr.down = true
 
 	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
-	if err == nil || res.Delivered() || res.Counts != (ledger.Counts{Pending: 2}) {
+	if err == nil || res.Counts.Done() || res.Counts != (ledger.Counts{Pending: 2}) {
 		t.Fatalf("relay down: %+v, %v; want an error and everyone pending", res, err)
 	}
 	if live, _ := st.LiveRuns(ctx); len(live) != 0 {
@@ -229,7 +229,7 @@ func TestDeliverRelayDownThenResume(t *testing.T) {
 	}
 	tr.down = false
 	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(time.Hour)})
-	if err != nil || !res.Delivered() || res.Counts != (ledger.Counts{Sent: 2}) {
+	if err != nil || !res.Counts.Done() || res.Counts != (ledger.Counts{Sent: 2}) {
 		t.Fatalf("resume: %+v, %v", res, err)
 	}
 	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 2 {
