@@ -178,11 +178,18 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		}
 	}()
 
-	if res.Enqueued, err = p.Store.Enqueue(ctx, id); err != nil {
+	// A worker joining live runs finds the issue enqueued (and its stories
+	// remembered) by the run that started it: re-enqueueing a list of
+	// millions would cost seconds per worker for nothing.
+	if c, err := p.Store.Counts(ctx, id); err != nil {
 		return res, err
-	}
-	if err := p.remember(ctx, b); err != nil {
-		return res, err
+	} else if len(live) == 0 || c.Total() == 0 {
+		if res.Enqueued, err = p.Store.Enqueue(ctx, id); err != nil {
+			return res, err
+		}
+		if err := p.remember(ctx, b); err != nil {
+			return res, err
+		}
 	}
 	if res.Joined, err = p.awaitPeers(ctx, res.Run, registered, ttl); err != nil {
 		return res, err
