@@ -95,11 +95,9 @@ func (w *workspace) close() {
 	}
 }
 
-// store returns the open store of a database file.
+// store returns the open store of a database (a SQLite file or a
+// postgres:// URL), opened once.
 func (w *workspace) store(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	if cfg.DatabaseIsPostgres() {
-		return nil, fmt.Errorf("%s: database: postgres is not supported by this build yet; use a SQLite file path", cfg.Path)
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if st, ok := w.stores[cfg.Database]; ok {
