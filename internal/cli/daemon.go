@@ -82,6 +82,7 @@ func (e *env) daemon(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
+	e.metrics.Runtime()
 	d := &daemon{e: e, role: roleStarting, level: new(slog.LevelVar)}
 	d.level.Set(e.cfg.Log.SlogLevel())
 	e.log = leveledLogger(e.stderr, e.cfg.Log.Format, d.level)

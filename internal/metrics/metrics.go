@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -32,6 +33,12 @@ import (
 // concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+	// runtime holds the Go runtime and process collectors of a
+	// long-running process (see Runtime). It is served, never written to
+	// the textfile: node_exporter has go_* and process_* series of its
+	// own, and a one-shot command's would be stale at once.
+	runtime     *prometheus.Registry
+	runtimeOnce sync.Once
 
 	sourceRuns     *prometheus.CounterVec
 	sourceFailures *prometheus.CounterVec
@@ -62,7 +69,7 @@ type Metrics struct {
 // New returns an empty registry with every metric declared.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg: prometheus.NewRegistry(), runtime: prometheus.NewRegistry(),
 		sourceRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "digest_source_fetches_total", Help: "Source fetches by outcome (ok, not modified, stale, error).",
 		}, []string{"source", "status"}),
@@ -202,9 +209,25 @@ func (m *Metrics) Active(active bool) {
 // Registry is the registry, for serving over HTTP.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry live in the Prometheus exposition format.
+// Runtime adds the standard Go runtime collector (go_goroutines,
+// go_memstats_*, go_gc_duration_seconds, …) and process collector
+// (process_resident_memory_bytes, process_open_fds, process_cpu_seconds_total,
+// …) to what Handler serves, as Prometheus users expect of a Go service. A
+// long-running process (the daemon) calls it; WriteFile leaves these series
+// out. A second call does nothing.
+func (m *Metrics) Runtime() {
+	m.runtimeOnce.Do(func() {
+		m.runtime.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+	})
+}
+
+// Handler serves the registry live in the Prometheus exposition format,
+// with the runtime series once Runtime was called.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.runtime}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Source records one fetch of a source. streak is its failed runs in a row,

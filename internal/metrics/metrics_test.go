@@ -192,3 +192,75 @@ func TestWriteFileMergesHistograms(t *testing.T) {
 		}
 	}
 }
+
+// A long-running process serves the Go runtime and process series that
+// Prometheus users expect; the textfile never carries them.
+func TestRuntimeCollectors(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	m.Runtime()
+	m.Runtime() // a second call must not register twice (it would panic)
+	m.Issue(3, 1000)
+
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		"\ngo_goroutines ",
+		"\ngo_memstats_alloc_bytes ",
+		"\ngo_memstats_heap_inuse_bytes ",
+		"\ngo_gc_duration_seconds{",
+		"\ngo_info{",
+		"\nprocess_resident_memory_bytes ",
+		"\nprocess_open_fds ",
+		"\nprocess_cpu_seconds_total ",
+		"\ndigest_issue_articles 3",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if t.Failed() {
+		t.Logf("scraped:\n%s", got)
+	}
+
+	path := filepath.Join(t.TempDir(), "digest.prom")
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"go_", "process_"} {
+		if strings.Contains("\n"+string(file), "\n"+prefix) {
+			t.Errorf("the textfile carries %s* series:\n%s", prefix, file)
+		}
+	}
+	if !strings.Contains(string(file), "digest_issue_articles 3") {
+		t.Errorf("the textfile lost the digest series:\n%s", file)
+	}
+}
+
+// Without Runtime (a one-shot command), nothing of the runtime is served.
+func TestNoRuntimeByDefault(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if strings.Contains(rec.Body.String(), "go_goroutines") {
+		t.Errorf("runtime series served without Runtime:\n%s", rec.Body.String())
+	}
+}
