@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // a bare container has no zoneinfo database
 
@@ -34,6 +35,9 @@ type Schedule struct {
 	wall *cron.SpecSchedule
 	// every is an @every schedule: a fixed interval of real time.
 	every cron.ConstantDelaySchedule
+
+	freqOnce sync.Once // Frequency is computed on first use
+	freq     Frequency
 }
 
 // Parse parses spec and evaluates it in loc (nil means UTC). A spec may start
