@@ -344,9 +344,10 @@ func (d *daemon) waitWork(done <-chan struct{}) {
 	}
 }
 
-// tick is one scheduled run: the same use case as `digest send`, for now.
+// tick is one scheduled run: the same use case as `digest send`, for now,
+// with the issue named by its scheduled time.
 func (d *daemon) tick(ctx context.Context, r schedule.Run) error {
-	_, err := d.deliver(ctx, r.Kind.String(), r.Scheduled, pipeline.Request{Now: time.Now()})
+	_, err := d.deliver(ctx, r.Kind.String(), r.Scheduled, pipeline.Request{Now: time.Now(), Scheduled: r.Scheduled})
 	return err
 }
 

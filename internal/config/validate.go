@@ -301,6 +301,17 @@ func (c *Config) ParseSchedule() (*schedule.Schedule, error) {
 	return schedule.Parse(c.Schedule, c.Location())
 }
 
+// Frequency is how often schedule fires, which sets the form of issue ids
+// (schedule.IssueID); Daily when the schedule does not parse (Validate
+// reports it).
+func (c *Config) Frequency() schedule.Frequency {
+	s, err := c.ParseSchedule()
+	if err != nil {
+		return schedule.Daily
+	}
+	return s.Frequency()
+}
+
 // checkListen accepts "host:port" and ":port"; port 0 picks a free port.
 func checkListen(addr string) error {
 	_, port, err := net.SplitHostPort(addr)

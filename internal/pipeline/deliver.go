@@ -19,6 +19,10 @@ type Request struct {
 	// Now is the issue's clock: which issue is built, its dates, and the
 	// store's stamps (the caller's --now, or the schedule's time).
 	Now time.Time
+	// Scheduled is the scheduled time the run is for (the daemon's tick):
+	// it names the issue (Pipeline.IssueID). Zero: Now names it, so a
+	// manual send between scheduled times makes an issue of its own time.
+	Scheduled time.Time
 	// IssueID delivers this built issue; empty means the current one (an
 	// earlier unfinished issue first, else the issue for Now).
 	IssueID string
@@ -323,6 +327,9 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 		return b, false, err
 	}
 	today := p.IssueID(req.Now)
+	if !req.Scheduled.IsZero() {
+		today = p.IssueID(req.Scheduled)
+	}
 	if last, err := p.Store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
 		c, err := p.Store.Counts(ctx, last.ID)
 		if err != nil {
@@ -346,7 +353,7 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return err
 		}
-		b, err = p.build(ctx, req.Now, true)
+		b, err = p.build(ctx, today, req.Now, true)
 		if errors.Is(err, ErrDelivering) {
 			// Delivery started from another archive copy: use it.
 			b, err = p.Load(ctx, today)

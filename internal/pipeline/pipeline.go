@@ -22,6 +22,7 @@ import (
 	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/schedule"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/subscriber"
 )
@@ -59,6 +60,9 @@ type Pipeline struct {
 	Renderer    *render.Renderer
 	Archive     string         // folder of built issues
 	Location    *time.Location // newsletter time zone
+	// Frequency is how often the schedule fires: it sets the form of issue
+	// ids (schedule.IssueID). The zero value, Daily, names issues by date.
+	Frequency schedule.Frequency
 	Window      time.Duration
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
@@ -166,8 +170,9 @@ func (p *Pipeline) log() *slog.Logger {
 	return p.Logger
 }
 
-// IssueID returns the id of the issue built at now.
-func (p *Pipeline) IssueID(now time.Time) string { return issue.ID(now, p.Location) }
+// IssueID returns the id of the issue for time at (a scheduled time, or a
+// manual run's own time): see schedule.IssueID.
+func (p *Pipeline) IssueID(at time.Time) string { return schedule.IssueID(at, p.Location, p.Frequency) }
 
 // Build gathers every source, selects the issue for now, renders it and
 // archives it under Archive/<id>/. A failing source is reported in
@@ -175,9 +180,10 @@ func (p *Pipeline) IssueID(now time.Time) string { return issue.ID(now, p.Locati
 // articles is returned with Empty() true and is neither stored nor archived.
 func (p *Pipeline) Build(ctx context.Context, now time.Time) (*Built, error) {
 	var b *Built
-	err := p.lockBuild(ctx, p.IssueID(now), func(ctx context.Context) error {
+	id := p.IssueID(now)
+	err := p.lockBuild(ctx, id, func(ctx context.Context) error {
 		var err error
-		b, err = p.build(ctx, now, true)
+		b, err = p.build(ctx, id, now, true)
 		return err
 	})
 	return b, err
@@ -197,11 +203,11 @@ func (p *Pipeline) lockBuild(ctx context.Context, id string, fn func(context.Con
 // no archive, no source-run streaks; the issue number is the one it would
 // get. It is the editors' preview of the next issue.
 func (p *Pipeline) Preview(ctx context.Context, now time.Time) (*Built, error) {
-	return p.build(ctx, now, false)
+	return p.build(ctx, p.IssueID(now), now, false)
 }
 
-func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Built, error) {
-	id := p.IssueID(now)
+// build builds issue id from what the sources hold at now.
+func (p *Pipeline) build(ctx context.Context, id string, now time.Time, persist bool) (*Built, error) {
 	if c, err := p.Store.Counts(ctx, id); err != nil {
 		return nil, err
 	} else if c.Total() > 0 && persist {
@@ -234,6 +240,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
 		Sections: p.Sections, SentIn: sentIn,
 	})
+	iss.ID = id // named by its time, which may be earlier than now
 	b := &Built{Issue: iss, Sources: results}
 	if b.Empty() {
 		return b, nil
@@ -287,7 +294,7 @@ func (p *Pipeline) unsentBefore(ctx context.Context, id string) (ledger.Issue, b
 	if errors.Is(err, ledger.ErrNotFound) {
 		return ledger.Issue{}, false, nil
 	}
-	// Ids are dates: only an issue for a later day replaces one.
+	// Ids sort in time order: only an issue for a later time replaces one.
 	if err != nil || last.ID >= id || !last.CompletedAt.IsZero() {
 		return last, false, err
 	}
