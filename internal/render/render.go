@@ -22,6 +22,7 @@ import (
 
 	"github.com/digest/digest/internal/article"
 	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/schedule"
 	"github.com/digest/digest/templates"
 )
 
@@ -54,9 +55,17 @@ type Data struct {
 
 // IssueView is the issue as templates see it.
 type IssueView struct {
-	ID        string
-	Number    int
-	Date      time.Time
+	ID     string
+	Number int
+	Date   time.Time // the clock the issue was built for
+	// Time is the time the issue is for: the scheduled time its id names
+	// when the schedule sends more than one issue a day, else Date.
+	Time time.Time
+	// Clock is the time of day of an issue's id, "19:00" (or "19:00:05"
+	// when the schedule fires more than once a minute), when the schedule
+	// sends more than one issue a day; empty when its id is a date. The
+	// default header shows it after the date.
+	Clock     string
 	Sections  []issue.Section
 	Articles  []article.Article
 	Count     int
@@ -275,6 +284,7 @@ func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
 		ID:       iss.ID,
 		Number:   iss.Number,
 		Date:     iss.Date,
+		Time:     iss.Date,
 		Sections: iss.Sections,
 		Articles: iss.Articles(),
 		Count:    iss.Count(),
@@ -282,6 +292,13 @@ func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
 	}
 	if len(v.Articles) > 0 {
 		v.Lead = &v.Articles[0]
+	}
+	switch at, f, err := schedule.ParseIssueID(iss.ID, r.nl.Location); {
+	case err != nil:
+	case f == schedule.Minutely:
+		v.Time, v.Clock = at, at.Format("15:04")
+	case f == schedule.Secondly:
+		v.Time, v.Clock = at, at.Format("15:04:05")
 	}
 	if intro != "" {
 		v.IntroText = introText(intro, 72)

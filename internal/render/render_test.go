@@ -446,3 +446,46 @@ func TestTextPartialOverride(t *testing.T) {
 		t.Error("a text partial leaked into the HTML part")
 	}
 }
+
+// A schedule that sends more than once a day: the header shows the time of
+// the issue's id after its date (its scheduled time, not when the build
+// ran); the subject carries the number, as for a daily issue.
+func TestRenderGoldenSeveralADay(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := newsletter()
+	nl.Location = paris
+	r, err := render.New("", nl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := fixture()
+	// Scheduled for 19:00 Paris, caught up after midnight UTC.
+	iss.ID, iss.Number, iss.Date = "2026-11-30-1900", 12, time.Date(2026, 12, 1, 0, 5, 0, 0, time.UTC)
+	out, err := r.Render(iss, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "subject.several.txt", out.Subject+"\n")
+	html, text := out.HTML(reader), out.Text(reader)
+	golden(t, "digest.several.html", html)
+	golden(t, "digest.several.txt", text)
+	if !strings.Contains(html, "Monday, 30 November 2026, 19:00") || !strings.Contains(text, "Monday, 30 November 2026, 19:00") {
+		t.Error("the header does not show the issue's date and time")
+	}
+
+	iss.ID = "2026-11-30-190005"
+	out, err = r.Render(iss, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := out.Text(reader); !strings.Contains(text, "Monday, 30 November 2026, 19:00:05") {
+		t.Errorf("more than once a minute: the header lacks the seconds:\n%s", text)
+	}
+	if html := out.HTML(reader); !strings.Contains(html, "https://news.example.org/archive/2026-11-30-190005/digest.html") {
+		t.Error("the web version link lacks the issue's id")
+	}
+}
