@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/schedule"
 )
 
 // Names of the files that Write produces in the archive folder.
@@ -39,6 +40,10 @@ type Meta struct {
 type entry struct {
 	dir string // folder name under the archive: the issue id, used in links
 	iss issue.Issue
+	// named is the time dir names as an issue id (schedule.IssueID) and f
+	// its form; zero when dir is not an id.
+	named time.Time
+	f     schedule.Frequency
 }
 
 // Write scans dir/*/issue.json and replaces dir/index.html and dir/feed.xml,
@@ -102,24 +107,35 @@ func scan(dir string) ([]entry, []error, error) {
 			errs = append(errs, err)
 			continue
 		}
+		// The zone is not known here: the id's digits are all that is
+		// shown or compared.
+		named, f, _ := schedule.ParseIssueID(name, time.UTC)
 		if iss.Date.IsZero() {
-			// An issue id is its date: good enough to place it in time.
-			d, err := time.Parse(time.DateOnly, name)
-			if err != nil {
+			// An issue id is its time: good enough to place it in time.
+			if named.IsZero() {
 				errs = append(errs, fmt.Errorf("archive: %s: issue has no date", path))
 				continue
 			}
-			iss.Date = d
+			iss.Date = named
 		}
-		out = append(out, entry{dir: name, iss: iss})
+		out = append(out, entry{dir: name, iss: iss, named: named, f: f})
 	}
-	slices.SortFunc(out, func(a, b entry) int {
-		if c := b.iss.Date.Compare(a.iss.Date); c != 0 {
-			return c
-		}
-		return strings.Compare(b.dir, a.dir)
-	})
+	slices.SortFunc(out, newestFirst)
 	return out, errs, nil
+}
+
+// newestFirst orders issues by the times their ids name, newest first: ids
+// sort as strings in time order, whatever their forms (a date, a date and
+// time). A folder whose name is not an id goes by the time its issue was
+// built for.
+func newestFirst(a, b entry) int {
+	if !a.named.IsZero() && !b.named.IsZero() {
+		return strings.Compare(b.dir, a.dir)
+	}
+	if c := b.iss.Date.Compare(a.iss.Date); c != 0 {
+		return c
+	}
+	return strings.Compare(b.dir, a.dir)
 }
 
 // normalizeBase checks that a base URL is absolute and drops trailing slashes.

@@ -444,3 +444,56 @@ func TestSlug(t *testing.T) {
 		})
 	}
 }
+
+// Several issues a day: the index and the feed list them in the order of
+// the times their ids name (not of when each was built: a caught-up run
+// builds late), and the index shows each one's time.
+func TestSeveralIssuesADayInIDOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	day := func(d, h, m int) time.Time { return time.Date(2026, 12, d, h, m, 0, 0, time.UTC) }
+	for i, x := range []struct {
+		id    string
+		built time.Time
+	}{
+		{"2026-12-03", day(3, 8, 0)},       // the schedule was daily then
+		{"2026-12-04-0700", day(4, 7, 0)},  // then twice a day
+		{"2026-12-04-1300", day(4, 20, 5)}, // caught up late, after 19:00
+		{"2026-12-04-1900", day(4, 19, 0)},
+		{"2026-12-04-190030", day(4, 19, 0)}, // then every few seconds
+	} {
+		writeIssue(t, dir, issue.Issue{
+			ID: x.id, Number: i + 1, Date: x.built,
+			Sections: []issue.Section{{Name: "S", Articles: []article.Article{{ID: x.id, Title: "Story " + x.id, Link: "https://e.org/" + x.id}}}},
+		})
+	}
+	if err := Write(dir, Meta{Name: "N"}, testNow); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2026-12-04-190030", "2026-12-04-1900", "2026-12-04-1300", "2026-12-04-0700", "2026-12-03"}
+	f := parseFeed(t, filepath.Join(dir, FeedFile))
+	var got []string
+	for _, e := range f.Entries {
+		got = append(got, strings.TrimPrefix(strings.TrimSuffix(e.Link.Href, "/digest.html"), "./"))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("feed entries %q, want %q", got, want)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, last := string(b), -1
+	for _, id := range want {
+		i := strings.Index(page, `href="./`+id+`/digest.html"`)
+		if i < last {
+			t.Errorf("index lists %s out of order (%d after %d)", id, i, last)
+		}
+		last = i
+	}
+	for _, shown := range []string{">2026-12-04 19:00:30</time>", ">2026-12-04 19:00</time>", ">2026-12-04 13:00</time>", ">2026-12-03</time>"} {
+		if !strings.Contains(page, shown) {
+			t.Errorf("index lacks %q", shown)
+		}
+	}
+}

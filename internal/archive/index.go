@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/url"
 	"time"
+
+	"github.com/digest/digest/internal/schedule"
 )
 
 // indexTemplate is the archive's home page: self-contained (no script, no
@@ -64,7 +66,7 @@ type indexRow struct {
 	Href     string
 	Headline string
 	Number   int
-	Date     string // as shown: 2006-01-02
+	Date     string // as shown: 2006-01-02, or 2006-01-02 15:04 for an issue of several a day
 	DateTime string // RFC 3339
 	Count    int
 }
@@ -100,11 +102,17 @@ func renderIndex(m Meta, entries []entry) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// displayDate is the issue's calendar date: its id when that is a date (the
-// day in the newsletter's zone), else the date it was built for.
+// displayDate is the issue's calendar date, with the time of day when the
+// schedule sends several issues a day: what its id names (in the
+// newsletter's zone), else the date it was built for.
 func displayDate(e entry) string {
-	if _, err := time.Parse(time.DateOnly, e.dir); err == nil {
-		return e.dir
+	switch {
+	case e.named.IsZero():
+		return e.iss.Date.Format(time.DateOnly)
+	case e.f == schedule.Minutely:
+		return e.named.Format("2006-01-02 15:04")
+	case e.f == schedule.Secondly:
+		return e.named.Format(time.DateTime)
 	}
-	return e.iss.Date.Format(time.DateOnly)
+	return e.dir
 }
