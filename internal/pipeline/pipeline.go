@@ -55,14 +55,14 @@ const FutureTolerance = 48 * time.Hour
 
 // Pipeline wires the stages. All fields but Logger are required.
 type Pipeline struct {
-	Sources     []source.Source
-	Store       Store
-	Renderer    *render.Renderer
-	Archive     string         // folder of built issues
-	Location    *time.Location // newsletter time zone
+	Sources  []source.Source
+	Store    Store
+	Renderer *render.Renderer
+	Archive  string         // folder of built issues
+	Location *time.Location // newsletter time zone
 	// Frequency is how often the schedule fires: it sets the form of issue
 	// ids (schedule.IssueID). The zero value, Daily, names issues by date.
-	Frequency schedule.Frequency
+	Frequency   schedule.Frequency
 	Window      time.Duration
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
