@@ -55,18 +55,18 @@ const FutureTolerance = 48 * time.Hour
 
 // Pipeline wires the stages. All fields but Logger are required.
 type Pipeline struct {
-	Sources  []source.Source
-	Store    Store
-	Renderer *render.Renderer
-	Archive  string         // folder of built issues
-	Location *time.Location // newsletter time zone
-	// Frequency is how often the schedule fires: it sets the form of issue
-	// ids (schedule.IssueID). The zero value, Daily, names issues by date.
-	Frequency   schedule.Frequency
+	Sources     []source.Source
+	Store       Store
+	Renderer    *render.Renderer
+	Archive     string         // folder of built issues
+	Location    *time.Location // newsletter time zone
 	Window      time.Duration
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
 	Sections []string
+	// Frequency is how often the schedule fires: it sets the form of issue
+	// ids (schedule.IssueID). The zero value, Daily, names issues by date.
+	Frequency schedule.Frequency
 	// SourceTopics maps each source's name to its topics (lower case), so
 	// that delivery sends each reader only the articles of their topics;
 	// an empty list sends a source's articles to everyone. Nil: no topics,
