@@ -44,15 +44,8 @@ func (e *env) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	state := "not started"
-	switch {
-	case !iss.CompletedAt.IsZero():
-		state = "complete " + iss.CompletedAt.Format(time.RFC3339)
-	case c.Total() > 0:
-		state = "in progress"
-	}
 	fmt.Fprintf(e.stdout, "Issue %s (#%d), %s, built %s: %s\n", iss.ID, iss.Number,
-		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), state)
+		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), issueState(iss, c))
 	fmt.Fprintf(e.stdout, "  sent %d, failed %d, skipped %d, pending %d, sending %d (of %d)\n",
 		c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, c.Total())
 	runs, err := e.store.IssueRuns(ctx, iss.ID)
@@ -77,7 +70,45 @@ func (e *env) status(ctx context.Context, args []string) error {
 		}
 		tw.Flush()
 	}
+	if len(pos) == 0 {
+		return e.printRecent(ctx)
+	}
 	return nil
+}
+
+// issueState says how far an issue's delivery went.
+func issueState(iss store.Issue, c ledger.Counts) string {
+	switch {
+	case !iss.CompletedAt.IsZero():
+		return "complete " + iss.CompletedAt.Format(time.RFC3339)
+	case c.Total() > 0:
+		return "in progress"
+	}
+	return "not started"
+}
+
+// recentIssues is how many issues `digest status` lists.
+const recentIssues = 10
+
+// printRecent lists the latest issues in the order of the times their ids
+// name, newest first, when there is more than one: with a schedule that
+// sends several a day, the morning's issue is not hidden by the evening's.
+func (e *env) printRecent(ctx context.Context) error {
+	recent, err := e.store.RecentIssues(ctx, recentIssues)
+	if err != nil || len(recent) < 2 {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "Recent issues, newest first:")
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  issue\tnumber\tstories\tsent\tstate")
+	for _, iss := range recent {
+		c, err := e.store.Counts(ctx, iss.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t#%d\t%d\t%d\t%s\n", iss.ID, iss.Number, iss.Articles, c.Sent, issueState(iss, c))
+	}
+	return tw.Flush()
 }
 
 // printRuns lists who is delivering the issue (and who did, in the last

@@ -125,3 +125,25 @@ func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) 
 	}
 	return nil
 }
+
+// RecentIssues returns the n latest issues by id, newest first: ids sort
+// in the order of the times they name, a date or a date and time.
+func (s *Store) RecentIssues(ctx context.Context, n int) ([]Issue, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.recentIssues, n)
+	if err != nil {
+		return nil, fmt.Errorf("recent issues: %w", err)
+	}
+	defer rows.Close()
+	var out []Issue
+	for rows.Next() {
+		is, err := scanIssue(rows)
+		if err != nil {
+			return nil, fmt.Errorf("recent issues: %w", err)
+		}
+		out = append(out, is)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("recent issues: %w", err)
+	}
+	return out, nil
+}

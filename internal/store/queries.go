@@ -25,6 +25,7 @@ type queries struct {
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
+	recentIssues                                                   string
 
 	issueExists, enqueue, recoverExpired       string
 	pendingBatch, markSending, skipInactive    string // SQLite
@@ -88,6 +89,7 @@ func newQueries(d dialect) *queries {
 		completeIssue: b(sqlCompleteIssue),
 
 		deleteUnsentIssue: b(sqlDeleteUnsentIssue),
+		recentIssues:      b(sqlRecentIssues),
 
 		issueExists:    b(sqlIssueExists),
 		enqueue:        b(sqlEnqueue),

@@ -260,6 +260,8 @@ const (
 	// An issue is deleted only while its delivery has not started.
 	sqlDeleteUnsentIssue = `DELETE FROM issues WHERE id = ?
 		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE issue_id = issues.id)`
+	// Ids sort in the order of the times they name, whatever their form.
+	sqlRecentIssues = `SELECT ` + issueColumns + ` FROM issues ORDER BY id DESC LIMIT ?`
 )
 
 // Ledger. Lease times are compared with the store's lease clock (real

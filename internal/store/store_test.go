@@ -965,3 +965,28 @@ func testDeleteUnsentIssue(t *testing.T, db storetest.Backend) {
 		t.Errorf("next issue got number %d, want 2", next.Number)
 	}
 }
+
+func TestRecentIssues(t *testing.T) { storetest.Run(t, testRecentIssues) }
+
+// Issues of several a day list newest first by the time their ids name,
+// not by number (a late catch-up, a build for an earlier time).
+func testRecentIssues(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	for _, id := range []string{"2026-12-03", "2026-12-04-1900", "2026-12-04-0700", "2026-12-04-190005", "2026-12-05"} {
+		_, err := s.SaveIssue(ctx, Issue{ID: id})
+		must(t, err)
+	}
+	got, err := s.RecentIssues(ctx, 4)
+	must(t, err)
+	var ids []string
+	for _, is := range got {
+		ids = append(ids, is.ID)
+	}
+	if want := "2026-12-05 2026-12-04-190005 2026-12-04-1900 2026-12-04-0700"; strings.Join(ids, " ") != want {
+		t.Errorf("RecentIssues = %q, want %q", ids, want)
+	}
+	if got[2].Number != 2 {
+		t.Errorf("issue %s has number %d, want 2 (numbers count issues as built)", got[2].ID, got[2].Number)
+	}
+}
