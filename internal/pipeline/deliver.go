@@ -40,6 +40,14 @@ type Request struct {
 	Resume bool
 }
 
+// named is the time that names the request's issue: Scheduled, else Now.
+func (r Request) named() time.Time {
+	if !r.Scheduled.IsZero() {
+		return r.Scheduled
+	}
+	return r.Now
+}
+
 // Result is what a Deliver call found and did; cli prints it.
 type Result struct {
 	// Built is the issue (nil when none could be chosen). Built.Empty()
@@ -326,10 +334,7 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 		}
 		return b, false, err
 	}
-	today := p.IssueID(req.Now)
-	if !req.Scheduled.IsZero() {
-		today = p.IssueID(req.Scheduled)
-	}
+	today := p.IssueID(req.named())
 	if last, err := p.Store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
 		c, err := p.Store.Counts(ctx, last.ID)
 		if err != nil {
