@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -34,24 +35,30 @@ func (f Frequency) String() string {
 	return "at most once a day"
 }
 
-// The horizon over which Frequency walks a spec's times: eight years hold
-// two leap days (a spec for 29 February) and every daylight-saving change
-// of the zone's current rules, both ways, several times.
+// The horizon over which Frequency looks at a zone's daylight-saving (and
+// other offset) changes: eight years hold every change of the zone's
+// current rules, both ways, several times, and two leap days.
 var (
 	horizonStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	horizonYears = 8
 )
 
+// starBit marks a cron/v3 field written as "*" (cron's own constant, not
+// exported); it is not a minute or an hour.
+const starBit = 1 << 63
+
 // Frequency says how often the schedule fires; see the constants. A
-// five-field spec is walked time after time over eight years in its zone,
-// daylight-saving changes included (its times cannot be closer than a
-// minute): it is Minutely as soon as two successive times fall on one
-// calendar date. An @every interval is a fixed length of real time: under
-// a minute it is Secondly; it is Daily only when no day of the zone is
+// five-field spec fires, on each day it fires, at every listed hour and
+// minute: more than one such time is Minutely (its times cannot be closer
+// than a minute). A spec of one time a day is Daily unless a change of the
+// zone's offset puts two of its times on one calendar date (a time in a
+// gap moved past midnight): the days around each change over eight years
+// are walked. An @every interval is a fixed length of real time: under a
+// minute it is Secondly; it is Daily only when no day of the zone is
 // longer (25 hours on the day clocks fall back in most zones, so "@every
-// 24h" there can fire twice on that date and is Minutely; a cron spec
-// such as "0 8 * * *" is the daily schedule). The answer is computed once
-// per Schedule and does not depend on the day it is asked.
+// 24h" there can fire twice on that date and is Minutely; a cron spec such
+// as "0 8 * * *" is the daily schedule). The answer is computed once per
+// Schedule and does not depend on the day it is asked.
 func (s *Schedule) Frequency() Frequency {
 	s.freqOnce.Do(func() { s.freq = s.frequency() })
 	return s.freq
@@ -59,39 +66,60 @@ func (s *Schedule) Frequency() Frequency {
 
 func (s *Schedule) frequency() Frequency {
 	end := horizonStart.AddDate(horizonYears, 0, 0)
+	changes := offsetChanges(s.zone, horizonStart, end)
 	if s.wall == nil {
 		switch d := s.every.Delay; {
 		case d < time.Minute:
 			return Secondly
-		case d < longestDay(s.zone, horizonStart, end):
+		case d < longestDay(s.zone, changes):
 			return Minutely
 		}
 		return Daily
 	}
-	prev := s.Next(horizonStart)
-	for t := s.Next(prev); !t.IsZero() && t.Before(end); prev, t = t, s.Next(t) {
-		a, b := prev.In(s.zone), t.In(s.zone)
-		if a.Truncate(time.Minute).Equal(b.Truncate(time.Minute)) {
-			return Secondly
-		}
-		ay, am, ad := a.Date()
-		by, bm, bd := b.Date()
-		if ay == by && am == bm && ad == bd {
-			return Minutely
+	if bits.OnesCount64(s.wall.Minute&^starBit)*bits.OnesCount64(s.wall.Hour&^starBit) > 1 {
+		return Minutely
+	}
+	const around = 72 * time.Hour
+	for _, c := range changes {
+		prev := s.Next(c.Add(-around))
+		for t := s.Next(prev); !t.IsZero() && t.Before(c.Add(around)); prev, t = t, s.Next(t) {
+			if sameDate(prev.In(s.zone), t.In(s.zone)) {
+				return Minutely
+			}
 		}
 	}
 	return Daily
 }
 
+func sameDate(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// offsetChanges lists the instants in [start, end) at which loc's offset
+// (or zone name) changes.
+func offsetChanges(loc *time.Location, start, end time.Time) []time.Time {
+	var out []time.Time
+	for t := start; ; {
+		_, next := t.In(loc).ZoneBounds()
+		if next.IsZero() || !next.Before(end) || !next.After(t) {
+			return out
+		}
+		out = append(out, next)
+		t = next
+	}
+}
+
 // longestDay is the length of real time of the longest calendar day of loc
-// between start and end.
-func longestDay(loc *time.Location, start, end time.Time) time.Duration {
+// that holds one of its offset changes, and at least 24 hours.
+func longestDay(loc *time.Location, changes []time.Time) time.Duration {
 	longest := 24 * time.Hour
-	y, m, d := start.In(loc).Date()
-	for day := time.Date(y, m, d, 0, 0, 0, 0, loc); day.Before(end); {
-		next := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, loc)
+	for _, c := range changes {
+		y, m, d := c.In(loc).Date()
+		day := time.Date(y, m, d, 0, 0, 0, 0, loc)
+		next := time.Date(y, m, d+1, 0, 0, 0, 0, loc)
 		longest = max(longest, next.Sub(day))
-		day = next
 	}
 	return longest
 }

@@ -65,6 +65,45 @@ func TestFrequency(t *testing.T) {
 	}
 }
 
+// Frequency looks only at the days around each offset change; walking
+// every time of the schedule over the eight years must agree, in zones
+// whose changes fall at midnight or by half an hour.
+func TestFrequencyAgreesWithAFullWalk(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ spec, zone string }{
+		{"0 8 * * *", "Europe/Paris"},
+		{"30 2 * * *", "Europe/Berlin"},
+		{"30 1 * * *", "America/New_York"},
+		{"0 0 * * *", "America/Santiago"},
+		{"45 23 * * *", "America/Santiago"},
+		{"30 0 * * *", "America/Havana"},
+		{"15 2 * * *", "Australia/Lord_Howe"},
+		{"0 8 1 * *", "UTC"},
+	} {
+		t.Run(tt.spec+" "+tt.zone, func(t *testing.T) {
+			t.Parallel()
+			loc := zone(t, tt.zone)
+			s, err := schedule.Parse(tt.spec, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := schedule.Daily
+			start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			prev := s.Next(start)
+			for at := s.Next(prev); at.Before(start.AddDate(8, 0, 0)); prev, at = at, s.Next(at) {
+				a, b := prev.In(loc), at.In(loc)
+				if a.Year() == b.Year() && a.YearDay() == b.YearDay() {
+					want = schedule.Minutely
+					break
+				}
+			}
+			if got := s.Frequency(); got != want {
+				t.Errorf("Frequency = %s, a full walk says %s", got, want)
+			}
+		})
+	}
+}
+
 // The property the ids rest on: successive times of a schedule get ids that
 // are distinct and increase, across midnight and daylight-saving changes.
 // The walk starts before each zone's changes of 2026.
