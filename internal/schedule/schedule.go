@@ -11,6 +11,10 @@
 // a daylight-saving change leaves out (02:30 on a spring-forward day in
 // Europe) runs at the first instant after the gap instead of being skipped
 // for a day, and a time that a fall-back change repeats runs once.
+//
+// A schedule also names what it runs: Frequency says how often a spec fires
+// (at most once a day, more often, more than once a minute), and IssueID
+// is the one rule that turns a time into an issue id at that fineness.
 package schedule
 
 import (
