@@ -310,8 +310,9 @@ func (p *Pipeline) busy(ctx context.Context, live []ledger.Run) (Result, error) 
 var ErrNoSuchIssue = errors.New("no such built issue")
 
 // pick chooses the issue to deliver: the one named, else an earlier issue
-// whose delivery is unfinished (continued reports that), else the issue for
-// now (loaded from the archive when it was built already, built otherwise).
+// whose delivery is unfinished (continued reports that), else the issue of
+// the request's time, Scheduled or Now (loaded from the archive when it was
+// built already, built otherwise).
 func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued bool, err error) {
 	if req.Resume && req.IssueID == "" {
 		last, err := p.Store.LatestIssue(ctx)

@@ -246,31 +246,48 @@ func TestParseIssueID(t *testing.T) {
 }
 
 // The loop, on the injected clock, hands the job scheduled times that name
-// one issue each: twice a day across midnight and the fall-back change.
+// one issue each, in order: daily, weekly, twice a day, every few minutes
+// and every few seconds, across midnight and daylight-saving changes.
 func TestLoopTimesNameIssues(t *testing.T) {
-	paris := zone(t, "Europe/Paris")
-	start0 := time.Date(2026, 10, 24, 12, 0, 0, 0, paris)
-	h := start(t, setup{spec: "0 7,19 * * *", loc: paris, now: start0})
-	h.save(schedule.OutcomeStarted, start0)
-	sched, err := schedule.Parse("0 7,19 * * *", paris)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"2026-10-24-1900", "2026-10-25-0700", "2026-10-25-1900", "2026-10-26-0700"}
-	var got []string
-	for range want {
-		h.clock.waitTimer(t)
-		next := h.loop.Status().Next
-		h.clock.set(next)
-		r := h.run()
-		if r.Kind != schedule.OnTime {
-			t.Errorf("run %+v, want on time", r)
-		}
-		got = append(got, schedule.IssueID(r.Scheduled, paris, sched.Frequency()))
-		h.save(schedule.OutcomeRunning, r.Scheduled)
-		h.save(schedule.OutcomeOK, r.Scheduled)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("ids %q, want %q", got, want)
+	for _, tt := range []struct {
+		name, spec, zone string
+		from             time.Time // in the zone
+		want             []string
+	}{
+		{"daily over the spring-forward change", "30 2 * * *", "Europe/Paris", time.Date(2026, 3, 27, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-03-28", "2026-03-29", "2026-03-30"}},
+		{"weekly", "0 8 * * MON", "Europe/London", time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-10-26", "2026-11-02"}},
+		{"twice a day over midnight and the fall-back change", "0 7,19 * * *", "Europe/Paris", time.Date(2026, 10, 24, 10, 0, 0, 0, time.UTC),
+			[]string{"2026-10-24-1900", "2026-10-25-0700", "2026-10-25-1900", "2026-10-26-0700"}},
+		{"every few minutes over midnight", "*/20 * * * *", "America/New_York", time.Date(2026, 12, 4, 4, 30, 0, 0, time.UTC),
+			[]string{"2026-12-03-2340", "2026-12-04-0000", "2026-12-04-0020"}},
+		{"every few seconds over midnight", "@every 10s", "UTC", time.Date(2026, 12, 3, 23, 59, 35, 0, time.UTC),
+			[]string{"2026-12-03-235945", "2026-12-03-235955", "2026-12-04-000005"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			loc := zone(t, tt.zone)
+			h := start(t, setup{spec: tt.spec, loc: loc, now: tt.from})
+			h.save(schedule.OutcomeStarted, tt.from)
+			sched, err := schedule.Parse(tt.spec, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for range tt.want {
+				h.clock.waitTimer(t)
+				h.clock.set(h.loop.Status().Next)
+				r := h.run()
+				if r.Kind != schedule.OnTime {
+					t.Errorf("run %+v, want on time", r)
+				}
+				got = append(got, schedule.IssueID(r.Scheduled, loc, sched.Frequency()))
+				h.save(schedule.OutcomeRunning, r.Scheduled)
+				h.save(schedule.OutcomeOK, r.Scheduled)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ids %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
