@@ -6,33 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/digest/digest/internal/ledger"
 )
-
-// Sighting is one story as a run saw it: its ID and a fingerprint of what
-// a reader sees of it (title, teaser, link), so that a change is noticed.
-type Sighting struct {
-	ID          string
-	Fingerprint string
-}
-
-// Observed is what the store knows of a story after a sighting.
-type Observed struct {
-	FirstSeen time.Time
-	// Changed is the last time a sighting's fingerprint differed from the
-	// one before; zero when it never did. The first sighting is not a
-	// change.
-	Changed time.Time
-	// Backlog: the story was in a new source's backlog (see SeeSource) and
-	// is never to be sent.
-	Backlog bool
-}
 
 // Observe records the stories seen at now, in one transaction: those not
 // seen before are first seen now (as FirstSeen records them), and a story
 // whose fingerprint differs from the last one recorded has changed at now.
 // It returns what is known of each.
-func (s *Store) Observe(ctx context.Context, seen []Sighting, now time.Time) (map[string]Observed, error) {
-	out := make(map[string]Observed, len(seen))
+func (s *Store) Observe(ctx context.Context, seen []ledger.Sighting, now time.Time) (map[string]ledger.Observed, error) {
+	out := make(map[string]ledger.Observed, len(seen))
 	if len(seen) == 0 {
 		return out, nil
 	}
@@ -51,7 +34,7 @@ func (s *Store) Observe(ctx context.Context, seen []Sighting, now time.Time) (ma
 			if _, err := ins.ExecContext(ctx, sg.ID, now); err != nil {
 				return fmt.Errorf("article %s: %w", sg.ID, err)
 			}
-			var o Observed
+			var o ledger.Observed
 			var print string
 			var at sql.NullTime
 			if err := get.QueryRowContext(ctx, sg.ID).Scan(&o.FirstSeen, &print, &at, &o.Backlog); err != nil {

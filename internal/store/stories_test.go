@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/store/storetest"
 )
 
@@ -19,16 +20,16 @@ func testObserveStories(t *testing.T, db storetest.Backend) {
 	t1, t2, t3 := t0, t0.Add(time.Hour), t0.Add(2*time.Hour)
 	steps := []struct {
 		at   time.Time
-		seen []Sighting
-		want map[string]Observed
+		seen []ledger.Sighting
+		want map[string]ledger.Observed
 	}{
-		{t1, []Sighting{{"a", "v1"}, {"b", "v1"}}, map[string]Observed{
+		{t1, []ledger.Sighting{{ID: "a", Fingerprint: "v1"}, {ID: "b", Fingerprint: "v1"}}, map[string]ledger.Observed{
 			"a": {FirstSeen: t1}, "b": {FirstSeen: t1}, // a first sight is not a change
 		}},
-		{t2, []Sighting{{"a", "v2"}, {"b", "v1"}, {"c", "v1"}}, map[string]Observed{
+		{t2, []ledger.Sighting{{ID: "a", Fingerprint: "v2"}, {ID: "b", Fingerprint: "v1"}, {ID: "c", Fingerprint: "v1"}}, map[string]ledger.Observed{
 			"a": {FirstSeen: t1, Changed: t2}, "b": {FirstSeen: t1}, "c": {FirstSeen: t2},
 		}},
-		{t3, []Sighting{{"a", "v2"}, {"b", "v1"}}, map[string]Observed{
+		{t3, []ledger.Sighting{{ID: "a", Fingerprint: "v2"}, {ID: "b", Fingerprint: "v1"}}, map[string]ledger.Observed{
 			"a": {FirstSeen: t1, Changed: t2}, "b": {FirstSeen: t1}, // unchanged since
 		}},
 	}
@@ -47,9 +48,9 @@ func testObserveStories(t *testing.T, db storetest.Backend) {
 	// its first fingerprint without a change.
 	_, err := s.FirstSeen(ctx, []string{"old"}, t1)
 	must(t, err)
-	got, err := s.Observe(ctx, []Sighting{{"old", "v1"}}, t3)
+	got, err := s.Observe(ctx, []ledger.Sighting{{ID: "old", Fingerprint: "v1"}}, t3)
 	must(t, err)
-	if want := (Observed{FirstSeen: t1}); got["old"] != want {
+	if want := (ledger.Observed{FirstSeen: t1}); got["old"] != want {
 		t.Errorf("Observe of a story first seen without a fingerprint = %+v, want %+v", got["old"], want)
 	}
 }
@@ -60,7 +61,7 @@ func testSeeSource(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	s, _ := openTest(t, db)
 	t1, t2 := t0, t0.Add(24*time.Hour)
-	_, err := s.Observe(ctx, []Sighting{{"new", "x"}, {"old", "x"}, {"sent", "x"}}, t1)
+	_, err := s.Observe(ctx, []ledger.Sighting{{ID: "new", Fingerprint: "x"}, {ID: "old", Fingerprint: "x"}, {ID: "sent", Fingerprint: "x"}}, t1)
 	must(t, err)
 	must(t, s.MarkArticlesSent(ctx, "2025-03-01", []string{"sent"}))
 
@@ -86,7 +87,7 @@ func testSeeSource(t *testing.T, db storetest.Backend) {
 	if want := map[string]time.Time{"Blog": t1}; !reflect.DeepEqual(seen, want) {
 		t.Errorf("SourcesSeen = %v, want %v", seen, want)
 	}
-	got, err := s.Observe(ctx, []Sighting{{"new", "x"}, {"old", "x"}, {"sent", "x"}}, t2)
+	got, err := s.Observe(ctx, []ledger.Sighting{{ID: "new", Fingerprint: "x"}, {ID: "old", Fingerprint: "x"}, {ID: "sent", Fingerprint: "x"}}, t2)
 	must(t, err)
 	backlog := map[string]bool{}
 	for id, o := range got {
