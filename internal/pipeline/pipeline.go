@@ -36,7 +36,12 @@ type Store interface {
 	// DeleteUnsentIssue deletes an issue whose delivery never started; it
 	// returns ErrNotFound otherwise.
 	DeleteUnsentIssue(ctx context.Context, id string) error
-	FirstSeen(ctx context.Context, ids []string, now time.Time) (map[string]time.Time, error)
+	// Observe records the stories seen at now (first sight, changes) and
+	// returns what is known of each; SourcesSeen and SeeSource keep when
+	// each source was first seen, and mark a new source's backlog.
+	Observe(ctx context.Context, seen []ledger.Sighting, now time.Time) (map[string]ledger.Observed, error)
+	SourcesSeen(ctx context.Context, names []string) (map[string]time.Time, error)
+	SeeSource(ctx context.Context, name string, now time.Time, backlog []string) (bool, error)
 	SentBefore(ctx context.Context, ids []string, exceptIssue string) (map[string]string, error)
 	MarkArticlesSent(ctx context.Context, issueID string, ids []string) error
 	Enqueue(ctx context.Context, issueID string) (int, error)
@@ -63,6 +68,9 @@ type Pipeline struct {
 	MaxArticles int
 	// Sections lists the sources' sections in config order.
 	Sections []string
+	// Rules are the editors' per-source rules, by source name; a source
+	// not listed has none (and brings all its stories when new).
+	Rules map[string]SourceRules
 	// SourceTopics maps each source's name to its topics (lower case), so
 	// that delivery sends each reader only the articles of their topics;
 	// an empty list sends a source's articles to everyone. Nil: no topics,
@@ -211,7 +219,12 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := p.date(ctx, arts, now); err != nil {
+	_, obs, err := p.date(ctx, arts, now)
+	if err != nil {
+		return nil, err
+	}
+	backlog, err := p.backlog(ctx, split(arts, results), results, obs, now, persist)
+	if err != nil {
 		return nil, err
 	}
 	var keys []string
@@ -232,7 +245,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
-		Sections: p.Sections, SentIn: sentIn,
+		Sections: p.Sections, SentIn: sentIn, Rules: p.issueRules(), Seen: seenByID(obs), Backlog: backlog,
 	})
 	b := &Built{Issue: iss, Sources: results}
 	if b.Empty() {
