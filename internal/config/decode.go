@@ -148,6 +148,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 			return
 		}
 		v.SetBool(b)
+	case reflect.Pointer: // an optional value: set only when written, and well
+		e := reflect.New(t.Elem())
+		before := len(d.problems)
+		d.decode(n, e.Elem(), key)
+		if len(d.problems) == before {
+			v.Set(e)
+		}
 	default:
 		// A field type this walker does not know: let yaml.v3 decode it.
 		if err := n.Decode(v.Addr().Interface()); err != nil {

@@ -107,6 +107,18 @@ func checkSource(r SourceResult, mine []article.Article, dated []Dating, opts is
 			c.Newest = a.Published
 		}
 	}
+	for _, w := range []struct {
+		n    int
+		what string
+	}{
+		{c.Held, "still settling (sources[].settle): taken once unchanged long enough"},
+		{c.OverLimit, "over the source's max_items: kept for the next issue"},
+		{c.Backlog, "older than the source's backfill when it was first seen: never sent"},
+	} {
+		if w.n > 0 {
+			c.Warnings = append(c.Warnings, count(w.n, "item", "items")+" "+w.what)
+		}
+	}
 	ahead := fmt.Sprintf("%.0f hours", FutureTolerance.Hours())
 	if c.FirstSeen > 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
