@@ -162,6 +162,9 @@ type Built struct {
 	Sources  []SourceResult // empty when the issue was loaded from the archive
 	Loaded   bool           // true when read back from the archive, not gathered
 	Warnings []string       // problems worth an editor's attention, such as size
+	// Out, in a preview of the next issue (PreviewNext), is the issue
+	// whose delivery has started, which this one follows.
+	Out *Out
 }
 
 // Empty reports whether the issue has no article (or there is no issue).
@@ -209,6 +212,13 @@ func (p *Pipeline) Preview(ctx context.Context, now time.Time) (*Built, error) {
 }
 
 func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Built, error) {
+	return p.buildSeen(ctx, now, now, persist)
+}
+
+// buildSeen makes the issue for now; clock is the run's own time, when the
+// stories are seen (their first sight, changes, a new source's backlog):
+// the same as now but for the preview of a later issue (PreviewNext).
+func (p *Pipeline) buildSeen(ctx context.Context, now, clock time.Time, persist bool) (*Built, error) {
 	id := p.IssueID(now)
 	if c, err := p.Store.Counts(ctx, id); err != nil {
 		return nil, err
@@ -219,11 +229,11 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, obs, err := p.date(ctx, arts, now)
+	_, obs, err := p.date(ctx, arts, clock)
 	if err != nil {
 		return nil, err
 	}
-	backlog, err := p.backlog(ctx, split(arts, results), results, obs, now, persist)
+	backlog, err := p.backlog(ctx, split(arts, results), results, obs, clock, persist)
 	if err != nil {
 		return nil, err
 	}
