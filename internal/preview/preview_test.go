@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/preview"
 )
 
@@ -368,5 +370,26 @@ func TestNeedsToken(t *testing.T) {
 		if got := preview.NeedsToken(addr); got != want {
 			t.Errorf("NeedsToken(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestPageShowsSettlingStories: a story held by its source's settle shows
+// how long ago it last changed.
+func TestPageShowsSettlingStories(t *testing.T) {
+	f := newFixture(t)
+	f.rules = map[string]issue.Rules{"Notes": {Settle: 48 * time.Hour}}
+	_, h := built(t, f, preview.Options{})
+	_, body := get(t, h, "/")
+	text := html.UnescapeString(body)
+	for _, want := range []string{
+		"Winter market opens on the square <span class=\"muted\">Notes</span></td><td><strong>settling (changed 20 h ago)</strong>: last changed 29 Nov 2026 12:00 UTC",
+		"Harbour ferry returns to the island <span class=\"muted\">Notes</span></td><td><strong>settling (changed 47 h ago)</strong>",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "Library extends its opening hours <span class=\"muted\">Notes</span></td><td><strong>settling") {
+		t.Error("a story unchanged for longer than settle is held")
 	}
 }
