@@ -17,7 +17,7 @@ type pageData struct {
 	Failure *failure
 	Test    *testResult
 
-	Built      bool // a good build exists
+	Built      bool           // a good build exists
 	Zone       *time.Location // the newsletter's, for every date shown
 	Out        *pipeline.Out  // the issue that went out, when this is the next one
 	IssueID    string
