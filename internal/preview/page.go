@@ -97,7 +97,7 @@ func (d *pageData) fill(sn *snapshot, v *view, note string, links *LinkChecker, 
 	for _, o := range b.Issue.Left {
 		row := leftRow{Article: o.Article, Reason: o.Reason, Label: string(o.Reason), Detail: omissionDetail(o, b.Issue, d.Zone)}
 		if o.Reason == issue.Settling {
-			row.Label = fmt.Sprintf("settling (changed %s ago)", ago(b.Issue.Date.Sub(o.Changed)))
+			row.Label = fmt.Sprintf("settling (changed %s ago)", ago(sn.now.Sub(o.Changed)))
 		}
 		d.Left = append(d.Left, row)
 	}
