@@ -162,7 +162,7 @@ func Select(as []article.Article, o Options) Issue {
 	// stable sort keeps source order among equal times.
 	sort.Stable(byNewest{keep, kept})
 	keep, kept = o.sourceLimits(keep, kept, left)
-	keep, kept = fairCut(keep, kept, o.MaxArticles, left)
+	keep, _ = fairCut(keep, kept, o.MaxArticles, left)
 	for i := range as {
 		if om, ok := left[i]; ok {
 			iss.Left = append(iss.Left, om)

@@ -229,11 +229,7 @@ func (p *Pipeline) buildSeen(ctx context.Context, now, clock time.Time, persist 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	_, obs, err := p.date(ctx, arts, clock)
-	if err != nil {
-		return nil, err
-	}
-	backlog, err := p.backlog(ctx, split(arts, results), results, obs, clock, persist)
+	obs, backlog, err := p.see(ctx, arts, results, clock, persist)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,22 @@ type SourceRules struct {
 	Backfill int
 }
 
+// see dates the articles (date) and finds a new source's backlog
+// (backlog), as seen at clock; with record, a source's first sight is
+// recorded.
+func (p *Pipeline) see(ctx context.Context, arts []article.Article, results []SourceResult, clock time.Time,
+	record bool) (map[string]ledger.Observed, map[string]bool, error) {
+	_, obs, err := p.date(ctx, arts, clock)
+	if err != nil {
+		return nil, nil, err
+	}
+	backlog, err := p.backlog(ctx, split(arts, results), results, obs, clock, record)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obs, backlog, nil
+}
+
 // observe records in the store that the articles were seen at now, with a
 // fingerprint of what a reader sees of each, and returns what the store
 // knows of each (first sight, last change, backlog).
