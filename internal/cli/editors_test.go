@@ -104,11 +104,13 @@ smtp: {host: 127.0.0.1, port: %d, tls: none}
 	busy := fmt.Sprintf(`  - {name: Busy, type: feed, url: "%s/busy.xml", max_items: 2, settle: 2h, settle_max: 48h}`, f.srv.URL)
 	quiet := fmt.Sprintf(`  - {name: Quiet, type: feed, url: "%s/quiet.xml"}`, f.srv.URL)
 	late := fmt.Sprintf(`  - {name: Late, type: feed, url: "%s/late.xml", backfill: 1}`, f.srv.URL)
-	send := func(now string) {
+	send := func(now string) string {
 		t.Helper()
-		if code, out, errOut := w.run("send", "--now", now); code != 0 {
+		code, out, errOut := w.run("send", "--now", now)
+		if code != 0 {
 			t.Fatalf("send --now %s: exit %d\n%s\n%s", now, code, out, errOut)
 		}
+		return out
 	}
 	check := func(id string, wantStories, wantLeft []string) {
 		t.Helper()
@@ -132,7 +134,10 @@ smtp: {host: 127.0.0.1, port: %d, tls: none}
 		item{"b3", "Busy three", "2026-11-29T14:00:00Z"}, item{"b4", "Busy four", "2026-11-29T16:00:00Z"}, b5)
 	f.set("/quiet.xml", item{"q1", "Quiet one", "2026-11-29T09:00:00Z"}, item{"q2", "Quiet two", "2026-11-29T08:30:00Z"})
 	config(busy, quiet)
-	send("2026-11-30T08:00:00Z")
+	out := send("2026-11-30T08:00:00Z")
+	if want := "Held back: 2 stories over a source's max_items (kept for the next issue), 1 story settling; every reason is in issue.json.\n"; !strings.Contains(out, want) {
+		t.Errorf("send output lacks %q:\n%s", want, out)
+	}
 	check("2026-11-30", []string{"b4", "b3", "q1", "q2"}, []string{"b1" + sourceLimit, "b2" + sourceLimit, "b5" + settling})
 	if n := w.smtp.Total(); n != 3 {
 		t.Fatalf("day 1: %d messages, want 3", n)
