@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/preview"
 )
 
@@ -391,5 +393,23 @@ func TestPageShowsSettlingStories(t *testing.T) {
 	}
 	if strings.Contains(text, "Library extends its opening hours <span class=\"muted\">Notes</span></td><td><strong>settling") {
 		t.Error("a story unchanged for longer than settle is held")
+	}
+}
+
+// TestPageShowsAnIssueGoingOut: while the issue for now is still being
+// delivered, the page says how far it got and shows the next one.
+func TestPageShowsAnIssueGoingOut(t *testing.T) {
+	f := newFixture(t)
+	f.out = &pipeline.Out{ID: "2026-11-30", Number: 12, Counts: ledger.Counts{Sent: 1500, Pending: 9000, Sending: 8, Skipped: 3}}
+	_, h := built(t, f, preview.Options{})
+	_, body := get(t, h, "/")
+	text := html.UnescapeString(body)
+	for _, want := range []string{
+		"Issue 2026-11-30 #12 is going out: 1,500 of 10,508 readers sent so far.",
+		"Next: issue <strong>2026-12-01</strong>",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
+		}
 	}
 }
