@@ -43,11 +43,17 @@ func (p *Pipeline) see(ctx context.Context, arts []article.Article, results []So
 
 // observe records in the store that the articles were seen at now, with a
 // fingerprint of what a reader sees of each, and returns what the store
-// knows of each (first sight, last change, backlog).
+// knows of each (first sight, last change, backlog). A story that two
+// sources carry is sighted as its first copy, which the selection keeps:
+// the other copy's teaser is not a change.
 func (p *Pipeline) observe(ctx context.Context, arts []article.Article, now time.Time) (map[string]ledger.Observed, error) {
-	seen := make([]ledger.Sighting, len(arts))
-	for i, a := range arts {
-		seen[i] = ledger.Sighting{ID: a.ID, Fingerprint: fingerprint(a)}
+	seen := make([]ledger.Sighting, 0, len(arts))
+	sighted := make(map[string]bool, len(arts))
+	for _, a := range arts {
+		if !sighted[a.ID] {
+			sighted[a.ID] = true
+			seen = append(seen, ledger.Sighting{ID: a.ID, Fingerprint: fingerprint(a)})
+		}
 	}
 	return p.Store.Observe(ctx, seen, now)
 }

@@ -132,3 +132,23 @@ func TestSettleWaitsForChangesToStop(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleIgnoresASecondCopy: a story two sources carry, with different
+// teasers, is not seen as changing from one copy to the other.
+func TestSettleIgnoresASecondCopy(t *testing.T) {
+	ctx := context.Background()
+	a := from("Blog", "shared", t0.Add(-5*time.Hour))
+	b := a
+	b.Source, b.Teaser = "Mirror", "Another teaser"
+	p, _ := newPipeline(t, &fakeSource{name: "Blog", arts: []article.Article{a}}, &fakeSource{name: "Mirror", arts: []article.Article{b}})
+	p.Rules = map[string]pipeline.SourceRules{"Blog": {Rules: issue.Rules{Settle: 2 * time.Hour, SettleMax: 24 * time.Hour}, Backfill: -1}}
+	for _, at := range []time.Duration{0, time.Hour} {
+		got, err := p.Preview(ctx, t0.Add(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"shared"}, ids(got)); diff != "" {
+			t.Errorf("at t0+%s (-want +got):\n%s", at, diff)
+		}
+	}
+}
