@@ -152,3 +152,48 @@ func TestSettleIgnoresASecondCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCountsHeldOverLimitAndBacklog: Check reports, per source, the
+// stories held by settle, over max_items and in a new source's backlog,
+// and its newest date leaves drafts out.
+func TestCheckCountsHeldOverLimitAndBacklog(t *testing.T) {
+	h := time.Hour
+	draft := from("Wire", "draft", t0.Add(-10*time.Minute))
+	draft.Draft = true
+	wire := &fakeSource{name: "Wire", arts: []article.Article{
+		draft, from("Wire", "fresh", t0.Add(-20*time.Minute)), from("Wire", "w1", t0.Add(-3*h)), from("Wire", "w2", t0.Add(-4*h)), from("Wire", "w3", t0.Add(-5*h)),
+	}}
+	blog := &fakeSource{name: "Blog", arts: []article.Article{from("Blog", "b1", t0.Add(-h)), from("Blog", "b2", t0.Add(-2*h))}}
+	p, _ := newPipeline(t, wire, blog)
+	p.Rules = map[string]pipeline.SourceRules{
+		"Wire": {Rules: issue.Rules{MaxItems: 2, Settle: time.Hour, SettleMax: 24 * h}, Backfill: -1},
+		"Blog": {Backfill: 1},
+	}
+	checks, err := p.Check(context.Background(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type counts struct {
+		InWindow, Held, OverLimit, Backlog int
+		Newest                             time.Time
+	}
+	var got []counts
+	for _, c := range checks {
+		got = append(got, counts{c.InWindow, c.Held, c.OverLimit, c.Backlog, c.Newest})
+	}
+	want := []counts{{2, 1, 1, 0, t0.Add(-20 * time.Minute)}, {1, 0, 0, 1, t0.Add(-h)}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+	if w := checks[1].Warnings; len(w) != 1 || w[0] != "1 item older than the source's backfill when it was first seen: never sent" {
+		t.Errorf("Blog's warnings %q", w)
+	}
+	// Check recorded no first sight: the build after it still finds Blog new.
+	b, err := p.Build(context.Background(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b1", "w1", "w2"}, ids(b)); diff != "" {
+		t.Errorf("build after check (-want +got):\n%s", diff)
+	}
+}
