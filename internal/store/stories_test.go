@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -95,5 +96,29 @@ func testSeeSource(t *testing.T, db storetest.Backend) {
 	}
 	if want := map[string]bool{"new": false, "old": true, "sent": false}; !reflect.DeepEqual(backlog, want) {
 		t.Errorf("backlog = %v, want %v (a story already sent is not backlog)", backlog, want)
+	}
+}
+
+// BenchmarkObserve: one run's sighting of 1,000 stories already known
+// (the common case: most of a feed was seen before), one change among them.
+func BenchmarkObserve(b *testing.B) {
+	for _, db := range storetest.Backends() {
+		b.Run(string(db), func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := openTest(b, db)
+			seen := make([]ledger.Sighting, 1000)
+			for i := range seen {
+				seen[i] = ledger.Sighting{ID: fmt.Sprintf("story-%d", i), Fingerprint: "v1"}
+			}
+			_, err := s.Observe(ctx, seen, t0)
+			must(b, err)
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				seen[i%len(seen)].Fingerprint = fmt.Sprint("v", i+2)
+				if _, err := s.Observe(ctx, seen, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
