@@ -15,8 +15,8 @@ type Article struct {
 	Source    string    `json:"source"` // source name from the config
 	Section   string    `json:"section"`
 	Published time.Time `json:"published"`
-	// Updated is when the source says the story last changed, when it
-	// says so apart from Published; zero otherwise. Selection uses it to
+	// Updated is when the source says the story last changed, when that
+	// is after Published; zero otherwise. Selection uses it to
 	// let a story that is still edited settle.
 	Updated time.Time `json:"-"`
 	Teaser  string    `json:"teaser"` // plain text, already cut
