@@ -90,13 +90,13 @@ const (
 	Draft Reason = "draft"
 	// AlreadySent: the article went out in issue Omission.SentIn.
 	AlreadySent Reason = "already sent"
+	// Backlog: the source already had the story when it was first seen,
+	// and it is older than the source's backfill newest: never sent.
+	Backlog Reason = "in a new source's backlog, beyond its backfill"
 	// BeforeWindow: published at or before the window's start (Issue.From).
 	BeforeWindow Reason = "before the window"
 	// AfterNow: dated after the issue's time (Issue.Date).
 	AfterNow Reason = "after the issue's time"
-	// Backlog: the source already had the story when it was first seen,
-	// and it is older than the source's backfill newest: never sent.
-	Backlog Reason = "in a new source's backlog, beyond its backfill"
 	// Settling: the story changed less than its source's settle ago
 	// (Omission.Changed); it is taken once it stays unchanged.
 	Settling Reason = "settling"
