@@ -15,8 +15,12 @@ type Article struct {
 	Source    string    `json:"source"` // source name from the config
 	Section   string    `json:"section"`
 	Published time.Time `json:"published"`
-	Teaser    string    `json:"teaser"` // plain text, already cut
-	Image     string    `json:"image,omitempty"`
-	Tags      []string  `json:"tags,omitempty"`
-	Draft     bool      `json:"draft,omitempty"`
+	// Updated is when the source says the story last changed, when that
+	// is after Published; zero otherwise. Selection uses it to
+	// let a story that is still edited settle.
+	Updated time.Time `json:"-"`
+	Teaser  string    `json:"teaser"` // plain text, already cut
+	Image   string    `json:"image,omitempty"`
+	Tags    []string  `json:"tags,omitempty"`
+	Draft   bool      `json:"draft,omitempty"`
 }

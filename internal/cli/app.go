@@ -225,7 +225,7 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	return &pipeline.Pipeline{
 		Sources: srcs, Intro: intro, Store: e.store, BuildLock: e.store.WithBuildLock, Renderer: r, Archive: e.cfg.Archive,
 		Location: e.cfg.Location(), Frequency: e.cfg.Frequency(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
-		Sections: sections, SourceTopics: topics, Logger: e.log,
+		Sections: sections, SourceTopics: topics, Rules: sourceRules(e.cfg.Sources), Logger: e.log,
 		UnsubscribePage: strings.TrimRight(e.cfg.Newsletter.BaseURL, "/") + "/unsubscribe",
 		Site:            archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
 	}, nil

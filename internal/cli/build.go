@@ -68,6 +68,9 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 	}
 	fmt.Fprintf(w, "Issue %s (#%d) %s: %s in %s\n", b.Issue.ID, b.Issue.Number, how,
 		plural(b.Issue.Count(), "story", "stories"), plural(len(b.Issue.Sections), "section", "sections"))
+	if line := heldBack(b.Issue); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintf(w, "Subject: %s\n", b.Rendered.Subject)
 	for _, warn := range b.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)

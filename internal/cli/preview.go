@@ -148,7 +148,11 @@ func (w *workspace) load(ctx context.Context) (preview.Session, error) {
 			watch = append(watch, s.Path) // notes folders, local feeds and pages
 		}
 	}
-	return &session{env: e, p: pl, watch: watch}, nil
+	sched, err := cfg.ParseSchedule()
+	if err != nil {
+		return nil, fmt.Errorf("schedule: %w", err)
+	}
+	return &session{env: e, p: pl, watch: watch, next: sched.Next}, nil
 }
 
 // session is one configuration's preview: the pipeline's side-effect-free
@@ -157,13 +161,16 @@ type session struct {
 	env   *env
 	p     *pipeline.Pipeline
 	watch []string
+	next  func(time.Time) time.Time // the schedule's next time
 }
 
 var _ preview.Session = (*session)(nil)
 
 func (s *session) Build(ctx context.Context, now time.Time) (*pipeline.Built, error) {
-	return s.p.Preview(ctx, now)
+	return s.p.PreviewNext(ctx, now, s.next)
 }
+
+func (s *session) Location() *time.Location { return s.env.cfg.Location() }
 
 // Copy builds r's message with the builder delivery uses, which picks the
 // reader's part of the issue by their topics (or skips them: the error

@@ -166,13 +166,14 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	}
 	// Only what Check needs: no templates, so that a broken template does
 	// not stop a look at the sources.
-	p := &pipeline.Pipeline{Sources: srcs, Store: e.store, Location: e.cfg.Location(), Window: e.cfg.Digest.Window, Logger: e.log}
+	p := &pipeline.Pipeline{Sources: srcs, Store: e.store, Location: e.cfg.Location(), Window: e.cfg.Digest.Window,
+		Rules: sourceRules(e.cfg.Sources), Logger: e.log}
 	checks, err := p.Check(ctx, now)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tNEWEST\tTIME")
+	fmt.Fprintln(tw, "SOURCE\tSTATUS\tITEMS\tIN WINDOW\tHELD\tOVER LIMIT\tNEWEST\tTIME")
 	failed := 0
 	for _, c := range checks {
 		e.metrics.Source(c.Name, string(c.Status), c.Articles, c.Took, c.Failed(), c.Streak)
@@ -183,8 +184,8 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 		if !c.Newest.IsZero() {
 			newest = c.Newest.In(e.cfg.Location()).Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", c.Name, c.Status, c.Articles, c.InWindow, newest,
-			c.Took.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", c.Name, c.Status, c.Articles, c.InWindow, c.Held, c.OverLimit,
+			newest, c.Took.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, c := range checks {

@@ -85,6 +85,17 @@ type Source struct {
 	// Topics readers can choose this source's stories by; default: its
 	// section. An empty list ("topics: []") sends its stories to everyone.
 	Topics []string `yaml:"topics"`
+	// MaxItems, when set, is the most stories of this source in one issue,
+	// newest first; the rest stay eligible for the next issue.
+	MaxItems *int `yaml:"max_items"`
+	// Settle is how long a story must stay unchanged before it is taken
+	// (0, the default: at once); SettleMax caps the wait from the first
+	// sight (see SettleLimit).
+	Settle    time.Duration `yaml:"settle"`
+	SettleMax time.Duration `yaml:"settle_max"`
+	// Backfill, when set, is how many of its stories the source brings the
+	// first time it is seen, newest first; the older ones are never sent.
+	Backfill *int `yaml:"backfill"`
 }
 
 // Selectors are the CSS selectors of a page source; item is required, the

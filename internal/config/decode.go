@@ -148,11 +148,24 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 			return
 		}
 		v.SetBool(b)
+	case reflect.Pointer:
+		d.decodeOptional(n, v, key)
 	default:
 		// A field type this walker does not know: let yaml.v3 decode it.
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.addf(n.Line, key, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
+	}
+}
+
+// decodeOptional decodes an optional value (a pointer field, nil when the
+// key is left out): set only when written, and written well.
+func (d *decoder) decodeOptional(n *yaml.Node, v reflect.Value, key string) {
+	e := reflect.New(v.Type().Elem())
+	before := len(d.problems)
+	d.decode(n, e.Elem(), key)
+	if len(d.problems) == before {
+		v.Set(e)
 	}
 }
 

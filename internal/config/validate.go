@@ -256,6 +256,7 @@ func (c *Config) validateSources(v *validator) {
 		if s.Timeout <= 0 {
 			v.addf(key("timeout"), "must be positive, got %s", s.Timeout)
 		}
+		validateSourceRules(v, key, s)
 		for j, t := range s.Topics {
 			tk := fmt.Sprintf("sources[%d].topics[%d]", i, j)
 			switch {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/article"
+	"github.com/digest/digest/internal/ledger"
 )
 
 // Dating says how the builder came by an article's date.
@@ -51,20 +52,17 @@ func Believe(pub, seen, now time.Time) (time.Time, Dating) {
 }
 
 // date gives each article the date the builder believes (see Believe),
-// recording in the store when digest first saw each one, and returns how
-// each was dated.
-func (p *Pipeline) date(ctx context.Context, arts []article.Article, now time.Time) ([]Dating, error) {
-	ids := make([]string, len(arts))
-	for i, a := range arts {
-		ids[i] = a.ID
-	}
-	seen, err := p.Store.FirstSeen(ctx, ids, now)
+// recording in the store what digest saw of each (first sight, changes:
+// see observe), and returns how each was dated and what the store knows of
+// each.
+func (p *Pipeline) date(ctx context.Context, arts []article.Article, now time.Time) ([]Dating, map[string]ledger.Observed, error) {
+	seen, err := p.observe(ctx, arts, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	how := make([]Dating, len(arts))
 	for i := range arts {
-		arts[i].Published, how[i] = Believe(arts[i].Published, seen[arts[i].ID], now)
+		arts[i].Published, how[i] = Believe(arts[i].Published, seen[arts[i].ID].FirstSeen, now)
 	}
-	return how, nil
+	return how, seen, nil
 }

@@ -37,7 +37,12 @@ type Store interface {
 	// DeleteUnsentIssue deletes an issue whose delivery never started; it
 	// returns ErrNotFound otherwise.
 	DeleteUnsentIssue(ctx context.Context, id string) error
-	FirstSeen(ctx context.Context, ids []string, now time.Time) (map[string]time.Time, error)
+	// Observe records the stories seen at now (first sight, changes) and
+	// returns what is known of each; SourcesSeen and SeeSource keep when
+	// each source was first seen, and mark a new source's backlog.
+	Observe(ctx context.Context, seen []ledger.Sighting, now time.Time) (map[string]ledger.Observed, error)
+	SourcesSeen(ctx context.Context, names []string) (map[string]time.Time, error)
+	SeeSource(ctx context.Context, name string, now time.Time, backlog []string) (bool, error)
 	SentBefore(ctx context.Context, ids []string, exceptIssue string) (map[string]string, error)
 	MarkArticlesSent(ctx context.Context, issueID string, ids []string) error
 	Enqueue(ctx context.Context, issueID string) (int, error)
@@ -67,6 +72,9 @@ type Pipeline struct {
 	// Frequency is how often the schedule fires: it sets the form of issue
 	// ids (schedule.IssueID). The zero value, Daily, names issues by date.
 	Frequency schedule.Frequency
+	// Rules are the editors' per-source rules, by source name; a source
+	// not listed has none (and brings all its stories when new).
+	Rules map[string]SourceRules
 	// SourceTopics maps each source's name to its topics (lower case), so
 	// that delivery sends each reader only the articles of their topics;
 	// an empty list sends a source's articles to everyone. Nil: no topics,
@@ -158,6 +166,9 @@ type Built struct {
 	Sources  []SourceResult // empty when the issue was loaded from the archive
 	Loaded   bool           // true when read back from the archive, not gathered
 	Warnings []string       // problems worth an editor's attention, such as size
+	// Out, in a preview of the next issue (PreviewNext), is the issue
+	// whose delivery has started, which this one follows.
+	Out *Out
 }
 
 // Empty reports whether the issue has no article (or there is no issue).
@@ -208,6 +219,13 @@ func (p *Pipeline) Preview(ctx context.Context, now time.Time) (*Built, error) {
 
 // build builds issue id from what the sources hold at now.
 func (p *Pipeline) build(ctx context.Context, id string, now time.Time, persist bool) (*Built, error) {
+	return p.buildSeen(ctx, id, now, now, persist)
+}
+
+// buildSeen makes issue id for now; clock is the run's own time, when the
+// stories are seen (their first sight, changes, a new source's backlog):
+// the same as now but for the preview of a later issue (PreviewNext).
+func (p *Pipeline) buildSeen(ctx context.Context, id string, now, clock time.Time, persist bool) (*Built, error) {
 	if c, err := p.Store.Counts(ctx, id); err != nil {
 		return nil, err
 	} else if c.Total() > 0 && persist {
@@ -217,7 +235,8 @@ func (p *Pipeline) build(ctx context.Context, id string, now time.Time, persist 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := p.date(ctx, arts, now); err != nil {
+	obs, backlog, err := p.see(ctx, arts, results, clock, persist)
+	if err != nil {
 		return nil, err
 	}
 	var keys []string
@@ -238,7 +257,7 @@ func (p *Pipeline) build(ctx context.Context, id string, now time.Time, persist 
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
-		Sections: p.Sections, SentIn: sentIn,
+		Sections: p.Sections, SentIn: sentIn, Rules: p.issueRules(), Seen: seenByID(obs), Backlog: backlog,
 	})
 	iss.ID = id // named by its time, which may be earlier than now
 	b := &Built{Issue: iss, Sources: results}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/preview"
 )
 
@@ -191,4 +193,57 @@ func TestBrowserShowsATemplateErrorAndKeepsRunning(t *testing.T) {
 	waitFor(t, ctx, "the error to go after the fix", `document.getElementById("build-error") === null`,
 		func(gone bool) bool { return gone })
 	waitFor(t, ctx, "the stories after the fix", frameTexts, hasAll(wantStories...))
+}
+
+// TestBrowserShowsTheIssueThatWentOut: once the issue for now went out,
+// the page says so and shows the next one, without the stories sent,
+// every date in the newsletter's zone.
+func TestBrowserShowsTheIssueThatWentOut(t *testing.T) {
+	ctx := browser(t)
+	f := newFixture(t)
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []string{wantStories[0], wantStories[1]}
+	f.zone = paris
+	f.out = &pipeline.Out{ID: "2026-11-30", Number: 2, Counts: ledger.Counts{Sent: 1204}, Completed: testNow}
+	f.sentTitles = map[string]bool{sent[0]: true, sent[1]: true}
+	url := live(t, f)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the stories not sent in both frames", frameTexts, hasAll(wantStories[2:]...))
+	text := func(css string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
+		if err != nil {
+			t.Fatalf("%s: %v", css, err)
+		}
+		return s
+	}
+	banner, summary, stories := text("#went-out"), text("p.summary"), text("#stories")
+	if want := "Issue 2026-11-30 #2 went out at 09:00 to 1,204 readers."; !strings.Contains(banner, want) {
+		t.Errorf("banner %q lacks %q", banner, want)
+	}
+	if want := "Next: issue 2026-12-01 as it would go out at 1 Dec 2026 09:00 CET"; !strings.Contains(summary, want) {
+		t.Errorf("summary %q lacks %q", summary, want)
+	}
+	for _, s := range sent {
+		if strings.Contains(stories, s) {
+			t.Errorf("the next issue's stories list %q, which went out", s)
+		}
+	}
+	// The library note is dated 27 Nov 10:00 UTC: 11:00 in Paris.
+	if want := "Notes, 27 Nov 2026 11:00 CET"; !strings.Contains(stories, want) {
+		t.Errorf("stories panel %q lacks %q (the newsletter's zone)", stories, want)
+	}
+	frames := waitFor(t, ctx, "the frames", frameTexts, hasAll(wantStories[2:]...))
+	for _, text := range frames {
+		for _, s := range sent {
+			if strings.Contains(text, s) {
+				t.Errorf("the next issue's message has %q, which went out", s)
+			}
+		}
+	}
 }

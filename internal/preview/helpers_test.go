@@ -58,6 +58,11 @@ type fixture struct {
 	loadErr  error    // returned by Load when set
 	readers  map[string]preview.Reader
 	sendFail error
+	zone     *time.Location // the newsletter's; nil is UTC
+	out      *pipeline.Out  // when set, Build previews the next issue, after this one,
+	// which carried the stories of these titles
+	sentTitles map[string]bool
+	rules      map[string]issue.Rules // the sources' rules, by name
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -175,8 +180,21 @@ func (s *session) Build(ctx context.Context, now time.Time) (*pipeline.Built, er
 		arts = append(arts, got...)
 		results = append(results, pipeline.SourceResult{Name: src.Name(), Status: rep.Status, Articles: len(got), Took: rep.Took, Err: err})
 	}
-	iss := issue.Select(arts, issue.Options{Now: now, Window: 168 * time.Hour, MaxArticles: 30})
-	b := &pipeline.Built{Issue: iss, Sources: results}
+	s.f.mu.Lock()
+	out, sentTitles, rules := s.f.out, s.f.sentTitles, s.f.rules
+	s.f.mu.Unlock()
+	opts := issue.Options{Now: now, Location: s.f.zone, Window: 168 * time.Hour, MaxArticles: 30, Rules: rules}
+	if out != nil { // as pipeline.PreviewNext: the next day's issue, without what went out
+		opts.Now = now.Add(24 * time.Hour)
+		opts.SentIn = map[string]string{}
+		for _, a := range arts {
+			if sentTitles[a.Title] {
+				opts.SentIn[a.ID] = out.ID
+			}
+		}
+	}
+	iss := issue.Select(arts, opts)
+	b := &pipeline.Built{Issue: iss, Sources: results, Out: out}
 	if b.Empty() {
 		return b, nil
 	}
@@ -225,6 +243,8 @@ func (s *session) Fit(b *pipeline.Built, limit int) (int, error) {
 }
 
 func (s *session) Watch() []string { return []string{s.f.notes, s.f.templates} }
+
+func (s *session) Location() *time.Location { return s.f.zone }
 
 // countingSource is a remote source that counts its fetches.
 type countingSource struct {

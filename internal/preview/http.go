@@ -291,6 +291,7 @@ func (s *Server) sendTest(w http.ResponseWriter, r *http.Request) {
 var pageTemplate = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 	"kb":    formatKB,
 	"clock": func(t time.Time) string { return t.Format("15:04:05") },
-	"date":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+	"date":  stamp, // in the newsletter's zone: {{date .Published $.Zone}}
+	"out":   outLine,
 	"ms":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 }).ParseFS(assets, "assets/page.html.tmpl"))

@@ -17,10 +17,13 @@ type pageData struct {
 	Failure *failure
 	Test    *testResult
 
-	Built      bool // a good build exists
+	Built      bool           // a good build exists
+	Zone       *time.Location // the newsletter's, for every date shown
+	Out        *pipeline.Out  // the issue that went out, when this is the next one
 	IssueID    string
 	Number     int
-	Now        time.Time // the issue's clock
+	Now        time.Time // the preview's clock
+	IssueAt    time.Time // the issue's time: Now, or the next scheduled time once the issue for Now went out
 	BuiltAt    time.Time
 	Took       time.Duration
 	Empty      bool
@@ -44,6 +47,7 @@ type sourceRow struct {
 type leftRow struct {
 	Article article.Article
 	Reason  issue.Reason
+	Label   string // the reason as shown: "settling (changed 20 min ago)"
 	Detail  string
 }
 
@@ -68,8 +72,14 @@ type linkReport struct {
 func (d *pageData) fill(sn *snapshot, v *view, note string, links *LinkChecker, cache *SourceCache) {
 	b := sn.built
 	d.Built = true
+	d.Zone = sn.sess.Location()
+	if d.Zone == nil {
+		d.Zone = time.UTC
+	}
+	d.Out = b.Out
 	d.IssueID, d.Number = b.Issue.ID, b.Issue.Number
 	d.Now, d.BuiltAt, d.Took = sn.now, sn.at, sn.took
+	d.IssueAt = b.Issue.Date
 	d.Empty = b.Empty()
 	d.Warnings = b.Warnings
 	d.View, d.ReaderNote = v, note
@@ -85,7 +95,11 @@ func (d *pageData) fill(sn *snapshot, v *view, note string, links *LinkChecker, 
 		d.Sources = append(d.Sources, sourceRow{SourceResult: r, Cached: fetched[r.Name]})
 	}
 	for _, o := range b.Issue.Left {
-		d.Left = append(d.Left, leftRow{Article: o.Article, Reason: o.Reason, Detail: omissionDetail(o, b.Issue)})
+		row := leftRow{Article: o.Article, Reason: o.Reason, Label: string(o.Reason), Detail: omissionDetail(o, b.Issue, d.Zone)}
+		if o.Reason == issue.Settling {
+			row.Label = fmt.Sprintf("settling (changed %s ago)", ago(sn.now.Sub(o.Changed)))
+		}
+		d.Left = append(d.Left, row)
 	}
 	if v.Err != "" {
 		return
@@ -124,7 +138,7 @@ func (d *pageData) fill(sn *snapshot, v *view, note string, links *LinkChecker, 
 }
 
 // omissionDetail explains one omission in a sentence.
-func omissionDetail(o issue.Omission, iss issue.Issue) string {
+func omissionDetail(o issue.Omission, iss issue.Issue, zone *time.Location) string {
 	switch o.Reason {
 	case issue.Duplicate:
 		return fmt.Sprintf("the same story as “%s” from %s, which came first", o.Original.Title, o.Original.Source)
@@ -133,20 +147,87 @@ func omissionDetail(o issue.Omission, iss issue.Issue) string {
 	case issue.AlreadySent:
 		return "went out in issue " + o.SentIn
 	case issue.BeforeWindow:
-		return fmt.Sprintf("published %s; the window starts %s", stamp(o.Article.Published), stamp(iss.From))
+		return fmt.Sprintf("published %s; the window starts %s", stamp(o.Article.Published, zone), stamp(iss.From, zone))
 	case issue.AfterNow:
-		return fmt.Sprintf("dated %s, after the issue's time %s", stamp(o.Article.Published), stamp(iss.Date))
+		return fmt.Sprintf("dated %s, after the issue's time %s", stamp(o.Article.Published, zone), stamp(iss.Date, zone))
 	case issue.OverLimit:
-		return fmt.Sprintf("the issue holds the %d newest stories (digest.max_articles)", iss.Count())
+		return fmt.Sprintf("the issue holds %d stories (digest.max_articles), one from every source before a second from any; kept for the next issue while in the window", iss.Count())
+	case issue.SourceLimit:
+		return "its source's newer stories fill its sources[].max_items; kept for the next issue while in the window"
+	case issue.Settling:
+		return fmt.Sprintf("last changed %s; its source waits for stories to stop changing (sources[].settle)", stamp(o.Changed, zone))
+	case issue.Backlog:
+		return "its source already had it when first seen, beyond sources[].backfill: never sent"
 	}
 	return ""
 }
 
-func stamp(t time.Time) string {
+// stamp shows a date and time in the newsletter's zone.
+func stamp(t time.Time, zone *time.Location) string {
 	if t.IsZero() {
 		return "(no date)"
 	}
-	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+	if zone == nil {
+		zone = time.UTC
+	}
+	return t.In(zone).Format("2 Jan 2006 15:04 MST")
+}
+
+// ago says a duration as people do: "20 min", "3 h 5 min", "2 days".
+func ago(d time.Duration) string {
+	d = d.Round(time.Minute)
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		h, m := int(d.Hours()), int(d.Minutes())%60
+		if m == 0 {
+			return fmt.Sprintf("%d h", h)
+		}
+		return fmt.Sprintf("%d h %d min", h, m)
+	}
+	return fmt.Sprintf("%d days", int(d.Hours())/24)
+}
+
+// outLine says which issue went out, or is going out, before the one
+// shown: "Issue 2026-12-04 #2 went out at 08:00 to 1,204 readers".
+func outLine(o *pipeline.Out, now time.Time, zone *time.Location) string {
+	c := o.Counts
+	if o.Completed.IsZero() || !c.Done() {
+		return fmt.Sprintf("Issue %s #%d is going out: %s of %s sent so far.", o.ID, o.Number,
+			thousands(c.Sent), plural(c.Total()-c.Skipped, "reader", "readers"))
+	}
+	at := o.Completed.In(zone)
+	when := at.Format("15:04")
+	if y, m, d := now.In(zone).Date(); at.Year() != y || at.Month() != m || at.Day() != d {
+		when = at.Format("2 Jan 2006 15:04")
+	}
+	line := fmt.Sprintf("Issue %s #%d went out at %s to %s", o.ID, o.Number, when, plural(c.Sent, "reader", "readers"))
+	if c.Failed > 0 {
+		line += fmt.Sprintf(" (%s failed)", thousands(c.Failed))
+	}
+	return line + "."
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands writes n with a comma between thousands: 1,204.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func formatKB(n int) string {

@@ -35,7 +35,9 @@ import (
 // The command line implements it with the pipeline's use cases, so that
 // the preview builds and sends exactly as `digest send` does.
 type Session interface {
-	// Build gathers, selects and renders the issue for now, without side
+	// Build gathers, selects and renders the issue that will go out next
+	// (pipeline.PreviewNext: the issue for now, or, once that one went
+	// out, the next scheduled one, with Built.Out set), without side
 	// effects: nothing stored, archived, marked sent or counted as a
 	// source's failure. An issue without articles comes back Empty, with
 	// its report.
@@ -53,6 +55,9 @@ type Session interface {
 	// Fit returns how many of the issue's articles fit in an HTML part of
 	// at most limit bytes.
 	Fit(b *pipeline.Built, limit int) (int, error)
+	// Location is the newsletter's time zone, in which the page shows
+	// dates and times.
+	Location() *time.Location
 	// Watch lists the files and folders the issue is made of (notes
 	// folders, the intro, the templates folder, local feed files): a
 	// change to any of them rebuilds.

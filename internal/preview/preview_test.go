@@ -10,7 +10,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/preview"
 )
 
@@ -367,6 +371,45 @@ func TestNeedsToken(t *testing.T) {
 	} {
 		if got := preview.NeedsToken(addr); got != want {
 			t.Errorf("NeedsToken(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestPageShowsSettlingStories: a story held by its source's settle shows
+// how long ago it last changed.
+func TestPageShowsSettlingStories(t *testing.T) {
+	f := newFixture(t)
+	f.rules = map[string]issue.Rules{"Notes": {Settle: 48 * time.Hour}}
+	_, h := built(t, f, preview.Options{})
+	_, body := get(t, h, "/")
+	text := html.UnescapeString(body)
+	for _, want := range []string{
+		"Winter market opens on the square <span class=\"muted\">Notes</span></td><td><strong>settling (changed 20 h ago)</strong>: last changed 29 Nov 2026 12:00 UTC",
+		"Harbour ferry returns to the island <span class=\"muted\">Notes</span></td><td><strong>settling (changed 47 h ago)</strong>",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "Library extends its opening hours <span class=\"muted\">Notes</span></td><td><strong>settling") {
+		t.Error("a story unchanged for longer than settle is held")
+	}
+}
+
+// TestPageShowsAnIssueGoingOut: while the issue for now is still being
+// delivered, the page says how far it got and shows the next one.
+func TestPageShowsAnIssueGoingOut(t *testing.T) {
+	f := newFixture(t)
+	f.out = &pipeline.Out{ID: "2026-11-30", Number: 12, Counts: ledger.Counts{Sent: 1500, Pending: 9000, Sending: 8, Skipped: 3}}
+	_, h := built(t, f, preview.Options{})
+	_, body := get(t, h, "/")
+	text := html.UnescapeString(body)
+	for _, want := range []string{
+		"Issue 2026-11-30 #12 is going out: 1,500 of 10,508 readers sent so far.",
+		"Next: issue <strong>2026-12-01</strong>",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("page lacks %q", want)
 		}
 	}
 }

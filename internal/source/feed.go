@@ -180,6 +180,9 @@ func (f *feed) item(it *gofeed.Item, base string) (article.Article, bool) {
 	case it.UpdatedParsed != nil:
 		a.Published = it.UpdatedParsed.UTC()
 	}
+	if it.PublishedParsed != nil && it.UpdatedParsed != nil && it.UpdatedParsed.After(*it.PublishedParsed) {
+		a.Updated = it.UpdatedParsed.UTC()
+	}
 	for _, h := range []string{it.Description, it.Content} {
 		if t := f.env.teaser(h); t != "" {
 			a.Teaser = t

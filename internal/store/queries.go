@@ -37,6 +37,8 @@ type queries struct {
 	renewRun, countLiveRuns, endRun            string
 	forgetOldRuns, releaseRunRows              string
 	insertSeen, firstSeen, sentIssue, markSent string
+	observed, setPrint, changed, markBacklog   string
+	sourceSeen, insertSource                   string
 
 	getDocument, putDocument               string
 	sourceOK, sourceFailed, sourceFailures string
@@ -114,6 +116,13 @@ func newQueries(d dialect) *queries {
 		firstSeen:  b(sqlFirstSeen),
 		sentIssue:  b(sqlSentIssue),
 		markSent:   b(sqlMarkSent),
+
+		observed:     b(sqlObserved),
+		setPrint:     b(sqlSetPrint),
+		changed:      b(sqlChanged),
+		markBacklog:  b(sqlMarkBacklog),
+		sourceSeen:   b(sqlSourceSeen),
+		insertSource: b(sqlInsertSource),
 
 		getDocument:    b(sqlGetDocument),
 		putDocument:    b(sqlPutDocument),

@@ -175,6 +175,19 @@ func sqliteMigrations() []string {
 			detail       TEXT NOT NULL DEFAULT '',
 			updated_at   TIMESTAMP NOT NULL
 		);`,
+
+		// 7: the selection's memory of stories and sources (settle,
+		// backfill): what each story looked like when last seen and when
+		// that last changed, whether it is a new source's backlog (never
+		// sent), and when each source was first seen.
+		`ALTER TABLE articles_seen ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+		ALTER TABLE articles_seen ADD COLUMN changed_at TIMESTAMP;
+		ALTER TABLE articles_seen ADD COLUMN backlog BOOLEAN NOT NULL DEFAULT FALSE;
+
+		CREATE TABLE sources_seen (
+			name       TEXT PRIMARY KEY,
+			first_seen TIMESTAMP NOT NULL
+		);`,
 	}
 }
 
@@ -342,6 +355,19 @@ const (
 	sqlMarkSent = `INSERT INTO articles_seen (article_id, first_seen, issue_id, sent_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (article_id) DO UPDATE SET issue_id = excluded.issue_id, sent_at = excluded.sent_at
 		WHERE articles_seen.sent_at IS NULL`
+)
+
+// Stories' changes and sources' first sight (settle, backfill). A
+// fingerprint is recorded without a change the first time (and over the
+// empty one of rows older than migration 7); a different one is a change.
+const (
+	sqlObserved     = `SELECT first_seen, fingerprint, changed_at, backlog FROM articles_seen WHERE article_id = ?`
+	sqlSetPrint     = `UPDATE articles_seen SET fingerprint = ? WHERE article_id = ?`
+	sqlChanged      = `UPDATE articles_seen SET fingerprint = ?, changed_at = ? WHERE article_id = ?`
+	sqlSourceSeen   = `SELECT first_seen FROM sources_seen WHERE name = ?`
+	sqlInsertSource = `INSERT INTO sources_seen (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
+	// A story already sent is not made backlog.
+	sqlMarkBacklog = `UPDATE articles_seen SET backlog = TRUE WHERE article_id = ? AND sent_at IS NULL`
 )
 
 // Documents and source runs.

@@ -140,6 +140,17 @@ func postgresMigrations() []string {
 			detail       TEXT NOT NULL DEFAULT '',
 			updated_at   TIMESTAMPTZ NOT NULL
 		);`,
+
+		// 7: stories' fingerprints and changes, backlog, sources' first
+		// sight.
+		`ALTER TABLE articles_seen ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+		ALTER TABLE articles_seen ADD COLUMN changed_at TIMESTAMPTZ;
+		ALTER TABLE articles_seen ADD COLUMN backlog BOOLEAN NOT NULL DEFAULT FALSE;
+
+		CREATE TABLE sources_seen (
+			name       TEXT PRIMARY KEY,
+			first_seen TIMESTAMPTZ NOT NULL
+		);`,
 	}
 }
 
