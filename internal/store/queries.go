@@ -15,7 +15,7 @@ type queries struct {
 	insertSubscriber, putSubscriber, updateSubscriber                  string
 	unsubscribeByID, resubscribe, subscriberExists, setStatus          string
 	countActive, deleteSubscriberLedger, deleteSubscriber              string
-	syncLookup, syncInsert, syncUpdate                                 string // Postgres
+	syncLookup, syncInsert, syncUpdate                                 string // a batch on Postgres
 
 	signupByID, signupByKey, signupPage, upsertSignup string
 	deleteSignup, deleteSignupByKey                   string
@@ -68,6 +68,9 @@ func newQueries(d dialect) *queries {
 		countActive:            b(sqlCountActive),
 		deleteSubscriberLedger: b(sqlDeleteSubscriberLedger),
 		deleteSubscriber:       b(sqlDeleteSubscriber),
+		syncLookup:             b(sqlSyncLookup),
+		syncInsert:             b(sqlSyncInsert),
+		syncUpdate:             b(sqlSyncFile),
 
 		signupByID:              b(sqlSignupByID),
 		signupByKey:             b(sqlSignupByKey),
