@@ -290,15 +290,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	d.Clock = e.now
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {
-		d.Sync = func(ctx context.Context) error {
-			res, skipped, err := e.importCSV(ctx, path)
-			if err != nil {
-				return fmt.Errorf("subscribers_csv: %w", err)
-			}
-			e.log.Info("subscribers synced", "file", path, "added", res.Added,
-				"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
-			return nil
-		}
+		d.Sync = (&csvSync{e: e, path: path}).sync
 	}
 	return nil
 }
