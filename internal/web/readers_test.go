@@ -151,3 +151,13 @@ func TestFailedTokensAreRateLimited(t *testing.T) {
 	e.clk.add(time.Minute)
 	wantStatus(t, e.do("GET", e.prefsPath(ann), nil), http.StatusOK, "ann@example.org")
 }
+
+// TestHomePage: / names the list and links to the sign-up form; other
+// unknown paths stay 404.
+func TestHomePage(t *testing.T) {
+	e := newEnv(t, nil)
+	wantStatus(t, e.do("GET", "/", nil), http.StatusOK, "The Example Weekly", `href="https://news.example.org/subscribe"`)
+	if w := e.do("GET", "/nothing-here", nil); w.Code != http.StatusNotFound {
+		t.Errorf("GET /nothing-here: %d", w.Code)
+	}
+}

@@ -9,6 +9,15 @@ import (
 	"github.com/digest/digest/internal/subscriber"
 )
 
+// home (GET /) names the list and links to the sign-up form: what someone
+// who opens the server's address finds.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "message", view{Title: h.opts.ListName,
+		Message: []string{"Sign up to get " + h.opts.ListName + " by mail. " +
+			"Every issue links to a page where you can choose what you get, or unsubscribe."},
+		LinkURL: h.link("/subscribe"), LinkText: "Subscribe to " + h.opts.ListName})
+}
+
 // subscribePage (GET /subscribe) is the sign-up form.
 func (h *Handler) subscribePage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, "subscribe", h.subscribeView("", "", nil, ""))

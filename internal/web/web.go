@@ -258,6 +258,7 @@ func New(opts Options) (*Handler, error) {
 	h.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+	h.route("GET /{$}", h.home)
 	h.route("GET /u/{token}", h.unsubscribePage)
 	h.route("POST /u/{token}", h.unsubscribe)
 	h.route("GET /unsubscribe", h.requestLinkPage)
