@@ -422,7 +422,7 @@ func TestWriteEdgeCases(t *testing.T) {
 			t.Fatal(err)
 		}
 		// No articles: the headline falls back to the issue's title.
-		if !strings.Contains(string(b), `<a href="./a:b%20c/digest.html">N a:b c</a>`) {
+		if !strings.Contains(string(b), `<a href="./a:b%20c/digest.html" dir="auto">N a:b c</a>`) {
 			t.Errorf("index:\n%s", b)
 		}
 	})

@@ -179,7 +179,7 @@ func (c docCache) Put(ctx context.Context, key string, d source.Cached) error {
 func (e *env) newsletter() render.Newsletter {
 	n := e.cfg.Newsletter
 	return render.Newsletter{
-		Name: n.Name, BaseURL: n.BaseURL, Footer: n.Footer, ArchiveURL: n.ArchiveURL,
+		Name: n.Name, Language: n.Language, BaseURL: n.BaseURL, Footer: n.Footer, ArchiveURL: n.ArchiveURL,
 		Location: e.cfg.Location(),
 	}
 }
@@ -227,7 +227,8 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 		Location: e.cfg.Location(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
 		Sections: sections, SourceTopics: topics, Logger: e.log,
 		UnsubscribePage: strings.TrimRight(e.cfg.Newsletter.BaseURL, "/") + "/unsubscribe",
-		Site:            archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
+		Site: archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL,
+			Language: e.cfg.Newsletter.Language},
 	}, nil
 }
 

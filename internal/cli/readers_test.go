@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -64,5 +65,28 @@ func TestReadersChoicesSurviveSyncs(t *testing.T) {
 			t.Fatalf("send %d: exit %d\n%s\n%s", i+2, code, out, errOut)
 		}
 		listed("bob@example.org,Bobby,active,tech,", "alice@example.org,Alice Smith,active,,")
+	}
+}
+
+// TestLanguageReachesTheIssueAndArchive: newsletter.language sets the lang
+// of the HTML part and of the archive's index, and French spacing.
+func TestLanguageReachesTheIssueAndArchive(t *testing.T) {
+	w := newWorld(t, 1, "")
+	cfg, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w.config, strings.Replace(string(cfg), "  name: Test Digest\n", "  name: Test Digest\n  language: fr\n", 1))
+	if code, out, errOut := w.run("build", "--now", issueNow); code != 0 {
+		t.Fatalf("build: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, f := range []string{"2026-11-30/digest.html", "index.html"} {
+		b, err := os.ReadFile(filepath.Join(w.dir, "digests", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `lang="fr"`) {
+			t.Errorf("%s has no lang=\"fr\"", f)
+		}
 	}
 }

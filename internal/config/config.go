@@ -48,6 +48,9 @@ type Newsletter struct {
 	ReplyTo    string `yaml:"reply_to"`    // optional
 	BaseURL    string `yaml:"base_url"`    // where the web endpoints (unsubscribe) live
 	Timezone   string `yaml:"timezone"`    // IANA zone, default UTC
+	// Language is the BCP 47 tag of the issues (lang of the HTML part and
+	// of the archive; French typography for "fr"); default "en".
+	Language string `yaml:"language"`
 	Footer     string `yaml:"footer"`      // postal / contact line shown in the footer
 	ArchiveURL string `yaml:"archive_url"` // optional public URL of the archive folder
 	// DoubleOptIn (default true): a sign-up through the web form becomes a
