@@ -48,9 +48,7 @@ type Newsletter struct {
 	ReplyTo    string `yaml:"reply_to"`    // optional
 	BaseURL    string `yaml:"base_url"`    // where the web endpoints (unsubscribe) live
 	Timezone   string `yaml:"timezone"`    // IANA zone, default UTC
-	// Language is the BCP 47 tag of the issues (lang of the HTML part and
-	// of the archive; French typography for "fr"); default "en".
-	Language string `yaml:"language"`
+	Language   string `yaml:"language"`    // BCP 47 tag: lang of the issues and archive, French spacing for fr; default en
 	Footer     string `yaml:"footer"`      // postal / contact line shown in the footer
 	ArchiveURL string `yaml:"archive_url"` // optional public URL of the archive folder
 	// DoubleOptIn (default true): a sign-up through the web form becomes a

@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // newsletter.timezone must load on hosts without a zoneinfo database
