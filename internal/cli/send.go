@@ -103,20 +103,7 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		fmt.Fprintf(w, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, res.TestTo, e.where())
 		return nil
 	case res.DryRun != nil:
-		d := res.DryRun
-		fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
-			plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
-		if e.cfg.SubscribersCSV != "" {
-			fmt.Fprintf(w, "The subscribers file %s was not synced (a dry run changes nothing): a real send syncs it first.\n", relPath(e.cfg.SubscribersCSV))
-		}
-		if c := res.Counts; c.Delivered() {
-			fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): a real send would send nothing.\n",
-				b.Issue.ID, c.Sent, c.Failed, c.Skipped)
-		}
-		if runErr != nil {
-			return &exitError{code: ExitFailed, err: runErr}
-		}
-		return nil
+		return e.printDryRun(res, runErr)
 	case res.Already:
 		c := res.Counts
 		fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): nothing to send.\n",
@@ -156,6 +143,26 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		return &exitError{code: ExitFailed, err: runErr}
 	case !c.Done():
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
+	}
+	return nil
+}
+
+// printDryRun says what a dry run rendered, and what a real send would do
+// otherwise: sync the subscribers file first, or nothing at all for an
+// issue already delivered.
+func (e *env) printDryRun(res pipeline.Result, runErr error) error {
+	w, d := e.stdout, res.DryRun
+	fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
+		plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
+	if e.cfg.SubscribersCSV != "" {
+		fmt.Fprintf(w, "The subscribers file %s was not synced (a dry run changes nothing): a real send syncs it first.\n", relPath(e.cfg.SubscribersCSV))
+	}
+	if c := res.Counts; c.Delivered() {
+		fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): a real send would send nothing.\n",
+			res.Built.Issue.ID, c.Sent, c.Failed, c.Skipped)
+	}
+	if runErr != nil {
+		return &exitError{code: ExitFailed, err: runErr}
 	}
 	return nil
 }
