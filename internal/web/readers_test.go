@@ -3,11 +3,14 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,5 +162,18 @@ func TestHomePage(t *testing.T) {
 	wantStatus(t, e.do("GET", "/", nil), http.StatusOK, "The Example Weekly", `href="https://news.example.org/subscribe"`)
 	if w := e.do("GET", "/nothing-here", nil); w.Code != http.StatusNotFound {
 		t.Errorf("GET /nothing-here: %d", w.Code)
+	}
+}
+
+// TestBackgroundFailureLogsNoAddress: a store failing during a sign-up is
+// logged without the address, whatever its case.
+func TestBackgroundFailureLogsNoAddress(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	e.st.fail = errors.New(`get subscriber "Zed@Example.org": disk on fire`)
+	wantStatus(t, e.signup("zed@example.org", ""), http.StatusOK, "Check your inbox")
+	e.h.Wait()
+	if !strings.Contains(logs.String(), "disk on fire") || strings.Contains(strings.ToLower(logs.String()), "zed@example.org") {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }

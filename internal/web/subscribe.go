@@ -55,7 +55,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !h.allowClient(w, r) {
 		return
 	}
-	h.enqueue(task{kind: "sign-up", run: func(ctx context.Context) error { return h.signup(ctx, email, name, topics) }})
+	h.enqueue(task{kind: "sign-up", run: func(ctx context.Context) error {
+		return withoutAddress(h.signup(ctx, email, name, topics), email)
+	}})
 	h.signedUp(w, email)
 }
 

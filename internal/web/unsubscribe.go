@@ -106,7 +106,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 	if !h.allowClient(w, r) {
 		return
 	}
-	h.enqueue(task{kind: "link", run: func(ctx context.Context) error { return h.mailLink(ctx, email) }})
+	h.enqueue(task{kind: "link", run: func(ctx context.Context) error { return withoutAddress(h.mailLink(ctx, email), email) }})
 	h.linkSent(w, email)
 }
 

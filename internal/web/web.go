@@ -354,6 +354,27 @@ func (h *Handler) sender() {
 	}
 }
 
+// withoutAddress is err with every spelling of email in its text replaced,
+// for the log, which never carries a reader's address.
+func withoutAddress(err error, email string) error {
+	if err == nil || email == "" {
+		return err
+	}
+	msg := err.Error()
+	lower, key := strings.ToLower(msg), strings.ToLower(email)
+	var b strings.Builder
+	for {
+		i := strings.Index(lower, key)
+		if i < 0 {
+			break
+		}
+		b.WriteString(msg[:i] + "<address>")
+		msg, lower = msg[i+len(key):], lower[i+len(key):]
+	}
+	b.WriteString(msg)
+	return errors.New(b.String())
+}
+
 // send renders notice kind for d and hands it to the mailer.
 func (h *Handler) send(ctx context.Context, kind, subject string, d mailData) error {
 	n, err := h.notice(kind, subject, d)
