@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/render"
 )
 
 // Names of the files that Write produces in the archive folder.
@@ -60,6 +61,12 @@ func Write(dir string, m Meta, now time.Time) error {
 	entries, errs, err := scan(dir)
 	if err != nil {
 		return err // the folder itself is unreadable: nothing to write
+	}
+	if render.French(m.Language) {
+		// The headlines and teasers as the issues showed them.
+		for i := range entries {
+			entries[i].iss = render.FrenchIssue(entries[i].iss)
+		}
 	}
 	index, err := renderIndex(m, entries)
 	if err != nil {

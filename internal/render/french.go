@@ -13,18 +13,19 @@ import (
 // French typography puts before ! ? ; and : (it never starts a line).
 const narrowNBSP = '\u202F'
 
-// french reports whether a BCP 47 tag is French (fr, fr-CA, …).
-func french(lang string) bool {
+// French reports whether a BCP 47 tag is French (fr, fr-CA, …): the
+// issue's text then gets French spacing (see FrenchIssue).
+func French(lang string) bool {
 	l := strings.ToLower(lang)
 	return l == "fr" || strings.HasPrefix(l, "fr-")
 }
 
-// frenchIssue is iss with French spacing in its section names and its
+// FrenchIssue is iss with French spacing in its section names and its
 // articles' titles and teasers. The cleaning of feed text drops a space
 // before closing punctuation (an artifact of removed markup in English);
 // in French that space belongs there, so it comes back as a narrow
 // no-break space.
-func frenchIssue(iss issue.Issue) issue.Issue {
+func FrenchIssue(iss issue.Issue) issue.Issue {
 	sections := make([]issue.Section, len(iss.Sections))
 	for i, s := range iss.Sections {
 		arts := make([]article.Article, len(s.Articles))

@@ -253,7 +253,7 @@ func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
 		return nil, fmt.Errorf("render %s: %w", SubjectFile, err)
 	}
 	d.Subject = strings.Join(strings.Fields(buf.String()), " ")
-	if french(r.nl.Language) {
+	if French(r.nl.Language) {
 		d.Subject = frenchSpacing(d.Subject) // the subject's truncate made its spaces plain
 	}
 
@@ -274,8 +274,8 @@ func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
 }
 
 func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
-	if french(r.nl.Language) {
-		iss, intro = frenchIssue(iss), frenchHTML(intro)
+	if French(r.nl.Language) {
+		iss, intro = FrenchIssue(iss), frenchHTML(intro)
 	}
 	v := IssueView{
 		ID:       iss.ID,
