@@ -45,7 +45,8 @@ Usage:
                                                   unsubscribed, bounced)
   digest subscribers export                       print every subscriber as CSV, for backups and moves
 
-Every command takes --config FILE (default config.yaml).
+Every command takes --config FILE (default config.yaml), and --help for its flags
+(or: digest help COMMAND).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
 build and send exit 1 only when every source failed; sources check exits 1 when any
