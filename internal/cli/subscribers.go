@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -92,17 +93,19 @@ func (e *env) importFile(ctx context.Context, path string, report func(error)) (
 type csvSync struct {
 	e    *env
 	path string
-	// warned is the digest of the problems logged last: the same
-	// problems are not logged again at every tick, only when the file
-	// changed them.
-	warned [sha256.Size]byte
 }
 
 // maxLoggedRows bounds the skipped rows logged one by one per change.
 const maxLoggedRows = 20
 
+// csvProblemsKey is the store setting that keeps a digest of the skipped
+// rows last logged, so that every process (a send from cron, the daemon's
+// runs, a restart) logs them once per change of the file, not each time.
+const csvProblemsKey = "subscribers_csv.problems"
+
 // sync imports the file and logs what it did; its skipped rows are logged
-// (without any part of an address) once per change of them.
+// (without any part of an address) when they differ from those last
+// logged.
 func (c *csvSync) sync(ctx context.Context) error {
 	var problems []string
 	rep, err := c.e.importFile(ctx, c.path, func(p error) { problems = append(problems, subscriber.LogText(p)) })
@@ -111,17 +114,20 @@ func (c *csvSync) sync(ctx context.Context) error {
 	}
 	c.e.log.Info("subscribers synced", "file", c.path, "added", rep.Added,
 		"updated", rep.Updated, "unchanged", rep.Unchanged, "skipped", rep.Bad+rep.Duplicates)
-	if sum := sha256.Sum256([]byte(strings.Join(problems, "\n"))); sum != c.warned {
-		c.warned = sum
-		for i, p := range problems {
-			if i == maxLoggedRows {
-				c.e.log.Warn("subscribers file: more rows skipped", "file", c.path, "more", len(problems)-i)
-				break
-			}
-			c.e.log.Warn("subscribers file: row skipped", "file", c.path, "problem", p)
-		}
+	sum := sha256.Sum256([]byte(c.path + "\n" + strings.Join(problems, "\n")))
+	digest := hex.EncodeToString(sum[:])
+	last, err := c.e.store.Setting(ctx, csvProblemsKey)
+	if err != nil || last == digest {
+		return err
 	}
-	return nil
+	for i, p := range problems {
+		if i == maxLoggedRows {
+			c.e.log.Warn("subscribers file: more rows skipped", "file", c.path, "more", len(problems)-i)
+			break
+		}
+		c.e.log.Warn("subscribers file: row skipped", "file", c.path, "problem", p)
+	}
+	return c.e.store.PutSetting(ctx, csvProblemsKey, digest)
 }
 
 func (e *env) subsImport(ctx context.Context, args []string) error {

@@ -21,7 +21,7 @@ type queries struct {
 	deleteSignup, deleteSignupByKey                   string
 	deleteSupersededSignups, purgeSignups             string
 
-	getSetting, insertSettingNew string
+	getSetting, insertSettingNew, putSetting string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -83,6 +83,7 @@ func newQueries(d dialect) *queries {
 
 		getSetting:       b(sqlGetSetting),
 		insertSettingNew: b(sqlInsertSettingNew),
+		putSetting:       b(sqlPutSetting),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

@@ -163,3 +163,23 @@ func testSyncKeepsReadersChoices(t *testing.T, db storetest.Backend) {
 		}
 	}
 }
+
+// TestSettings: PutSetting replaces, Setting reads ("" when absent), and
+// the signing secret is not theirs to write.
+func TestSettings(t *testing.T) { storetest.Run(t, testSettings) }
+
+func testSettings(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "" {
+		t.Fatalf("absent: %q, %v", v, err)
+	}
+	must(t, s.PutSetting(ctx, "k", "one"))
+	must(t, s.PutSetting(ctx, "k", "two"))
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "two" {
+		t.Errorf("Setting = %q, %v; want two", v, err)
+	}
+	if err := s.PutSetting(ctx, secretKey, "x"); err == nil {
+		t.Error("PutSetting wrote the signing secret")
+	}
+}
