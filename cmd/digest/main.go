@@ -26,7 +26,7 @@ func main() {
 		<-sigs
 		cancel()
 		s := <-sigs
-		fmt.Fprintf(os.Stderr, "digest: second %v: exiting at once\n", s)
+		fmt.Fprintf(os.Stderr, "digest: a second signal (%v): exiting at once, without waiting for what is in flight\n", s)
 		os.Exit(cli.ExitFailed)
 	}()
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/issue"
+	"github.com/digest/digest/internal/render"
 	"github.com/digest/digest/internal/schedule"
 )
 
@@ -65,6 +66,12 @@ func Write(dir string, m Meta, now time.Time) error {
 	entries, errs, err := scan(dir)
 	if err != nil {
 		return err // the folder itself is unreadable: nothing to write
+	}
+	if render.French(m.Language) {
+		// The headlines and teasers as the issues showed them.
+		for i := range entries {
+			entries[i].iss = render.FrenchIssue(entries[i].iss)
+		}
 	}
 	index, err := renderIndex(m, entries)
 	if err != nil {

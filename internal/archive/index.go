@@ -11,7 +11,9 @@ import (
 )
 
 // indexTemplate is the archive's home page: self-contained (no script, no
-// external style sheet), readable on a phone and in dark mode.
+// external style sheet), readable on a phone and in dark mode. The list's
+// name and the headlines take their direction from their own text
+// (dir="auto"), so that a right-to-left headline reads right.
 const indexTemplate = `<!DOCTYPE html>
 <html lang="{{.Lang}}">
 <head>
@@ -38,13 +40,13 @@ li a:hover, li a:focus { text-decoration: underline; }
 </head>
 <body>
 <main>
-<h1>{{.Name}}</h1>
+<h1 dir="auto">{{.Name}}</h1>
 <p class="sub">All issues, newest first · <a href="feed.xml">Atom feed</a></p>
 {{- if .Issues}}
 <ol>
 {{- range .Issues}}
 <li>
-<a href="{{.Href}}">{{.Headline}}</a>
+<a href="{{.Href}}" dir="auto">{{.Headline}}</a>
 <span class="meta">{{if .Number}}#{{.Number}} · {{end}}<time datetime="{{.DateTime}}">{{.Date}}</time> · {{.Count}} {{if eq .Count 1}}article{{else}}articles{{end}}</span>
 </li>
 {{- end}}

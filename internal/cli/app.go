@@ -179,7 +179,7 @@ func (c docCache) Put(ctx context.Context, key string, d source.Cached) error {
 func (e *env) newsletter() render.Newsletter {
 	n := e.cfg.Newsletter
 	return render.Newsletter{
-		Name: n.Name, BaseURL: n.BaseURL, Footer: n.Footer, ArchiveURL: n.ArchiveURL,
+		Name: n.Name, Language: n.Language, BaseURL: n.BaseURL, Footer: n.Footer, ArchiveURL: n.ArchiveURL,
 		Location: e.cfg.Location(),
 	}
 }
@@ -227,7 +227,8 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 		Location: e.cfg.Location(), Frequency: e.cfg.Frequency(), Window: e.cfg.Digest.Window, MaxArticles: e.cfg.Digest.MaxArticles,
 		Sections: sections, SourceTopics: topics, Rules: sourceRules(e.cfg.Sources), Logger: e.log,
 		UnsubscribePage: strings.TrimRight(e.cfg.Newsletter.BaseURL, "/") + "/unsubscribe",
-		Site:            archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL},
+		Site: archive.Meta{Name: e.cfg.Newsletter.Name, BaseURL: e.cfg.Newsletter.ArchiveURL,
+			Language: e.cfg.Newsletter.Language},
 	}, nil
 }
 
@@ -290,15 +291,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	d.Clock = e.now
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {
-		d.Sync = func(ctx context.Context) error {
-			res, skipped, err := e.importCSV(ctx, path)
-			if err != nil {
-				return fmt.Errorf("subscribers_csv: %w", err)
-			}
-			e.log.Info("subscribers synced", "file", path, "added", res.Added,
-				"updated", res.Updated, "unchanged", res.Unchanged, "skipped", skipped)
-			return nil
-		}
+		d.Sync = (&csvSync{e: e, path: path}).sync
 	}
 	return nil
 }

@@ -45,7 +45,8 @@ Usage:
                                                   unsubscribed, bounced)
   digest subscribers export                       print every subscriber as CSV, for backups and moves
 
-Every command takes --config FILE (default config.yaml).
+Every command takes --config FILE (default config.yaml), and --help for its flags
+(or: digest help COMMAND).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
 Exit codes: 0 done; 1 the run failed or recipients are still pending; 2 usage or config error.
 build and send exit 1 only when every source failed; sources check exits 1 when any
@@ -112,7 +113,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "digest: %v\n", err)
 		}
 		if errors.Is(err, ErrUsage) {
-			fmt.Fprint(stderr, "\n"+usageHeader)
+			fmt.Fprintln(stderr, helpHint(args))
 		}
 	}
 	return err
@@ -142,6 +143,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
+	if (cmd == "sources" || cmd == "subscribers") && len(rest) > 0 && isHelpFlag(rest[0]) {
+		fmt.Fprint(e.stdout, commandUsage(cmd))
+		return errHelpShown
+	}
 	switch cmd {
 	case "build":
 		return e.build(ctx, rest)
@@ -163,27 +168,97 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		}
 		return e.sourcesCheck(ctx, rest[1:])
 	case "subscribers":
-		if len(rest) == 0 {
-			return usagef("subscribers: expected import, add, remove, list or export")
-		}
-		switch rest[0] {
-		case "import":
-			return e.subsImport(ctx, rest[1:])
-		case "add":
-			return e.subsAdd(ctx, rest[1:])
-		case "remove":
-			return e.subsRemove(ctx, rest[1:])
-		case "list":
-			return e.subsList(ctx, rest[1:])
-		case "export":
-			return e.subsExport(ctx, rest[1:])
-		}
-		return usagef("subscribers: unknown command %q", rest[0])
+		return e.subscribers(ctx, rest)
 	case "help":
+		return e.help(ctx, rest)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+func (e *env) subscribers(ctx context.Context, rest []string) error {
+	if len(rest) == 0 {
+		return usagef("subscribers: expected import, add, remove, list or export")
+	}
+	switch rest[0] {
+	case "import":
+		return e.subsImport(ctx, rest[1:])
+	case "add":
+		return e.subsAdd(ctx, rest[1:])
+	case "remove":
+		return e.subsRemove(ctx, rest[1:])
+	case "list":
+		return e.subsList(ctx, rest[1:])
+	case "export":
+		return e.subsExport(ctx, rest[1:])
+	}
+	return usagef("subscribers: unknown command %q", rest[0])
+}
+
+// help prints the whole usage, or with a command the part about it and
+// its flags (as CMD --help does).
+func (e *env) help(ctx context.Context, rest []string) error {
+	if len(rest) == 0 {
 		fmt.Fprint(e.stdout, usageHeader)
 		return nil
 	}
-	return usagef("unknown command %q", cmd)
+	if commandUsage(strings.Join(rest, " ")) == "" {
+		return usagef("help: unknown command %q", strings.Join(rest, " "))
+	}
+	return e.dispatch(ctx, rest[0], append(rest[1:], "--help"))
+}
+
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// errHelpShown ends a command whose --help was asked for: the usage is
+// printed, and the exit status is 0.
+var errHelpShown error = &exitError{code: ExitOK}
+
+// commandUsage is the part of the usage about one command (such as "send"
+// or "subscribers add"; "subscribers" gives all of its subcommands), with
+// the lines that continue it; "" for an unknown command.
+func commandUsage(name string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usageHeader, "\n") {
+		rest, isCmd := strings.CutPrefix(line, "  digest ")
+		switch {
+		case isCmd:
+			in = rest == name || strings.HasPrefix(rest, name+" ")
+		case !strings.HasPrefix(line, "    "):
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// helpHint is the line after a usage error: where to read the usage of the
+// command that was given (as far as it is known), or of all of them.
+func helpHint(args []string) string {
+	var words []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--config" || a == "-config" {
+			i++ // its value
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		words = append(words, a)
+		if len(words) == 2 {
+			break
+		}
+	}
+	for n := len(words); n > 0; n-- {
+		name := strings.Join(words[:n], " ")
+		if name != "help" && commandUsage(name) != "" {
+			return `Run "digest help ` + name + `" for its usage.`
+		}
+	}
+	return `Run "digest help" for the commands.`
 }
 
 func usagef(format string, args ...any) error {
@@ -212,7 +287,15 @@ func newFlags(e *env, name string, withNow bool) *flags {
 func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.Parse(args); err != nil {
+		err := f.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.stdout, commandUsage(f.Name()))
+			fmt.Fprintf(e.stdout, "\nFlags of %s:\n", f.Name())
+			f.SetOutput(e.stdout)
+			f.PrintDefaults()
+			return nil, errHelpShown
+		}
+		if err != nil {
 			return nil, usagef("%s: %v", f.Name(), err)
 		}
 		args = f.Args()

@@ -247,7 +247,15 @@ func TestSendBrokenSourceStillBuilds(t *testing.T) {
 
 func TestSendTestCopyAndDryRun(t *testing.T) {
 	w := newWorld(t, 5, "")
+	// A dry run syncs nothing, the subscribers file included.
 	code, out, errOut := w.run("send", "--now", issueNow, "--dry-run")
+	if code != 0 || !strings.Contains(out, "Dry run: 0 messages rendered") || !strings.Contains(out, "was not synced") {
+		t.Fatalf("dry run before any sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := w.run("subscribers", "import", filepath.Join(w.dir, "subscribers.csv")); code != 0 {
+		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = w.run("send", "--now", issueNow, "--dry-run")
 	if code != 0 || !strings.Contains(out, "Dry run: 5 messages rendered") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}

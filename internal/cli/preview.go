@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,13 +68,29 @@ func (e *env) preview(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("preview: %w", err)
 	}
-	url := "http://" + ln.Addr().String() + "/"
+	host, all := browseHost(ln.Addr())
+	url := "http://" + host + "/"
 	if *token != "" {
 		url += "?token=" + *token
 	}
 	fmt.Fprintf(e.stdout, "Preview of the next issue at %s (rebuilds when notes, the intro, templates or %s change; Ctrl-C to stop)\n",
 		url, relPath(e.configPath))
+	if all {
+		fmt.Fprintln(e.stdout, "Listening on every interface: from another machine, use this one's name or address instead of 127.0.0.1.")
+	}
 	return srv.Serve(ctx, ln)
+}
+
+// browseHost is host:port to open in a browser for a listener's address:
+// an unspecified address (0.0.0.0, ::) becomes loopback, since
+// "http://[::]:8080" is not a URL a browser opens everywhere; all says it
+// was one.
+func browseHost(addr net.Addr) (hostport string, all bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String(), false
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), true
 }
 
 // workspace makes a preview session from the configuration at each

@@ -308,3 +308,23 @@ func TestPreviewTestSendToFiles(t *testing.T) {
 		t.Error("the page does not say where the test copy went")
 	}
 }
+
+// TestPreviewOnEveryInterfacePrintsAUsableURL: --addr 0.0.0.0 prints a
+// loopback URL a browser opens (not http://[::]:…), and it answers.
+func TestPreviewOnEveryInterfacePrintsAUsableURL(t *testing.T) {
+	w := newPreviewWorld(t)
+	t.Setenv("DIGEST_PREVIEW_TOKEN", "tok")
+	base := w.start(t, "--addr", "0.0.0.0:0")
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.HasSuffix(base, "/?token=tok") {
+		t.Fatalf("printed %q, want http://127.0.0.1:PORT/?token=tok", base)
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(base) // the token sets a cookie and redirects
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d", base, resp.StatusCode)
+	}
+}

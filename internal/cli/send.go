@@ -54,6 +54,11 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if err := e.wireDelivery(ctx, p); err != nil {
 		return err
 	}
+	if *dryRun {
+		// A dry run changes nothing, the subscribers from the file
+		// included: it renders for the store's readers as they are.
+		p.Delivery.Sync = nil
+	}
 	p.Delivery.Chosen = func(b *pipeline.Built, continued bool) {
 		e.observe(b)
 		if continued {
@@ -64,6 +69,12 @@ func (e *env) send(ctx context.Context, args []string) error {
 	res, err := p.Deliver(ctx, pipeline.Request{Now: now, IssueID: *issueID, DryRun: *dryRun, TestTo: *to, Worker: *worker})
 	if errors.Is(err, pipeline.ErrNoSuchIssue) {
 		return usagef("send --issue %s: no such built issue", *issueID)
+	}
+	if res.DryRun != nil && res.Built != nil && err == nil {
+		// Whether a real send would do anything: the ledger says.
+		if res.Counts, err = e.store.Counts(ctx, res.Built.Issue.ID); err != nil {
+			return err
+		}
 	}
 	return e.printDelivery(res, err)
 }
@@ -92,13 +103,7 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		fmt.Fprintf(w, "Test copy of issue %s sent to %s via %s (ledger untouched)\n", b.Issue.ID, res.TestTo, e.where())
 		return nil
 	case res.DryRun != nil:
-		d := res.DryRun
-		fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
-			plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
-		if runErr != nil {
-			return &exitError{code: ExitFailed, err: runErr}
-		}
-		return nil
+		return e.printDryRun(res, runErr)
 	case res.Already:
 		c := res.Counts
 		fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): nothing to send.\n",
@@ -138,6 +143,26 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		return &exitError{code: ExitFailed, err: runErr}
 	case !c.Done():
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
+	}
+	return nil
+}
+
+// printDryRun says what a dry run rendered, and what a real send would do
+// otherwise: sync the subscribers file first, or nothing at all for an
+// issue already delivered.
+func (e *env) printDryRun(res pipeline.Result, runErr error) error {
+	w, d := e.stdout, res.DryRun
+	fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
+		plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
+	if e.cfg.SubscribersCSV != "" {
+		fmt.Fprintf(w, "The subscribers file %s was not synced (a dry run changes nothing): a real send syncs it first.\n", relPath(e.cfg.SubscribersCSV))
+	}
+	if c := res.Counts; c.Delivered() {
+		fmt.Fprintf(w, "Issue %s is already delivered (%d sent, %d failed, %d skipped): a real send would send nothing.\n",
+			res.Built.Issue.ID, c.Sent, c.Failed, c.Skipped)
+	}
+	if runErr != nil {
+		return &exitError{code: ExitFailed, err: runErr}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,10 +42,10 @@ type importReport struct {
 
 // importFile reads a subscriber CSV and syncs it into the store row by row:
 // new addresses are added, names and topics updated, and nobody who
-// unsubscribed is re-activated. Bad rows and repeated addresses are
-// reported with their line and skipped; a file that is unusable as a whole
-// (empty, no email column) is an error.
-func (e *env) importFile(ctx context.Context, path string) (importReport, error) {
+// unsubscribed is re-activated. Bad rows and repeated addresses are handed
+// to report (as *subscriber.LineError) and skipped; a file that is unusable
+// as a whole (empty, no email column) is an error.
+func (e *env) importFile(ctx context.Context, path string, report func(error)) (importReport, error) {
 	var rep importReport
 	f, err := os.Open(path)
 	if err != nil {
@@ -61,7 +63,7 @@ func (e *env) importFile(ctx context.Context, path string) (importReport, error)
 		} else {
 			rep.Bad++
 		}
-		fmt.Fprintf(e.stderr, "%s: %v (row skipped)\n", path, p)
+		report(p)
 	}
 	known := e.topicKeys()
 	rows := func(yield func(subscriber.Row) bool) {
@@ -86,11 +88,46 @@ func (e *env) importFile(ctx context.Context, path string) (importReport, error)
 	return rep, nil
 }
 
-// importCSV is importFile for the subscribers_csv sync, with every skipped
-// row counted as skipped.
-func (e *env) importCSV(ctx context.Context, path string) (store.SyncResult, int, error) {
-	rep, err := e.importFile(ctx, path)
-	return rep.SyncResult, rep.Bad + rep.Duplicates, err
+// csvSync is the subscribers_csv sync of one process (one configuration:
+// the daemon makes a new one when it reloads).
+type csvSync struct {
+	e    *env
+	path string
+}
+
+// maxLoggedRows bounds the skipped rows logged one by one per change.
+const maxLoggedRows = 20
+
+// csvProblemsKey is the store setting that keeps a digest of the skipped
+// rows last logged, so that every process (a send from cron, the daemon's
+// runs, a restart) logs them once per change of the file, not each time.
+const csvProblemsKey = "subscribers_csv.problems"
+
+// sync imports the file and logs what it did; its skipped rows are logged
+// (without any part of an address) when they differ from those last
+// logged.
+func (c *csvSync) sync(ctx context.Context) error {
+	var problems []string
+	rep, err := c.e.importFile(ctx, c.path, func(p error) { problems = append(problems, subscriber.LogText(p)) })
+	if err != nil {
+		return fmt.Errorf("subscribers_csv: %w", err)
+	}
+	c.e.log.Info("subscribers synced", "file", c.path, "added", rep.Added,
+		"updated", rep.Updated, "unchanged", rep.Unchanged, "skipped", rep.Bad+rep.Duplicates)
+	sum := sha256.Sum256([]byte(c.path + "\n" + strings.Join(problems, "\n")))
+	digest := hex.EncodeToString(sum[:])
+	last, err := c.e.store.Setting(ctx, csvProblemsKey)
+	if err != nil || last == digest {
+		return err
+	}
+	for i, p := range problems {
+		if i == maxLoggedRows {
+			c.e.log.Warn("subscribers file: more rows skipped", "file", c.path, "more", len(problems)-i)
+			break
+		}
+		c.e.log.Warn("subscribers file: row skipped", "file", c.path, "problem", p)
+	}
+	return c.e.store.PutSetting(ctx, csvProblemsKey, digest)
 }
 
 func (e *env) subsImport(ctx context.Context, args []string) error {
@@ -103,7 +140,7 @@ func (e *env) subsImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	rep, err := e.importFile(ctx, pos[0])
+	rep, err := e.importFile(ctx, pos[0], func(p error) { fmt.Fprintf(e.stderr, "%s: %v (row skipped)\n", pos[0], p) })
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ type Newsletter struct {
 	ReplyTo    string `yaml:"reply_to"`    // optional
 	BaseURL    string `yaml:"base_url"`    // where the web endpoints (unsubscribe) live
 	Timezone   string `yaml:"timezone"`    // IANA zone, default UTC
+	Language   string `yaml:"language"`    // BCP 47 tag: lang of the issues and archive, French spacing for fr; default en
 	Footer     string `yaml:"footer"`      // postal / contact line shown in the footer
 	ArchiveURL string `yaml:"archive_url"` // optional public URL of the archive folder
 	// DoubleOptIn (default true): a sign-up through the web form becomes a

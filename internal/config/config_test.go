@@ -405,6 +405,7 @@ func TestValidateRules(t *testing.T) {
 		{"base_url broken", func(c *Config) { c.Newsletter.BaseURL = "http://[::1" }, "newsletter.base_url"},
 		{"archive_url", func(c *Config) { c.Newsletter.ArchiveURL = "/archive" }, "newsletter.archive_url"},
 		{"timezone", func(c *Config) { c.Newsletter.Timezone = "Europe/Nowhere" }, "newsletter.timezone"},
+		{"language", func(c *Config) { c.Newsletter.Language = "fr_FR" }, "newsletter.language"},
 		{"window zero", func(c *Config) { c.Digest.Window = 0 }, "digest.window"},
 		{"window negative", func(c *Config) { c.Digest.Window = -time.Hour }, "digest.window"},
 		{"max_articles", func(c *Config) { c.Digest.MaxArticles = 0 }, "digest.max_articles"},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,9 @@ func (c *Config) validate(lines map[string]int) []error {
 	}
 	if _, err := time.LoadLocation(n.Timezone); err != nil {
 		v.wrap("newsletter.timezone", fmt.Sprintf("%q is not a known IANA time zone", n.Timezone), err)
+	}
+	if n.Language != "" && !languageTag.MatchString(n.Language) {
+		v.addf("newsletter.language", "%q is not a language tag (e.g. en, fr, pt-BR)", n.Language)
 	}
 
 	if c.Digest.Window <= 0 {
@@ -295,6 +299,9 @@ func (c Config) Topics() []Topic {
 	}
 	return out
 }
+
+// languageTag is the shape of a BCP 47 tag: a language and subtags.
+var languageTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
 
 // ParseSchedule parses schedule in newsletter.timezone (UTC when that zone
 // is not valid; Validate reports it).

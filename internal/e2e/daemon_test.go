@@ -292,7 +292,7 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 	}
 	metrics := d.get("/metrics")
 	for _, want := range []string{
-		fmt.Sprintf(`digest_messages_total{outcome="sent",reason=""} %d`, len(site.emails)),
+		fmt.Sprintf(`digest_messages_total{outcome="sent",reason="accepted"} %d`, len(site.emails)),
 		`digest_issues_built_total 1`,
 		`digest_daemon_active 1`,
 		`digest_schedule_next_run_timestamp_seconds `,

@@ -20,10 +20,11 @@ type Notice struct {
 	HTML    string // the HTML part, a whole document
 }
 
-// Notice builds n as one message over the same header code as an issue:
-// From, Reply-To, an RFC 2047 subject, Date, a fresh Message-ID in the From
-// domain, List-Id, and a multipart/alternative body (text first, HTML last,
-// quoted-printable); signed with DKIM when configured. It has no
+// Notice builds n as one message with the header writer of an issue's
+// messages (personalHead, listHead): Date, a fresh Message-ID in the From
+// domain, To, From, Reply-To, an RFC 2047 subject, List-Id, and a
+// multipart/alternative body (text first, HTML last, quoted-printable);
+// signed with DKIM when configured. It has no
 // List-Unsubscribe and no Precedence: bulk, since the reader asked for it.
 // An unparsable address gives an error wrapping ErrBadAddress.
 func (c *Composer) Notice(n Notice) (Message, error) {
@@ -35,23 +36,8 @@ func (c *Composer) Notice(n Notice) (Message, error) {
 		return Message{}, errors.New("notice: subject, text and HTML are required")
 	}
 	boundary := "=_digest_" + randomHex() + randomHex()
-	var b []byte
-	b = append(b, "Date: "...)
-	b = c.now().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 -0700")
-	b = append(b, "\r\nMessage-ID: <"...)
-	b = append(b, atomText(n.Kind)+"."+strconv.FormatInt(c.now().Unix(), 36)+"."+randomHex()+"@"+c.domain...)
-	b = append(b, ">\r\n"...)
-	b = appendHeader(b, "To", formatAddress(to.Name, to.Address))
-	b = appendHeader(b, "From", formatAddress(c.from.Name, c.from.Address))
-	if c.replyTo != nil {
-		b = appendHeader(b, "Reply-To", formatAddress(cleanName(c.replyTo.Name), c.replyTo.Address))
-	}
-	b = appendHeader(b, "Subject", encodeText(n.Subject))
-	b = appendHeader(b, "MIME-Version", "1.0")
-	b = append(b, "List-Id: "+c.listID+"\r\n"...) // already folded
-	b = appendHeader(b, "Auto-Submitted", "auto-generated")
-	b = appendHeader(b, "X-Auto-Response-Suppress", "All")
-	b = append(b, "Content-Type: multipart/alternative;\r\n boundary=\""+boundary+"\"\r\n\r\n"...)
+	msgID := atomText(n.Kind) + "." + strconv.FormatInt(c.now().Unix(), 36) + "." + randomHex() + "@" + c.domain
+	b := c.listHead(c.personalHead(nil, msgID, to), n.Subject, boundary, false)
 	if err := checkLines(b); err != nil {
 		return Message{}, fmt.Errorf("notice to %s: headers: %w", to.Address, err)
 	}

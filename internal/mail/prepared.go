@@ -96,7 +96,15 @@ func (p *Prepared) addPart(cur []byte, parts []string, slots []render.Slot, isHT
 
 // sharedHead writes the headers every recipient gets.
 func (c *Composer) sharedHead(subject, boundary string) []byte {
-	var b []byte
+	return c.listHead(nil, subject, boundary, true)
+}
+
+// listHead appends the headers that are the same for every recipient of a
+// message from the list, issue or notice: From, Reply-To, Subject, List-Id,
+// the auto-reply suppressors and the multipart Content-Type, then the blank
+// line. An issue (bulk) also gets List-Unsubscribe-Post and Precedence:
+// bulk; a notice, which the reader asked for, does not.
+func (c *Composer) listHead(b []byte, subject, boundary string, bulk bool) []byte {
 	b = appendHeader(b, "From", formatAddress(c.from.Name, c.from.Address))
 	if c.replyTo != nil {
 		b = appendHeader(b, "Reply-To", formatAddress(cleanName(c.replyTo.Name), c.replyTo.Address))
@@ -104,12 +112,25 @@ func (c *Composer) sharedHead(subject, boundary string) []byte {
 	b = appendHeader(b, "Subject", encodeText(subject))
 	b = appendHeader(b, "MIME-Version", "1.0")
 	b = append(b, "List-Id: "+c.listID+"\r\n"...) // already folded
-	b = appendHeader(b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-	b = appendHeader(b, "Precedence", "bulk")
+	if bulk {
+		b = appendHeader(b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		b = appendHeader(b, "Precedence", "bulk")
+	}
 	b = appendHeader(b, "Auto-Submitted", "auto-generated")
 	b = appendHeader(b, "X-Auto-Response-Suppress", "All")
 	b = append(b, "Content-Type: multipart/alternative;\r\n boundary=\""+boundary+"\"\r\n\r\n"...)
 	return b
+}
+
+// personalHead appends the headers of one recipient's copy: Date,
+// Message-ID (msgID, without brackets) and To.
+func (c *Composer) personalHead(b []byte, msgID string, to *netmail.Address) []byte {
+	b = append(b, "Date: "...)
+	b = c.now().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 -0700")
+	b = append(b, "\r\nMessage-ID: <"...)
+	b = append(b, msgID...)
+	b = append(b, ">\r\n"...)
+	return appendHeader(b, "To", formatAddress(to.Name, to.Address))
 }
 
 // Size is the approximate size of one message in bytes.
@@ -155,13 +176,7 @@ func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub, prefs st
 	if cap(dst) < p.size+1024 {
 		dst = make([]byte, 0, p.size+1024)
 	}
-	b := dst[:0]
-	b = append(b, "Date: "...)
-	b = p.c.now().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 -0700")
-	b = append(b, "\r\nMessage-ID: <"...)
-	b = append(b, msgID...)
-	b = append(b, ">\r\n"...)
-	b = appendHeader(b, "To", formatAddress(to.Name, to.Address))
+	b := p.c.personalHead(dst[:0], msgID, to)
 	b = append(b, "List-Unsubscribe: <"...)
 	b = append(b, unsub...)
 	b = append(b, ">\r\n"...)

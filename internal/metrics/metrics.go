@@ -103,7 +103,7 @@ func New() *Metrics {
 	})
 	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "digest_messages_total",
-		Help: "Delivery outcomes recorded, by outcome (sent, failed, retried, skipped) and reason: the enhanced status code, else the reply code, else no_reply.",
+		Help: "Delivery outcomes recorded, by outcome (sent, failed, retried, skipped) and reason: accepted for sent, topics for skipped, else the enhanced status code, else the reply code, else no_reply.",
 	}, []string{"outcome", "reason"})
 	m.deliverySecs = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "digest_delivery_duration_seconds", Help: "Duration of delivery runs.",
@@ -140,7 +140,7 @@ func (m *Metrics) IssueBuilt() { m.issuesBuilt.Inc() }
 func (m *Metrics) Message(status string, code int, enhanced string) {
 	switch status {
 	case "sent":
-		m.messages.WithLabelValues("sent", "").Inc()
+		m.messages.WithLabelValues("sent", "accepted").Inc()
 		return
 	case "skipped":
 		m.messages.WithLabelValues("skipped", "topics").Inc()

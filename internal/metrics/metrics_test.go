@@ -126,7 +126,7 @@ func TestDaemonMetrics(t *testing.T) {
 	got := string(b)
 	for _, want := range []string{
 		`digest_issues_built_total 1`,
-		`digest_messages_total{outcome="sent",reason=""} 2`,
+		`digest_messages_total{outcome="sent",reason="accepted"} 2`,
 		`digest_messages_total{outcome="failed",reason="5.1.1"} 1`,
 		`digest_messages_total{outcome="failed",reason="554"} 1`,
 		`digest_messages_total{outcome="retried",reason="4.7.1"} 1`,

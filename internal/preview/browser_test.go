@@ -247,3 +247,34 @@ func TestBrowserShowsTheIssueThatWentOut(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserBothWidthsFitANarrowWindow: in a 1300 px window, "both"
+// widths beside the report must not leave the desktop frame mostly off
+// screen (showing only its blank margin): the frames stack and the
+// desktop frame is scaled to the room it has, with the story in view.
+func TestBrowserBothWidthsFitANarrowWindow(t *testing.T) {
+	ctx := browser(t)
+	url := live(t, newFixture(t))
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1300, 900), chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "every story in both frames", frameTexts, hasAll(wantStories...))
+	const geometry = `(function () {
+		var box = document.querySelector(".frames").getBoundingClientRect();
+		var f = document.querySelector(".frame.desktop iframe").getBoundingClientRect();
+		return [box.left, box.right, f.left, f.right, window.innerWidth];
+	})()`
+	g := waitFor(t, ctx, "the desktop frame within the page", geometry, func(g []float64) bool {
+		return len(g) == 5 && g[2] >= g[0]-1 && g[3] <= g[1]+1 && g[3] <= g[4]
+	})
+	if width := g[3] - g[2]; width < 500 {
+		t.Errorf("desktop frame %.0f px wide: too small to read", width)
+	}
+	caption, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".frame.desktop figcaption")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(caption, "shown at") {
+		t.Errorf("caption %q does not say the frame is scaled", caption)
+	}
+}

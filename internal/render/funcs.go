@@ -4,6 +4,7 @@ import (
 	htmltemplate "html/template"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/digest/digest/internal/article"
@@ -48,6 +49,19 @@ func funcMap(loc *time.Location) map[string]any {
 	}
 }
 
+// fields splits s at white space where a line may break: not at a no-break
+// space (U+00A0, U+2007, U+202F, U+2060), which French typography puts
+// before ! ? ; : and which must stay with the word.
+func fields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		switch r {
+		case '\u00A0', '\u2007', '\u202F', '\u2060':
+			return false
+		}
+		return unicode.IsSpace(r)
+	})
+}
+
 // Wrap word-wraps s at width columns (runes). Existing line breaks are kept;
 // a word longer than width (such as a URL) stands alone on its line, unbroken.
 func Wrap(width int, s string) string {
@@ -57,7 +71,7 @@ func Wrap(width int, s string) string {
 			b.WriteByte('\n')
 		}
 		col := 0
-		for _, w := range strings.Fields(para) {
+		for _, w := range fields(para) {
 			n := utf8.RuneCountInString(w)
 			switch {
 			case col == 0:

@@ -165,7 +165,7 @@ func (t *textWriter) node(n *html.Node, first, rest string) {
 				t.inline.WriteString(sep)
 				var b strings.Builder
 				collectText(c, &b)
-				t.inline.WriteString(strings.Join(strings.Fields(b.String()), " "))
+				t.inline.WriteString(strings.Join(fields(b.String()), " "))
 				sep = " | "
 			}
 		}
@@ -227,7 +227,7 @@ func inlineElement(a atom.Atom) bool {
 }
 
 func collapseSpace(s string) string {
-	f := strings.Fields(s)
+	f := fields(s)
 	if len(f) == 0 {
 		if s == "" {
 			return ""

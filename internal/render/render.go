@@ -262,6 +262,9 @@ func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
 		return nil, fmt.Errorf("render %s: %w", SubjectFile, err)
 	}
 	d.Subject = strings.Join(strings.Fields(buf.String()), " ")
+	if French(r.nl.Language) {
+		d.Subject = frenchSpacing(d.Subject) // the subject's truncate made its spaces plain
+	}
 
 	buf.Reset()
 	if err := r.html.ExecuteTemplate(&buf, HTMLFile, d); err != nil {
@@ -280,6 +283,9 @@ func (r *Renderer) Render(iss issue.Issue, intro string) (*Rendered, error) {
 }
 
 func (r *Renderer) view(iss issue.Issue, intro string) IssueView {
+	if French(r.nl.Language) {
+		iss, intro = FrenchIssue(iss), frenchHTML(intro)
+	}
 	v := IssueView{
 		ID:       iss.ID,
 		Number:   iss.Number,

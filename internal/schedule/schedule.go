@@ -9,8 +9,9 @@
 // month day-of-week) or a descriptor (@hourly, @daily, @weekly, @monthly,
 // @yearly, @every 1h), evaluated in a time zone. Unlike cron/v3, a time that
 // a daylight-saving change leaves out (02:30 on a spring-forward day in
-// Europe) runs at the first instant after the gap instead of being skipped
-// for a day, and a time that a fall-back change repeats runs once.
+// Europe) is moved forward by the gap (it runs at 03:30) instead of being
+// skipped for a day, and a time that a fall-back change repeats runs once, at
+// its later occurrence (see TestDaylightSavingTimes).
 //
 // A schedule also names what it runs: Frequency says how often a spec fires
 // (at most once a day, more often, more than once a minute), and IssueID

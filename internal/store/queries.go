@@ -15,13 +15,13 @@ type queries struct {
 	insertSubscriber, putSubscriber, updateSubscriber                  string
 	unsubscribeByID, resubscribe, subscriberExists, setStatus          string
 	countActive, deleteSubscriberLedger, deleteSubscriber              string
-	syncLookup, syncInsert, syncUpdate                                 string // Postgres
+	syncLookup, syncInsert, syncUpdate                                 string // a batch on Postgres
 
 	signupByID, signupByKey, signupPage, upsertSignup string
 	deleteSignup, deleteSignupByKey                   string
 	deleteSupersededSignups, purgeSignups             string
 
-	getSetting, insertSettingNew string
+	getSetting, insertSettingNew, putSetting string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -71,6 +71,9 @@ func newQueries(d dialect) *queries {
 		countActive:            b(sqlCountActive),
 		deleteSubscriberLedger: b(sqlDeleteSubscriberLedger),
 		deleteSubscriber:       b(sqlDeleteSubscriber),
+		syncLookup:             b(sqlSyncLookup),
+		syncInsert:             b(sqlSyncInsert),
+		syncUpdate:             b(sqlSyncFile),
 
 		signupByID:              b(sqlSignupByID),
 		signupByKey:             b(sqlSignupByKey),
@@ -83,6 +86,7 @@ func newQueries(d dialect) *queries {
 
 		getSetting:       b(sqlGetSetting),
 		insertSettingNew: b(sqlInsertSettingNew),
+		putSetting:       b(sqlPutSetting),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

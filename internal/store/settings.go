@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 )
 
@@ -37,4 +38,31 @@ func (s *Store) Secret(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("secret: settings key %q holds a malformed value", secretKey)
 	}
 	return key, nil
+}
+
+// Setting returns the value kept under key, or "" when there is none.
+// Keys are the callers' own ("subscribers_csv.problems"); "secret" is
+// Secret's.
+func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	var value string
+	err := s.db.QueryRowContext(ctx, s.q.getSetting, key).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("setting %s: %w", key, err)
+	}
+	return value, nil
+}
+
+// PutSetting keeps value under key, replacing what was there. It refuses
+// the key of the signing secret, which only Secret writes.
+func (s *Store) PutSetting(ctx context.Context, key, value string) error {
+	if key == secretKey {
+		return fmt.Errorf("setting %s: kept by Secret", key)
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.putSetting, key, value); err != nil {
+		return fmt.Errorf("setting %s: %w", key, err)
+	}
+	return nil
 }

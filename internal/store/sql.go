@@ -188,6 +188,14 @@ func sqliteMigrations() []string {
 			name       TEXT PRIMARY KEY,
 			first_seen TIMESTAMP NOT NULL
 		);`,
+
+		// 8: subscribers file ownership. What the subscribers file said
+		// of each reader's name and topics at the last sync or import
+		// (NULL: it never said), so that a sync applies a field only when
+		// the file changed it: a reader's own choice on the preferences
+		// page stands until then.
+		`ALTER TABLE subscribers ADD COLUMN file_name TEXT;
+		ALTER TABLE subscribers ADD COLUMN file_topics TEXT;`,
 	}
 }
 
@@ -216,7 +224,17 @@ const (
 		SET email = ?, name = ?, topics = ?, status = 'active', unsubscribed_at = NULL, updated_at = ?
 		WHERE id = ?`
 	sqlUpdateSubscriber = `UPDATE subscribers SET name = ?, topics = ?, updated_at = ? WHERE id = ?`
-	sqlUnsubscribeByID  = `UPDATE subscribers
+	// sqlSyncFile is a sync's update of a known reader: the name and
+	// topics now, and what the file says of them.
+	sqlSyncFile = `UPDATE subscribers SET name = ?, topics = ?, file_name = ?, file_topics = ?, updated_at = ? WHERE id = ?`
+	// sqlSyncLookup reads what a sync needs of a known reader.
+	sqlSyncLookup = `SELECT id, name, topics, file_name, file_topics FROM subscribers WHERE email_key = ?`
+	// sqlSyncInsert is a sync's addition: insertSubscriber with what the
+	// file said.
+	sqlSyncInsert = `INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at, unsubscribed_at,
+			file_name, file_topics)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlUnsubscribeByID = `UPDATE subscribers
 		SET status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, ?), updated_at = ?
 		WHERE id = ? AND status <> 'unsubscribed'`
 	sqlResubscribe = `UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, updated_at = ?
@@ -259,6 +277,7 @@ const (
 const (
 	sqlGetSetting       = `SELECT value FROM settings WHERE key = ?`
 	sqlInsertSettingNew = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+	sqlPutSetting       = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
 )
 
 // Issues.

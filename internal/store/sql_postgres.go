@@ -151,6 +151,11 @@ func postgresMigrations() []string {
 			name       TEXT PRIMARY KEY,
 			first_seen TIMESTAMPTZ NOT NULL
 		);`,
+
+		// 8: subscribers file ownership: what the file said of each
+		// reader's name and topics at the last sync.
+		`ALTER TABLE subscribers ADD COLUMN file_name TEXT;
+		ALTER TABLE subscribers ADD COLUMN file_topics TEXT;`,
 	}
 }
 
@@ -172,17 +177,21 @@ const pgSerialize = `SELECT pg_advisory_xact_lock(hashtextextended('digest.' || 
 
 // Subscribers: Import works on chunks of rows, one statement per chunk.
 const (
-	pgSyncLookup = `SELECT id, email_key, name, topics FROM subscribers WHERE email_key = ANY(?::text[])`
+	pgSyncLookup = `SELECT id, email_key, name, topics, file_name, file_topics FROM subscribers WHERE email_key = ANY(?::text[])`
 	// A concurrent sign-up of the same address between the lookup and the
 	// insert keeps its row (and its status): the import never overrides
 	// what a reader did.
-	pgSyncInsert = `INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at, unsubscribed_at)
-		SELECT u.email, u.email_key, u.name, u.status, u.topics, u.created_at, ?::timestamptz, u.unsubscribed_at
-		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])
-		     AS u(email, email_key, name, status, topics, created_at, unsubscribed_at)
+	pgSyncInsert = `INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at, unsubscribed_at,
+			file_name, file_topics)
+		SELECT u.email, u.email_key, u.name, u.status, u.topics, u.created_at, ?::timestamptz, u.unsubscribed_at,
+			u.file_name, u.file_topics
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[],
+			?::text[], ?::text[])
+		     AS u(email, email_key, name, status, topics, created_at, unsubscribed_at, file_name, file_topics)
 		ON CONFLICT (email_key) DO NOTHING`
-	pgSyncUpdate = `UPDATE subscribers AS s SET name = u.name, topics = u.topics, updated_at = ?
-		FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, name, topics)
+	pgSyncUpdate = `UPDATE subscribers AS s SET name = u.name, topics = u.topics,
+			file_name = u.file_name, file_topics = u.file_topics, updated_at = ?
+		FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[]) AS u(id, name, topics, file_name, file_topics)
 		WHERE s.id = u.id`
 )
 

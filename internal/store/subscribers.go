@@ -115,14 +115,20 @@ func (s *Store) Sync(ctx context.Context, rows []subscriber.Row) (SyncResult, er
 
 // Import merges a subscriber list (typically [subscriber.CSV.Rows]) into
 // the store in one transaction, reading it row by row. New addresses are
-// added with the row's status (active when empty) and created time; known
-// ones get the row's name and topics, and no status ever changes, so an
-// address that unsubscribed or bounced stays so however often it appears in
-// a list. An empty name and nil topics leave the stored ones as they are (a
-// list without those columns must not erase them); the stored spelling of a
-// known address is kept. Nobody is removed. Pending sign-ups of imported
-// addresses are dropped: an import is trusted. A row that repeats an
-// address applies to it as if the rows were stored one by one.
+// added with the row's status (active when empty) and created time; no
+// status of a known address ever changes, so an address that unsubscribed
+// or bounced stays so however often it appears in a list. Nobody is
+// removed. Pending sign-ups of imported addresses are dropped: an import is
+// trusted. A row that repeats an address applies to it as if the rows were
+// stored one by one; the stored spelling of a known address is kept.
+//
+// The file owns a field only while it keeps changing it. The store keeps,
+// per reader, what the file said of the name and of the topics at the last
+// sync, and a row sets a known reader's name (or topics) only when it says
+// something else than that: a name or topics the reader chose on the
+// preferences page, or the operator set with `subscribers add`, stand until
+// the file itself changes that field of that row. An empty name and nil
+// topics say nothing (a list without those columns erases nothing).
 //
 // A row the store cannot take fails the whole import, naming its line, and
 // changes nothing.
@@ -168,20 +174,41 @@ func (s *Store) Import(ctx context.Context, rows iter.Seq[subscriber.Row]) (Sync
 // syncChunk is how many rows Import handles per lookup.
 const syncChunk = 5000
 
+// fields are a reader's name and topics (joined) as stored, with what the
+// subscribers file said of each at the last sync (NULL: nothing).
+type fields struct {
+	name, topics         string
+	fileName, fileTopics sql.NullString
+}
+
+// apply is what a row (name, joined topics; an empty name and nil topics
+// say nothing) makes of f, and whether the stored name or topics changed
+// (visible) or only what the file said (written).
+func (f fields) apply(name string, topics *string) (out fields, visible, written bool) {
+	out = f
+	if name != "" && (!f.fileName.Valid || f.fileName.String != name) {
+		out.name, out.fileName = name, sql.NullString{String: name, Valid: true}
+	}
+	if topics != nil && (!f.fileTopics.Valid || f.fileTopics.String != *topics) {
+		out.topics, out.fileTopics = *topics, sql.NullString{String: *topics, Valid: true}
+	}
+	visible = out.name != f.name || out.topics != f.topics
+	return out, visible, out != f
+}
+
 // knownSub is what Import needs of a stored subscriber.
 type knownSub struct {
-	id     int64
-	name   string
-	topics []string
+	id int64
+	fields
 }
 
 // newSub is a subscriber Import adds.
 type newSub struct {
-	line                     int
-	email, key, name, status string
-	topics                   []string
-	created                  time.Time
-	unsubscribed             sql.NullTime
+	line               int
+	email, key, status string
+	created            time.Time
+	unsubscribed       sql.NullTime
+	fields
 }
 
 // syncWriter does Import's reads and writes inside its transaction.
@@ -191,8 +218,8 @@ type syncWriter interface {
 	// insert adds subs and returns how many it added (fewer when another
 	// process added one of them meanwhile: that one keeps its record).
 	insert(ctx context.Context, subs []newSub) (int, error)
-	// update sets the names and topics of the subscribers with these ids.
-	update(ctx context.Context, ids []int64, names []string, topics [][]string) error
+	// update stores the fields of these subscribers.
+	update(ctx context.Context, subs []knownSub) error
 	close()
 }
 
@@ -202,14 +229,19 @@ type syncWriter interface {
 func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now time.Time, res *SyncResult) error {
 	addrs := make([]string, len(rows))
 	keys := make([]string, len(rows))
-	topics := make([][]string, len(rows))
+	topics := make([]*string, len(rows)) // nil: the row says nothing
 	for i, row := range rows {
 		addr, err := storeRules.NormalizeEmail(row.Email)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", row.Line, err)
 		}
-		if topics[i], err = subscriber.NormalizeTopics(row.Topics); err != nil {
+		t, err := subscriber.NormalizeTopics(row.Topics)
+		if err != nil {
 			return fmt.Errorf("line %d: %s: %w", row.Line, addr, err)
+		}
+		if row.Topics != nil {
+			j := subscriber.JoinTopics(t)
+			topics[i] = &j
 		}
 		addrs[i], keys[i] = addr, subscriber.EmailKey(addr)
 	}
@@ -220,29 +252,15 @@ func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now t
 	var (
 		adds    []newSub
 		added   = map[string]int{} // key → index in adds
-		changed = map[int64]int{}  // id → index in ids, names, newTopics
-		ids     []int64
-		names   []string
-		newTops [][]string
+		changed = map[int64]int{}  // id → index in ups
+		ups     []knownSub
 		updated int
 	)
-	// merged is what a row makes of a stored name and topics.
-	merged := func(i int, name string, tops []string) (string, []string, bool) {
-		n, t := name, tops
-		if rows[i].Name != "" {
-			n = rows[i].Name
-		}
-		if rows[i].Topics != nil {
-			t = topics[i]
-		}
-		return n, t, n != name || !slices.Equal(t, tops)
-	}
 	for i, row := range rows {
 		k := keys[i]
 		if j, ok := added[k]; ok {
-			a := &adds[j]
-			var diff bool
-			if a.name, a.topics, diff = merged(i, a.name, a.topics); diff {
+			var visible bool
+			if adds[j].fields, visible, _ = adds[j].apply(row.Name, topics[i]); visible {
 				updated++
 			} else {
 				res.Unchanged++
@@ -251,37 +269,32 @@ func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now t
 		}
 		sub, ok := known[k]
 		if !ok {
-			a := newSub{line: row.Line, email: addrs[i], key: k, name: row.Name, status: row.Status,
-				topics: topics[i], created: now}
-			switch a.status {
-			case "":
-				a.status = subscriber.StatusActive
-			case subscriber.StatusActive, subscriber.StatusBounced:
-			case subscriber.StatusUnsubscribed:
-				a.unsubscribed = nullTime(now)
-			default:
-				return fmt.Errorf("line %d: %s: status %q cannot be imported", row.Line, addrs[i], a.status)
+			a, err := newRow(row, addrs[i], k, now)
+			if err != nil {
+				return err
 			}
-			if !row.Created.IsZero() {
-				a.created = row.Created.UTC()
-			}
+			a.fields, _, _ = a.apply(row.Name, topics[i])
 			added[k] = len(adds)
 			adds = append(adds, a)
 			continue
 		}
-		var diff bool
-		if sub.name, sub.topics, diff = merged(i, sub.name, sub.topics); !diff {
+		f, visible, written := sub.apply(row.Name, topics[i])
+		if visible {
+			updated++
+		} else {
 			res.Unchanged++
+		}
+		if !written {
 			continue
 		}
+		sub.fields = f
 		known[k] = sub
 		if j, ok := changed[sub.id]; ok {
-			names[j], newTops[j] = sub.name, sub.topics
+			ups[j] = sub
 		} else {
-			changed[sub.id] = len(ids)
-			ids, names, newTops = append(ids, sub.id), append(names, sub.name), append(newTops, sub.topics)
+			changed[sub.id] = len(ups)
+			ups = append(ups, sub)
 		}
-		updated++
 	}
 	n, err := w.insert(ctx, adds)
 	if err != nil {
@@ -290,12 +303,30 @@ func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now t
 	res.Added += n
 	res.Unchanged += len(adds) - n
 	res.Updated += updated
-	if len(ids) > 0 {
-		if err := w.update(ctx, ids, names, newTops); err != nil {
+	if len(ups) > 0 {
+		if err := w.update(ctx, ups); err != nil {
 			return fmt.Errorf("lines %d-%d: update: %w", rows[0].Line, rows[len(rows)-1].Line, err)
 		}
 	}
 	return nil
+}
+
+// newRow is the subscriber a row adds, without its name and topics.
+func newRow(row subscriber.Row, addr, key string, now time.Time) (newSub, error) {
+	a := newSub{line: row.Line, email: addr, key: key, status: row.Status, created: now}
+	switch a.status {
+	case "":
+		a.status = subscriber.StatusActive
+	case subscriber.StatusActive, subscriber.StatusBounced:
+	case subscriber.StatusUnsubscribed:
+		a.unsubscribed = nullTime(now)
+	default:
+		return a, fmt.Errorf("line %d: %s: status %q cannot be imported", row.Line, addr, a.status)
+	}
+	if !row.Created.IsZero() {
+		a.created = row.Created.UTC()
+	}
+	return a, nil
 }
 
 func (s *Store) newSyncWriter(ctx context.Context, tx *sql.Tx, now time.Time) (syncWriter, error) {
@@ -306,7 +337,7 @@ func (s *Store) newSyncWriter(ctx context.Context, tx *sql.Tx, now time.Time) (s
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
-	}{{&w.find, s.q.subscriberByKey}, {&w.ins, s.q.insertSubscriber}, {&w.upd, s.q.updateSubscriber}} {
+	}{{&w.find, s.q.syncLookup}, {&w.ins, s.q.syncInsert}, {&w.upd, s.q.syncUpdate}} {
 		st, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
 			w.close()
@@ -331,13 +362,14 @@ func (w *sqliteSync) lookup(ctx context.Context, keys []string) (map[string]know
 		if _, ok := out[k]; ok {
 			continue
 		}
-		sub, err := scanSubscriber(w.find.QueryRowContext(ctx, k))
+		var sub knownSub
+		err := w.find.QueryRowContext(ctx, k).Scan(&sub.id, &sub.name, &sub.topics, &sub.fileName, &sub.fileTopics)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w", k, err)
 		default:
-			out[k] = knownSub{id: sub.ID, name: sub.Name, topics: sub.Topics}
+			out[k] = sub
 		}
 	}
 	return out, nil
@@ -345,18 +377,18 @@ func (w *sqliteSync) lookup(ctx context.Context, keys []string) (map[string]know
 
 func (w *sqliteSync) insert(ctx context.Context, subs []newSub) (int, error) {
 	for _, a := range subs {
-		if _, err := w.ins.ExecContext(ctx, a.email, a.key, a.name, a.status, subscriber.JoinTopics(a.topics),
-			a.created, w.now, a.unsubscribed); err != nil {
+		if _, err := w.ins.ExecContext(ctx, a.email, a.key, a.name, a.status, a.topics,
+			a.created, w.now, a.unsubscribed, a.fileName, a.fileTopics); err != nil {
 			return 0, fmt.Errorf("line %d: add %s: %w", a.line, a.email, err)
 		}
 	}
 	return len(subs), nil
 }
 
-func (w *sqliteSync) update(ctx context.Context, ids []int64, names []string, topics [][]string) error {
-	for i, id := range ids {
-		if _, err := w.upd.ExecContext(ctx, names[i], subscriber.JoinTopics(topics[i]), w.now, id); err != nil {
-			return fmt.Errorf("subscriber %d: %w", id, err)
+func (w *sqliteSync) update(ctx context.Context, subs []knownSub) error {
+	for _, sub := range subs {
+		if _, err := w.upd.ExecContext(ctx, sub.name, sub.topics, sub.fileName, sub.fileTopics, w.now, sub.id); err != nil {
+			return fmt.Errorf("subscriber %d: %w", sub.id, err)
 		}
 	}
 	return nil
@@ -386,16 +418,23 @@ func (w *pgSync) lookup(ctx context.Context, keys []string) (map[string]knownSub
 	out := make(map[string]knownSub)
 	for rows.Next() {
 		var (
-			k, topics string
-			sub       knownSub
+			k   string
+			sub knownSub
 		)
-		if err := rows.Scan(&sub.id, &k, &sub.name, &topics); err != nil {
+		if err := rows.Scan(&sub.id, &k, &sub.name, &sub.topics, &sub.fileName, &sub.fileTopics); err != nil {
 			return nil, err
 		}
-		sub.topics = subscriber.ParseStoredTopics(topics)
 		out[k] = sub
 	}
 	return out, rows.Err()
+}
+
+// nullable is an array element for a NULL-able text column.
+func nullable(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
 }
 
 func (w *pgSync) insert(ctx context.Context, subs []newSub) (int, error) {
@@ -407,15 +446,18 @@ func (w *pgSync) insert(ctx context.Context, subs []newSub) (int, error) {
 		statuses, topics    = make([]string, len(subs)), make([]string, len(subs))
 		created             = make([]time.Time, len(subs))
 		unsubscribed        = make([]*time.Time, len(subs))
+		fileNames, fileTops = make([]*string, len(subs)), make([]*string, len(subs))
 	)
 	for i, a := range subs {
 		emails[i], keys[i], names[i], statuses[i] = a.email, a.key, a.name, a.status
-		topics[i], created[i] = subscriber.JoinTopics(a.topics), a.created
+		topics[i], created[i] = a.topics, a.created
 		if a.unsubscribed.Valid {
 			unsubscribed[i] = &subs[i].unsubscribed.Time
 		}
+		fileNames[i], fileTops[i] = nullable(a.fileName), nullable(a.fileTopics)
 	}
-	res, err := w.tx.ExecContext(ctx, w.q.syncInsert, w.now, emails, keys, names, statuses, topics, created, unsubscribed)
+	res, err := w.tx.ExecContext(ctx, w.q.syncInsert, w.now, emails, keys, names, statuses, topics, created, unsubscribed,
+		fileNames, fileTops)
 	if err != nil {
 		return 0, fmt.Errorf("lines %d-%d: add: %w", subs[0].line, subs[len(subs)-1].line, err)
 	}
@@ -423,12 +465,15 @@ func (w *pgSync) insert(ctx context.Context, subs []newSub) (int, error) {
 	return int(n), err
 }
 
-func (w *pgSync) update(ctx context.Context, ids []int64, names []string, topics [][]string) error {
-	joined := make([]string, len(topics))
-	for i, t := range topics {
-		joined[i] = subscriber.JoinTopics(t)
+func (w *pgSync) update(ctx context.Context, subs []knownSub) error {
+	ids := make([]int64, len(subs))
+	names, topics := make([]string, len(subs)), make([]string, len(subs))
+	fileNames, fileTops := make([]*string, len(subs)), make([]*string, len(subs))
+	for i, sub := range subs {
+		ids[i], names[i], topics[i] = sub.id, sub.name, sub.topics
+		fileNames[i], fileTops[i] = nullable(sub.fileName), nullable(sub.fileTopics)
 	}
-	_, err := w.tx.ExecContext(ctx, w.q.syncUpdate, w.now, ids, names, joined)
+	_, err := w.tx.ExecContext(ctx, w.q.syncUpdate, w.now, ids, names, topics, fileNames, fileTops)
 	return err
 }
 

@@ -107,3 +107,79 @@ func BenchmarkSync(b *testing.B) {
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
 	})
 }
+
+// TestSyncKeepsReadersChoices: a sync applies a field only when the file
+// changed it since the last sync; what the reader chose on the preferences
+// page (or the operator with Put) stands until then, field by field.
+func TestSyncKeepsReadersChoices(t *testing.T) { storetest.Run(t, testSyncKeepsReadersChoices) }
+
+func testSyncKeepsReadersChoices(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	row := func(name string, topics ...string) []subscriber.Row {
+		return []subscriber.Row{{Line: 2, Email: "bob@example.org", Name: name, Topics: topics}}
+	}
+	steps := []struct {
+		what       string
+		do         func() (SyncResult, error)
+		want       SyncResult
+		name, tops string
+	}{
+		{"first sync adds", func() (SyncResult, error) { return s.Sync(ctx, row("Bob", "world")) },
+			SyncResult{Added: 1}, "Bob", "world"},
+		{"the reader chooses", func() (SyncResult, error) {
+			sub := mustGet(t, s, "bob@example.org")
+			return SyncResult{}, s.SetPreferences(ctx, sub.ID, "Bobby", []string{"tech"})
+		}, SyncResult{}, "Bobby", "tech"},
+		{"same file: the reader's choice stands", func() (SyncResult, error) { return s.Sync(ctx, row("Bob", "world")) },
+			SyncResult{Unchanged: 1}, "Bobby", "tech"},
+		{"again", func() (SyncResult, error) { return s.Sync(ctx, row("Bob", "world")) },
+			SyncResult{Unchanged: 1}, "Bobby", "tech"},
+		{"the file changes the topics only", func() (SyncResult, error) { return s.Sync(ctx, row("Bob", "science", "world")) },
+			SyncResult{Updated: 1}, "Bobby", "science,world"},
+		{"the file changes the name", func() (SyncResult, error) { return s.Sync(ctx, row("Robert", "science", "world")) },
+			SyncResult{Updated: 1}, "Robert", "science,world"},
+		{"the operator renames", func() (SyncResult, error) {
+			_, err := s.Put(ctx, subscriber.Row{Email: "bob@example.org", Name: "Rob"})
+			return SyncResult{}, err
+		}, SyncResult{}, "Rob", "science,world"},
+		{"the file back to an old name is a change", func() (SyncResult, error) { return s.Sync(ctx, row("Bob", "science", "world")) },
+			SyncResult{Updated: 1}, "Bob", "science,world"},
+		{"empty name and no topics column say nothing", func() (SyncResult, error) {
+			return s.Sync(ctx, []subscriber.Row{{Line: 2, Email: "bob@example.org"}})
+		}, SyncResult{Unchanged: 1}, "Bob", "science,world"},
+	}
+	for _, st := range steps {
+		res, err := st.do()
+		if err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+		if res != st.want {
+			t.Errorf("%s: %+v, want %+v", st.what, res, st.want)
+		}
+		got := mustGet(t, s, "bob@example.org")
+		if got.Name != st.name || subscriber.JoinTopics(got.Topics) != st.tops {
+			t.Errorf("%s: name %q topics %q, want %q %q", st.what, got.Name, got.Topics, st.name, st.tops)
+		}
+	}
+}
+
+// TestSettings: PutSetting replaces, Setting reads ("" when absent), and
+// the signing secret is not theirs to write.
+func TestSettings(t *testing.T) { storetest.Run(t, testSettings) }
+
+func testSettings(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "" {
+		t.Fatalf("absent: %q, %v", v, err)
+	}
+	must(t, s.PutSetting(ctx, "k", "one"))
+	must(t, s.PutSetting(ctx, "k", "two"))
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "two" {
+		t.Errorf("Setting = %q, %v; want two", v, err)
+	}
+	if err := s.PutSetting(ctx, secretKey, "x"); err == nil {
+		t.Error("PutSetting wrote the signing secret")
+	}
+}

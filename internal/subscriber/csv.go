@@ -45,6 +45,21 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 // Unwrap returns the underlying error.
 func (e *LineError) Unwrap() error { return e.Err }
 
+// LogText is err's message with no part of any address in it, for logs
+// (which never carry a subscriber's address): a problem with the address
+// itself is named only as such, with its line.
+func LogText(err error) string {
+	var ae *AddressError
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	var le *LineError
+	if errors.As(err, &le) {
+		return fmt.Sprintf("line %d: the email address is not valid (fix it in the file; it is not logged)", le.Line)
+	}
+	return "an email address is not valid (it is not logged)"
+}
+
 // DuplicateError is the problem of a row whose address (compared
 // case-insensitively) an earlier row already has; the earlier row is kept.
 type DuplicateError struct {

@@ -38,10 +38,22 @@ func (r Rules) NormalizeEmail(s string) (string, error) {
 		return "", errors.New("empty email address")
 	}
 	if err := r.check(addr); err != nil {
-		return "", fmt.Errorf("email address %q: %w", addr, err)
+		return "", &AddressError{Address: addr, Err: err}
 	}
 	return addr, nil
 }
+
+// AddressError is an address that [Rules.NormalizeEmail] refuses, with the
+// reason (which may quote a part of the address, such as its domain).
+type AddressError struct {
+	Address string
+	Err     error
+}
+
+func (e *AddressError) Error() string { return fmt.Sprintf("email address %q: %v", e.Address, e.Err) }
+
+// Unwrap returns the reason.
+func (e *AddressError) Unwrap() error { return e.Err }
 
 // ParseMailbox accepts a bare address or a mailbox with a display name
 // ("Carol <carol@example.org>", as mail clients copy it) and returns the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,10 +26,28 @@ func (h *Handler) prefsURL(sub subscriber.Subscriber) string {
 }
 
 // invalidLink answers a token that is malformed, forged, for another
-// purpose or names nobody: the same 404 for all, so that it tells nothing.
-func (h *Handler) invalidLink(w http.ResponseWriter, more ...string) {
+// purpose or names nobody (any more): the same 404 and the same page for
+// all, so that it tells nothing, not even whether the id in it exists. It
+// also counts the failure against the client (see tokenAllowed).
+func (h *Handler) invalidLink(w http.ResponseWriter, r *http.Request, more ...string) {
+	h.badTokens.allow(clientKey(r, h.opts.ClientIPHeader), h.now())
 	h.message(w, http.StatusNotFound, "This link is not valid",
-		append([]string{"Check that the whole link was copied from the message."}, more...)...)
+		append([]string{"Check that the whole link was copied from the message. " +
+			"A link from an old message stops working once its address is no longer on the list: nothing is sent to it then."},
+			more...)...)
+}
+
+// tokenAllowed reports whether the client may have a link's token checked,
+// answering 429 when its links have failed too often lately
+// (Limits.BadTokens): guessing tokens, or the ids in them, is slow.
+func (h *Handler) tokenAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if !h.badTokens.spent(clientKey(r, h.opts.ClientIPHeader), h.now()) {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.Limits.BadTokenEvery.Seconds()+0.5)))
+	h.message(w, http.StatusTooManyRequests, "Too many requests",
+		"Too many links from here did not work. Please wait a few minutes before trying again.")
+	return false
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, what string, err error) {
@@ -85,6 +104,23 @@ func (h *Handler) allowClient(w http.ResponseWriter, r *http.Request) bool {
 // allowAddress reports whether email may be mailed now.
 func (h *Handler) allowAddress(email string) bool {
 	return h.perAddress.allow(subscriber.EmailKey(email), h.now())
+}
+
+// allowConfirm takes one confirmation mail from the list-wide budget,
+// logging once when it runs out (and once when it is back).
+func (h *Handler) allowConfirm() bool {
+	ok := h.confirms.allow("list", h.now())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !ok && !h.budgetSpent:
+		h.opts.Logger.Warn("web: the hourly budget of confirmation mails is spent: sign-ups are recorded but not mailed",
+			"per_hour", h.opts.Limits.ConfirmPerHour)
+	case ok && h.budgetSpent:
+		h.opts.Logger.Info("web: confirmation mails are sent again")
+	}
+	h.budgetSpent = !ok
+	return ok
 }
 
 // topicBoxes are the configured topics, ticked where chosen.

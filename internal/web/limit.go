@@ -51,6 +51,15 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return b.l.AllowN(now, 1)
 }
 
+// spent reports whether key's bucket is empty at now, without taking a
+// token (a key never seen has a full one).
+func (l *limiter) spent(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.m[key]
+	return ok && b.l.TokensAt(now) < 1
+}
+
 // sweep drops the buckets that have refilled completely: forgetting them
 // changes nothing.
 func (l *limiter) sweep(now time.Time) {

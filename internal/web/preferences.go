@@ -11,6 +11,9 @@ import (
 // prefsSubscriber checks the link's token and loads its subscriber,
 // answering when the link is not valid.
 func (h *Handler) prefsSubscriber(w http.ResponseWriter, r *http.Request) (subscriber.Subscriber, bool) {
+	if !h.tokenAllowed(w, r) {
+		return subscriber.Subscriber{}, false
+	}
 	var sub subscriber.Subscriber
 	lookup := func(id int64) (string, error) {
 		var err error
@@ -22,7 +25,7 @@ func (h *Handler) prefsSubscriber(w http.ResponseWriter, r *http.Request) (subsc
 	case err == nil:
 		return sub, true
 	case errors.Is(err, mail.ErrBadToken), errors.Is(err, ErrNotFound):
-		h.invalidLink(w)
+		h.invalidLink(w, r)
 	default:
 		h.serverError(w, "preferences", err)
 	}

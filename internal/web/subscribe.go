@@ -1,12 +1,22 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
 )
+
+// home (GET /) names the list and links to the sign-up form: what someone
+// who opens the server's address finds.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	h.render(w, http.StatusOK, "message", view{Title: h.opts.ListName,
+		Message: []string{"Sign up to get " + h.opts.ListName + " by mail. " +
+			"Every issue links to a page where you can choose what you get, or unsubscribe."},
+		LinkURL: h.link("/subscribe"), LinkText: "Subscribe to " + h.opts.ListName})
+}
 
 // subscribePage (GET /subscribe) is the sign-up form.
 func (h *Handler) subscribePage(w http.ResponseWriter, r *http.Request) {
@@ -18,10 +28,9 @@ func (h *Handler) subscribeView(email, name string, topics []string, problem str
 		Topics: h.topicBoxes(topics), DoubleOptIn: h.opts.DoubleOptIn, Error: problem}
 }
 
-// subscribe (POST /subscribe) records a sign-up and mails the address a
-// link to confirm it. The answer is the same whether the address is new,
-// pending, active or unsubscribed; an active reader is not mailed again,
-// and an address is mailed at most once per Limits.AddressEvery.
+// subscribe (POST /subscribe) checks the form and hands the sign-up to the
+// background worker (see signup). The answer is the same, and takes the
+// same work, whether the address is new, pending, active or unsubscribed.
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
@@ -46,44 +55,44 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !h.allowClient(w, r) {
 		return
 	}
-	ctx := r.Context()
+	h.enqueue(task{kind: "sign-up", run: func(ctx context.Context) error {
+		return withoutAddress(h.signup(ctx, email, name, topics), email)
+	}})
+	h.signedUp(w, email)
+}
+
+// signup records a sign-up and mails the address a link to confirm it; an
+// active reader is not mailed again, and an address is mailed at most once
+// per Limits.AddressEvery, the list at most Limits.ConfirmPerHour times an
+// hour. The name typed in the form is kept in the sign-up, never put in
+// the mail: it becomes the reader's once the address is confirmed.
+func (h *Handler) signup(ctx context.Context, email, name string, topics []string) error {
 	sub, err := h.opts.Store.Get(ctx, email)
 	known := err == nil
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
-		h.serverError(w, "sign-up", err)
-		return
+		return err
 	case sub.Status == subscriber.StatusActive:
-		// Nothing to confirm; topics change on the preferences page.
-		h.signedUp(w, email)
-		return
+		return nil // nothing to confirm; topics change on the preferences page
 	}
 	su, err := h.opts.Store.PutSignup(ctx, email, name, topics)
 	if err != nil {
-		h.serverError(w, "sign-up", err)
-		return
+		return err
 	}
 	if !h.opts.DoubleOptIn && !known {
 		if _, err := h.opts.Store.ConfirmSignup(ctx, su.ID); err != nil {
-			h.serverError(w, "sign-up", err)
-			return
+			return err
 		}
 		h.opts.Logger.Info("web: subscribed without confirmation (double_opt_in is off)", "signup", su.ID)
-		h.signedUp(w, email)
-		return
+		return nil
 	}
-	if h.allowAddress(email) {
-		tok := mail.ConfirmToken(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
-		n, err := h.notice("confirm", "Confirm your subscription to "+h.opts.ListName,
-			mailData{Email: su.Email, Name: su.Name, URL: h.link("/confirm/" + tok)})
-		if err != nil {
-			h.serverError(w, "sign-up", err)
-			return
-		}
-		h.enqueue(n)
+	if !h.allowAddress(email) || !h.allowConfirm() {
+		return nil
 	}
-	h.signedUp(w, email)
+	tok := mail.ConfirmToken(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
+	return h.send(ctx, "confirm", "Confirm your subscription to "+h.opts.ListName,
+		mailData{Email: su.Email, URL: h.link("/confirm/" + tok)})
 }
 
 func (h *Handler) signedUp(w http.ResponseWriter, email string) {
@@ -109,6 +118,9 @@ func (h *Handler) confirmLookup(r *http.Request) mail.Lookup {
 
 // confirmToken checks the link's token, answering when it is not valid.
 func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	if !h.tokenAllowed(w, r) {
+		return 0, false
+	}
 	id, err := mail.ParseConfirmToken(h.opts.Secret, r.PathValue("token"), h.now(), h.confirmLookup(r))
 	switch {
 	case err == nil:
@@ -117,24 +129,23 @@ func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, b
 		h.render(w, http.StatusGone, "message", view{Title: "This link has expired",
 			Message: []string{"Confirmation links work for 48 hours. Sign up again to get a new one."},
 			LinkURL: h.link("/subscribe"), LinkText: "Sign up again"})
-	case errors.Is(err, ErrNotFound):
-		// The sign-up is gone: confirmed already (most likely: the link was
-		// opened twice), or purged. A forged id lands here too; it learns
-		// nothing.
-		h.usedLink(w)
-	case errors.Is(err, mail.ErrBadToken):
-		h.invalidLink(w, "A confirmation link works once: if you have confirmed already, you are subscribed.")
+	case errors.Is(err, ErrNotFound), errors.Is(err, mail.ErrBadToken):
+		// The sign-up is gone (confirmed already: the link was opened
+		// twice; or purged), or the token is forged: one answer, so that a
+		// forged id learns nothing.
+		h.usedLink(w, r)
 	default:
 		h.serverError(w, "confirm", err)
 	}
 	return 0, false
 }
 
-// usedLink answers a confirmation link whose sign-up is gone.
-func (h *Handler) usedLink(w http.ResponseWriter) {
-	h.render(w, http.StatusNotFound, "message", view{Title: "This link has been used",
-		Message: []string{"If you confirmed your address with it, you are subscribed: there is nothing more to do.",
-			"Unconfirmed sign-ups are removed after 7 days; if yours was, sign up again."},
+// usedLink answers a confirmation link that does not check out.
+func (h *Handler) usedLink(w http.ResponseWriter, r *http.Request) {
+	h.badTokens.allow(clientKey(r, h.opts.ClientIPHeader), h.now())
+	h.render(w, http.StatusNotFound, "message", view{Title: "This link is not valid",
+		Message: []string{"A confirmation link works once: if you confirmed your address with it, you are subscribed, and there is nothing more to do.",
+			"Otherwise check that the whole link was copied from the message. Unconfirmed sign-ups are removed after 7 days; if yours was, sign up again."},
 		LinkURL: h.link("/subscribe"), LinkText: "Sign up"})
 }
 
@@ -162,7 +173,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.opts.Store.ConfirmSignup(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		h.usedLink(w)
+		h.usedLink(w, r)
 		return
 	}
 	if err != nil {

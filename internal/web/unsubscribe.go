@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -12,9 +13,12 @@ import (
 // unsubscribes, with a button that POSTs to the same URL. It changes
 // nothing: scanners follow every link in a message.
 func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if !h.tokenAllowed(w, r) {
+		return
+	}
 	tok := r.PathValue("token")
 	id, _, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
-	if !h.tokenOK(w, err, "unsubscribe page") {
+	if !h.tokenOK(w, r, err, "unsubscribe page") {
 		return
 	}
 	sub, err := h.opts.Store.Subscriber(r.Context(), id)
@@ -42,9 +46,12 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 // link unsubscribes (the page's button sends the same body); repeating it
 // is harmless.
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	if !h.tokenAllowed(w, r) {
+		return
+	}
 	tok := r.PathValue("token")
 	id, issue, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
-	if !h.tokenOK(w, err, "unsubscribe") {
+	if !h.tokenOK(w, r, err, "unsubscribe") {
 		return
 	}
 	// The body says whether a provider's one-click made the POST; it is
@@ -78,8 +85,9 @@ func (h *Handler) requestLinkPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, "request", view{Title: "Unsubscribe", Action: h.action("/unsubscribe")})
 }
 
-// requestLink (POST /unsubscribe) mails an unsubscribe link to the address
-// when it is subscribed, and answers the same either way.
+// requestLink (POST /unsubscribe) checks the address and hands the
+// request to the background worker (see mailLink), answering the same
+// either way.
 func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
@@ -98,25 +106,26 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 	if !h.allowClient(w, r) {
 		return
 	}
-	sub, err := h.opts.Store.Get(r.Context(), email)
+	h.enqueue(task{kind: "link", run: func(ctx context.Context) error { return withoutAddress(h.mailLink(ctx, email), email) }})
+	h.linkSent(w, email)
+}
+
+// mailLink mails an unsubscribe link to the address when it is subscribed.
+func (h *Handler) mailLink(ctx context.Context, email string) error {
+	sub, err := h.opts.Store.Get(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		return nil
 	case err != nil:
-		h.serverError(w, "unsubscribe link", err)
-		return
-	case sub.Status == subscriber.StatusActive && h.allowAddress(sub.Email):
-		n, err := h.notice("link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
-			Email: sub.Email, Name: sub.Name,
-			URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "", sub.Email)),
-			PrefsURL: h.prefsURL(sub),
-		})
-		if err != nil {
-			h.serverError(w, "unsubscribe link", err)
-			return
-		}
-		h.enqueue(n)
+		return err
+	case sub.Status != subscriber.StatusActive || !h.allowAddress(sub.Email):
+		return nil
 	}
-	h.linkSent(w, email)
+	return h.send(ctx, "link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
+		Email: sub.Email, Name: sub.Name,
+		URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "", sub.Email)),
+		PrefsURL: h.prefsURL(sub),
+	})
 }
 
 func (h *Handler) linkSent(w http.ResponseWriter, email string) {
@@ -126,18 +135,15 @@ func (h *Handler) linkSent(w http.ResponseWriter, email string) {
 }
 
 // tokenOK answers for a link whose token did not check out and reports
-// whether it did: a token whose subscriber is gone (deleted since, or an id
-// that never was: the address it is bound to cannot be known, so the two
-// look alike) is 404 with a plain explanation; a malformed or forged one is
-// an invalid link; a failing store is a server error.
-func (h *Handler) tokenOK(w http.ResponseWriter, err error, what string) bool {
+// whether it did: a malformed or forged token and one whose subscriber is
+// gone (deleted since, or an id that never was) get the same invalid-link
+// answer; a failing store is a server error.
+func (h *Handler) tokenOK(w http.ResponseWriter, r *http.Request, err error, what string) bool {
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, ErrNotFound):
-		h.message(w, http.StatusNotFound, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
-	case errors.Is(err, mail.ErrBadToken):
-		h.invalidLink(w)
+	case errors.Is(err, ErrNotFound), errors.Is(err, mail.ErrBadToken):
+		h.invalidLink(w, r)
 	default:
 		h.serverError(w, what, err)
 	}

@@ -7,8 +7,13 @@
 // mail makes and checks them); a GET never changes anything, because mail
 // scanners and link checkers follow every link they see. Answers that an
 // outsider could ask about any address (sign-up, link by address) are the
-// same whether the address is known or not, and the mail they cause is sent
-// in the background so that not even the time taken tells.
+// same whether the address is known or not, and everything they cause (the
+// store's lookup and writes, the mail) is done by a background worker after
+// the answer, so that not even the time taken tells. A confirmation mail
+// carries nothing a stranger typed: the name given with a sign-up is kept
+// in the sign-up record and applied once the address is confirmed. A link
+// whose token does not check out gets one answer whatever the id in it, and
+// a client whose links keep failing is refused for a while.
 //
 // The handlers reach the store through the small [Store] interface and
 // send mail through [Mailer]; [New] returns an http.Handler that `digest
@@ -96,6 +101,18 @@ type Limits struct {
 	// AddressEvery is how often one address may be mailed (default 10m):
 	// a burst of sign-ups for one address sends one mail.
 	AddressEvery time.Duration
+	// ConfirmPerHour is the list-wide budget of confirmation mails per
+	// hour (default 200), on top of the per-client and per-address
+	// limits: many clients signing up many addresses cannot make the
+	// list mail strangers faster than that. Sign-ups past it are
+	// recorded but not mailed (and logged).
+	ConfirmPerHour int
+	// BadTokens is how many links whose token does not check out one
+	// client may try in a burst (default 20), and BadTokenEvery how often
+	// one more is allowed (default 30s); past it every link of that
+	// client answers 429.
+	BadTokens     int
+	BadTokenEvery time.Duration
 	// MaxKeys bounds the memory of each limiter (default 100,000 keys);
 	// past it, idle entries are dropped, and new clients are refused
 	// while every entry is busy.
@@ -149,17 +166,28 @@ type Handler struct {
 
 	perClient  *limiter
 	perAddress *limiter
+	confirms   *limiter // one key: the list
+	badTokens  *limiter
 
 	mu     sync.Mutex
 	closed bool
-	queue  chan mail.Notice
-	wg     sync.WaitGroup // notices queued and not yet handed over
+	queue  chan task
+	wg     sync.WaitGroup // tasks queued and not yet done
 	done   chan struct{}
+
+	budgetSpent bool // under mu: the confirmation budget ran out (logged once)
 }
 
-// queueSize bounds the notices waiting to be sent; past it they are dropped
-// (and logged): the page a reader sees is the same either way, and the
-// rate limits keep an honest load far below it.
+// task is work a request hands to the background worker: a sign-up or a
+// link request, with the mail it may cause.
+type task struct {
+	kind string // for the logs: "sign-up", "link"
+	run  func(ctx context.Context) error
+}
+
+// queueSize bounds the tasks waiting; past it they are dropped (and
+// logged): the page a reader sees is the same either way, and the rate
+// limits keep an honest load far below it.
 const queueSize = 256
 
 // New checks opts, parses the pages and starts the mail sender.
@@ -198,6 +226,15 @@ func New(opts Options) (*Handler, error) {
 	if l.MaxKeys <= 0 {
 		l.MaxKeys = 100_000
 	}
+	if l.ConfirmPerHour <= 0 {
+		l.ConfirmPerHour = 200
+	}
+	if l.BadTokens <= 0 {
+		l.BadTokens = 20
+	}
+	if l.BadTokenEvery <= 0 {
+		l.BadTokenEvery = 30 * time.Second
+	}
 	pg, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -212,13 +249,16 @@ func New(opts Options) (*Handler, error) {
 		basePath:   strings.TrimRight(u.EscapedPath(), "/"),
 		perClient:  newLimiter(l.ClientEvery, l.PerClient, l.MaxKeys),
 		perAddress: newLimiter(l.AddressEvery, 1, l.MaxKeys),
-		queue:      make(chan mail.Notice, queueSize),
+		confirms:   newLimiter(time.Hour/time.Duration(l.ConfirmPerHour), l.ConfirmPerHour, 1),
+		badTokens:  newLimiter(l.BadTokenEvery, l.BadTokens, l.MaxKeys),
+		queue:      make(chan task, queueSize),
 		done:       make(chan struct{}),
 	}
 	sum := sha256.Sum256([]byte(pageStyle))
 	h.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+	h.route("GET /{$}", h.home)
 	h.route("GET /u/{token}", h.unsubscribePage)
 	h.route("POST /u/{token}", h.unsubscribe)
 	h.route("GET /unsubscribe", h.requestLinkPage)
@@ -246,8 +286,8 @@ func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pa
 // ServeHTTP serves a request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// Close stops taking notices and waits until the queued ones are handed
-// to the mailer (or ctx ends).
+// Close stops taking tasks and waits until the queued ones are done (their
+// notices handed to the mailer), or ctx ends.
 func (h *Handler) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
@@ -259,12 +299,13 @@ func (h *Handler) Close(ctx context.Context) error {
 	case <-h.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("web: %d notices not sent: %w", len(h.queue), ctx.Err())
+		return fmt.Errorf("web: %d sign-ups or link requests not handled: %w", len(h.queue), ctx.Err())
 	}
 }
 
-// Wait blocks until every notice queued so far is handed to the mailer
-// (sent or failed): for tests, between a request and a look at the mail.
+// Wait blocks until every task queued so far is done, its notice handed
+// to the mailer (sent or failed): for tests, between a request and a look
+// at the store or the mail.
 func (h *Handler) Wait() { h.wg.Wait() }
 
 // maxBody bounds a form: a few short fields.
@@ -284,33 +325,65 @@ func (h *Handler) secure(next http.Handler) http.Handler {
 	})
 }
 
-// enqueue hands a notice to the background sender.
-func (h *Handler) enqueue(n mail.Notice) {
+// enqueue hands a task to the background worker.
+func (h *Handler) enqueue(t task) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		h.opts.Logger.Warn("web: shutting down, notice not sent", "kind", n.Kind)
+		h.opts.Logger.Warn("web: shutting down, request not handled", "kind", t.kind)
 		return
 	}
 	h.wg.Add(1)
 	select {
-	case h.queue <- n:
+	case h.queue <- t:
 	default:
 		h.wg.Done()
-		h.opts.Logger.Warn("web: mail queue full, notice dropped", "kind", n.Kind)
+		h.opts.Logger.Warn("web: queue full, request dropped", "kind", t.kind)
 	}
 }
 
 func (h *Handler) sender() {
 	defer close(h.done)
-	for n := range h.queue {
+	for t := range h.queue {
 		ctx, cancel := context.WithTimeout(context.Background(), h.opts.MailTimeout)
-		if err := h.opts.Mailer.Send(ctx, n); err != nil {
-			h.opts.Logger.Error("web: sending notice failed", "kind", n.Kind, "err", err)
-		} else {
-			h.opts.Logger.Info("web: notice sent", "kind", n.Kind)
+		if err := t.run(ctx); err != nil {
+			h.opts.Logger.Error("web: "+t.kind+" failed", "err", err)
 		}
 		cancel()
 		h.wg.Done()
 	}
+}
+
+// withoutAddress is err with every spelling of email in its text replaced,
+// for the log, which never carries a reader's address.
+func withoutAddress(err error, email string) error {
+	if err == nil || email == "" {
+		return err
+	}
+	msg := err.Error()
+	lower, key := strings.ToLower(msg), strings.ToLower(email)
+	var b strings.Builder
+	for {
+		i := strings.Index(lower, key)
+		if i < 0 {
+			break
+		}
+		b.WriteString(msg[:i] + "<address>")
+		msg, lower = msg[i+len(key):], lower[i+len(key):]
+	}
+	b.WriteString(msg)
+	return errors.New(b.String())
+}
+
+// send renders notice kind for d and hands it to the mailer.
+func (h *Handler) send(ctx context.Context, kind, subject string, d mailData) error {
+	n, err := h.notice(kind, subject, d)
+	if err != nil {
+		return err
+	}
+	if err := h.opts.Mailer.Send(ctx, n); err != nil {
+		return fmt.Errorf("sending %s notice: %w", kind, err)
+	}
+	h.opts.Logger.Info("web: notice sent", "kind", kind)
+	return nil
 }

@@ -196,7 +196,7 @@ func TestOneClickUnsubscribe(t *testing.T) {
 }
 
 func TestBadTokensChangeNothing(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) { o.Limits.BadTokens = 1000 })
 	ann := e.st.add("ann@example.org", "Ann", subscriber.StatusActive)
 	su, _ := e.st.PutSignup(context.Background(), "new@example.org", "", nil)
 	before := e.st.changes()
@@ -242,7 +242,7 @@ func TestBadTokensChangeNothing(t *testing.T) {
 	}
 	// A genuine token of a deleted subscriber changes nothing either.
 	w := e.do("POST", "/u/"+mail.Token(e.secret, 999, "x", "gone@example.org"), nil)
-	wantStatus(t, w, http.StatusNotFound, "no longer on the list")
+	wantStatus(t, w, http.StatusNotFound, "This link is not valid", "no longer on the list")
 }
 
 func TestRequestUnsubscribeLink(t *testing.T) {
@@ -336,7 +336,7 @@ func TestSignupDoubleOptIn(t *testing.T) {
 	if err != nil || sub.Status != subscriber.StatusActive || sub.Name != "Nia" || strings.Join(sub.Topics, ",") != "science,world" {
 		t.Fatalf("after confirm: %+v, %v", sub, err)
 	}
-	wantStatus(t, e.do("POST", confirm, url.Values{}), http.StatusNotFound, "you are subscribed: there is nothing more to do")
+	wantStatus(t, e.do("POST", confirm, url.Values{}), http.StatusNotFound, "you are subscribed, and there is nothing more to do")
 
 	// The unsubscribed reader's link, after 48 hours, has expired.
 	var goneLink string

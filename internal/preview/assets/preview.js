@@ -31,6 +31,26 @@
   events.addEventListener("update", function (e) {
     if (app() && app().dataset.version !== e.data) { refresh(); }
   });
+  // A frame wider than the room it has (the 1200 px desktop frame beside
+  // the report in a window under ~2000 px) would show only its left margin,
+  // blank: the frames stack (CSS: wrap), and a frame still too wide is
+  // scaled down to fit, its caption saying by how much.
+  function fit() {
+    document.querySelectorAll(".frames").forEach(function (box) {
+      var room = box.clientWidth;
+      box.querySelectorAll("iframe.email").forEach(function (f) {
+        var w = Number(f.getAttribute("width")) + 2; // the border
+        var scale = room > 0 && w > room ? room / w : 1;
+        f.style.zoom = scale === 1 ? "" : String(scale);
+        var note = f.parentNode.querySelector(".scaled");
+        var text = scale === 1 ? "" : ", shown at " + Math.floor(scale * 100) + "%";
+        if (note && note.textContent !== text) { note.textContent = text; } // (else no mutation: no loop)
+      });
+    });
+  }
+  window.addEventListener("resize", fit);
+  new MutationObserver(fit).observe(document.body, { childList: true, subtree: true });
+  fit();
   // Each frame takes the height of the email in it (same origin, no scripts
   // run inside it).
   document.addEventListener("load", function (e) {
