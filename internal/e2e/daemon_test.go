@@ -279,9 +279,12 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 
 	until(t, "every reader served", func() bool { return srv.Total() >= len(site.emails) })
 	first := d.health().LastRun.Scheduled
+	// last_run is set when a tick starts: wait for its log line too, so
+	// that the fourth run has finished, not only begun.
 	until(t, "three more ticks", func() bool {
 		h := d.health()
-		return h.LastRun != nil && h.LastRun.Scheduled.Sub(first) >= 6*time.Second
+		return h.LastRun != nil && h.LastRun.Scheduled.Sub(first) >= 6*time.Second &&
+			len(d.logLines("run finished")) >= 4
 	})
 	exactlyOnce(t, srv, site.emails, 0)
 
