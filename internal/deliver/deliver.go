@@ -577,121 +577,178 @@ func (w *worker) waitAck() error {
 // wait for a later run. It reports false when the worker should stop
 // because no connection could be opened or the ledger failed.
 func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
-	attempts := rc.Attempts
-	var last failure
-	staleRetried := false // one free retry when a reused connection was dead
-	m, err := e.msgs.Build(w.buf, rc)
-	if errors.Is(err, ErrSkip) {
-		e.emit(w, rc, ledger.Skipped, attempts, failure{reply: err.Error()})
+	m, ok := e.build(rc, w)
+	if !ok {
 		return true
 	}
-	if err != nil {
-		// No retry can fix a message that cannot be built.
-		e.emit(w, rc, ledger.Failed, attempts, failure{reply: "compose: " + err.Error()})
-		return true
-	}
-	w.buf = m.Data[:0]
+	t := &try{rc: rc, attempts: rc.Attempts}
 	for {
-		if attempts >= e.o.MaxAttempts {
-			f := last
-			f.reply = fmt.Sprintf("gave up after %d attempts", attempts)
-			if last.reply != "" {
-				f.reply += ": " + last.reply
-			}
-			e.emit(w, rc, ledger.Failed, attempts, f)
+		if t.attempts >= e.o.MaxAttempts {
+			e.giveUp(w, t)
 			return true
 		}
 		if e.ctx.Err() != nil {
-			return e.leave(w, rc, attempts, last)
+			return e.leave(w, rc, t.attempts, t.last)
 		}
-		if e.limiter != nil {
-			e.shareRate()
-			if err := e.limiter.Wait(e.ctx); err != nil {
-				return e.leave(w, rc, attempts, last)
-			}
-		}
-		if w.conn == nil {
-			c, err := e.open()
-			if err != nil {
-				// Hand the recipient back now, so that a worker that can
-				// still connect may take it in this run.
-				if attempts > rc.Attempts {
-					e.leave(w, rc, attempts, last)
-				} else if e.ctx.Err() == nil {
-					_ = e.release([]int64{rc.SubscriberID})
-				}
-				return false
-			}
-			w.conn = c
-		}
-		var slot time.Time
-		if e.quota != nil {
-			var qerr error
-			if slot, qerr = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); qerr != nil {
-				e.cancel(qerr)
-				return e.leave(w, rc, attempts, last)
-			}
+		slot, next := e.await(w, t)
+		if next != proceed {
+			return next == leaveNext
 		}
 		err := w.conn.Send(e.ctx, &m, rc, func() error { return e.ready(w) })
 		e.attempts.Add(1)
-		if err != nil && e.quota != nil && !errors.Is(err, ErrUnconfirmed) {
+		v := classify(err)
+		if err != nil && e.quota != nil && v.kind != unconfirmed {
 			e.quota.refund(slot) // an unconfirmed message may count at the relay
 		}
-		if err != nil && (errors.Is(err, errNotRecorded) || errors.Is(err, ErrLeaseLost)) {
-			// The ledger failed, or the lease lapsed (the run is stopping):
-			// this message was not accepted and its attempt does not count.
-			e.drop(w)
-			return false
-		}
-		if err != nil && !staleRetried {
-			if f := classify(err); f.stale {
-				staleRetried = true
-				e.log.Debug("connection went stale, re-opening", "err", err)
-				e.drop(w)
-				continue
-			}
-		}
-		attempts++
-		if err == nil {
-			e.unconfirmedRun.Store(0)
-			e.emit(w, rc, ledger.Sent, attempts, failure{})
-			return true
-		}
-		f := classify(err)
-		if f.reconnect {
-			e.drop(w)
-		}
-		if f.unconfirmed {
-			e.unconfirmed(w, rc, attempts, f, err)
-			return true
-		}
-		if f.relay {
-			// The relay refused the sender: every recipient would fail the
-			// same way. Stop the run instead of failing the whole list.
-			e.setRelayError(fmt.Errorf("relay refused the sender: %w", err))
-			e.cancel(e.relayError())
-			return e.leave(w, rc, attempts, f)
-		}
-		if !f.temp {
-			e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", f.code, "enhanced", f.enhanced, "bounced", f.bounced)
-			e.emit(w, rc, ledger.Failed, attempts, f)
-			return true
-		}
-		last = f
-		e.log.Debug("temporary failure", "subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
-		if attempts >= e.o.MaxAttempts {
-			continue
-		}
-		if !e.o.Sleep(e.ctx, e.o.Backoff(attempts-rc.Attempts)) {
-			return e.leave(w, rc, attempts, last)
+		if done, keepOn := e.settleTry(w, t, v, err); done {
+			return keepOn
 		}
 	}
+}
+
+// try is one recipient's delivery in this run.
+type try struct {
+	rc       ledger.Recipient
+	attempts int     // attempts so far, earlier runs' included
+	last     verdict // the last temporary failure
+	// staleRetried: the one free retry after a reused connection was found
+	// dead has been spent.
+	staleRetried bool
+}
+
+// build builds the recipient's message; when there is nothing to send (a
+// skip, or a message that cannot be built) it settles the row and reports
+// false.
+func (e *engine) build(rc ledger.Recipient, w *worker) (mail.Message, bool) {
+	m, err := e.msgs.Build(w.buf, rc)
+	if errors.Is(err, ErrSkip) {
+		e.emit(w, rc, ledger.Skipped, rc.Attempts, verdict{reply: err.Error()})
+		return m, false
+	}
+	if err != nil {
+		// No retry can fix a message that cannot be built.
+		e.emit(w, rc, ledger.Failed, rc.Attempts, verdict{reply: "compose: " + err.Error()})
+		return m, false
+	}
+	w.buf = m.Data[:0]
+	return m, true
+}
+
+// giveUp fails a recipient whose attempts are spent, with the last reply.
+func (e *engine) giveUp(w *worker, t *try) {
+	v := t.last
+	v.reply = fmt.Sprintf("gave up after %d attempts", t.attempts)
+	if t.last.reply != "" {
+		v.reply += ": " + t.last.reply
+	}
+	e.emit(w, t.rc, ledger.Failed, t.attempts, v)
+}
+
+// next is what a worker does after a step: go on with the recipient, leave
+// it (the worker takes the next one) or stop.
+type next int
+
+const (
+	proceed next = iota
+	leaveNext
+	stopNext
+)
+
+// await waits for what a message needs before it is sent: the rate
+// limiter, an open connection and a slot under the caps. It returns the
+// quota slot taken (to refund when the message is not accepted).
+func (e *engine) await(w *worker, t *try) (time.Time, next) {
+	if e.limiter != nil {
+		e.shareRate()
+		if err := e.limiter.Wait(e.ctx); err != nil {
+			e.leave(w, t.rc, t.attempts, t.last)
+			return time.Time{}, leaveNext
+		}
+	}
+	if w.conn == nil {
+		c, err := e.open()
+		if err != nil {
+			// Hand the recipient back now, so that a worker that can
+			// still connect may take it in this run.
+			if t.attempts > t.rc.Attempts {
+				e.leave(w, t.rc, t.attempts, t.last)
+			} else if e.ctx.Err() == nil {
+				_ = e.release([]int64{t.rc.SubscriberID})
+			}
+			return time.Time{}, stopNext
+		}
+		w.conn = c
+	}
+	var slot time.Time
+	if e.quota != nil {
+		var err error
+		if slot, err = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); err != nil {
+			e.cancel(err)
+			e.leave(w, t.rc, t.attempts, t.last)
+			return time.Time{}, leaveNext
+		}
+	}
+	return slot, proceed
+}
+
+// settleTry acts on the verdict of one Send. done reports that the
+// recipient is settled for this run; keepOn then says whether the worker
+// goes on with the next one.
+func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepOn bool) {
+	rc := t.rc
+	if v.kind == local {
+		// The ledger failed, or the lease lapsed (the run is stopping):
+		// this message was not accepted and its attempt does not count.
+		e.drop(w)
+		return true, false
+	}
+	if v.kind == stale {
+		if !t.staleRetried {
+			t.staleRetried = true
+			e.log.Debug("connection went stale, re-opening", "err", err)
+			e.drop(w)
+			return false, true
+		}
+		v.kind = temporary
+	}
+	t.attempts++
+	if v.reconnect {
+		e.drop(w)
+	}
+	switch v.kind {
+	case sent:
+		e.unconfirmedRun.Store(0)
+		e.emit(w, rc, ledger.Sent, t.attempts, verdict{})
+		return true, true
+	case unconfirmed:
+		e.unconfirmed(w, rc, t.attempts, v, err)
+		return true, true
+	case relay:
+		// The relay refused the sender: every recipient would fail the
+		// same way. Stop the run instead of failing the whole list.
+		e.setRelayError(fmt.Errorf("relay refused the sender: %w", err))
+		e.cancel(e.relayError())
+		return true, e.leave(w, rc, t.attempts, v)
+	case permanent:
+		e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", v.code, "enhanced", v.enhanced, "bounced", v.bounced)
+		e.emit(w, rc, ledger.Failed, t.attempts, v)
+		return true, true
+	}
+	t.last = v
+	e.log.Debug("temporary failure", "subscriber", rc.SubscriberID, "attempt", t.attempts, "err", err)
+	if t.attempts >= e.o.MaxAttempts {
+		return false, true
+	}
+	if !e.o.Sleep(e.ctx, e.o.Backoff(t.attempts-rc.Attempts)) {
+		return true, e.leave(w, rc, t.attempts, t.last)
+	}
+	return false, true
 }
 
 // unconfirmed handles a message whose end of DATA got no reply (rule 6):
 // no retry in this run; pending at the end of the run, or failed when no
 // attempt is left. Too many in a row stop the run.
-func (e *engine) unconfirmed(w *worker, rc ledger.Recipient, attempts int, f failure, err error) {
+func (e *engine) unconfirmed(w *worker, rc ledger.Recipient, attempts int, f verdict, err error) {
 	e.log.Warn("no reply after end of DATA; the relay may have accepted the message; not retried in this run",
 		"subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
 	if attempts >= e.o.MaxAttempts {
@@ -724,7 +781,7 @@ func (e *engine) takeDeferred() []ledger.Outcome {
 
 // leave gives a recipient back for a later run: recorded pending with its
 // attempts when this run tried it, released untouched otherwise.
-func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failure) bool {
+func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last verdict) bool {
 	if attempts > rc.Attempts {
 		e.emit(w, rc, ledger.Pending, attempts, last)
 	}
@@ -734,7 +791,7 @@ func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failur
 
 // emit hands an outcome to the recorder. A sent outcome must be durable
 // before the worker lets the server accept its next message (see waitAck).
-func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f failure) {
+func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f verdict) {
 	req := outReq{o: e.outcome(rc, status, attempts, f)}
 	if status == ledger.Sent {
 		// Normally already done by Send through its ready callback; a
@@ -746,7 +803,7 @@ func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts in
 	e.outs <- req
 }
 
-func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f failure) ledger.Outcome {
+func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f verdict) ledger.Outcome {
 	return ledger.Outcome{
 		SubscriberID: rc.SubscriberID,
 		Status:       status,
