@@ -175,6 +175,11 @@ func sqliteMigrations() []string {
 			detail       TEXT NOT NULL DEFAULT '',
 			updated_at   TIMESTAMP NOT NULL
 		);`,
+
+		// 7 (retry times): a reader's temporary failure puts the row back
+		// to pending with the time of its next attempt; a claim skips rows
+		// not yet due. NULL (rows written before) means due now.
+		`ALTER TABLE deliveries ADD COLUMN retry_at TIMESTAMP;`,
 	}
 }
 
@@ -276,6 +281,7 @@ const (
 	sqlPendingBatch = `SELECT d.subscriber_id, s.email, s.name, s.status, s.topics, d.attempts
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'pending' AND d.subscriber_id > ?
+		  AND (d.retry_at IS NULL OR d.retry_at <= ?)
 		ORDER BY d.subscriber_id LIMIT ?`
 	sqlMarkSending = `UPDATE deliveries SET status = 'sending', owner = ?, lease_until = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
@@ -296,7 +302,7 @@ const (
 		    updated_at = ?,
 		    sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
 		    owner = CASE WHEN ? = 'pending' THEN '' ELSE ? END,
-		    lease_until = NULL
+		    lease_until = NULL, retry_at = ?
 		WHERE issue_id = ? AND subscriber_id = ?
 		  AND ((status = 'sending' AND owner = ?) OR (? = 'sent' AND status IN ('pending', 'sending')))`
 	sqlRelease = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?

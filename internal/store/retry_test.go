@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/store/storetest"
+)
+
+func TestRetryTimes(t *testing.T) { storetest.Run(t, testRetryTimes) }
+
+// A row recorded pending with a retry delay is not claimed before its time
+// (on the lease clock), then is, with its attempts; the issue is not
+// delivered while it waits.
+func testRetryTimes(t *testing.T, db storetest.Backend) {
+	s, c := openTest(t, db)
+	ctx := context.Background()
+	const issue = "w10"
+	ids := seed(t, s, 3, issue)
+	_, err := s.Enqueue(ctx, issue)
+	must(t, err)
+	r := beginRun(t, s, issue, "a")
+	got, err := r.Claim(ctx, issue, 10)
+	must(t, err)
+	if len(got) != 3 {
+		t.Fatalf("claimed %v", recipientIDs(got))
+	}
+	must(t, r.Record(ctx, issue, []ledger.Outcome{
+		{SubscriberID: ids[0], Status: ledger.Sent},
+		{SubscriberID: ids[1], Status: ledger.Pending, Attempts: 1, Code: 452, Reply: "mailbox full", RetryAfter: 5 * time.Minute},
+		{SubscriberID: ids[2], Status: ledger.Pending, Attempts: 1, Code: 451, Reply: "later"},
+	}))
+	got, err = r.Claim(ctx, issue, 10)
+	must(t, err)
+	if !slices.Equal(recipientIDs(got), []int64{ids[2]}) {
+		t.Fatalf("claimed %v at once, want only %d (no delay)", recipientIDs(got), ids[2])
+	}
+	must(t, r.Release(ctx, issue, []int64{ids[2]}))
+	if c := counts(t, s, issue); c.Delivered() || c.Pending != 2 {
+		t.Errorf("counts %+v while a reader waits for a retry", c)
+	}
+
+	c.set(t0.Add(5*time.Minute - time.Second))
+	got, err = r.Claim(ctx, issue, 10)
+	must(t, err)
+	if !slices.Equal(recipientIDs(got), []int64{ids[2]}) {
+		t.Fatalf("claimed %v before the retry time", recipientIDs(got))
+	}
+	c.set(t0.Add(5 * time.Minute))
+	got, err = r.Claim(ctx, issue, 10)
+	must(t, err)
+	if len(got) != 1 || got[0].SubscriberID != ids[1] || got[0].Attempts != 1 {
+		t.Fatalf("claimed %+v once due, want subscriber %d with 1 attempt", got, ids[1])
+	}
+}
