@@ -155,21 +155,38 @@ type Options struct {
 	Burst       int     // messages allowed at once above Rate; 0 means 1
 	// PerHour and PerDay cap the messages accepted in any sliding hour or
 	// day, for relays with quotas; 0 means no cap. When a cap is reached
-	// the run stops with the rest pending and Run returns an error wrapping
-	// ErrQuota.
+	// the run pauses as for a relay outage, until the cap allows the next
+	// message; when that is further than OutageWait, the run stops with the
+	// rest pending and Run returns an error wrapping ErrQuota that says
+	// when sending resumes.
 	PerHour, PerDay int
 	// SentSince, when set with a cap, tells how many messages were sent
 	// since a time by earlier runs (all issues), so that the caps hold
 	// across runs; nil counts this run only.
 	SentSince   func(ctx context.Context, since time.Time) (int, error)
-	MaxAttempts int // attempts per recipient across runs; 0 means 5
-	BatchSize   int // rows per Claim, and most outcomes per Record; 0 means 100
-	// OpenAttempts is how many times a worker tries to open a connection
-	// before it gives up; 0 means 3. When every worker gave up, the run
-	// stops with the relay's error and leaves the rest pending.
-	OpenAttempts int
-	// Backoff is the wait before retry n (1, 2, ...) of a message or of a
-	// connection; nil means exponential from 1s with jitter, capped at 30s.
+	// MaxAttempts is the attempts per recipient across runs, for the
+	// recipient's own temporary failures (relay-wide failures count none);
+	// 0 means 5. They are spread over RetryFor.
+	MaxAttempts int
+	// RetryFor is how long a recipient's temporary failures are retried:
+	// the attempts after the first wait growing intervals (the first 5
+	// minutes, or less when RetryFor is short) that add up to RetryFor,
+	// recorded in the ledger as the row's next attempt time, so that later
+	// runs retry it when due. 0 means 48h.
+	RetryFor  time.Duration
+	BatchSize int // rows per Claim, and most outcomes per Record; 0 means 100
+	// OutageWait is how long a run waits for a relay that is down (or a
+	// cap) before it stops with every recipient it has not sent pending,
+	// and an error wrapping ErrRelayDown (or ErrQuota). 0 means 10
+	// minutes; a negative value waits as long as the run lasts (a daemon).
+	OutageWait time.Duration
+	// Relay, when set, is where the run keeps what it knows of the relay
+	// (shared by a daemon's runs, read by its health check); nil keeps it
+	// to the run.
+	Relay *RelayState
+	// Backoff is the wait before the n-th new try (1, 2, ...) to reach a
+	// relay that is down, shared by all connections; nil means
+	// DefaultBackoff.
 	Backoff func(attempt int) time.Duration
 	// Total is the number of recipients of the issue, for progress reports;
 	// 0 means "as claimed so far".
@@ -188,7 +205,11 @@ type Options struct {
 	// nil uses a timer. Tests inject one so that backoff costs nothing.
 	Sleep func(ctx context.Context, d time.Duration) bool
 	// Now stamps outcomes and drives the caps; nil means time.Now.
-	Now    func() time.Time
+	Now func() time.Time
+	// Clock is real time, for waits: how long the relay has been down, and
+	// when to try it again (Now may be pinned by --now); nil means
+	// time.Now. Tests inject it with Sleep.
+	Clock  func() time.Time
 	Logger *slog.Logger // nil discards
 }
 
@@ -201,6 +222,11 @@ type Progress struct {
 	Rate                                  float64       // messages accepted per second since the start
 	Elapsed                               time.Duration // since the start of the run
 	Done                                  bool          // the last report of the run
+	// Relay is the relay's state; while it is down (or a cap holds
+	// sending back) the run is paused.
+	Relay RelayStatus
+	// Now is the real time of the report, for "retrying in 40s".
+	Now time.Time
 }
 
 // ETA estimates the time left at the current rate; 0 when unknown.
@@ -217,6 +243,11 @@ type Summary struct {
 	Sent, Failed, Skipped, Pending int
 	Attempts                       int // messages handed to the transport in this run, retries included
 	Duration                       time.Duration
+	// Waiting counts the recipients this run left pending after their own
+	// temporary failure, to be retried when due; NextRetry is the earliest
+	// of those times (real time; zero when none).
+	Waiting   int
+	NextRetry time.Time
 }
 
 // Rate is messages accepted per second over the run.
@@ -227,11 +258,11 @@ func (s Summary) Rate() float64 {
 	return float64(s.Sent) / s.Duration.Seconds()
 }
 
-// DefaultBackoff waits 1s, 2s, 4s ... (capped at 30s), each with up to 25%
-// jitter so that parallel workers do not retry in lockstep.
+// DefaultBackoff waits 1s, 2s, 4s ... (capped at 2 minutes), each with up
+// to 25% jitter so that processes sharing a relay do not retry in lockstep.
 func DefaultBackoff(attempt int) time.Duration {
-	d := time.Second << min(max(attempt-1, 0), 5)
-	d = min(d, 30*time.Second)
+	d := time.Second << min(max(attempt-1, 0), 7)
+	d = min(d, 2*time.Minute)
 	return d - time.Duration(rand.Int64N(int64(d/4)+1))
 }
 
@@ -248,8 +279,17 @@ func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 100
 	}
-	if o.OpenAttempts <= 0 {
-		o.OpenAttempts = 3
+	if o.RetryFor <= 0 {
+		o.RetryFor = 48 * time.Hour
+	}
+	if o.OutageWait == 0 {
+		o.OutageWait = 10 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Relay == nil {
+		o.Relay = NewRelayState(nil)
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
@@ -296,6 +336,9 @@ type engine struct {
 	peers   atomic.Int64 // runs sharing Rate when the limiter was last set
 	quota   *quota
 	start   time.Time
+	relay   *RelayState
+	gate    *gate
+	retries []time.Duration // the wait before attempt n+2, after a temporary failure
 
 	ctx    context.Context // the run: cancelled by the caller or on a fatal error
 	cancel context.CancelCauseFunc
@@ -304,12 +347,14 @@ type engine struct {
 	jobs chan ledger.Recipient
 	outs chan outReq
 
-	mu      sync.Mutex
-	state   map[int64]int
-	claimed int
-	sent    int
-	failed  int
-	skipped int
+	mu        sync.Mutex
+	state     map[int64]int
+	claimed   int
+	sent      int
+	failed    int
+	skipped   int
+	waiting   int       // left pending for a retry later
+	nextRetry time.Time // the earliest of those retries
 
 	// deferred holds the outcomes of unconfirmed messages, recorded when
 	// the run ends so that this run cannot claim them again (rule 6).
@@ -354,7 +399,9 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		jobs:  make(chan ledger.Recipient, opts.BatchSize),
 		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
+		relay: opts.Relay, retries: retrySchedule(opts.MaxAttempts, opts.RetryFor),
 	}
+	e.gate = newGate(e)
 	if opts.Rate > 0 {
 		e.peers.Store(1)
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
@@ -382,10 +429,13 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	}
 
 	workWG.Wait()
-	// Workers are gone (done, or none could connect): stop the claimer. A
-	// no-op when the run already stopped with a cause.
+	// Workers are gone: stop the claimer. A no-op when the run already
+	// stopped with a cause.
 	e.cancel(nil)
 	claimWG.Wait()
+	// Recipients held back by an undecided run of identical replies are
+	// their own temporary failures.
+	e.gate.flush()
 	// The claimer is gone: unconfirmed rows may go back to pending now.
 	for _, o := range e.takeDeferred() {
 		e.outs <- outReq{o: o}
@@ -555,6 +605,13 @@ func (e *engine) work() {
 		if !e.deliver(rc, w) {
 			return
 		}
+		// Recipients handed back by a run of identical replies (the relay
+		// was down) go before new ones.
+		for rc, ok := e.gate.again(); ok && e.ctx.Err() == nil; rc, ok = e.gate.again() {
+			if !e.deliver(rc, w) {
+				return
+			}
+		}
 	}
 }
 
@@ -573,9 +630,9 @@ func (w *worker) waitAck() error {
 	return nil
 }
 
-// deliver tries one recipient until it is sent, failed for good, or must
-// wait for a later run. It reports false when the worker should stop
-// because no connection could be opened or the ledger failed.
+// deliver tries one recipient until it is sent, failed for good, or left
+// for a later attempt. It reports false when the worker should stop (the
+// run is stopping, or the ledger failed).
 func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 	m, ok := e.build(rc, w)
 	if !ok {
@@ -584,13 +641,16 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 	t := &try{rc: rc, attempts: rc.Attempts}
 	for {
 		if t.attempts >= e.o.MaxAttempts {
-			e.giveUp(w, t)
+			e.giveUp(t)
 			return true
 		}
 		if e.ctx.Err() != nil {
 			return e.leave(w, rc, t.attempts, t.last)
 		}
 		slot, next := e.await(w, t)
+		if next == again {
+			continue
+		}
 		if next != proceed {
 			return next == leaveNext
 		}
@@ -635,47 +695,68 @@ func (e *engine) build(rc ledger.Recipient, w *worker) (mail.Message, bool) {
 }
 
 // giveUp fails a recipient whose attempts are spent, with the last reply.
-func (e *engine) giveUp(w *worker, t *try) {
+func (e *engine) giveUp(t *try) {
 	v := t.last
 	v.reply = fmt.Sprintf("gave up after %d attempts", t.attempts)
 	if t.last.reply != "" {
 		v.reply += ": " + t.last.reply
 	}
-	e.emit(w, t.rc, ledger.Failed, t.attempts, v)
+	e.emit(nil, t.rc, ledger.Failed, t.attempts, v)
 }
 
-// next is what a worker does after a step: go on with the recipient, leave
-// it (the worker takes the next one) or stop.
+// later settles a recipient's own temporary failure: pending, to be retried
+// when its next interval has passed, or failed when no attempt is left.
+func (e *engine) later(t *try, v verdict) {
+	t.last = v
+	if t.attempts >= e.o.MaxAttempts {
+		e.giveUp(t)
+		return
+	}
+	wait := e.retries[min(max(t.attempts-1, 0), len(e.retries)-1)]
+	e.relay.deferred(DeferRecipient)
+	e.log.Debug("temporary failure: retried later", "subscriber", t.rc.SubscriberID, "attempt", t.attempts,
+		"retry_in", wait, "reply", v.reply)
+	o := e.outcome(t.rc, ledger.Pending, t.attempts, v)
+	o.RetryAfter = wait
+	at := e.o.Clock().Add(wait)
+	e.mu.Lock()
+	e.waiting++
+	if e.nextRetry.IsZero() || at.Before(e.nextRetry) {
+		e.nextRetry = at
+	}
+	e.mu.Unlock()
+	e.outs <- outReq{o: o}
+}
+
+// next is what a worker does after a step: go on with the recipient, try
+// the step again, leave it (the worker takes the next one) or stop.
 type next int
 
 const (
 	proceed next = iota
+	again
 	leaveNext
 	stopNext
 )
 
 // await waits for what a message needs before it is sent: the rate
-// limiter, an open connection and a slot under the caps. It returns the
-// quota slot taken (to refund when the message is not accepted).
+// limiter, a relay that answers (the gate), an open connection and a slot
+// under the caps. It returns the quota slot taken (to refund when the
+// message is not accepted).
 func (e *engine) await(w *worker, t *try) (time.Time, next) {
 	if e.limiter != nil {
 		e.shareRate()
 		if err := e.limiter.Wait(e.ctx); err != nil {
-			e.leave(w, t.rc, t.attempts, t.last)
-			return time.Time{}, leaveNext
+			return time.Time{}, e.leaveStep(w, t)
 		}
 	}
+	if !e.gate.wait() {
+		return time.Time{}, e.leaveStep(w, t)
+	}
 	if w.conn == nil {
-		c, err := e.open()
+		c, err := e.t.Open(e.ctx)
 		if err != nil {
-			// Hand the recipient back now, so that a worker that can
-			// still connect may take it in this run.
-			if t.attempts > t.rc.Attempts {
-				e.leave(w, t.rc, t.attempts, t.last)
-			} else if e.ctx.Err() == nil {
-				_ = e.release([]int64{t.rc.SubscriberID})
-			}
-			return time.Time{}, stopNext
+			return time.Time{}, e.openFailed(w, t, err)
 		}
 		w.conn = c
 	}
@@ -683,12 +764,39 @@ func (e *engine) await(w *worker, t *try) (time.Time, next) {
 	if e.quota != nil {
 		var err error
 		if slot, err = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); err != nil {
-			e.cancel(err)
-			e.leave(w, t.rc, t.attempts, t.last)
-			return time.Time{}, leaveNext
+			var qe *quotaError
+			if !errors.As(err, &qe) {
+				e.cancel(err)
+				return time.Time{}, e.leaveStep(w, t)
+			}
+			e.relay.deferred(DeferQuota)
+			e.gate.fail(qe.Error(), "", true, e.o.Clock().Add(qe.resume.Sub(e.o.Now())))
+			return time.Time{}, again
 		}
 	}
 	return slot, proceed
+}
+
+// leaveStep leaves the recipient (the run is stopping).
+func (e *engine) leaveStep(w *worker, t *try) next {
+	e.leave(w, t.rc, t.attempts, t.last)
+	return leaveNext
+}
+
+// openFailed handles a session that could not be opened: the relay is
+// down (the gate pauses every worker) unless it refused this client for
+// good (a 5xx reply, such as wrong credentials), which stops the run.
+func (e *engine) openFailed(w *worker, t *try, err error) next {
+	if e.ctx.Err() != nil {
+		return e.leaveStep(w, t)
+	}
+	if openVerdict(err) == permanent {
+		e.setRelayError(fmt.Errorf("relay refused the session: %w", err))
+		e.cancel(e.relayError())
+		return e.leaveStep(w, t)
+	}
+	e.relayDown(replyText(err), "")
+	return again
 }
 
 // settleTry acts on the verdict of one Send. done reports that the
@@ -696,13 +804,13 @@ func (e *engine) await(w *worker, t *try) (time.Time, next) {
 // goes on with the next one.
 func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepOn bool) {
 	rc := t.rc
-	if v.kind == local {
+	switch v.kind {
+	case local:
 		// The ledger failed, or the lease lapsed (the run is stopping):
 		// this message was not accepted and its attempt does not count.
 		e.drop(w)
 		return true, false
-	}
-	if v.kind == stale {
+	case stale:
 		if !t.staleRetried {
 			t.staleRetried = true
 			e.log.Debug("connection went stale, re-opening", "err", err)
@@ -711,18 +819,23 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 		}
 		v.kind = temporary
 	}
-	t.attempts++
 	if v.reconnect {
 		e.drop(w)
 	}
+	if v.kind == temporary && v.code == 421 {
+		// The relay closes the session: it is down, not the recipient.
+		e.relayDown(v.reply, "")
+		return false, true // retried once it answers, uncounted
+	}
+	t.attempts++
 	switch v.kind {
 	case sent:
 		e.unconfirmedRun.Store(0)
+		e.gate.answered()
+		e.gate.other()
 		e.emit(w, rc, ledger.Sent, t.attempts, verdict{})
-		return true, true
 	case unconfirmed:
 		e.unconfirmed(w, rc, t.attempts, v, err)
-		return true, true
 	case relay:
 		// The relay refused the sender: every recipient would fail the
 		// same way. Stop the run instead of failing the whole list.
@@ -730,19 +843,74 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 		e.cancel(e.relayError())
 		return true, e.leave(w, rc, t.attempts, v)
 	case permanent:
+		e.gate.answered()
+		e.gate.other()
 		e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", v.code, "enhanced", v.enhanced, "bounced", v.bounced)
 		e.emit(w, rc, ledger.Failed, t.attempts, v)
-		return true, true
+	default:
+		return e.temporary(t, v), true
 	}
-	t.last = v
-	e.log.Debug("temporary failure", "subscriber", rc.SubscriberID, "attempt", t.attempts, "err", err)
-	if t.attempts >= e.o.MaxAttempts {
-		return false, true
+	return true, true
+}
+
+// temporary takes a temporary failure (t.attempts counts it): the same 4xx
+// reply to sameReplyStreak recipients in a row is the relay's (the gate
+// goes down and this recipient is retried once it answers, uncounted);
+// otherwise it is the recipient's own, retried later. It reports whether
+// the recipient is settled for this run.
+func (e *engine) temporary(t *try, v verdict) bool {
+	held, down := e.gate.temporary(t, v)
+	if down {
+		t.attempts--
+		e.relayDown(v.reply, streakKey(v))
+		return false
 	}
-	if !e.o.Sleep(e.ctx, e.o.Backoff(t.attempts-rc.Attempts)) {
-		return true, e.leave(w, rc, t.attempts, t.last)
+	if v.code != 0 {
+		e.gate.answered()
 	}
-	return false, true
+	if !held { // else the gate records it when the streak is decided
+		e.later(t, v)
+	}
+	return true
+}
+
+// relayDown pauses the run: the relay as a whole failed.
+func (e *engine) relayDown(reply, key string) {
+	e.relay.deferred(DeferRelay)
+	e.gate.fail(reply, key, false, time.Time{})
+}
+
+// retrySchedule is the wait after each temporary failure of a recipient
+// (after attempt 1, 2, …, maxAttempts-1): growing by a constant factor from
+// the first (5 minutes, or less when that would overshoot) so that they
+// add up to retryFor.
+func retrySchedule(maxAttempts int, retryFor time.Duration) []time.Duration {
+	n := max(maxAttempts-1, 1)
+	first := min(5*time.Minute, retryFor/time.Duration(n))
+	sum := func(r float64) float64 {
+		s, x := 0.0, 1.0
+		for range n {
+			s += x
+			x *= r
+		}
+		return s * float64(first)
+	}
+	lo, hi := 1.0, 1e6
+	for range 200 {
+		mid := (lo + hi) / 2
+		if sum(mid) < float64(retryFor) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	out := make([]time.Duration, n)
+	x := float64(first)
+	for i := range out {
+		out[i] = time.Duration(x).Round(time.Second)
+		x *= lo
+	}
+	return out
 }
 
 // unconfirmed handles a message whose end of DATA got no reply (rule 6):
@@ -813,28 +981,6 @@ func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f ver
 		Reply:        f.reply,
 		Bounced:      status == ledger.Failed && f.bounced,
 		At:           e.o.Now(),
-	}
-}
-
-// open opens a connection, retrying with backoff. After OpenAttempts
-// failures it records the relay error and gives up.
-func (e *engine) open() (Conn, error) {
-	for i := 1; ; i++ {
-		c, err := e.t.Open(e.ctx)
-		if err == nil {
-			return c, nil
-		}
-		if e.ctx.Err() != nil {
-			return nil, err
-		}
-		e.log.Warn("cannot open connection", "try", i, "err", err)
-		if i >= e.o.OpenAttempts {
-			e.setRelayError(fmt.Errorf("cannot connect after %d tries: %w", i, err))
-			return nil, err
-		}
-		if !e.o.Sleep(e.ctx, e.o.Backoff(i)) {
-			return nil, e.ctx.Err()
-		}
 	}
 }
 
@@ -1002,7 +1148,8 @@ func (e *engine) release(ids []int64) error {
 func (e *engine) summary() Summary {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Summary{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start)}
+	s := Summary{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start),
+		Waiting: e.waiting, NextRetry: e.nextRetry}
 	for _, st := range e.state {
 		if st == stPending || st == stHeld {
 			s.Pending++
@@ -1021,6 +1168,7 @@ func (e *engine) progress() Progress {
 	}
 	p.Pending = max(p.Total-p.Sent-p.Failed-p.Skipped, 0)
 	p.Elapsed = time.Since(e.start)
+	p.Relay, p.Now = e.relay.Status(), e.o.Clock()
 	if secs := p.Elapsed.Seconds(); secs > 0 {
 		p.Rate = float64(p.Sent) / secs
 	}

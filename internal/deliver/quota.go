@@ -86,11 +86,14 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 			}
 		}
 		n := len(q.times)
+		// What the store counts is re-read at the next refresh: the
+		// earliest time a slot may free up.
+		resume := q.refreshed.Add(quotaRefresh)
 		if q.perDay > 0 && n >= q.budget[1] {
-			return time.Time{}, capError("per_day", q.perDay, "24 hours", peers)
+			return time.Time{}, capError("per_day", q.perDay, "24 hours", peers, resume)
 		}
 		if q.perHour > 0 && n >= q.budget[0] {
-			return time.Time{}, capError("per_hour", q.perHour, "hour", peers)
+			return time.Time{}, capError("per_hour", q.perHour, "hour", peers, resume)
 		}
 		q.taken++
 		q.times = append(q.times, now)
@@ -100,12 +103,13 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 	cut := sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-q.window)) })
 	q.times = q.times[cut:]
 	if q.perDay > 0 && len(q.times) >= q.perDay {
-		return time.Time{}, capError("per_day", q.perDay, "24 hours", 1)
+		// A slot frees when the oldest message of the day leaves it.
+		return time.Time{}, capError("per_day", q.perDay, "24 hours", 1, q.times[len(q.times)-q.perDay].Add(24*time.Hour))
 	}
 	if q.perHour > 0 {
 		inHour := len(q.times) - sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-time.Hour)) })
 		if inHour >= q.perHour {
-			return time.Time{}, capError("per_hour", q.perHour, "hour", 1)
+			return time.Time{}, capError("per_hour", q.perHour, "hour", 1, q.times[len(q.times)-q.perHour].Add(time.Hour))
 		}
 	}
 	if n := len(q.times); n > 0 && now.Before(q.times[n-1]) {
@@ -116,11 +120,22 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 	return now, nil
 }
 
-func capError(key string, limit int, span string, peers int) error {
+// quotaError says that a cap forbids a message until resume (on the clock
+// of Options.Now).
+type quotaError struct {
+	msg    string
+	resume time.Time
+}
+
+func (e *quotaError) Error() string { return e.msg }
+func (e *quotaError) Unwrap() error { return ErrQuota }
+
+func capError(key string, limit int, span string, peers int, resume time.Time) error {
+	msg := fmt.Sprintf("%s: %d messages in the last %s (%s)", ErrQuota, limit, span, key)
 	if peers > 1 {
-		return fmt.Errorf("%w: %d messages in the last %s (%s, shared by %d runs)", ErrQuota, limit, span, key, peers)
+		msg = fmt.Sprintf("%s: %d messages in the last %s (%s, shared by %d runs)", ErrQuota, limit, span, key, peers)
 	}
-	return fmt.Errorf("%w: %d messages in the last %s (%s)", ErrQuota, limit, span, key)
+	return &quotaError{msg: msg, resume: resume}
 }
 
 // refund uncounts a message that was not accepted.
