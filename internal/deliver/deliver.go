@@ -163,7 +163,7 @@ type Options struct {
 	// SentSince, when set with a cap, tells how many messages were sent
 	// since a time by earlier runs (all issues), so that the caps hold
 	// across runs; nil counts this run only.
-	SentSince   func(ctx context.Context, since time.Time) (int, error)
+	SentSince func(ctx context.Context, since time.Time) (int, error)
 	// MaxAttempts is the attempts per recipient across runs, for the
 	// recipient's own temporary failures (relay-wide failures count none);
 	// 0 means 5. They are spread over RetryFor.
