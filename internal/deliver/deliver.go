@@ -376,6 +376,7 @@ type worker struct {
 	ack     chan error // answer for the last sent outcome
 	waiting bool       // an answer is due on ack
 	ackErr  error      // a Record that failed: send nothing more
+	probe   bool       // this worker's next send tries a relay that is down
 }
 
 // errNotRecorded aborts a message whose predecessor could not be recorded.
@@ -750,9 +751,11 @@ func (e *engine) await(w *worker, t *try) (time.Time, next) {
 			return time.Time{}, e.leaveStep(w, t)
 		}
 	}
-	if !e.gate.wait() {
+	probe, ok := e.gate.wait()
+	if !ok {
 		return time.Time{}, e.leaveStep(w, t)
 	}
+	w.probe = probe
 	if w.conn == nil {
 		c, err := e.t.Open(e.ctx)
 		if err != nil {
@@ -770,7 +773,7 @@ func (e *engine) await(w *worker, t *try) (time.Time, next) {
 				return time.Time{}, e.leaveStep(w, t)
 			}
 			e.relay.deferred(DeferQuota)
-			e.gate.fail(qe.Error(), "", true, e.o.Clock().Add(qe.resume.Sub(e.o.Now())))
+			e.gate.fail(w.probe, qe.Error(), "", true, e.o.Clock().Add(qe.resume.Sub(e.o.Now())))
 			return time.Time{}, again
 		}
 	}
@@ -795,7 +798,7 @@ func (e *engine) openFailed(w *worker, t *try, err error) next {
 		e.cancel(e.relayError())
 		return e.leaveStep(w, t)
 	}
-	e.relayDown(replyText(err), "")
+	e.relayDown(w, replyText(err), "")
 	return again
 }
 
@@ -824,7 +827,7 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 	}
 	if v.kind == temporary && v.code == 421 {
 		// The relay closes the session: it is down, not the recipient.
-		e.relayDown(v.reply, "")
+		e.relayDown(w, v.reply, "")
 		return false, true // retried once it answers, uncounted
 	}
 	t.attempts++
@@ -848,7 +851,7 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 		e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", v.code, "enhanced", v.enhanced, "bounced", v.bounced)
 		e.emit(w, rc, ledger.Failed, t.attempts, v)
 	default:
-		return e.temporary(t, v), true
+		return e.temporary(w, t, v), true
 	}
 	return true, true
 }
@@ -858,11 +861,11 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 // goes down and this recipient is retried once it answers, uncounted);
 // otherwise it is the recipient's own, retried later. It reports whether
 // the recipient is settled for this run.
-func (e *engine) temporary(t *try, v verdict) bool {
+func (e *engine) temporary(w *worker, t *try, v verdict) bool {
 	held, down := e.gate.temporary(t, v)
 	if down {
 		t.attempts--
-		e.relayDown(v.reply, streakKey(v))
+		e.relayDown(w, v.reply, streakKey(v))
 		return false
 	}
 	if v.code != 0 {
@@ -875,9 +878,9 @@ func (e *engine) temporary(t *try, v verdict) bool {
 }
 
 // relayDown pauses the run: the relay as a whole failed.
-func (e *engine) relayDown(reply, key string) {
+func (e *engine) relayDown(w *worker, reply, key string) {
 	e.relay.deferred(DeferRelay)
-	e.gate.fail(reply, key, false, time.Time{})
+	e.gate.fail(w.probe, reply, key, false, time.Time{})
 }
 
 // retrySchedule is the wait after each temporary failure of a recipient

@@ -111,7 +111,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 5, 4, 18, 2, 0, 0, time.UTC)} }
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 5, 4, 18, 2, 0, 0, time.Local)} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()

@@ -147,16 +147,16 @@ type heldTry struct {
 func newGate(e *engine) *gate { return &gate{e: e, upCh: make(chan struct{})} }
 
 // wait returns once the worker may send: at once while the relay is up;
-// else after the shared backoff as the prober, or when the prober found it
-// up. It returns false when the run stops (the outage outlasted OutageWait,
-// or ctx ended).
-func (g *gate) wait() bool {
+// else after the shared backoff as the prober (probe is then true), or when
+// the prober found it up. ok is false when the run stops (the outage
+// outlasted OutageWait, or ctx ended).
+func (g *gate) wait() (probe, ok bool) {
 	e := g.e
 	for {
 		g.mu.Lock()
 		if !g.down {
 			g.mu.Unlock()
-			return true
+			return false, true
 		}
 		if !g.probing {
 			g.probing = true
@@ -167,29 +167,35 @@ func (g *gate) wait() bool {
 				d = min(d, e.relay.Status().Since.Add(e.o.OutageWait).Sub(now))
 			}
 			g.mu.Unlock()
-			return d <= 0 || e.o.Sleep(e.ctx, d)
+			return true, d <= 0 || e.o.Sleep(e.ctx, d)
 		}
 		ch := g.upCh
 		g.mu.Unlock()
 		select {
 		case <-ch:
 		case <-e.ctx.Done():
-			return false
+			return false, false
 		}
 	}
 }
 
-// fail records a relay-wide failure (reply says what) seen by a worker; a
-// prober's failure also schedules the next probe, and stops the run once
-// the outage has lasted OutageWait.
-func (g *gate) fail(reply, key string, quota bool, resume time.Time) {
+// fail records a relay-wide failure (reply says what) seen by a worker:
+// the first of an outage, or the prober's (probe), schedules the next
+// probe, and the prober's stops the run once the outage has lasted
+// OutageWait. Failures of messages that were in flight when the outage
+// began change nothing.
+func (g *gate) fail(probe bool, reply, key string, quota bool, resume time.Time) {
 	e := g.e
 	now := e.o.Clock()
 	g.mu.Lock()
-	if !g.down {
+	first := !g.down
+	if first {
 		g.down = true
 		g.fails = 0
 		g.upCh = make(chan struct{})
+	} else if !probe || !g.probing {
+		g.mu.Unlock()
+		return
 	}
 	g.downKey = key
 	// Recipients held back by a streak of identical replies were most
@@ -217,7 +223,10 @@ func (g *gate) fail(reply, key string, quota bool, resume time.Time) {
 	}
 	s := st.Status()
 	if e.o.OutageWait > 0 && now.Sub(s.Since) >= e.o.OutageWait {
-		err := fmt.Errorf("%w since %s (waited %s): %s", ErrRelayDown, s.Since.Format("15:04"), e.o.OutageWait, reply)
+		err := fmt.Errorf("%w since %s: %s", ErrRelayDown, s.Since.Local().Format("15:04"), reply)
+		if e.o.OutageWait >= time.Second {
+			err = fmt.Errorf("%w since %s (waited %s): %s", ErrRelayDown, s.Since.Local().Format("15:04"), e.o.OutageWait, reply)
+		}
 		if quota {
 			err = fmt.Errorf("%w: %s; sending resumes at %s", ErrQuota,
 				strings.TrimPrefix(reply, ErrQuota.Error()+": "), resume.Format(time.DateTime))
