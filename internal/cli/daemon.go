@@ -84,7 +84,7 @@ func (e *env) daemon(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	d := &daemon{e: e, role: roleStarting, level: new(slog.LevelVar), relay: deliver.NewRelayState(e.metrics)}
+	d := &daemon{e: e, role: roleStarting, level: new(slog.LevelVar), relay: e.newRelayState()}
 	e.metrics.RelayUp(true) // digest_relay_up exists from the start
 	d.level.Set(e.cfg.Log.SlogLevel())
 	e.log = leveledLogger(e.stderr, e.cfg.Log.Format, d.level)

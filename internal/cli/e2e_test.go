@@ -298,6 +298,9 @@ func TestRelayDownLeavesEveryonePending(t *testing.T) {
 	if !strings.Contains(errOut, "the relay was down") || !strings.Contains(errOut, "relay unavailable since") || !strings.Contains(errOut, "no attempt counted") {
 		t.Errorf("stderr does not say the relay was down:\n%s", errOut)
 	}
+	if _, st, _ := w.run("status"); !strings.Contains(st, "The last run stopped waiting for the relay") {
+		t.Errorf("status does not tell of the outage:\n%s", st)
+	}
 	// The relay comes back: the rerun delivers everyone.
 	write(t, w.config, string(data))
 	if code, out, errOut := w.run("send", "--now", issueNow); code != 0 {

@@ -37,6 +37,10 @@ func TestSendWaitsOutA421Outage(t *testing.T) {
 		done <- result{code, out, errOut}
 	}()
 	waitFor(t, "a refused session", func() bool { return w.smtp.Refused() > 0 })
+	// Meanwhile digest status, another process, says what the run waits for.
+	waitFor(t, "status to name the outage", func() bool {
+		return strings.Contains(w.status(t), "Waiting for the relay since")
+	})
 	w.smtp.Refuse(nil)
 	r := <-done
 	if r.code != 0 {
@@ -47,6 +51,9 @@ func TestSendWaitsOutA421Outage(t *testing.T) {
 	}
 	if !strings.Contains(r.errOut, "relay unavailable") || !strings.Contains(r.errOut, "421") {
 		t.Errorf("stderr does not tell of the outage:\n%s", r.errOut)
+	}
+	if s := w.status(t); strings.Contains(s, "relay") {
+		t.Errorf("status still names an outage after the relay came back:\n%s", s)
 	}
 }
 

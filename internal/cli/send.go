@@ -180,7 +180,7 @@ func (e *env) engineOptions(clock func() time.Time) deliver.Options {
 		PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
 		Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)), Now: clock,
 		RetryFor: e.cfg.Delivery.RetryFor, OutageWait: e.cfg.Delivery.OutageWait,
-		Relay: deliver.NewRelayState(e.metrics),
+		Relay: e.newRelayState(),
 	}
 	if o.OutageWait == 0 {
 		o.OutageWait = time.Nanosecond // outage_wait: 0 stops at the first relay failure

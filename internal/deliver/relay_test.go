@@ -117,6 +117,8 @@ func TestRelayDownForAnHourThenBack(t *testing.T) {
 	if back := clock.Now().Sub(tr.until); back < 0 || back > 2*time.Minute {
 		t.Errorf("noticed the relay back %s after it was, want within the 2-minute backoff cap", back)
 	}
+	t.Logf("hour-long outage: %d session tries, relay noticed back %s after it was, %d attempts for %d readers",
+		tr.opens.Load(), clock.Now().Sub(tr.until).Round(time.Second), sum.Attempts, sum.Sent)
 	// 1+2+…+64s is about 2 minutes, then one try every 90-120s.
 	if n := tr.opens.Load(); n > 50 {
 		t.Errorf("%d opens during an hour's outage, want at most 50", n)
@@ -166,6 +168,7 @@ func TestRelayDownOutlastsOutageWait(t *testing.T) {
 			t.Errorf("subscriber %d: %d attempts after an outage", i, a)
 		}
 	}
+	t.Logf("10-minute outage (outage_wait): %d session tries, 0 attempts per reader", tr.opens.Load())
 	clock.Advance(time.Hour)
 	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
 	if err != nil || sum.Sent != 12 {

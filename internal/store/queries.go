@@ -22,6 +22,7 @@ type queries struct {
 	deleteSupersededSignups, purgeSignups             string
 
 	getSetting, insertSettingNew string
+	putSetting, deleteSetting    string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -80,6 +81,8 @@ func newQueries(d dialect) *queries {
 
 		getSetting:       b(sqlGetSetting),
 		insertSettingNew: b(sqlInsertSettingNew),
+		putSetting:       b(sqlPutSetting),
+		deleteSetting:    b(sqlDeleteSetting),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

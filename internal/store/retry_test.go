@@ -56,3 +56,24 @@ func testRetryTimes(t *testing.T, db storetest.Backend) {
 		t.Fatalf("claimed %+v once due, want subscriber %d with 1 attempt", got, ids[1])
 	}
 }
+
+func TestRelayOutageRecord(t *testing.T) { storetest.Run(t, testRelayOutageRecord) }
+
+func testRelayOutageRecord(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	if _, ok, err := s.LastRelayOutage(ctx); err != nil || ok {
+		t.Fatalf("fresh store: outage %v, %v", ok, err)
+	}
+	want := RelayOutage{Since: t0, Reply: "421 4.3.2 shutting down"}
+	must(t, s.SaveRelayOutage(ctx, want))
+	must(t, s.SaveRelayOutage(ctx, want)) // again: replaces
+	got, ok, err := s.LastRelayOutage(ctx)
+	if err != nil || !ok || !got.Since.Equal(want.Since) || got.Reply != want.Reply {
+		t.Fatalf("outage %+v %v %v, want %+v", got, ok, err, want)
+	}
+	must(t, s.ClearRelayOutage(ctx))
+	if _, ok, _ := s.LastRelayOutage(ctx); ok {
+		t.Error("outage still there after Clear")
+	}
+}

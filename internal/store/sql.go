@@ -251,6 +251,8 @@ const (
 const (
 	sqlGetSetting       = `SELECT value FROM settings WHERE key = ?`
 	sqlInsertSettingNew = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+	sqlPutSetting       = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	sqlDeleteSetting    = `DELETE FROM settings WHERE key = ?`
 )
 
 // Issues.

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// relayOutageKey is the settings key of the relay outage a delivery run is
+// waiting out.
+const relayOutageKey = "relay_outage"
+
+// RelayOutage is a relay outage as a delivery run saw it, kept so that
+// another process (digest status) can tell.
+type RelayOutage struct {
+	Since time.Time `json:"since"` // when the relay stopped answering (real time)
+	Reply string    `json:"reply"` // why: the reply, or why no session opened
+	Quota bool      `json:"quota"` // a sending cap holds delivery back, not the relay
+}
+
+// SaveRelayOutage records that delivery waits for the relay.
+func (s *Store) SaveRelayOutage(ctx context.Context, o RelayOutage) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.putSetting, relayOutageKey, string(b)); err != nil {
+		return fmt.Errorf("save relay outage: %w", err)
+	}
+	return nil
+}
+
+// ClearRelayOutage records that the relay answers again.
+func (s *Store) ClearRelayOutage(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, s.q.deleteSetting, relayOutageKey); err != nil {
+		return fmt.Errorf("clear relay outage: %w", err)
+	}
+	return nil
+}
+
+// LastRelayOutage returns the outage the last delivery run was waiting out,
+// if it has not seen the relay answer since; ok is false when none.
+func (s *Store) LastRelayOutage(ctx context.Context) (o RelayOutage, ok bool, err error) {
+	var v string
+	err = s.db.QueryRowContext(ctx, s.q.getSetting, relayOutageKey).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	if err != nil {
+		return o, false, fmt.Errorf("relay outage: %w", err)
+	}
+	if err := json.Unmarshal([]byte(v), &o); err != nil {
+		return o, false, fmt.Errorf("relay outage: settings key %q holds a malformed value", relayOutageKey)
+	}
+	return o, true, nil
+}
