@@ -41,8 +41,10 @@ func TestSendWaitsOutA421Outage(t *testing.T) {
 	waitFor(t, "status to name the outage", func() bool {
 		return strings.Contains(w.status(t), "Waiting for the relay since")
 	})
+	back := time.Now()
 	w.smtp.Refuse(nil)
 	r := <-done
+	t.Logf("send finished %s after the relay accepted sessions again", time.Since(back).Round(time.Millisecond))
 	if r.code != 0 {
 		t.Fatalf("send: exit %d\n%s\n%s", r.code, r.out, r.errOut)
 	}

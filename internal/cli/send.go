@@ -130,6 +130,14 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if c.Failed > 0 {
 		fmt.Fprintf(w, "Failed recipients: see digest status %s\n", b.Issue.ID)
 	}
+	return deliveryExit(w, res, runErr)
+}
+
+// deliveryExit says who waits for a retry and turns a run's end into the
+// exit status: 1 when it failed, was interrupted, the relay was down, or
+// recipients are still pending.
+func deliveryExit(w io.Writer, res pipeline.Result, runErr error) error {
+	c, s := res.Counts, res.Summary
 	if s.Waiting > 0 {
 		fmt.Fprintf(w, "%s a retry after a temporary failure of their own; the first is due at %s (run send again then; the daemon retries by itself).\n",
 			plural(s.Waiting, "recipient waits for", "recipients wait for"), s.NextRetry.Local().Format(time.DateTime))

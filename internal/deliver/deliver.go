@@ -46,10 +46,40 @@
 //     between, the run stops with the rest pending: the relay is not
 //     answering.
 //
-// 4xx replies, timeouts and dropped connections are retried with backoff
-// (except after the end of DATA: rule 6); a
-// 5xx reply fails the recipient at once (and marks it bounced when the
-// address itself was refused).
+// # The relay or the reader: who is at fault
+//
+// A failure is either the relay's (the run pauses; nobody's attempts grow)
+// or the reader's (that reader is retried later; the others go on):
+//
+//   - The relay: a session that cannot be opened (connection refused or
+//     timed out, a 421 or other 4xx greeting or EHLO, a TLS or AUTH
+//     failure without a 5xx), a 421 at any point of a session, or the same
+//     4xx reply, word for word, to 5 recipients in a row (on one domain or
+//     several) unless its enhanced code is about the mailbox itself (4.1.x
+//     address, 4.2.x mailbox status, such as 4.2.2 mailbox full). The
+//     recipients of such a streak are held back until it is decided, and
+//     handed back uncounted when it completes. A 5xx to the session (wrong
+//     credentials) or to MAIL FROM (the sender refused) stops the run at
+//     once with the rest pending: waiting cannot fix either.
+//   - The reader: any other 4xx (greylisting, a full mailbox, a 4.7.x
+//     throttle on one address), and a timeout or a dropped connection
+//     during a message. The row goes back to pending with a retry time in
+//     the ledger; Options.MaxAttempts attempts in all, at intervals growing
+//     from 5 minutes and adding up to Options.RetryFor (48h by default:
+//     5m, 40m, 5h17m, 42h for 5 attempts), retried by whichever later run is
+//     going when they fall due; then failed, with the last reply. A 5xx
+//     fails the recipient at once (and marks it bounced when the address
+//     itself was refused).
+//
+// While the relay is down every worker waits at a gate: one at a time
+// tries again after a backoff shared by all (DefaultBackoff: 1s doubling
+// to 2 minutes, with jitter), and the first answer that is not the
+// relay's opens the gate for all. Caps (PerHour, PerDay) pause the run the
+// same way until they allow the next message. A run gives up after
+// Options.OutageWait (one-shot send: 10 minutes) with everyone it has not
+// sent still pending and ErrRelayDown or ErrQuota; a daemon waits as long
+// as it takes. The outage is logged once when it starts and once when it
+// ends; RelayState tells health checks and metrics.
 package deliver
 
 import (
