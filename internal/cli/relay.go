@@ -55,7 +55,9 @@ func (e *env) newRelayState() *deliver.RelayState {
 }
 
 func (r *relayRecorder) RelayUp(up bool) {
-	r.m.RelayUp(up)
+	if up || !r.state.Status().Quota { // a cap is not the relay being down
+		r.m.RelayUp(up)
+	}
 	if r.st == nil {
 		return
 	}
@@ -74,6 +76,26 @@ func (r *relayRecorder) RelayUp(up bool) {
 }
 
 func (r *relayRecorder) Deferred(reason string) { r.m.Deferred(reason) }
+
+// printWaits says, in digest status, what the unfinished issue waits for:
+// the relay (or a cap), and readers' retries not yet due.
+func (e *env) printWaits(ctx context.Context, iss store.Issue, c ledger.Counts, runs []ledger.Run) error {
+	if !iss.CompletedAt.IsZero() || c.Unfinished() == 0 {
+		return nil
+	}
+	if o, ok, err := e.store.LastRelayOutage(ctx); err != nil {
+		return err
+	} else if ok {
+		printRelay(e.stdout, o, liveRuns(runs, time.Now()) > 0)
+	}
+	n, next, err := e.store.RetriesWaiting(ctx, iss.ID)
+	if err != nil || n == 0 {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "  %s for a retry after a temporary failure of their own; the next at %s\n",
+		plural(n, "reader waits", "readers wait"), next.Local().Format(time.DateTime))
+	return nil
+}
 
 // printRelay says, in digest status, that delivery waits for the relay
 // (or a sending cap), or that the last run stopped waiting for it.

@@ -104,3 +104,30 @@ func (w *world) status(t *testing.T) string {
 	_, out, _ := w.run("status")
 	return out
 }
+
+// A reader greylisted by their own server is not failed and does not stop
+// the others: send says when the retry is due, exits 1 (the issue is not
+// complete), and status counts the reader as waiting for a retry.
+func TestSendLeavesAGreylistedReaderForLater(t *testing.T) {
+	t.Parallel()
+	w := newWorldSMTP(t, 4, "", smtptest.WithFaults(func(rcpt string, _ int) smtptest.Fault {
+		if rcpt == "reader01@example.org" {
+			return smtptest.Fault{Rcpt: smtptest.Reply(451, 4, 7, 1, "greylisted, come back in 5 minutes")}
+		}
+		return smtptest.Fault{}
+	}))
+	code, out, errOut := w.run("send", "--now", issueNow)
+	if code != 1 {
+		t.Fatalf("send: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	if w.smtp.Total() != 3 {
+		t.Errorf("server has %d messages, want the 3 others", w.smtp.Total())
+	}
+	if !strings.Contains(out, "1 recipient waits for a retry after a temporary failure of their own; the first is due at") {
+		t.Errorf("send does not say who waits for a retry:\n%s", out)
+	}
+	st := w.status(t)
+	if !strings.Contains(st, "1 reader waits for a retry") || !strings.Contains(st, "in progress") || strings.Contains(st, "failed 1") {
+		t.Errorf("status:\n%s", st)
+	}
+}

@@ -60,10 +60,8 @@ func (e *env) status(ctx context.Context, args []string) error {
 		return err
 	}
 	printRuns(e.stdout, runs, time.Now())
-	if o, ok, err := e.store.LastRelayOutage(ctx); err != nil {
+	if err := e.printWaits(ctx, iss, c, runs); err != nil {
 		return err
-	} else if ok && iss.CompletedAt.IsZero() && c.Unfinished() > 0 {
-		printRelay(e.stdout, o, liveRuns(runs, time.Now()) > 0)
 	}
 	fails, err := e.store.Failures(ctx, iss.ID, 1000)
 	if err != nil {

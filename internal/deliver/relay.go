@@ -45,7 +45,8 @@ type RelayStatus struct {
 // RelayObserver is told what the relay does: metrics implement it.
 type RelayObserver interface {
 	// RelayUp is called when the relay goes down (up false) or answers
-	// again (up true).
+	// again (up true). A pause for a sending cap is reported the same way,
+	// with RelayStatus.Quota set while it lasts.
 	RelayUp(up bool)
 	// Deferred counts one message put off, by reason (DeferRelay,
 	// DeferRecipient, DeferQuota).

@@ -23,6 +23,7 @@ type queries struct {
 
 	getSetting, insertSettingNew string
 	putSetting, deleteSetting    string
+	retriesWaiting, nextRetry    string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -83,6 +84,8 @@ func newQueries(d dialect) *queries {
 		insertSettingNew: b(sqlInsertSettingNew),
 		putSetting:       b(sqlPutSetting),
 		deleteSetting:    b(sqlDeleteSetting),
+		retriesWaiting:   b(sqlRetriesWaiting),
+		nextRetry:        b(sqlNextRetry),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

@@ -57,3 +57,22 @@ func (s *Store) LastRelayOutage(ctx context.Context) (o RelayOutage, ok bool, er
 	}
 	return o, true, nil
 }
+
+// RetriesWaiting returns how many of the issue's pending rows wait for a
+// retry that is not due yet (a reader's own temporary failure), and when
+// the first falls due (real time); zero when none.
+func (s *Store) RetriesWaiting(ctx context.Context, issueID string) (int, time.Time, error) {
+	now := s.leaseStamp()
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q.retriesWaiting, issueID, now).Scan(&n); err != nil {
+		return 0, time.Time{}, fmt.Errorf("retries of issue %s: %w", issueID, err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	var next time.Time
+	if err := s.db.QueryRowContext(ctx, s.q.nextRetry, issueID, now).Scan(&next); err != nil {
+		return 0, time.Time{}, fmt.Errorf("retries of issue %s: %w", issueID, err)
+	}
+	return n, next, nil
+}

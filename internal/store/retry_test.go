@@ -42,6 +42,9 @@ func testRetryTimes(t *testing.T, db storetest.Backend) {
 	if c := counts(t, s, issue); c.Delivered() || c.Pending != 2 {
 		t.Errorf("counts %+v while a reader waits for a retry", c)
 	}
+	if n, next, err := s.RetriesWaiting(ctx, issue); err != nil || n != 1 || !next.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("RetriesWaiting = %d, %s, %v; want 1 due at %s", n, next, err, t0.Add(5*time.Minute))
+	}
 
 	c.set(t0.Add(5*time.Minute - time.Second))
 	got, err = r.Claim(ctx, issue, 10)
@@ -50,6 +53,9 @@ func testRetryTimes(t *testing.T, db storetest.Backend) {
 		t.Fatalf("claimed %v before the retry time", recipientIDs(got))
 	}
 	c.set(t0.Add(5 * time.Minute))
+	if n, _, err := s.RetriesWaiting(ctx, issue); err != nil || n != 0 {
+		t.Errorf("RetriesWaiting once due = %d, %v; want 0", n, err)
+	}
 	got, err = r.Claim(ctx, issue, 10)
 	must(t, err)
 	if len(got) != 1 || got[0].SubscriberID != ids[1] || got[0].Attempts != 1 {

@@ -313,7 +313,11 @@ const (
 		WHERE owner = ? AND status = 'sending'`
 	sqlHeldByOthers = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = 'sending' AND owner <> ?`
 	sqlCounts       = `SELECT status, COUNT(*) FROM deliveries WHERE issue_id = ? GROUP BY status`
-	sqlOwnerCounts  = `SELECT owner, status, COUNT(*) FROM deliveries
+	// Pending rows whose next attempt is later than the bound time.
+	sqlRetriesWaiting = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = 'pending' AND retry_at > ?`
+	sqlNextRetry      = `SELECT retry_at FROM deliveries WHERE issue_id = ? AND status = 'pending' AND retry_at > ?
+		ORDER BY retry_at LIMIT 1`
+	sqlOwnerCounts = `SELECT owner, status, COUNT(*) FROM deliveries
 		WHERE issue_id = ? AND owner <> '' AND status IN ('sending', 'sent') GROUP BY owner, status`
 	sqlFailures = `SELECT s.email, d.attempts, d.last_code, d.last_enhanced, d.last_reply
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
