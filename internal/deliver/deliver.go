@@ -406,7 +406,7 @@ type worker struct {
 	ack     chan error // answer for the last sent outcome
 	waiting bool       // an answer is due on ack
 	ackErr  error      // a Record that failed: send nothing more
-	probe   bool       // this worker's next send tries a relay that is down
+	probe   int        // while this worker tries a relay that is down: its token (see gate.wait)
 }
 
 // errNotRecorded aborts a message whose predecessor could not be recorded.
@@ -670,6 +670,7 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		return true
 	}
 	t := &try{rc: rc, attempts: rc.Attempts}
+	defer func() { e.gate.endProbe(w.probe); w.probe = 0 }()
 	for {
 		if t.attempts >= e.o.MaxAttempts {
 			e.giveUp(t)
@@ -691,7 +692,12 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		if err != nil && e.quota != nil && v.kind != unconfirmed {
 			e.quota.refund(slot) // an unconfirmed message may count at the relay
 		}
-		if done, keepOn := e.settleTry(w, t, v, err); done {
+		done, keepOn := e.settleTry(w, t, v, err)
+		// One probe is one try: if it neither failed for the relay nor
+		// got an answer, the next worker to wait probes.
+		e.gate.endProbe(w.probe)
+		w.probe = 0
+		if done {
 			return keepOn
 		}
 	}

@@ -93,17 +93,16 @@ func (r *RelayState) down(now time.Time, reply string, retry time.Time, quota bo
 	return was
 }
 
-// up records that the relay answered; it reports whether it was down and
-// since when.
-func (r *RelayState) up() (time.Time, bool) {
+// up records that the relay answered; it returns the status until then.
+func (r *RelayState) up() RelayStatus {
 	r.mu.Lock()
-	was, since := r.st.Down, r.st.Since
+	was := r.st
 	r.st = RelayStatus{}
 	r.mu.Unlock()
-	if was && r.obs != nil {
+	if was.Down && r.obs != nil {
 		r.obs.RelayUp(true)
 	}
-	return since, was
+	return was
 }
 
 func (r *RelayState) deferred(reason string) {
@@ -126,16 +125,18 @@ const sameReplyStreak = 5
 type gate struct {
 	e *engine
 
-	mu      sync.Mutex
-	down    bool
-	probing bool
-	fails   int           // failed tries since the outage began
-	next    time.Time     // when the next probe is due
-	upCh    chan struct{} // closed when the relay answers again
-	downKey string        // the streak's text that made the relay down, if a streak did
-	streak  string        // the text of the current run of identical 4xx replies
-	held    []heldTry     // recipients of that run, not yet recorded
-	redo    []ledger.Recipient
+	mu          sync.Mutex
+	down        bool
+	probing     bool          // a worker (the prober) tries the relay
+	probeID     int           // the prober's token, so that only it ends its probe
+	fails       int           // failed tries since the outage began
+	quotaLogged bool          // a cap's pause was logged in this run
+	next        time.Time     // when the next probe is due
+	upCh        chan struct{} // closed when the relay answers again
+	downKey     string        // the streak's text that made the relay down, if a streak did
+	streak      string        // the text of the current run of identical 4xx replies
+	held        []heldTry     // recipients of that run, not yet recorded
+	redo        []ledger.Recipient
 }
 
 // heldTry is a recipient whose temporary failure waits for the streak to
@@ -148,19 +149,21 @@ type heldTry struct {
 func newGate(e *engine) *gate { return &gate{e: e, upCh: make(chan struct{})} }
 
 // wait returns once the worker may send: at once while the relay is up;
-// else after the shared backoff as the prober (probe is then true), or when
-// the prober found it up. ok is false when the run stops (the outage
-// outlasted OutageWait, or ctx ended).
-func (g *gate) wait() (probe, ok bool) {
+// else after the shared backoff as the prober (probe is then its token,
+// for fail and endProbe), or when the prober found it up. ok is false when
+// the run stops (the outage outlasted OutageWait, or ctx ended).
+func (g *gate) wait() (probe int, ok bool) {
 	e := g.e
 	for {
 		g.mu.Lock()
 		if !g.down {
 			g.mu.Unlock()
-			return false, true
+			return 0, true
 		}
 		if !g.probing {
 			g.probing = true
+			g.probeID++
+			probe = g.probeID
 			now := e.o.Clock()
 			d := g.next.Sub(now)
 			if e.o.OutageWait > 0 {
@@ -168,16 +171,31 @@ func (g *gate) wait() (probe, ok bool) {
 				d = min(d, e.relay.Status().Since.Add(e.o.OutageWait).Sub(now))
 			}
 			g.mu.Unlock()
-			return true, d <= 0 || e.o.Sleep(e.ctx, d)
+			return probe, d <= 0 || e.o.Sleep(e.ctx, d)
 		}
 		ch := g.upCh
 		g.mu.Unlock()
 		select {
 		case <-ch:
 		case <-e.ctx.Done():
-			return false, false
+			return 0, false
 		}
 	}
+}
+
+// endProbe ends the probe of the worker holding token probe, if it is
+// still going, when its try neither failed for the relay nor got an answer
+// (a timeout of its own, a stale connection, a stop): the next worker to
+// wait probes, at the time already set.
+func (g *gate) endProbe(probe int) {
+	if probe == 0 {
+		return
+	}
+	g.mu.Lock()
+	if g.probing && g.probeID == probe {
+		g.probing = false
+	}
+	g.mu.Unlock()
 }
 
 // fail records a relay-wide failure (reply says what) seen by a worker:
@@ -185,7 +203,7 @@ func (g *gate) wait() (probe, ok bool) {
 // probe, and the prober's stops the run once the outage has lasted
 // OutageWait. Failures of messages that were in flight when the outage
 // began change nothing.
-func (g *gate) fail(probe bool, reply, key string, quota bool, resume time.Time) {
+func (g *gate) fail(probe int, reply, key string, quota bool, resume time.Time) {
 	e := g.e
 	now := e.o.Clock()
 	g.mu.Lock()
@@ -194,7 +212,7 @@ func (g *gate) fail(probe bool, reply, key string, quota bool, resume time.Time)
 		g.down = true
 		g.fails = 0
 		g.upCh = make(chan struct{})
-	} else if !probe || !g.probing {
+	} else if probe == 0 || !g.probing || probe != g.probeID {
 		g.mu.Unlock()
 		return
 	}
@@ -213,14 +231,15 @@ func (g *gate) fail(probe bool, reply, key string, quota bool, resume time.Time)
 	}
 	g.next = now.Add(wait)
 	next := g.next
+	// A cap pauses the run each time it is reached again: say it once.
+	logQuota := quota && !g.quotaLogged
+	g.quotaLogged = g.quotaLogged || quota
 	g.mu.Unlock()
 	st := e.relay
-	if st.down(now, reply, next, quota) {
-		what := "relay unavailable: pausing delivery until it answers again"
-		if quota {
-			what = "sending cap reached: pausing delivery until " + next.Format(time.DateTime)
-		}
-		e.log.Warn(what, "reply", reply, "retry_in", wait.Round(time.Second))
+	if started := st.down(now, reply, next, quota); started && !quota {
+		e.log.Warn("relay unavailable: pausing delivery until it answers again", "reply", reply, "retry_in", wait.Round(time.Second))
+	} else if started && logQuota {
+		e.log.Warn("sending cap reached: pausing delivery until "+next.Local().Format(time.DateTime), "reply", reply)
 	}
 	s := st.Status()
 	if e.o.OutageWait > 0 && now.Sub(s.Since) >= e.o.OutageWait {
@@ -247,8 +266,8 @@ func (g *gate) answered() {
 		close(g.upCh)
 	}
 	g.mu.Unlock()
-	if since, was := g.e.relay.up(); was && wasDown {
-		g.e.log.Info("relay answers again: delivery resumes", "down_for", g.e.o.Clock().Sub(since).Round(time.Second))
+	if was := g.e.relay.up(); was.Down && wasDown && !was.Quota {
+		g.e.log.Info("relay answers again: delivery resumes", "down_for", g.e.o.Clock().Sub(was.Since).Round(time.Second))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/smtptest"
 )
 
@@ -335,4 +336,71 @@ func TestMailboxFullThreeDaysThenFailed(t *testing.T) {
 	if l.count(ledger.Sent) != 2 {
 		t.Errorf("%d others sent, want 2", l.count(ledger.Sent))
 	}
+}
+
+// fakeConn answers Send with the errors in errs, in order (shared by all
+// connections), then accepts.
+type fakeConn struct{ errs *errQueue }
+
+type errQueue struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (q *errQueue) next() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.errs) == 0 {
+		return nil
+	}
+	err := q.errs[0]
+	q.errs = q.errs[1:]
+	return err
+}
+
+func (c fakeConn) Send(_ context.Context, _ *mail.Message, _ ledger.Recipient, ready func() error) error {
+	if err := c.errs.next(); err != nil {
+		return err
+	}
+	return ready()
+}
+
+func (fakeConn) Close() error { return nil }
+
+type fakeTransport struct {
+	clock *fakeClock
+	until time.Time
+	errs  *errQueue
+}
+
+func (f fakeTransport) Open(context.Context) (deliver.Conn, error) {
+	if f.clock.Now().Before(f.until) {
+		return nil, errors.New("connection refused")
+	}
+	return fakeConn{f.errs}, nil
+}
+
+// The first try after an outage times out (no reply): that is the
+// reader's own failure, and it must not leave the run waiting for a probe
+// that never ends; the next worker tries, finds the relay up, and the rest
+// is sent.
+func TestProbeWithoutAnswerDoesNotStall(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	tr := fakeTransport{clock: clock, until: clock.Now().Add(10 * time.Minute),
+		errs: &errQueue{errs: []error{errors.New("read tcp: i/o timeout")}}}
+	l := newFakeLedger(issueID, 10)
+	l.clock = clock
+	opts := withClock(fastOptions(), clock)
+	opts.OutageWait = -1
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	sum, err := deliver.Run(ctx, issueID, testPrepared(t), l, tr, opts)
+	if err != nil {
+		t.Fatalf("Run: %v (%+v)", err, sum)
+	}
+	if sum.Sent != 9 || sum.Waiting != 1 {
+		t.Errorf("summary %+v, want 9 sent and 1 waiting for a retry", sum)
+	}
+	l.check(t)
 }
