@@ -187,7 +187,7 @@ func (e *env) engineOptions(clock func() time.Time) deliver.Options {
 		Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
 		PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
 		Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)), Now: clock,
-		RetryFor: e.cfg.Delivery.RetryFor, OutageWait: e.cfg.Delivery.OutageWait,
+		RetryFor: e.cfg.Delivery.RetryFor, OutageWait: e.cfg.Delivery.OutageWait, NthSentSince: e.store.NthSentSince,
 		Relay: e.newRelayState(),
 	}
 	if o.OutageWait == 0 {

@@ -194,6 +194,10 @@ type Options struct {
 	// since a time by earlier runs (all issues), so that the caps hold
 	// across runs; nil counts this run only.
 	SentSince func(ctx context.Context, since time.Time) (int, error)
+	// NthSentSince, when set with SentSince, tells when the n-th (from 0)
+	// oldest message sent since a time was sent, so that a run paused at a
+	// cap knows when the cap frees its next slot; nil re-checks every 10s.
+	NthSentSince func(ctx context.Context, since time.Time, n int) (time.Time, error)
 	// MaxAttempts is the attempts per recipient across runs, for the
 	// recipient's own temporary failures (relay-wide failures count none);
 	// 0 means 5. They are spread over RetryFor.

@@ -249,7 +249,7 @@ func (g *gate) fail(probe int, reply, key string, quota bool, resume time.Time) 
 		}
 		if quota {
 			err = fmt.Errorf("%w: %s; sending resumes at %s", ErrQuota,
-				strings.TrimPrefix(reply, ErrQuota.Error()+": "), resume.Format(time.DateTime))
+				strings.TrimPrefix(reply, ErrQuota.Error()+": "), resume.Local().Format(time.DateTime))
 		}
 		e.setRelayError(err)
 		e.cancel(err)

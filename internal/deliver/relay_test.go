@@ -404,3 +404,37 @@ func TestProbeWithoutAnswerDoesNotStall(t *testing.T) {
 	}
 	l.check(t)
 }
+
+// A per_hour cap pauses the run like an outage: a one-shot run stops after
+// OutageWait and says when sending resumes; a daemon's run waits for the
+// slot and goes on by itself.
+func TestQuotaPausesAndSaysWhenItResumes(t *testing.T) {
+	t.Parallel()
+	for _, wait := range []time.Duration{10 * time.Minute, -1} {
+		srv := smtptest.New(t)
+		clock := newFakeClock()
+		start := clock.Now()
+		l := newFakeLedger(issueID, 5)
+		opts := withClock(fastOptions(), clock)
+		opts.Connections, opts.PerHour, opts.OutageWait = 1, 3, wait
+		obs := &observer{}
+		opts.Relay = deliver.NewRelayState(obs)
+		sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+		if wait > 0 {
+			want := "sending resumes at " + start.Add(time.Hour).Format(time.DateTime)
+			if !errors.Is(err, deliver.ErrQuota) || !strings.Contains(err.Error(), want) || sum.Sent != 3 {
+				t.Errorf("one-shot: %+v, %v; want 3 sent and ErrQuota saying %q", sum, err, want)
+			}
+			continue
+		}
+		if err != nil || sum.Sent != 5 {
+			t.Errorf("daemon: %+v, %v; want all 5 sent", sum, err)
+		}
+		if took := clock.Now().Sub(start); took < time.Hour || took > time.Hour+time.Minute {
+			t.Errorf("daemon: took %s, want the hour the cap holds", took)
+		}
+		if _, d := obs.snapshot(); d[deliver.DeferQuota] == 0 || d[deliver.DeferRelay] != 0 {
+			t.Errorf("deferrals %v, want quota ones only", d)
+		}
+	}
+}

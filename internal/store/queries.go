@@ -24,6 +24,7 @@ type queries struct {
 	getSetting, insertSettingNew string
 	putSetting, deleteSetting    string
 	retriesWaiting, nextRetry    string
+	nthSentSince                 string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -86,6 +87,7 @@ func newQueries(d dialect) *queries {
 		deleteSetting:    b(sqlDeleteSetting),
 		retriesWaiting:   b(sqlRetriesWaiting),
 		nextRetry:        b(sqlNextRetry),
+		nthSentSince:     b(sqlNthSentSince),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

@@ -76,3 +76,19 @@ func (s *Store) RetriesWaiting(ctx context.Context, issueID string) (int, time.T
 	}
 	return n, next, nil
 }
+
+// NthSentSince returns when the n-th (from 0) oldest message sent since a
+// time (all issues) was sent, or the zero time when fewer were: a cap of C
+// messages in a window, with U sent, frees its next slot when the
+// (U-C)-th leaves the window.
+func (s *Store) NthSentSince(ctx context.Context, since time.Time, n int) (time.Time, error) {
+	var at time.Time
+	err := s.db.QueryRowContext(ctx, s.q.nthSentSince, utc(since), max(n, 0)).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sent since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return at, nil
+}

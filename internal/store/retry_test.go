@@ -83,3 +83,35 @@ func testRelayOutageRecord(t *testing.T, db storetest.Backend) {
 		t.Error("outage still there after Clear")
 	}
 }
+
+func TestNthSentSince(t *testing.T) { storetest.Run(t, testNthSentSince) }
+
+func testNthSentSince(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	const issue = "w10"
+	ids := seed(t, s, 3, issue)
+	_, err := s.Enqueue(ctx, issue)
+	must(t, err)
+	r := beginRun(t, s, issue, "a")
+	_, err = r.Claim(ctx, issue, 10)
+	must(t, err)
+	var outs []ledger.Outcome
+	for i, id := range ids {
+		outs = append(outs, ledger.Outcome{SubscriberID: id, Status: ledger.Sent, At: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	must(t, r.Record(ctx, issue, outs))
+	for _, tt := range []struct {
+		since time.Time
+		n     int
+		want  time.Time
+	}{
+		{t0, 0, t0}, {t0, 2, t0.Add(2 * time.Minute)}, {t0, 3, time.Time{}},
+		{t0.Add(time.Second), 0, t0.Add(time.Minute)},
+	} {
+		got, err := s.NthSentSince(ctx, tt.since, tt.n)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("NthSentSince(%s, %d) = %s, %v; want %s", tt.since, tt.n, got, err, tt.want)
+		}
+	}
+}

@@ -372,7 +372,13 @@ const (
 )
 
 // Quotas.
-const sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
+const (
+	sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
+	// When the OFFSET-th (from 0) oldest message sent since the bound
+	// time was sent: when a cap frees its next slot.
+	sqlNthSentSince = `SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at >= ?
+		ORDER BY sent_at LIMIT 1 OFFSET ?`
+)
 
 // Leases. Taking an expired lease re-checks, in the UPDATE itself, that it
 // is still held by the same process and still expired: on Postgres the
