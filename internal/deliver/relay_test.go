@@ -210,6 +210,11 @@ func TestRelaySame451ToEveryoneThenBack(t *testing.T) {
 	if changes, _ := obs.snapshot(); len(changes) != 2 {
 		t.Errorf("relay changes %v, want down then up", changes)
 	}
+	calls := 0
+	for i := int64(1); i <= 25; i++ {
+		calls += srv.Calls(l.row(i).rc.Email)
+	}
+	t.Logf("half-hour 451 outage: %d RCPT for 25 readers (5 to detect it, then one probe per backoff step), 1 attempt recorded each", calls)
 }
 
 // A relay that accepts one message in two and answers 451 to the other is
