@@ -389,6 +389,11 @@ func TestRunAuth(t *testing.T) {
 			if tt.wantErr && (l.count(ledger.Pending) != 3 || srv.Total() != 0) {
 				t.Errorf("wrong password: %d pending, %d received", l.count(ledger.Pending), srv.Total())
 			}
+			// A 5xx to AUTH cannot get better by waiting: the run stops at
+			// once rather than pausing as for an outage.
+			if tt.wantErr && (errors.Is(err, deliver.ErrRelayDown) || !strings.Contains(err.Error(), "relay refused the session")) {
+				t.Errorf("wrong password: err %v, want the session refused at once", err)
+			}
 		})
 	}
 }

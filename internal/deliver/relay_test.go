@@ -443,3 +443,30 @@ func TestQuotaPausesAndSaysWhenItResumes(t *testing.T) {
 		}
 	}
 }
+
+// A 421 in the middle of a session (the relay closing down) is the relay's
+// at once: no streak needed, no attempt counted.
+func TestRelay421MidSession(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	until := clock.Now().Add(10 * time.Minute)
+	srv := smtptest.New(t, smtptest.WithFaults(func(string, int) smtptest.Fault {
+		if clock.Now().Before(until) {
+			return smtptest.Fault{Rcpt: smtptest.Reply(421, 4, 3, 2, "system shutting down")}
+		}
+		return smtptest.Fault{}
+	}))
+	l := newFakeLedger(issueID, 6)
+	opts := withClock(fastOptions(), clock)
+	opts.Backoff = deliver.DefaultBackoff
+	opts.OutageWait = -1
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil || sum.Sent != 6 {
+		t.Fatalf("Run: %+v, %v", sum, err)
+	}
+	for i := int64(1); i <= 6; i++ {
+		if a := l.row(i).rc.Attempts; a != 1 {
+			t.Errorf("subscriber %d: %d attempts, want 1", i, a)
+		}
+	}
+}
