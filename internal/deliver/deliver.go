@@ -360,19 +360,20 @@ type outReq struct {
 }
 
 type engine struct {
-	issueID string
-	msgs    Builder
-	l       Ledger
-	t       Transport
-	o       Options
-	log     *slog.Logger
-	limiter *rate.Limiter
-	peers   atomic.Int64 // runs sharing Rate when the limiter was last set
-	quota   *quota
-	start   time.Time
-	relay   *RelayState
-	gate    *gate
-	retries []time.Duration // the wait before attempt n+2, after a temporary failure
+	issueID   string
+	msgs      Builder
+	l         Ledger
+	t         Transport
+	o         Options
+	log       *slog.Logger
+	limiter   *rate.Limiter
+	peers     atomic.Int64 // runs sharing Rate when the limiter was last set
+	quota     *quota
+	start     time.Time
+	relay     *RelayState
+	firstSent sync.Once // the relay is told up at the run's first accepted message
+	gate      *gate
+	retries   []time.Duration // the wait before attempt n+2, after a temporary failure
 
 	ctx    context.Context // the run: cancelled by the caller or on a fatal error
 	cancel context.CancelCauseFunc
@@ -875,6 +876,7 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 	case sent:
 		e.unconfirmedRun.Store(0)
 		e.gate.answered()
+		e.firstSent.Do(e.relay.accepted)
 		e.gate.other()
 		e.emit(w, rc, ledger.Sent, t.attempts, verdict{})
 	case unconfirmed:

@@ -46,7 +46,10 @@ type RelayStatus struct {
 type RelayObserver interface {
 	// RelayUp is called when the relay goes down (up false) or answers
 	// again (up true). A pause for a sending cap is reported the same way,
-	// with RelayStatus.Quota set while it lasts.
+	// with RelayStatus.Quota set while it lasts. It is also called with
+	// true at the first message each run gets accepted, so that what an
+	// earlier process recorded (a run that stopped during an outage) is
+	// corrected.
 	RelayUp(up bool)
 	// Deferred counts one message put off, by reason (DeferRelay,
 	// DeferRecipient, DeferQuota).
@@ -103,6 +106,17 @@ func (r *RelayState) up() RelayStatus {
 		r.obs.RelayUp(true)
 	}
 	return was
+}
+
+// accepted tells the observer, at a run's first accepted message, that
+// the relay is up (unless it is recorded down, which answered reports).
+func (r *RelayState) accepted() {
+	r.mu.Lock()
+	down := r.st.Down
+	r.mu.Unlock()
+	if !down && r.obs != nil {
+		r.obs.RelayUp(true)
+	}
 }
 
 func (r *RelayState) deferred(reason string) {
