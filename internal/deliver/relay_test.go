@@ -249,10 +249,14 @@ func TestRelayAcceptsOneInTwo(t *testing.T) {
 	opts := withClock(fastOptions(), clock)
 	opts.Connections = 1
 	opts.Relay = deliver.NewRelayState(obs)
-	runs := 0
+	runs, delivering := 0, 0 // runs, and those that sent something
 	for ; runs < 20 && l.count(ledger.Pending) > 0; runs++ {
-		if _, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
+		sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+		if err != nil {
 			t.Fatalf("run %d: %v", runs+1, err)
+		}
+		if sum.Sent > 0 {
+			delivering++
 		}
 		clock.Advance(48 * time.Hour)
 	}
@@ -265,6 +269,11 @@ func TestRelayAcceptsOneInTwo(t *testing.T) {
 	changes, deferred := obs.snapshot()
 	if n, _ := downs(changes); n != 0 || deferred[deliver.DeferRelay] != 0 {
 		t.Errorf("relay changes %v, deferrals %v: a false \"relay down\"", changes, deferred)
+	}
+	// Each run that delivered says the relay is up (clearing what an
+	// earlier process may have recorded).
+	if n := len(changes); n != delivering {
+		t.Errorf("%d up reports for %d runs that delivered", n, delivering)
 	}
 	if deferred[deliver.DeferRecipient] == 0 {
 		t.Errorf("deferrals %v, want the readers' own", deferred)
