@@ -51,18 +51,19 @@ type daemon struct {
 	holder store.Holder
 	level  *slog.LevelVar
 	log    *slog.Logger
+	// relay is what the runs know of the SMTP relay, kept across reloads.
+	relay *deliver.RelayState
 
 	// deliverMu serializes this process's Deliver calls (a scheduled run,
 	// a resume), so that it never competes with itself for the issue.
 	deliverMu sync.Mutex
 
 	mu      sync.Mutex
-	w       *wiring             // built from the current configuration
-	role    string              // roleStarting, roleActive, roleStandby or roleStopping
-	other   *store.Lease        // the active daemon, while this one stands by
-	loop    *schedule.Loop      // the schedule, while active
-	problem string              // why this daemon is not healthy; empty when it is
-	relay   *deliver.RelayState // what the runs know of the SMTP relay, kept across reloads
+	w       *wiring        // built from the current configuration
+	role    string         // roleStarting, roleActive, roleStandby or roleStopping
+	other   *store.Lease   // the active daemon, while this one stands by
+	loop    *schedule.Loop // the schedule, while active
+	problem string         // why this daemon is not healthy; empty when it is
 }
 
 // wiring is what one configuration builds: the use case, the schedule and
