@@ -105,10 +105,10 @@ func printRelay(w io.Writer, o store.RelayOutage, delivering bool) {
 		what = "a sending cap"
 	}
 	if delivering {
-		fmt.Fprintf(w, "Waiting for %s since %s: %s\n", what, since, o.Reply)
+		fmt.Fprintf(w, "  Waiting for %s since %s: %s\n", what, since, o.Reply)
 		return
 	}
-	fmt.Fprintf(w, "The last run stopped waiting for %s (unavailable since %s: %s); run send again to continue\n", what, since, o.Reply)
+	fmt.Fprintf(w, "  The last run stopped waiting for %s (unavailable since %s: %s); run send again to continue\n", what, since, o.Reply)
 }
 
 // liveRuns counts the runs whose lease is valid at now.
