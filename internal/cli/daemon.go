@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/config"
+	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
@@ -50,6 +51,8 @@ type daemon struct {
 	holder store.Holder
 	level  *slog.LevelVar
 	log    *slog.Logger
+	// relay is what the runs know of the SMTP relay, kept across reloads.
+	relay *deliver.RelayState
 
 	// deliverMu serializes this process's Deliver calls (a scheduled run,
 	// a resume), so that it never competes with itself for the issue.
@@ -83,7 +86,8 @@ func (e *env) daemon(ctx context.Context, args []string) error {
 	}
 	defer e.close()
 	e.metrics.Runtime()
-	d := &daemon{e: e, role: roleStarting, level: new(slog.LevelVar)}
+	d := &daemon{e: e, role: roleStarting, level: new(slog.LevelVar), relay: e.newRelayState()}
+	e.metrics.RelayUp(true) // digest_relay_up exists from the start
 	d.level.Set(e.cfg.Log.SlogLevel())
 	e.log = leveledLogger(e.stderr, e.cfg.Log.Format, d.level)
 	d.log = e.log
@@ -119,6 +123,8 @@ func (d *daemon) wire(ctx context.Context, cfg *config.Config) (*wiring, error) 
 	}
 	// Logs, not a progress bar: the daemon's stderr is a log stream.
 	p.Delivery.Engine.Progress = nil
+	// The daemon waits out any relay outage, its runs sharing one state.
+	p.Delivery.Engine.OutageWait, p.Delivery.Engine.Relay = -1, d.relay
 	h, err := ce.webHandler(ctx)
 	if err != nil {
 		return nil, err
@@ -545,6 +551,7 @@ type health struct {
 	Current  *time.Time `json:"running_for,omitempty"` // the scheduled time of the run in progress
 	LastRun  *lastRun   `json:"last_run,omitempty"`
 	NextRun  *time.Time `json:"next_run,omitempty"`
+	Relay    *relayDown `json:"relay,omitempty"` // while delivery waits for the relay (status degraded)
 }
 
 type leaseInfo struct {
@@ -601,8 +608,15 @@ func (d *daemon) health(rw http.ResponseWriter, r *http.Request) {
 	if !next.IsZero() {
 		h.NextRun = &next
 	}
+	h.Relay = relayHealth(d.relay)
 	code := http.StatusOK
-	if h.Status != roleActive && h.Status != roleStandby {
+	if h.Relay != nil && h.Status == roleActive && h.Reason == "" {
+		// Still 200: the process works (readers' pages, the schedule) and a
+		// restart would not bring the relay back; alert on the body or on
+		// digest_relay_up instead.
+		h.Status = "degraded"
+	}
+	if h.Status != roleActive && h.Status != roleStandby && h.Status != "degraded" {
 		code = http.StatusServiceUnavailable
 		if h.Reason == "" {
 			h.Reason = "the daemon is " + h.Status

@@ -34,6 +34,12 @@ type world struct {
 
 func newWorld(t *testing.T, subscribers int, extraSources string) *world {
 	t.Helper()
+	return newWorldSMTP(t, subscribers, extraSources)
+}
+
+// newWorldSMTP is newWorld with options for its SMTP server.
+func newWorldSMTP(t *testing.T, subscribers int, extraSources string, smtpOpts ...smtptest.Option) *world {
+	t.Helper()
 	w := &world{t: t, dir: t.TempDir()}
 	mux := http.NewServeMux()
 	for path, file := range map[string]string{"/rss.xml": "rss.xml", "/atom.xml": "atom.xml", "/feed.json": "feed.json"} {
@@ -46,7 +52,7 @@ func newWorld(t *testing.T, subscribers int, extraSources string) *world {
 	mux.HandleFunc("/broken.xml", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("<rss><channel><item><title>oops")) })
 	w.feeds = httptest.NewServer(mux)
 	t.Cleanup(w.feeds.Close)
-	w.smtp = smtptest.New(t)
+	w.smtp = smtptest.New(t, smtpOpts...)
 
 	var csv strings.Builder
 	csv.WriteString("email,name\n")
@@ -287,6 +293,8 @@ func TestRelayDownLeavesEveryonePending(t *testing.T) {
 	w := newWorld(t, 4, "")
 	data, _ := os.ReadFile(w.config)
 	cfg := strings.Replace(string(data), fmt.Sprintf("port: %d", w.smtp.Port()), "port: 1", 1)
+	// outage_wait 0: give up at the first refused session.
+	cfg = strings.Replace(cfg, "delivery: {transport: smtp}", "delivery: {transport: smtp, outage_wait: 0s}", 1)
 	write(t, w.config, cfg)
 	code, out, errOut := w.run("send", "--now", issueNow)
 	if code != cli.ExitFailed {
@@ -294,6 +302,12 @@ func TestRelayDownLeavesEveryonePending(t *testing.T) {
 	}
 	if !strings.Contains(out, "4 pending") {
 		t.Errorf("output does not report 4 pending:\n%s", out)
+	}
+	if !strings.Contains(errOut, "the relay was down") || !strings.Contains(errOut, "relay unavailable since") || !strings.Contains(errOut, "no attempt counted") {
+		t.Errorf("stderr does not say the relay was down:\n%s", errOut)
+	}
+	if _, st, _ := w.run("status"); !strings.Contains(st, "The last run stopped waiting for the relay") {
+		t.Errorf("status does not tell of the outage:\n%s", st)
 	}
 	// The relay comes back: the rerun delivers everyone.
 	write(t, w.config, string(data))

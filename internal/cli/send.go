@@ -135,8 +135,22 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if c.Failed > 0 {
 		fmt.Fprintf(w, "Failed recipients: see digest status %s\n", b.Issue.ID)
 	}
+	return deliveryExit(w, res, runErr)
+}
+
+// deliveryExit says who waits for a retry and turns a run's end into the
+// exit status: 1 when it failed, was interrupted, the relay was down, or
+// recipients are still pending.
+func deliveryExit(w io.Writer, res pipeline.Result, runErr error) error {
+	c, s := res.Counts, res.Summary
+	if s.Waiting > 0 {
+		fmt.Fprintf(w, "%s a retry after a temporary failure of their own; the first is due at %s (run send again then; the daemon retries by itself).\n",
+			plural(s.Waiting, "recipient waits for", "recipients wait for"), s.NextRetry.Local().Format(time.DateTime))
+	}
 	left := plural(c.Unfinished(), "recipient is", "recipients are")
 	switch {
+	case errors.Is(runErr, deliver.ErrRelayDown):
+		return &exitError{code: ExitFailed, err: fmt.Errorf("the relay was down: %w; %s still pending (no attempt counted); run send again to continue", runErr, left)}
 	case errors.Is(runErr, context.Canceled):
 		return &exitError{code: ExitFailed, err: fmt.Errorf("interrupted: %s still pending; run send again to continue", left)}
 	case runErr != nil:
@@ -198,6 +212,11 @@ func (e *env) engineOptions(clock func() time.Time) deliver.Options {
 		Connections: e.cfg.SMTP.Connections, Rate: e.cfg.SMTP.Rate, MaxAttempts: e.cfg.Delivery.MaxAttempts,
 		PerHour: e.cfg.SMTP.PerHour, PerDay: e.cfg.SMTP.PerDay, SentSince: e.store.SentSince,
 		Logger: e.log, Progress: deliver.NewProgressPrinter(e.stderr, isTerminal(e.stderr)), Now: clock,
+		RetryFor: e.cfg.Delivery.RetryFor, OutageWait: e.cfg.Delivery.OutageWait, NthSentSince: e.store.NthSentSince,
+		Relay: e.newRelayState(),
+	}
+	if o.OutageWait == 0 {
+		o.OutageWait = time.Nanosecond // outage_wait: 0 stops at the first relay failure
 	}
 	if e.cfg.Delivery.Transport == "file" {
 		o.Rate = 0

@@ -52,6 +52,9 @@ func (e *env) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := e.printWaits(ctx, iss, c, runs); err != nil {
+		return err
+	}
 	printRuns(e.stdout, runs, time.Now())
 	fails, err := e.store.Failures(ctx, iss.ID, 1000)
 	if err != nil {

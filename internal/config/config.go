@@ -153,6 +153,14 @@ type Delivery struct {
 	// that was killed are taken over by another run this long after its
 	// last renewal. Default 30s.
 	Lease time.Duration `yaml:"lease"`
+	// RetryFor is how long a reader's own temporary failures (greylisting,
+	// a full mailbox) are retried, max_attempts in all at growing
+	// intervals, across runs; the reader is failed after that. Default 48h.
+	RetryFor time.Duration `yaml:"retry_for"`
+	// OutageWait is how long a one-shot send waits for a relay that is
+	// down (or a sending cap) before it exits with everyone still pending.
+	// The daemon waits as long as it takes. Default 10m.
+	OutageWait time.Duration `yaml:"outage_wait"`
 }
 
 // Server is the HTTP listener of `digest serve` and the daemon.

@@ -45,6 +45,8 @@ func Default() Config {
 			Transport:   "smtp",
 			MaxAttempts: 5,
 			Lease:       30 * time.Second,
+			RetryFor:    48 * time.Hour,
+			OutageWait:  10 * time.Minute,
 		},
 		Schedule:        "0 8 * * MON",
 		ScheduleGrace:   DefaultScheduleGrace,

@@ -186,6 +186,12 @@ func (c *Config) validate(lines map[string]int) []error {
 	if c.Delivery.MaxAttempts < 1 {
 		v.addf("delivery.max_attempts", "must be at least 1, got %d", c.Delivery.MaxAttempts)
 	}
+	if c.Delivery.RetryFor < time.Minute {
+		v.addf("delivery.retry_for", "must be at least 1m, got %s", c.Delivery.RetryFor)
+	}
+	if c.Delivery.OutageWait < 0 {
+		v.addf("delivery.outage_wait", "must not be negative, got %s", c.Delivery.OutageWait)
+	}
 
 	if _, err := c.ParseSchedule(); err != nil {
 		v.wrap("schedule", fmt.Sprintf("%q is not a cron schedule (e.g. \"0 8 * * MON\" or \"@weekly\")", c.Schedule), err)

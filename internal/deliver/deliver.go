@@ -46,10 +46,40 @@
 //     between, the run stops with the rest pending: the relay is not
 //     answering.
 //
-// 4xx replies, timeouts and dropped connections are retried with backoff
-// (except after the end of DATA: rule 6); a
-// 5xx reply fails the recipient at once (and marks it bounced when the
-// address itself was refused).
+// # The relay or the reader: who is at fault
+//
+// A failure is either the relay's (the run pauses; nobody's attempts grow)
+// or the reader's (that reader is retried later; the others go on):
+//
+//   - The relay: a session that cannot be opened (connection refused or
+//     timed out, a 421 or other 4xx greeting or EHLO, a TLS or AUTH
+//     failure without a 5xx), a 421 at any point of a session, or the same
+//     4xx reply, word for word, to 5 recipients in a row (on one domain or
+//     several) unless its enhanced code is about the mailbox itself (4.1.x
+//     address, 4.2.x mailbox status, such as 4.2.2 mailbox full). The
+//     recipients of such a streak are held back until it is decided, and
+//     handed back uncounted when it completes. A 5xx to the session (wrong
+//     credentials) or to MAIL FROM (the sender refused) stops the run at
+//     once with the rest pending: waiting cannot fix either.
+//   - The reader: any other 4xx (greylisting, a full mailbox, a 4.7.x
+//     throttle on one address), and a timeout or a dropped connection
+//     during a message. The row goes back to pending with a retry time in
+//     the ledger; Options.MaxAttempts attempts in all, at intervals growing
+//     from 5 minutes and adding up to Options.RetryFor (48h by default:
+//     5m, 40m, 5h17m, 42h for 5 attempts), retried by whichever later run is
+//     going when they fall due; then failed, with the last reply. A 5xx
+//     fails the recipient at once (and marks it bounced when the address
+//     itself was refused).
+//
+// While the relay is down every worker waits at a gate: one at a time
+// tries again after a backoff shared by all (DefaultBackoff: 1s doubling
+// to 2 minutes, with jitter), and the first answer that is not the
+// relay's opens the gate for all. Caps (PerHour, PerDay) pause the run the
+// same way until they allow the next message. A run gives up after
+// Options.OutageWait (one-shot send: 10 minutes) with everyone it has not
+// sent still pending and ErrRelayDown or ErrQuota; a daemon waits as long
+// as it takes. The outage is logged once when it starts and once when it
+// ends; RelayState tells health checks and metrics.
 package deliver
 
 import (
@@ -155,21 +185,42 @@ type Options struct {
 	Burst       int     // messages allowed at once above Rate; 0 means 1
 	// PerHour and PerDay cap the messages accepted in any sliding hour or
 	// day, for relays with quotas; 0 means no cap. When a cap is reached
-	// the run stops with the rest pending and Run returns an error wrapping
-	// ErrQuota.
+	// the run pauses as for a relay outage, until the cap allows the next
+	// message; when that is further than OutageWait, the run stops with the
+	// rest pending and Run returns an error wrapping ErrQuota that says
+	// when sending resumes.
 	PerHour, PerDay int
 	// SentSince, when set with a cap, tells how many messages were sent
 	// since a time by earlier runs (all issues), so that the caps hold
 	// across runs; nil counts this run only.
-	SentSince   func(ctx context.Context, since time.Time) (int, error)
-	MaxAttempts int // attempts per recipient across runs; 0 means 5
-	BatchSize   int // rows per Claim, and most outcomes per Record; 0 means 100
-	// OpenAttempts is how many times a worker tries to open a connection
-	// before it gives up; 0 means 3. When every worker gave up, the run
-	// stops with the relay's error and leaves the rest pending.
-	OpenAttempts int
-	// Backoff is the wait before retry n (1, 2, ...) of a message or of a
-	// connection; nil means exponential from 1s with jitter, capped at 30s.
+	SentSince func(ctx context.Context, since time.Time) (int, error)
+	// NthSentSince, when set with SentSince, tells when the n-th (from 0)
+	// oldest message sent since a time was sent, so that a run paused at a
+	// cap knows when the cap frees its next slot; nil re-checks every 10s.
+	NthSentSince func(ctx context.Context, since time.Time, n int) (time.Time, error)
+	// MaxAttempts is the attempts per recipient across runs, for the
+	// recipient's own temporary failures (relay-wide failures count none);
+	// 0 means 5. They are spread over RetryFor.
+	MaxAttempts int
+	// RetryFor is how long a recipient's temporary failures are retried:
+	// the attempts after the first wait growing intervals (the first 5
+	// minutes, or less when RetryFor is short) that add up to RetryFor,
+	// recorded in the ledger as the row's next attempt time, so that later
+	// runs retry it when due. 0 means 48h.
+	RetryFor  time.Duration
+	BatchSize int // rows per Claim, and most outcomes per Record; 0 means 100
+	// OutageWait is how long a run waits for a relay that is down (or a
+	// cap) before it stops with every recipient it has not sent pending,
+	// and an error wrapping ErrRelayDown (or ErrQuota). 0 means 10
+	// minutes; a negative value waits as long as the run lasts (a daemon).
+	OutageWait time.Duration
+	// Relay, when set, is where the run keeps what it knows of the relay
+	// (shared by a daemon's runs, read by its health check); nil keeps it
+	// to the run.
+	Relay *RelayState
+	// Backoff is the wait before the n-th new try (1, 2, ...) to reach a
+	// relay that is down, shared by all connections; nil means
+	// DefaultBackoff.
 	Backoff func(attempt int) time.Duration
 	// Total is the number of recipients of the issue, for progress reports;
 	// 0 means "as claimed so far".
@@ -188,7 +239,11 @@ type Options struct {
 	// nil uses a timer. Tests inject one so that backoff costs nothing.
 	Sleep func(ctx context.Context, d time.Duration) bool
 	// Now stamps outcomes and drives the caps; nil means time.Now.
-	Now    func() time.Time
+	Now func() time.Time
+	// Clock is real time, for waits: how long the relay has been down, and
+	// when to try it again (Now may be pinned by --now); nil means
+	// time.Now. Tests inject it with Sleep.
+	Clock  func() time.Time
 	Logger *slog.Logger // nil discards
 }
 
@@ -201,6 +256,11 @@ type Progress struct {
 	Rate                                  float64       // messages accepted per second since the start
 	Elapsed                               time.Duration // since the start of the run
 	Done                                  bool          // the last report of the run
+	// Relay is the relay's state; while it is down (or a cap holds
+	// sending back) the run is paused.
+	Relay RelayStatus
+	// Now is the real time of the report, for "retrying in 40s".
+	Now time.Time
 }
 
 // ETA estimates the time left at the current rate; 0 when unknown.
@@ -217,6 +277,11 @@ type Summary struct {
 	Sent, Failed, Skipped, Pending int
 	Attempts                       int // messages handed to the transport in this run, retries included
 	Duration                       time.Duration
+	// Waiting counts the recipients this run left pending after their own
+	// temporary failure, to be retried when due; NextRetry is the earliest
+	// of those times (real time; zero when none).
+	Waiting   int
+	NextRetry time.Time
 }
 
 // Rate is messages accepted per second over the run.
@@ -227,11 +292,11 @@ func (s Summary) Rate() float64 {
 	return float64(s.Sent) / s.Duration.Seconds()
 }
 
-// DefaultBackoff waits 1s, 2s, 4s ... (capped at 30s), each with up to 25%
-// jitter so that parallel workers do not retry in lockstep.
+// DefaultBackoff waits 1s, 2s, 4s ... (capped at 2 minutes), each with up
+// to 25% jitter so that processes sharing a relay do not retry in lockstep.
 func DefaultBackoff(attempt int) time.Duration {
-	d := time.Second << min(max(attempt-1, 0), 5)
-	d = min(d, 30*time.Second)
+	d := time.Second << min(max(attempt-1, 0), 7)
+	d = min(d, 2*time.Minute)
 	return d - time.Duration(rand.Int64N(int64(d/4)+1))
 }
 
@@ -248,8 +313,17 @@ func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 100
 	}
-	if o.OpenAttempts <= 0 {
-		o.OpenAttempts = 3
+	if o.RetryFor <= 0 {
+		o.RetryFor = 48 * time.Hour
+	}
+	if o.OutageWait == 0 {
+		o.OutageWait = 10 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Relay == nil {
+		o.Relay = NewRelayState(nil)
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
@@ -286,16 +360,20 @@ type outReq struct {
 }
 
 type engine struct {
-	issueID string
-	msgs    Builder
-	l       Ledger
-	t       Transport
-	o       Options
-	log     *slog.Logger
-	limiter *rate.Limiter
-	peers   atomic.Int64 // runs sharing Rate when the limiter was last set
-	quota   *quota
-	start   time.Time
+	issueID   string
+	msgs      Builder
+	l         Ledger
+	t         Transport
+	o         Options
+	log       *slog.Logger
+	limiter   *rate.Limiter
+	peers     atomic.Int64 // runs sharing Rate when the limiter was last set
+	quota     *quota
+	start     time.Time
+	relay     *RelayState
+	firstSent sync.Once // the relay is told up at the run's first accepted message
+	gate      *gate
+	retries   []time.Duration // the wait before attempt n+2, after a temporary failure
 
 	ctx    context.Context // the run: cancelled by the caller or on a fatal error
 	cancel context.CancelCauseFunc
@@ -304,12 +382,14 @@ type engine struct {
 	jobs chan ledger.Recipient
 	outs chan outReq
 
-	mu      sync.Mutex
-	state   map[int64]int
-	claimed int
-	sent    int
-	failed  int
-	skipped int
+	mu        sync.Mutex
+	state     map[int64]int
+	claimed   int
+	sent      int
+	failed    int
+	skipped   int
+	waiting   int       // left pending for a retry later
+	nextRetry time.Time // the earliest of those retries
 
 	// deferred holds the outcomes of unconfirmed messages, recorded when
 	// the run ends so that this run cannot claim them again (rule 6).
@@ -331,6 +411,7 @@ type worker struct {
 	ack     chan error // answer for the last sent outcome
 	waiting bool       // an answer is due on ack
 	ackErr  error      // a Record that failed: send nothing more
+	probe   int        // while this worker tries a relay that is down: its token (see gate.wait)
 }
 
 // errNotRecorded aborts a message whose predecessor could not be recorded.
@@ -354,7 +435,9 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		jobs:  make(chan ledger.Recipient, opts.BatchSize),
 		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
+		relay: opts.Relay, retries: retrySchedule(opts.MaxAttempts, opts.RetryFor),
 	}
+	e.gate = newGate(e)
 	if opts.Rate > 0 {
 		e.peers.Store(1)
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
@@ -382,10 +465,13 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	}
 
 	workWG.Wait()
-	// Workers are gone (done, or none could connect): stop the claimer. A
-	// no-op when the run already stopped with a cause.
+	// Workers are gone: stop the claimer. A no-op when the run already
+	// stopped with a cause.
 	e.cancel(nil)
 	claimWG.Wait()
+	// Recipients held back by an undecided run of identical replies are
+	// their own temporary failures.
+	e.gate.flush()
 	// The claimer is gone: unconfirmed rows may go back to pending now.
 	for _, o := range e.takeDeferred() {
 		e.outs <- outReq{o: o}
@@ -555,6 +641,13 @@ func (e *engine) work() {
 		if !e.deliver(rc, w) {
 			return
 		}
+		// Recipients handed back by a run of identical replies (the relay
+		// was down) go before new ones.
+		for rc, ok := e.gate.again(); ok && e.ctx.Err() == nil; rc, ok = e.gate.again() {
+			if !e.deliver(rc, w) {
+				return
+			}
+		}
 	}
 }
 
@@ -573,125 +666,302 @@ func (w *worker) waitAck() error {
 	return nil
 }
 
-// deliver tries one recipient until it is sent, failed for good, or must
-// wait for a later run. It reports false when the worker should stop
-// because no connection could be opened or the ledger failed.
+// deliver tries one recipient until it is sent, failed for good, or left
+// for a later attempt. It reports false when the worker should stop (the
+// run is stopping, or the ledger failed).
 func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
-	attempts := rc.Attempts
-	var last failure
-	staleRetried := false // one free retry when a reused connection was dead
-	m, err := e.msgs.Build(w.buf, rc)
-	if errors.Is(err, ErrSkip) {
-		e.emit(w, rc, ledger.Skipped, attempts, failure{reply: err.Error()})
+	m, ok := e.build(rc, w)
+	if !ok {
 		return true
 	}
-	if err != nil {
-		// No retry can fix a message that cannot be built.
-		e.emit(w, rc, ledger.Failed, attempts, failure{reply: "compose: " + err.Error()})
-		return true
-	}
-	w.buf = m.Data[:0]
+	t := &try{rc: rc, attempts: rc.Attempts}
+	defer func() { e.gate.endProbe(w.probe); w.probe = 0 }()
 	for {
-		if attempts >= e.o.MaxAttempts {
-			f := last
-			f.reply = fmt.Sprintf("gave up after %d attempts", attempts)
-			if last.reply != "" {
-				f.reply += ": " + last.reply
-			}
-			e.emit(w, rc, ledger.Failed, attempts, f)
+		if t.attempts >= e.o.MaxAttempts {
+			e.giveUp(t)
 			return true
 		}
 		if e.ctx.Err() != nil {
-			return e.leave(w, rc, attempts, last)
+			return e.leave(w, rc, t.attempts, t.last)
 		}
-		if e.limiter != nil {
-			e.shareRate()
-			if err := e.limiter.Wait(e.ctx); err != nil {
-				return e.leave(w, rc, attempts, last)
-			}
+		slot, next := e.await(w, t)
+		if next == again {
+			continue
 		}
-		if w.conn == nil {
-			c, err := e.open()
-			if err != nil {
-				// Hand the recipient back now, so that a worker that can
-				// still connect may take it in this run.
-				if attempts > rc.Attempts {
-					e.leave(w, rc, attempts, last)
-				} else if e.ctx.Err() == nil {
-					_ = e.release([]int64{rc.SubscriberID})
-				}
-				return false
-			}
-			w.conn = c
-		}
-		var slot time.Time
-		if e.quota != nil {
-			var qerr error
-			if slot, qerr = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); qerr != nil {
-				e.cancel(qerr)
-				return e.leave(w, rc, attempts, last)
-			}
+		if next != proceed {
+			return next == leaveNext
 		}
 		err := w.conn.Send(e.ctx, &m, rc, func() error { return e.ready(w) })
 		e.attempts.Add(1)
-		if err != nil && e.quota != nil && !errors.Is(err, ErrUnconfirmed) {
+		v := classify(err)
+		if err != nil && e.quota != nil && v.kind != unconfirmed {
 			e.quota.refund(slot) // an unconfirmed message may count at the relay
 		}
-		if err != nil && (errors.Is(err, errNotRecorded) || errors.Is(err, ErrLeaseLost)) {
-			// The ledger failed, or the lease lapsed (the run is stopping):
-			// this message was not accepted and its attempt does not count.
-			e.drop(w)
-			return false
-		}
-		if err != nil && !staleRetried {
-			if f := classify(err); f.stale {
-				staleRetried = true
-				e.log.Debug("connection went stale, re-opening", "err", err)
-				e.drop(w)
-				continue
-			}
-		}
-		attempts++
-		if err == nil {
-			e.unconfirmedRun.Store(0)
-			e.emit(w, rc, ledger.Sent, attempts, failure{})
-			return true
-		}
-		f := classify(err)
-		if f.reconnect {
-			e.drop(w)
-		}
-		if f.unconfirmed {
-			e.unconfirmed(w, rc, attempts, f, err)
-			return true
-		}
-		if f.relay {
-			// The relay refused the sender: every recipient would fail the
-			// same way. Stop the run instead of failing the whole list.
-			e.setRelayError(fmt.Errorf("relay refused the sender: %w", err))
-			e.cancel(e.relayError())
-			return e.leave(w, rc, attempts, f)
-		}
-		if !f.temp {
-			e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", f.code, "enhanced", f.enhanced, "bounced", f.bounced)
-			e.emit(w, rc, ledger.Failed, attempts, f)
-			return true
-		}
-		last = f
-		e.log.Debug("temporary failure", "subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
-		if attempts >= e.o.MaxAttempts {
-			continue
-		}
-		if !e.o.Sleep(e.ctx, e.o.Backoff(attempts-rc.Attempts)) {
-			return e.leave(w, rc, attempts, last)
+		done, keepOn := e.settleTry(w, t, v, err)
+		// One probe is one try: if it neither failed for the relay nor
+		// got an answer, the next worker to wait probes.
+		e.gate.endProbe(w.probe)
+		w.probe = 0
+		if done {
+			return keepOn
 		}
 	}
+}
+
+// try is one recipient's delivery in this run.
+type try struct {
+	rc       ledger.Recipient
+	attempts int     // attempts so far, earlier runs' included
+	last     verdict // the last temporary failure
+	// staleRetried: the one free retry after a reused connection was found
+	// dead has been spent.
+	staleRetried bool
+}
+
+// build builds the recipient's message; when there is nothing to send (a
+// skip, or a message that cannot be built) it settles the row and reports
+// false.
+func (e *engine) build(rc ledger.Recipient, w *worker) (mail.Message, bool) {
+	m, err := e.msgs.Build(w.buf, rc)
+	if errors.Is(err, ErrSkip) {
+		e.emit(w, rc, ledger.Skipped, rc.Attempts, verdict{reply: err.Error()})
+		return m, false
+	}
+	if err != nil {
+		// No retry can fix a message that cannot be built.
+		e.emit(w, rc, ledger.Failed, rc.Attempts, verdict{reply: "compose: " + err.Error()})
+		return m, false
+	}
+	w.buf = m.Data[:0]
+	return m, true
+}
+
+// giveUp fails a recipient whose attempts are spent, with the last reply.
+func (e *engine) giveUp(t *try) {
+	v := t.last
+	v.reply = fmt.Sprintf("gave up after %d attempts", t.attempts)
+	if t.last.reply != "" {
+		v.reply += ": " + t.last.reply
+	}
+	e.emit(nil, t.rc, ledger.Failed, t.attempts, v)
+}
+
+// later settles a recipient's own temporary failure: pending, to be retried
+// when its next interval has passed, or failed when no attempt is left.
+func (e *engine) later(t *try, v verdict) {
+	t.last = v
+	if t.attempts >= e.o.MaxAttempts {
+		e.giveUp(t)
+		return
+	}
+	wait := e.retries[min(max(t.attempts-1, 0), len(e.retries)-1)]
+	e.relay.deferred(DeferRecipient)
+	e.log.Debug("temporary failure: retried later", "subscriber", t.rc.SubscriberID, "attempt", t.attempts,
+		"retry_in", wait, "reply", v.reply)
+	o := e.outcome(t.rc, ledger.Pending, t.attempts, v)
+	o.RetryAfter = wait
+	at := e.o.Clock().Add(wait)
+	e.mu.Lock()
+	e.waiting++
+	if e.nextRetry.IsZero() || at.Before(e.nextRetry) {
+		e.nextRetry = at
+	}
+	e.mu.Unlock()
+	e.outs <- outReq{o: o}
+}
+
+// next is what a worker does after a step: go on with the recipient, try
+// the step again, leave it (the worker takes the next one) or stop.
+type next int
+
+const (
+	proceed next = iota
+	again
+	leaveNext
+	stopNext
+)
+
+// await waits for what a message needs before it is sent: the rate
+// limiter, a relay that answers (the gate), an open connection and a slot
+// under the caps. It returns the quota slot taken (to refund when the
+// message is not accepted).
+func (e *engine) await(w *worker, t *try) (time.Time, next) {
+	if e.limiter != nil {
+		e.shareRate()
+		if err := e.limiter.Wait(e.ctx); err != nil {
+			return time.Time{}, e.leaveStep(w, t)
+		}
+	}
+	probe, ok := e.gate.wait()
+	if !ok {
+		return time.Time{}, e.leaveStep(w, t)
+	}
+	w.probe = probe
+	if w.conn == nil {
+		c, err := e.t.Open(e.ctx)
+		if err != nil {
+			return time.Time{}, e.openFailed(w, t, err)
+		}
+		w.conn = c
+	}
+	var slot time.Time
+	if e.quota != nil {
+		var err error
+		if slot, err = e.quota.take(e.ctx, e.o.Now(), e.peerCount()); err != nil {
+			var qe *quotaError
+			if !errors.As(err, &qe) {
+				e.cancel(err)
+				return time.Time{}, e.leaveStep(w, t)
+			}
+			e.relay.deferred(DeferQuota)
+			e.gate.fail(w.probe, qe.Error(), "", true, e.o.Clock().Add(qe.resume.Sub(e.o.Now())))
+			return time.Time{}, again
+		}
+	}
+	return slot, proceed
+}
+
+// leaveStep leaves the recipient (the run is stopping).
+func (e *engine) leaveStep(w *worker, t *try) next {
+	e.leave(w, t.rc, t.attempts, t.last)
+	return leaveNext
+}
+
+// openFailed handles a session that could not be opened: the relay is
+// down (the gate pauses every worker) unless it refused this client for
+// good (a 5xx reply, such as wrong credentials), which stops the run.
+func (e *engine) openFailed(w *worker, t *try, err error) next {
+	if e.ctx.Err() != nil {
+		return e.leaveStep(w, t)
+	}
+	if openVerdict(err) == permanent {
+		e.setRelayError(fmt.Errorf("relay refused the session: %w", err))
+		e.cancel(e.relayError())
+		return e.leaveStep(w, t)
+	}
+	e.relayDown(w, replyText(err), "")
+	return again
+}
+
+// settleTry acts on the verdict of one Send. done reports that the
+// recipient is settled for this run; keepOn then says whether the worker
+// goes on with the next one.
+func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepOn bool) {
+	rc := t.rc
+	switch v.kind {
+	case local:
+		// The ledger failed, or the lease lapsed (the run is stopping):
+		// this message was not accepted and its attempt does not count.
+		e.drop(w)
+		return true, false
+	case stale:
+		if !t.staleRetried {
+			t.staleRetried = true
+			e.log.Debug("connection went stale, re-opening", "err", err)
+			e.drop(w)
+			return false, true
+		}
+		v.kind = temporary
+	}
+	if v.reconnect {
+		e.drop(w)
+	}
+	if v.kind == temporary && v.code == 421 {
+		// The relay closes the session: it is down, not the recipient.
+		e.relayDown(w, v.reply, "")
+		return false, true // retried once it answers, uncounted
+	}
+	t.attempts++
+	switch v.kind {
+	case sent:
+		e.unconfirmedRun.Store(0)
+		e.gate.answered()
+		e.firstSent.Do(e.relay.accepted)
+		e.gate.other()
+		e.emit(w, rc, ledger.Sent, t.attempts, verdict{})
+	case unconfirmed:
+		e.unconfirmed(w, rc, t.attempts, v, err)
+	case relay:
+		// The relay refused the sender: every recipient would fail the
+		// same way. Stop the run instead of failing the whole list.
+		e.setRelayError(fmt.Errorf("relay refused the sender: %w", err))
+		e.cancel(e.relayError())
+		return true, e.leave(w, rc, t.attempts, v)
+	case permanent:
+		e.gate.answered()
+		e.gate.other()
+		e.log.Info("recipient failed", "subscriber", rc.SubscriberID, "code", v.code, "enhanced", v.enhanced, "bounced", v.bounced)
+		e.emit(w, rc, ledger.Failed, t.attempts, v)
+	default:
+		return e.temporary(w, t, v), true
+	}
+	return true, true
+}
+
+// temporary takes a temporary failure (t.attempts counts it): the same 4xx
+// reply to sameReplyStreak recipients in a row is the relay's (the gate
+// goes down and this recipient is retried once it answers, uncounted);
+// otherwise it is the recipient's own, retried later. It reports whether
+// the recipient is settled for this run.
+func (e *engine) temporary(w *worker, t *try, v verdict) bool {
+	held, down := e.gate.temporary(t, v)
+	if down {
+		t.attempts--
+		e.relayDown(w, v.reply, streakKey(v))
+		return false
+	}
+	if v.code != 0 {
+		e.gate.answered()
+	}
+	if !held { // else the gate records it when the streak is decided
+		e.later(t, v)
+	}
+	return true
+}
+
+// relayDown pauses the run: the relay as a whole failed.
+func (e *engine) relayDown(w *worker, reply, key string) {
+	e.relay.deferred(DeferRelay)
+	e.gate.fail(w.probe, reply, key, false, time.Time{})
+}
+
+// retrySchedule is the wait after each temporary failure of a recipient
+// (after attempt 1, 2, …, maxAttempts-1): growing by a constant factor from
+// the first (5 minutes, or less when that would overshoot) so that they
+// add up to retryFor.
+func retrySchedule(maxAttempts int, retryFor time.Duration) []time.Duration {
+	n := max(maxAttempts-1, 1)
+	first := min(5*time.Minute, retryFor/time.Duration(n))
+	sum := func(r float64) float64 {
+		s, x := 0.0, 1.0
+		for range n {
+			s += x
+			x *= r
+		}
+		return s * float64(first)
+	}
+	lo, hi := 1.0, 1e6
+	for range 200 {
+		mid := (lo + hi) / 2
+		if sum(mid) < float64(retryFor) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	out := make([]time.Duration, n)
+	x := float64(first)
+	for i := range out {
+		out[i] = time.Duration(x).Round(time.Second)
+		x *= lo
+	}
+	return out
 }
 
 // unconfirmed handles a message whose end of DATA got no reply (rule 6):
 // no retry in this run; pending at the end of the run, or failed when no
 // attempt is left. Too many in a row stop the run.
-func (e *engine) unconfirmed(w *worker, rc ledger.Recipient, attempts int, f failure, err error) {
+func (e *engine) unconfirmed(w *worker, rc ledger.Recipient, attempts int, f verdict, err error) {
 	e.log.Warn("no reply after end of DATA; the relay may have accepted the message; not retried in this run",
 		"subscriber", rc.SubscriberID, "attempt", attempts, "err", err)
 	if attempts >= e.o.MaxAttempts {
@@ -724,7 +994,7 @@ func (e *engine) takeDeferred() []ledger.Outcome {
 
 // leave gives a recipient back for a later run: recorded pending with its
 // attempts when this run tried it, released untouched otherwise.
-func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failure) bool {
+func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last verdict) bool {
 	if attempts > rc.Attempts {
 		e.emit(w, rc, ledger.Pending, attempts, last)
 	}
@@ -734,7 +1004,7 @@ func (e *engine) leave(w *worker, rc ledger.Recipient, attempts int, last failur
 
 // emit hands an outcome to the recorder. A sent outcome must be durable
 // before the worker lets the server accept its next message (see waitAck).
-func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f failure) {
+func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts int, f verdict) {
 	req := outReq{o: e.outcome(rc, status, attempts, f)}
 	if status == ledger.Sent {
 		// Normally already done by Send through its ready callback; a
@@ -746,7 +1016,7 @@ func (e *engine) emit(w *worker, rc ledger.Recipient, status string, attempts in
 	e.outs <- req
 }
 
-func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f failure) ledger.Outcome {
+func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f verdict) ledger.Outcome {
 	return ledger.Outcome{
 		SubscriberID: rc.SubscriberID,
 		Status:       status,
@@ -756,28 +1026,6 @@ func (e *engine) outcome(rc ledger.Recipient, status string, attempts int, f fai
 		Reply:        f.reply,
 		Bounced:      status == ledger.Failed && f.bounced,
 		At:           e.o.Now(),
-	}
-}
-
-// open opens a connection, retrying with backoff. After OpenAttempts
-// failures it records the relay error and gives up.
-func (e *engine) open() (Conn, error) {
-	for i := 1; ; i++ {
-		c, err := e.t.Open(e.ctx)
-		if err == nil {
-			return c, nil
-		}
-		if e.ctx.Err() != nil {
-			return nil, err
-		}
-		e.log.Warn("cannot open connection", "try", i, "err", err)
-		if i >= e.o.OpenAttempts {
-			e.setRelayError(fmt.Errorf("cannot connect after %d tries: %w", i, err))
-			return nil, err
-		}
-		if !e.o.Sleep(e.ctx, e.o.Backoff(i)) {
-			return nil, e.ctx.Err()
-		}
 	}
 }
 
@@ -945,7 +1193,8 @@ func (e *engine) release(ids []int64) error {
 func (e *engine) summary() Summary {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Summary{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start)}
+	s := Summary{Sent: e.sent, Failed: e.failed, Skipped: e.skipped, Attempts: int(e.attempts.Load()), Duration: time.Since(e.start),
+		Waiting: e.waiting, NextRetry: e.nextRetry}
 	for _, st := range e.state {
 		if st == stPending || st == stHeld {
 			s.Pending++
@@ -964,6 +1213,7 @@ func (e *engine) progress() Progress {
 	}
 	p.Pending = max(p.Total-p.Sent-p.Failed-p.Skipped, 0)
 	p.Elapsed = time.Since(e.start)
+	p.Relay, p.Now = e.relay.Status(), e.o.Clock()
 	if secs := p.Elapsed.Seconds(); secs > 0 {
 		p.Rate = float64(p.Sent) / secs
 	}

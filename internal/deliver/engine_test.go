@@ -94,7 +94,7 @@ func TestRunQuota(t *testing.T) {
 			l := newFakeLedger(issueID, 20)
 			opts := fastOptions()
 			opts.PerHour, opts.PerDay = tt.perHour, tt.perDay
-			opts.SentSince = func(context.Context, time.Time) (int, error) { return tt.before, nil }
+			opts.SentSince = func(context.Context, time.Time) (int, error) { return tt.before + l.count(ledger.Sent), nil }
 			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 			l.check(t)
 			if sum.Sent != tt.wantSent || srv.Total() != tt.wantSent || l.count(ledger.Pending) != 20-tt.wantSent {

@@ -17,6 +17,7 @@ import (
 // ---- in-memory ledger ----
 
 type fakeLedger struct {
+	clock      *fakeClock // retry times; nil: a row with a retry delay is never due again
 	mu         sync.Mutex
 	rows       []*fakeRow
 	byID       map[int64]*fakeRow
@@ -29,6 +30,7 @@ type fakeRow struct {
 	rc     ledger.Recipient
 	status string
 	last   ledger.Outcome
+	due    time.Time // the next attempt, for a pending row
 }
 
 var _ deliver.Ledger = (*fakeLedger)(nil)
@@ -59,7 +61,7 @@ func (l *fakeLedger) Claim(ctx context.Context, issueID string, limit int) ([]le
 		if len(out) == limit {
 			break
 		}
-		if r.status == ledger.Pending && r.rc.IssueID == issueID {
+		if r.status == ledger.Pending && r.rc.IssueID == issueID && !l.notDue(r) {
 			r.status = ledger.Sending
 			out = append(out, r.rc)
 		}
@@ -82,8 +84,59 @@ func (l *fakeLedger) Record(_ context.Context, _ string, outs []ledger.Outcome) 
 		r.status = o.Status
 		r.rc.Attempts = o.Attempts
 		r.last = o
+		r.due = time.Time{}
+		if o.Status == ledger.Pending && o.RetryAfter > 0 {
+			r.due = time.Unix(1<<40, 0) // never
+			if l.clock != nil {
+				r.due = l.clock.Now().Add(o.RetryAfter)
+			}
+		}
 	}
 	return nil
+}
+
+func (l *fakeLedger) notDue(r *fakeRow) bool {
+	if r.due.IsZero() {
+		return false
+	}
+	return l.clock == nil || l.clock.Now().Before(r.due)
+}
+
+// ---- clock ----
+
+// fakeClock is the real-time clock of a run (Options.Clock and Sleep):
+// sleeping advances it at once.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 5, 4, 18, 2, 0, 0, time.Local)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	c.Advance(d)
+	return true
+}
+
+// withClock makes o run on c: waits cost nothing.
+func withClock(o deliver.Options, c *fakeClock) deliver.Options {
+	o.Clock, o.Sleep, o.Now = c.Now, c.Sleep, c.Now
+	return o
 }
 
 func (l *fakeLedger) Release(_ context.Context, _ string, ids []int64) error {
@@ -186,9 +239,11 @@ func smtpTransport(t testing.TB, s *smtptest.Server, mod func(*deliver.SMTPOptio
 	return tr
 }
 
+// fastOptions runs on a fake clock of its own, so that pauses and backoff
+// cost nothing.
 func fastOptions() deliver.Options {
-	return deliver.Options{
-		Connections: 4, MaxAttempts: 5, BatchSize: 10, OpenAttempts: 2,
-		Backoff: func(int) time.Duration { return time.Millisecond },
-	}
+	return withClock(deliver.Options{
+		Connections: 4, MaxAttempts: 5, BatchSize: 10,
+		Backoff: func(int) time.Duration { return time.Second },
+	}, newFakeClock())
 }

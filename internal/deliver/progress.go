@@ -48,6 +48,15 @@ func progressText(p Progress) string {
 		fmt.Fprintf(&b, ", %d skipped", p.Skipped)
 	}
 	fmt.Fprintf(&b, ", %d pending, %.0f msg/s", p.Pending, p.Rate)
+	if r := p.Relay; r.Down && !p.Done {
+		what := "relay unavailable"
+		if r.Quota {
+			what = "sending cap reached"
+		}
+		fmt.Fprintf(&b, "; %s since %s, retrying in %s", what, r.Since.Local().Format("15:04"),
+			max(r.Retry.Sub(p.Now), 0).Round(time.Second))
+		return b.String()
+	}
 	if eta := p.ETA(); eta > 0 && !p.Done {
 		fmt.Fprintf(&b, ", ETA %s", roundDuration(eta))
 	} else if p.Done {

@@ -32,6 +32,7 @@ type quota struct {
 	times   []time.Time // ascending: local mode, or takes since the refresh
 
 	sentSince func(ctx context.Context, since time.Time) (int, error)
+	nthSent   func(ctx context.Context, since time.Time, n int) (time.Time, error)
 	recorded  func() int // this run's messages recorded as sent
 	taken     int        // this run's messages counted and not refunded
 	refreshed time.Time
@@ -42,7 +43,8 @@ type quota struct {
 }
 
 func newQuota(ctx context.Context, o Options, recorded func() int, peers int) (*quota, error) {
-	q := &quota{perHour: o.PerHour, perDay: o.PerDay, window: time.Hour, sentSince: o.SentSince, recorded: recorded}
+	q := &quota{perHour: o.PerHour, perDay: o.PerDay, window: time.Hour, sentSince: o.SentSince, nthSent: o.NthSentSince,
+		recorded: recorded}
 	if o.PerDay > 0 {
 		q.window = 24 * time.Hour
 	}
@@ -87,10 +89,10 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 		}
 		n := len(q.times)
 		if q.perDay > 0 && n >= q.budget[1] {
-			return time.Time{}, capError("per_day", q.perDay, "24 hours", peers)
+			return time.Time{}, capError("per_day", q.perDay, "24 hours", peers, q.resume(ctx, now, 24*time.Hour, q.dayUsed-q.perDay))
 		}
 		if q.perHour > 0 && n >= q.budget[0] {
-			return time.Time{}, capError("per_hour", q.perHour, "hour", peers)
+			return time.Time{}, capError("per_hour", q.perHour, "hour", peers, q.resume(ctx, now, time.Hour, q.hourUsed-q.perHour))
 		}
 		q.taken++
 		q.times = append(q.times, now)
@@ -100,12 +102,13 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 	cut := sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-q.window)) })
 	q.times = q.times[cut:]
 	if q.perDay > 0 && len(q.times) >= q.perDay {
-		return time.Time{}, capError("per_day", q.perDay, "24 hours", 1)
+		// A slot frees when the oldest message of the day leaves it.
+		return time.Time{}, capError("per_day", q.perDay, "24 hours", 1, q.times[len(q.times)-q.perDay].Add(24*time.Hour))
 	}
 	if q.perHour > 0 {
 		inHour := len(q.times) - sort.Search(len(q.times), func(i int) bool { return q.times[i].After(now.Add(-time.Hour)) })
 		if inHour >= q.perHour {
-			return time.Time{}, capError("per_hour", q.perHour, "hour", 1)
+			return time.Time{}, capError("per_hour", q.perHour, "hour", 1, q.times[len(q.times)-q.perHour].Add(time.Hour))
 		}
 	}
 	if n := len(q.times); n > 0 && now.Before(q.times[n-1]) {
@@ -116,11 +119,45 @@ func (q *quota) take(ctx context.Context, now time.Time, peers int) (time.Time, 
 	return now, nil
 }
 
-func capError(key string, limit int, span string, peers int) error {
-	if peers > 1 {
-		return fmt.Errorf("%w: %d messages in the last %s (%s, shared by %d runs)", ErrQuota, limit, span, key, peers)
+// quotaError says that a cap forbids a message until resume (on the clock
+// of Options.Now).
+type quotaError struct {
+	msg    string
+	resume time.Time
+}
+
+func (e *quotaError) Error() string { return e.msg }
+func (e *quotaError) Unwrap() error { return ErrQuota }
+
+// resume is when a cap over span, exceeded by over messages at the last
+// refresh, frees its next slot: when the over-th oldest message of the
+// span leaves it (asked of the store), and no sooner than the next
+// refresh, when what every run sent is counted again.
+func (q *quota) resume(ctx context.Context, now time.Time, span time.Duration, over int) time.Time {
+	next := q.refreshed.Add(quotaRefresh)
+	if q.nthSent == nil || over < 0 {
+		return next
 	}
-	return fmt.Errorf("%w: %d messages in the last %s (%s)", ErrQuota, limit, span, key)
+	at, err := q.nthSent(ctx, now.Add(-span), over)
+	if err != nil || at.IsZero() {
+		return next
+	}
+	return maxTime(next, at.Add(span))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func capError(key string, limit int, span string, peers int, resume time.Time) error {
+	msg := fmt.Sprintf("%s: %d messages in the last %s (%s)", ErrQuota, limit, span, key)
+	if peers > 1 {
+		msg = fmt.Sprintf("%s: %d messages in the last %s (%s, shared by %d runs)", ErrQuota, limit, span, key, peers)
+	}
+	return &quotaError{msg: msg, resume: resume}
 }
 
 // refund uncounts a message that was not accepted.

@@ -78,6 +78,10 @@ type Outcome struct {
 	Reply        string // last reply or error text; empty when sent
 	Bounced      bool   // a permanent rejection of the address: mark the subscriber bounced
 	At           time.Time
+	// RetryAfter, for a Pending outcome, is how long from now (the store's
+	// real-time clock) the row waits before a claim may take it again; 0
+	// means at once.
+	RetryAfter time.Duration
 }
 
 // Counts of an issue's ledger rows by status.

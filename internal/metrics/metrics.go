@@ -64,6 +64,8 @@ type Metrics struct {
 	skipped      *prometheus.CounterVec
 	caughtUp     prometheus.Counter
 	active       prometheus.Gauge
+
+	relayM relayMetrics // see relay.go
 }
 
 // New returns an empty registry with every metric declared.

@@ -78,7 +78,7 @@ func wire(t *testing.T, p *pipeline.Pipeline, st *store.Store, clock *leaseClock
 			return prep, nil
 		},
 		Transport: tr,
-		Engine:    deliver.Options{Connections: 2, Backoff: func(int) time.Duration { return 0 }, OpenAttempts: 2},
+		Engine:    deliver.Options{Connections: 2, Backoff: func(int) time.Duration { return 0 }, OutageWait: 20 * time.Millisecond},
 		Host:      "test", PID: 1,
 		Sleep: noWait,
 	}

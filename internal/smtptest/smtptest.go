@@ -117,6 +117,8 @@ type Server struct {
 	total    int
 	bytes    int64
 	sessions int
+	refuse   error // set by Refuse: new sessions get this reply
+	refused  int
 }
 
 type credentials struct {
@@ -138,8 +140,12 @@ func New(t testing.TB, opts ...Option) *Server {
 	}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.refuse != nil {
+			s.refused++
+			return nil, s.refuse
+		}
 		s.sessions++
-		s.mu.Unlock()
 		return &session{s: s, c: c}, nil
 	}))
 	s.srv.Domain = "127.0.0.1"
@@ -235,6 +241,23 @@ func (s *Server) Calls(rcpt string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[rcpt]
+}
+
+// Refuse makes the server refuse every new session with reply (use Reply,
+// e.g. Reply(421, 4, 3, 2, "shutting down")), as a relay that is
+// restarting does: the client's EHLO gets it. nil accepts sessions again.
+// Sessions already open are not affected.
+func (s *Server) Refuse(reply error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = reply
+}
+
+// Refused is the number of sessions refused because of Refuse.
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // Sessions is the number of connections the server has accepted.

@@ -114,7 +114,8 @@ func splitTopics(s string) []string {
 // Claim recovers the issue's rows whose lease expired (their owner died or
 // stalled: they go back to pending), then moves up to limit pending rows to
 // sending under this run's name and lease, in subscriber id order, and
-// returns them; no two calls, in this process or another, return the same
+// returns them (a row waiting for its next attempt, see [Run.Record], is not
+// taken before its time); no two calls, in this process or another, return the same
 // row while its lease lasts. A pending row whose subscriber is no longer
 // active (it unsubscribed or bounced after Enqueue) is settled as skipped
 // with the reply "subscriber unsubscribed before delivery" (or "bounced")
@@ -147,7 +148,7 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 		}
 		if s.d == dialectPostgres {
 			var err error
-			out, err = s.claimPostgres(ctx, tx, issueID, limit, now, r.info.ID, lease)
+			out, err = s.claimPostgres(ctx, tx, issueID, limit, now, r.info.ID, lease, lnow)
 			return err
 		}
 		mark, err := tx.PrepareContext(ctx, s.q.markSending)
@@ -157,7 +158,7 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 		defer mark.Close()
 		var after int64
 		for len(out) < limit {
-			rows, err := tx.QueryContext(ctx, s.q.pendingBatch, issueID, after, limit-len(out))
+			rows, err := tx.QueryContext(ctx, s.q.pendingBatch, issueID, after, lnow, limit-len(out))
 			if err != nil {
 				return err
 			}
@@ -215,7 +216,8 @@ func (r *Run) HeldByOthers(ctx context.Context, issueID string) (int, error) {
 
 // Record stores a batch of outcomes in one transaction. Sent sets sent_at,
 // Failed and Skipped are final, Pending (a temporary failure) puts the row
-// back in the queue; each stores the reply and raises attempts to
+// back in the queue, claimable once Outcome.RetryAfter has passed on the
+// lease clock (real time); each stores the reply and raises attempts to
 // Outcome.Attempts, or by one when that is lower. Bounced also marks an
 // active subscriber bounced. A row already settled is left as it is, so a
 // repeated outcome is harmless; an outcome other than Sent for a row this
@@ -234,10 +236,10 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 		}
 	}
 	s := r.s
-	now := s.stamp()
+	now, lnow := s.stamp(), s.leaseStamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.d == dialectPostgres {
-			return s.recordPostgres(ctx, tx, issueID, outs, now, r.info.ID)
+			return s.recordPostgres(ctx, tx, issueID, outs, now, lnow, r.info.ID)
 		}
 		rec, err := tx.PrepareContext(ctx, s.q.record)
 		if err != nil {
@@ -251,7 +253,7 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 				at = o.At.UTC()
 			}
 			if _, err := rec.ExecContext(ctx, o.Status, o.Attempts, o.Code, o.Enhanced, o.Reply,
-				at, o.Status, at, o.Status, r.info.ID, issueID, o.SubscriberID, r.info.ID, o.Status); err != nil {
+				at, o.Status, at, o.Status, r.info.ID, lnow.Add(max(o.RetryAfter, 0)), issueID, o.SubscriberID, r.info.ID, o.Status); err != nil {
 				return fmt.Errorf("subscriber %d: %w", o.SubscriberID, err)
 			}
 			if !o.Bounced {

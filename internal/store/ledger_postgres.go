@@ -23,14 +23,15 @@ const (
 // claimPostgres is Run.Claim on Postgres, inside tx: each round is one
 // statement that takes up to the missing number of pending rows nobody else
 // holds, moves those of active subscribers to sending under owner and lease,
-// and settles the others as skipped (returned with Gone set). It stops when
-// it has limit rows or nothing is left.
+// and settles the others as skipped (returned with Gone set). Rows whose
+// next attempt is after due are not taken. It stops when it has limit rows
+// or nothing is left.
 func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, limit int, now time.Time,
-	owner string, lease time.Time) ([]ledger.Recipient, error) {
+	owner string, lease, due time.Time) ([]ledger.Recipient, error) {
 	var out []ledger.Recipient
 	for len(out) < limit {
 		rows, err := tx.QueryContext(ctx, s.q.claim, owner, lease, inactiveReplyPrefix, inactiveReplySuffix, now,
-			issueID, limit-len(out))
+			issueID, due, limit-len(out))
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +68,7 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 // outcomes and one for the bounces per run of outcomes in which no
 // subscriber repeats (an UPDATE … FROM applies one source row per target
 // row, so a repeat starts a new statement and outcomes apply in order).
-func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now time.Time,
+func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now, lnow time.Time,
 	owner string) error {
 	for len(outs) > 0 {
 		seen := make(map[int64]bool, len(outs))
@@ -84,6 +85,7 @@ func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, 
 			statuses, enh, replies = make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
 			attempts, codes        = make([]int32, len(chunk)), make([]int32, len(chunk))
 			ats                    = make([]time.Time, len(chunk))
+			retries                = make([]time.Time, len(chunk))
 			bouncedIDs             []int64
 			bouncedAts             []time.Time
 		)
@@ -93,13 +95,13 @@ func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, 
 				at = o.At.UTC()
 			}
 			ids[i], statuses[i], attempts[i], codes[i] = o.SubscriberID, o.Status, int32(o.Attempts), int32(o.Code)
-			enh[i], replies[i], ats[i] = o.Enhanced, o.Reply, at
+			enh[i], replies[i], ats[i], retries[i] = o.Enhanced, o.Reply, at, lnow.Add(max(o.RetryAfter, 0))
 			if o.Bounced {
 				bouncedIDs = append(bouncedIDs, o.SubscriberID)
 				bouncedAts = append(bouncedAts, at)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q.record, owner, ids, statuses, attempts, codes, enh, replies, ats, issueID, ids, owner); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.record, owner, ids, statuses, attempts, codes, enh, replies, ats, retries, issueID, ids, owner); err != nil {
 			return fmt.Errorf("subscribers %d…%d: %w", ids[0], ids[len(ids)-1], err)
 		}
 		if len(bouncedIDs) > 0 {

@@ -21,7 +21,10 @@ type queries struct {
 	deleteSignup, deleteSignupByKey                   string
 	deleteSupersededSignups, purgeSignups             string
 
-	getSetting, insertSettingNew, putSetting string
+	getSetting, insertSettingNew string
+	putSetting, deleteSetting    string
+	retriesWaiting, nextRetry    string
+	nthSentSince                 string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
 	deleteUnsentIssue                                              string
@@ -87,6 +90,10 @@ func newQueries(d dialect) *queries {
 		getSetting:       b(sqlGetSetting),
 		insertSettingNew: b(sqlInsertSettingNew),
 		putSetting:       b(sqlPutSetting),
+		deleteSetting:    b(sqlDeleteSetting),
+		retriesWaiting:   b(sqlRetriesWaiting),
+		nextRetry:        b(sqlNextRetry),
+		nthSentSince:     b(sqlNthSentSince),
 
 		issueByID:     b(sqlIssueByID),
 		latestIssue:   b(sqlLatestIssue),

@@ -196,6 +196,11 @@ func sqliteMigrations() []string {
 		// page stands until then.
 		`ALTER TABLE subscribers ADD COLUMN file_name TEXT;
 		ALTER TABLE subscribers ADD COLUMN file_topics TEXT;`,
+
+		// 9 (retry times): a reader's temporary failure puts the row back
+		// to pending with the time of its next attempt; a claim skips rows
+		// not yet due. NULL (rows written before) means due now.
+		`ALTER TABLE deliveries ADD COLUMN retry_at TIMESTAMP;`,
 	}
 }
 
@@ -278,6 +283,7 @@ const (
 	sqlGetSetting       = `SELECT value FROM settings WHERE key = ?`
 	sqlInsertSettingNew = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
 	sqlPutSetting       = `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	sqlDeleteSetting    = `DELETE FROM settings WHERE key = ?`
 )
 
 // Issues.
@@ -310,6 +316,7 @@ const (
 	sqlPendingBatch = `SELECT d.subscriber_id, s.email, s.name, s.status, s.topics, d.attempts
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'pending' AND d.subscriber_id > ?
+		  AND (d.retry_at IS NULL OR d.retry_at <= ?)
 		ORDER BY d.subscriber_id LIMIT ?`
 	sqlMarkSending = `UPDATE deliveries SET status = 'sending', owner = ?, lease_until = ?, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ? AND status = 'pending'`
@@ -330,7 +337,7 @@ const (
 		    updated_at = ?,
 		    sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
 		    owner = CASE WHEN ? = 'pending' THEN '' ELSE ? END,
-		    lease_until = NULL
+		    lease_until = NULL, retry_at = ?
 		WHERE issue_id = ? AND subscriber_id = ?
 		  AND ((status = 'sending' AND owner = ?) OR (? = 'sent' AND status IN ('pending', 'sending')))`
 	sqlRelease = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
@@ -339,7 +346,11 @@ const (
 		WHERE owner = ? AND status = 'sending'`
 	sqlHeldByOthers = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = 'sending' AND owner <> ?`
 	sqlCounts       = `SELECT status, COUNT(*) FROM deliveries WHERE issue_id = ? GROUP BY status`
-	sqlOwnerCounts  = `SELECT owner, status, COUNT(*) FROM deliveries
+	// Pending rows whose next attempt is later than the bound time.
+	sqlRetriesWaiting = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = 'pending' AND retry_at > ?`
+	sqlNextRetry      = `SELECT retry_at FROM deliveries WHERE issue_id = ? AND status = 'pending' AND retry_at > ?
+		ORDER BY retry_at LIMIT 1`
+	sqlOwnerCounts = `SELECT owner, status, COUNT(*) FROM deliveries
 		WHERE issue_id = ? AND owner <> '' AND status IN ('sending', 'sent') GROUP BY owner, status`
 	sqlFailures = `SELECT s.email, d.attempts, d.last_code, d.last_enhanced, d.last_reply
 		FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
@@ -407,7 +418,13 @@ const (
 )
 
 // Quotas.
-const sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
+const (
+	sqlSentSince = `SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?`
+	// When the OFFSET-th (from 0) oldest message sent since the bound
+	// time was sent: when a cap frees its next slot.
+	sqlNthSentSince = `SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at >= ?
+		ORDER BY sent_at LIMIT 1 OFFSET ?`
+)
 
 // Leases. Taking an expired lease re-checks, in the UPDATE itself, that it
 // is still held by the same process and still expired: on Postgres the

@@ -156,6 +156,9 @@ func postgresMigrations() []string {
 		// reader's name and topics at the last sync.
 		`ALTER TABLE subscribers ADD COLUMN file_name TEXT;
 		ALTER TABLE subscribers ADD COLUMN file_topics TEXT;`,
+
+		// 9 (retry times): the time of a pending row's next attempt.
+		`ALTER TABLE deliveries ADD COLUMN retry_at TIMESTAMPTZ;`,
 	}
 }
 
@@ -228,7 +231,7 @@ const (
 		WHERE s.id = d.subscriber_id
 		  AND (d.issue_id, d.subscriber_id) IN (
 			SELECT issue_id, subscriber_id FROM deliveries
-			WHERE issue_id = ? AND status = 'pending'
+			WHERE issue_id = ? AND status = 'pending' AND (retry_at IS NULL OR retry_at <= ?)
 			ORDER BY subscriber_id
 			LIMIT ?
 			FOR UPDATE SKIP LOCKED)
@@ -252,9 +255,9 @@ const (
 		    updated_at = o.at,
 		    sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE d.sent_at END,
 		    owner = CASE WHEN o.status = 'pending' THEN '' ELSE ?::text END,
-		    lease_until = NULL
-		FROM unnest(?::bigint[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])
-		     AS o(subscriber_id, status, attempts, code, enhanced, reply, at)
+		    lease_until = NULL, retry_at = o.retry_at
+		FROM unnest(?::bigint[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])
+		     AS o(subscriber_id, status, attempts, code, enhanced, reply, at, retry_at)
 		WHERE d.issue_id = ? AND d.subscriber_id = ANY(?::bigint[]) AND d.subscriber_id = o.subscriber_id
 		  AND ((d.status = 'sending' AND d.owner = ?) OR (o.status = 'sent' AND d.status IN ('pending', 'sending')))`
 	pgBounce = `UPDATE subscribers AS s SET status = 'bounced', updated_at = o.at
