@@ -42,7 +42,7 @@ Usage:
                                                   add (or re-activate) one subscriber
   digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
   digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
-                                                  unsubscribed, bounced)
+                                                  unsubscribed, bounced, complained)
   digest subscribers export                       print every subscriber as CSV, for backups and moves
 
 Every command takes --config FILE (default config.yaml).

@@ -43,6 +43,11 @@ type queries struct {
 
 	getLease, insertLease, takeLease, renewLease, releaseLease string
 	getScheduleState, saveScheduleState                        string
+
+	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
+	complainSubscriber, recentBounceEvents, bounceEventRaw            string
+	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
+	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
 
 // newQueries binds the statements for d.
@@ -126,6 +131,18 @@ func newQueries(d dialect) *queries {
 		releaseLease:      b(sqlReleaseLease),
 		getScheduleState:  b(sqlGetScheduleState),
 		saveScheduleState: b(sqlSaveScheduleState),
+
+		insertBounceEvent:  b(sqlInsertBounceEvent),
+		bounceEventID:      b(sqlBounceEventID),
+		setBounceAction:    b(sqlSetBounceAction),
+		softBounceDays:     b(sqlSoftBounceDays),
+		complainSubscriber: b(sqlComplainSubscriber),
+		recentBounceEvents: b(sqlRecentBounceEvents),
+		bounceEventRaw:     b(sqlBounceEventRaw),
+		forgetUnmatched:    b(sqlForgetUnmatched),
+		issueBounces:       b(sqlIssueBounces),
+		issueGone:          b(sqlIssueGone),
+		bounceTotals:       b(sqlBounceTotals),
 	}
 	switch d {
 	case dialectPostgres:
@@ -144,6 +161,8 @@ func newQueries(d dialect) *queries {
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
 	default:
+		q.foreignKeysOff, q.foreignKeysOn = sqlForeignKeysOff, sqlForeignKeysOn
+		q.foreignKeysState, q.foreignKeyCheck = sqlForeignKeysState, sqlForeignKeyCheck
 		q.pendingBatch = sqlPendingBatch
 		q.markSending = sqlMarkSending
 		q.skipInactive = sqlSkipInactive

@@ -605,7 +605,7 @@ func (s *Store) CountActive(ctx context.Context) (int, error) {
 // id.
 func (s *Store) SetStatus(ctx context.Context, id int64, status string) error {
 	switch status {
-	case subscriber.StatusActive, subscriber.StatusUnsubscribed, subscriber.StatusBounced:
+	case subscriber.StatusActive, subscriber.StatusUnsubscribed, subscriber.StatusBounced, subscriber.StatusComplained:
 	default:
 		return fmt.Errorf("set status of subscriber %d: unknown status %q", id, status)
 	}
