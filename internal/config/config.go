@@ -18,6 +18,7 @@ type Config struct {
 	SubscribersCSV string     `yaml:"subscribers_csv"`
 	SMTP           SMTP       `yaml:"smtp"`
 	Delivery       Delivery   `yaml:"delivery"`
+	Bounces        Bounces    `yaml:"bounces"`
 	Schedule       string     `yaml:"schedule"`
 	// ScheduleGrace is how late the daemon may still start a scheduled
 	// run that it missed (it was down, the clock jumped); a later one is

@@ -57,6 +57,9 @@ type Metrics struct {
 	skipped      *prometheus.CounterVec
 	caughtUp     prometheus.Counter
 	active       prometheus.Gauge
+
+	bounceOnce sync.Once // the bounce series exist once an event came in
+	bounces    *prometheus.CounterVec
 }
 
 // New returns an empty registry with every metric declared.

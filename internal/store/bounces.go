@@ -25,34 +25,6 @@ const (
 	maxRawKept = 256 << 10
 )
 
-// What RecordBounce did about an event.
-const (
-	ActionDuplicate  = "duplicate"  // seen before: nothing done again
-	ActionBounced    = "bounced"    // the reader is now bounced
-	ActionComplained = "complained" // the reader is now complained
-	ActionScored     = "scored"     // a soft bounce counted
-	ActionReset      = "reset"      // a delivery reset the soft score
-	ActionNone       = "none"       // no reader, or nothing to change
-)
-
-// BounceEvent is one returned message or ESP event, as kept.
-type BounceEvent struct {
-	ID int64
-	// Fingerprint identifies the event across replays: the hash of the
-	// message, or the provider's event id. Empty: computed from Raw.
-	Fingerprint string
-	At          time.Time // when it arrived; zero: now
-	// Source is the way it came in: receive, smtp, imap, or a provider.
-	Source string
-	bounce.Verdict
-	// Reader is who the event is about; SubscriberID 0 when nobody.
-	Reader bounce.Reader
-	// Action is what RecordBounce did (Action* constants).
-	Action string
-	// Raw is the message, kept only for unmatched events (capped).
-	Raw []byte
-}
-
 // RecordBounce keeps an event and applies the policy to its reader, in one
 // transaction: a hard bounce marks an active reader bounced at once; a
 // complaint marks the reader complained whatever its status; a soft bounce
@@ -60,8 +32,8 @@ type BounceEvent struct {
 // the reader's last delivery event marks an active reader bounced; a
 // delivery event resets that count; delays, sender blocks, auto-replies
 // and unmatched events change no one. An event whose fingerprint is known
-// already does nothing (ActionDuplicate), so replays are harmless.
-func (s *Store) RecordBounce(ctx context.Context, ev BounceEvent) (BounceEvent, error) {
+// already does nothing (bounce.ActionDuplicate), so replays are harmless.
+func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event, error) {
 	if ev.At.IsZero() {
 		ev.At = s.stamp()
 	}
@@ -88,7 +60,7 @@ func (s *Store) RecordBounce(ctx context.Context, ev BounceEvent) (BounceEvent, 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			ev.Action = ActionDuplicate
+			ev.Action = bounce.ActionDuplicate
 			return nil
 		}
 		if err := tx.QueryRowContext(ctx, s.q.bounceEventID, ev.Fingerprint).Scan(&ev.ID); err != nil {
@@ -110,29 +82,29 @@ func (s *Store) RecordBounce(ctx context.Context, ev BounceEvent) (BounceEvent, 
 }
 
 // applyBounce is the policy for one new event.
-func (s *Store) applyBounce(ctx context.Context, tx *sql.Tx, ev BounceEvent) (string, error) {
+func (s *Store) applyBounce(ctx context.Context, tx *sql.Tx, ev bounce.Event) (string, error) {
 	id := ev.Reader.SubscriberID
 	if id == 0 {
-		return ActionNone, nil
+		return bounce.ActionNone, nil
 	}
 	changed := func(res sql.Result, err error, action string) (string, error) {
 		if err != nil {
 			return "", err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return ActionNone, err
+			return bounce.ActionNone, err
 		}
 		return action, nil
 	}
 	switch ev.Kind {
 	case bounce.Hard:
 		res, err := s.bounceOne(ctx, tx, id, ev.At)
-		return changed(res, err, ActionBounced)
+		return changed(res, err, bounce.ActionBounced)
 	case bounce.Complaint:
 		res, err := tx.ExecContext(ctx, s.q.complainSubscriber, ev.At, id)
-		return changed(res, err, ActionComplained)
+		return changed(res, err, bounce.ActionComplained)
 	case bounce.Delivered:
-		return ActionReset, nil
+		return bounce.ActionReset, nil
 	case bounce.Soft:
 		var days int
 		err := tx.QueryRowContext(ctx, s.q.softBounceDays, id, ev.At.Add(-SoftBounceWindow), id, time.Unix(0, 0).UTC()).Scan(&days)
@@ -140,15 +112,15 @@ func (s *Store) applyBounce(ctx context.Context, tx *sql.Tx, ev BounceEvent) (st
 			return "", err
 		}
 		if days < SoftBounceDays {
-			return ActionScored, nil
+			return bounce.ActionScored, nil
 		}
 		res, err := s.bounceOne(ctx, tx, id, ev.At)
-		if a, err := changed(res, err, ActionBounced); err != nil || a == ActionBounced {
+		if a, err := changed(res, err, bounce.ActionBounced); err != nil || a == bounce.ActionBounced {
 			return a, err
 		}
-		return ActionScored, nil
+		return bounce.ActionScored, nil
 	}
-	return ActionNone, nil
+	return bounce.ActionNone, nil
 }
 
 // bounceOne marks one active reader bounced, with the statement the
@@ -161,15 +133,15 @@ func (s *Store) bounceOne(ctx context.Context, tx *sql.Tx, id int64, at time.Tim
 }
 
 // RecentBounces returns the latest limit events, newest first.
-func (s *Store) RecentBounces(ctx context.Context, limit int) ([]BounceEvent, error) {
+func (s *Store) RecentBounces(ctx context.Context, limit int) ([]bounce.Event, error) {
 	rows, err := s.db.QueryContext(ctx, s.q.recentBounceEvents, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent bounce events: %w", err)
 	}
 	defer rows.Close()
-	var out []BounceEvent
+	var out []bounce.Event
 	for rows.Next() {
-		var ev BounceEvent
+		var ev bounce.Event
 		var kind string
 		if err := rows.Scan(&ev.ID, &ev.At, &ev.Source, &kind, &ev.Status, &ev.Diagnostic, &ev.Recipient,
 			&ev.Format, &ev.Reason, &ev.Reader.SubscriberID, &ev.Reader.IssueID, &ev.Reader.Via, &ev.Action); err != nil {

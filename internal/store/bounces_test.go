@@ -13,8 +13,8 @@ import (
 )
 
 // event is a bounce event about reader id (0: nobody) on day d after t0.
-func event(kind bounce.Kind, id int64, day int, fp string) BounceEvent {
-	return BounceEvent{Fingerprint: fp, At: t0.Add(time.Duration(day) * 24 * time.Hour), Source: "test",
+func event(kind bounce.Kind, id int64, day int, fp string) bounce.Event {
+	return bounce.Event{Fingerprint: fp, At: t0.Add(time.Duration(day) * 24 * time.Hour), Source: "test",
 		Verdict: bounce.Verdict{Kind: kind, Status: "5.1.1"},
 		Reader:  bounce.Reader{SubscriberID: id, IssueID: "i1", Via: "verp"}}
 }
@@ -34,21 +34,21 @@ func testBouncePolicy(t *testing.T, db storetest.Backend) {
 		steps  []step
 		status string
 	}{
-		{"hard bounces at once", "active", []step{{bounce.Hard, 0, "", ActionBounced}}, "bounced"},
-		{"replay is harmless", "active", []step{{bounce.Complaint, 0, "x", ActionComplained}, {bounce.Complaint, 0, "x", ActionDuplicate}}, "complained"},
-		{"complaint over unsubscribed", "unsubscribed", []step{{bounce.Complaint, 0, "", ActionComplained}}, "complained"},
-		{"hard leaves unsubscribed", "unsubscribed", []step{{bounce.Hard, 0, "", ActionNone}}, "unsubscribed"},
-		{"sender block changes no one", "active", []step{{bounce.SenderBlock, 0, "", ActionNone}, {bounce.SenderBlock, 1, "", ActionNone},
-			{bounce.SenderBlock, 2, "", ActionNone}}, "active"},
-		{"delays count for nothing", "active", []step{{bounce.Delayed, 0, "", ActionNone}, {bounce.Delayed, 1, "", ActionNone},
-			{bounce.Delayed, 2, "", ActionNone}, {bounce.AutoReply, 3, "", ActionNone}}, "active"},
-		{"three soft days bounce", "active", []step{{bounce.Soft, 0, "", ActionScored}, {bounce.Soft, 0, "", ActionScored},
-			{bounce.Soft, 5, "", ActionScored}, {bounce.Soft, 20, "", ActionBounced}}, "bounced"},
-		{"soft days outside 30 days", "active", []step{{bounce.Soft, 0, "", ActionScored}, {bounce.Soft, 20, "", ActionScored},
-			{bounce.Soft, 40, "", ActionScored}}, "active"},
-		{"a delivery resets", "active", []step{{bounce.Soft, 0, "", ActionScored}, {bounce.Soft, 1, "", ActionScored},
-			{bounce.Delivered, 2, "", ActionReset}, {bounce.Soft, 3, "", ActionScored}, {bounce.Soft, 4, "", ActionScored}}, "active"},
-		{"unmatched changes no one", "active", []step{{bounce.Unmatched, 0, "", ActionNone}}, "active"},
+		{"hard bounces at once", "active", []step{{bounce.Hard, 0, "", bounce.ActionBounced}}, "bounced"},
+		{"replay is harmless", "active", []step{{bounce.Complaint, 0, "x", bounce.ActionComplained}, {bounce.Complaint, 0, "x", bounce.ActionDuplicate}}, "complained"},
+		{"complaint over unsubscribed", "unsubscribed", []step{{bounce.Complaint, 0, "", bounce.ActionComplained}}, "complained"},
+		{"hard leaves unsubscribed", "unsubscribed", []step{{bounce.Hard, 0, "", bounce.ActionNone}}, "unsubscribed"},
+		{"sender block changes no one", "active", []step{{bounce.SenderBlock, 0, "", bounce.ActionNone}, {bounce.SenderBlock, 1, "", bounce.ActionNone},
+			{bounce.SenderBlock, 2, "", bounce.ActionNone}}, "active"},
+		{"delays count for nothing", "active", []step{{bounce.Delayed, 0, "", bounce.ActionNone}, {bounce.Delayed, 1, "", bounce.ActionNone},
+			{bounce.Delayed, 2, "", bounce.ActionNone}, {bounce.AutoReply, 3, "", bounce.ActionNone}}, "active"},
+		{"three soft days bounce", "active", []step{{bounce.Soft, 0, "", bounce.ActionScored}, {bounce.Soft, 0, "", bounce.ActionScored},
+			{bounce.Soft, 5, "", bounce.ActionScored}, {bounce.Soft, 20, "", bounce.ActionBounced}}, "bounced"},
+		{"soft days outside 30 days", "active", []step{{bounce.Soft, 0, "", bounce.ActionScored}, {bounce.Soft, 20, "", bounce.ActionScored},
+			{bounce.Soft, 40, "", bounce.ActionScored}}, "active"},
+		{"a delivery resets", "active", []step{{bounce.Soft, 0, "", bounce.ActionScored}, {bounce.Soft, 1, "", bounce.ActionScored},
+			{bounce.Delivered, 2, "", bounce.ActionReset}, {bounce.Soft, 3, "", bounce.ActionScored}, {bounce.Soft, 4, "", bounce.ActionScored}}, "active"},
+		{"unmatched changes no one", "active", []step{{bounce.Unmatched, 0, "", bounce.ActionNone}}, "active"},
 	}
 	s, _ := openTest(t, db)
 	ctx := context.Background()
@@ -118,7 +118,7 @@ func testUnmatchedKeptForAWhile(t *testing.T, db storetest.Backend) {
 		t.Fatalf("raw %q, fingerprint %q", raw, ev.Fingerprint)
 	}
 	// The same bytes again are the same event.
-	if again, err := s.RecordBounce(ctx, old); err != nil || again.Action != ActionDuplicate {
+	if again, err := s.RecordBounce(ctx, old); err != nil || again.Action != bounce.ActionDuplicate {
 		t.Fatalf("replay: %q, %v", again.Action, err)
 	}
 	later := event(bounce.Unmatched, 0, 31, "later")
