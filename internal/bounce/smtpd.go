@@ -183,5 +183,7 @@ func (s *session) Data(r io.Reader) error {
 
 type slogPrinter struct{ l *slog.Logger }
 
-func (p slogPrinter) Printf(format string, v ...any) { p.l.Debug("smtp receiver", "msg", fmt.Sprintf(format, v...)) }
-func (p slogPrinter) Println(v ...any)               { p.l.Debug("smtp receiver", "msg", fmt.Sprint(v...)) }
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.l.Debug("smtp receiver", "msg", fmt.Sprintf(format, v...))
+}
+func (p slogPrinter) Println(v ...any) { p.l.Debug("smtp receiver", "msg", fmt.Sprint(v...)) }

@@ -32,6 +32,7 @@ const version = "0.1"
 
 // env is one invocation: its output streams and what it opened.
 type env struct {
+	stdin          io.Reader // bounces receive
 	stdout, stderr io.Writer
 	configPath     string
 
@@ -246,6 +247,7 @@ func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Compo
 	opts := mail.Options{
 		ListName: n.Name, From: n.From, ReplyTo: n.ReplyTo, BaseURL: n.BaseURL, Secret: secret,
 		EnvelopeFrom: e.cfg.SMTP.EnvelopeFrom, Now: clock, Logger: e.log,
+		BounceAddress: e.cfg.Bounces.Address,
 	}
 	if d := e.cfg.DKIM; d.Domain != "" {
 		key, err := mail.ReadDKIMKey(d.PrivateKeyFile)

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ Usage:
   digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
                                                   unsubscribed, bounced, complained)
   digest subscribers export                       print every subscriber as CSV, for backups and moves
+  digest bounces receive [--to RCPT] [FILE]       record one returned message or complaint (stdin: an MTA's
+                                                  pipe); exit 75 when the store is unavailable
+  digest bounces list [--limit N]                 the latest bounce and complaint events with their reasons
 
 Every command takes --config FILE (default config.yaml).
 --now T takes an RFC 3339 time and replaces the clock, so an issue is reproducible.
@@ -135,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("no command given")
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
-	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath}
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr, configPath: *configPath}
 	err := e.dispatch(ctx, cmd, rest)
 	e.finish(cmd, err)
 	return err
@@ -179,6 +183,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 			return e.subsExport(ctx, rest[1:])
 		}
 		return usagef("subscribers: unknown command %q", rest[0])
+	case "bounces":
+		return e.bounces(ctx, rest)
 	case "help":
 		fmt.Fprint(e.stdout, usageHeader)
 		return nil

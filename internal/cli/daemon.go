@@ -155,6 +155,13 @@ func (d *daemon) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	purgeCtx, stopPurge := context.WithCancel(ctx)
+	bounces, err := d.e.startBounces(purgeCtx)
+	if err != nil {
+		stopPurge()
+		_ = srv.Close()
+		d.closeWeb(ctx, d.current().web)
+		return err
+	}
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
@@ -210,6 +217,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	stopPurge()
 	<-purged
+	if berr := bounces.Wait(); berr != nil {
+		d.log.Error("bounce intake", "err", berr)
+	}
 	<-reloads
 	d.closeWeb(ctx, d.current().web)
 	d.log.Info("daemon stopped")
