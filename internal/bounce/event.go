@@ -28,4 +28,8 @@ type Event struct {
 	Action string
 	// Raw is the message; it is kept only when no reader was found.
 	Raw []byte
+	// Authenticated marks an event from an authenticated source (an ESP
+	// webhook whose signature was checked): its Recipient may name the
+	// reader when no token does. An address in a mailed report never does.
+	Authenticated bool
 }

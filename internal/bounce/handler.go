@@ -63,6 +63,9 @@ func (h *Handler) HandleEvent(ctx context.Context, ev Event) (Event, error) {
 func (h *Handler) record(ctx context.Context, ev Event) (Event, error) {
 	if ev.Reader.SubscriberID == 0 && ev.Kind != Unmatched {
 		rd, err := h.Resolver.Identify(ev.Tokens)
+		if errors.Is(err, ErrNoReader) && ev.Authenticated {
+			rd, err = h.Resolver.IdentifyAddress(ev.Recipient)
+		}
 		switch {
 		case errors.Is(err, ErrNoReader):
 			if ev.Reason == "" {

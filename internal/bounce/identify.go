@@ -28,6 +28,22 @@ type Resolver struct {
 	// Lookup gives the address of a subscriber id; an error wrapping
 	// ledger.ErrNotFound means the reader is gone.
 	Lookup mail.Lookup
+	// ByAddress gives the subscriber id of an address (an error wrapping
+	// ledger.ErrNotFound when none), for authenticated events only.
+	ByAddress func(email string) (int64, error)
+}
+
+// IdentifyAddress names the reader of an authenticated event by its
+// address; ErrNoReader when nobody has it.
+func (r Resolver) IdentifyAddress(email string) (Reader, error) {
+	if r.ByAddress == nil || email == "" {
+		return Reader{}, ErrNoReader
+	}
+	id, err := r.ByAddress(email)
+	if rd, done, err := r.result(id, "", "address", err); done {
+		return rd, err
+	}
+	return Reader{}, ErrNoReader
 }
 
 // Identify tries the VERP tokens, then the Message-IDs, then the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/digest/digest/internal/archive"
@@ -25,6 +26,7 @@ import (
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/web"
 )
 
 // version is reported in the User-Agent.
@@ -43,6 +45,8 @@ type env struct {
 	// clock is --now as a clock, nil for the real time: set before load,
 	// so that the store's own stamps follow it too.
 	clock func() time.Time
+	// hooks are the ESP webhooks, once the bounce intakes started.
+	hooks atomic.Pointer[web.Hooks]
 }
 
 // now is the command's clock: --now, or the real time.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"text/tabwriter"
 
 	"github.com/digest/digest/internal/bounce"
+	"github.com/digest/digest/internal/web"
 )
 
 // ExitTempFail (EX_TEMPFAIL) tells an MTA's pipe transport to keep the
@@ -41,10 +43,14 @@ func (e *env) bounceHandler(ctx context.Context) (*bounce.Handler, error) {
 		s, err := e.store.Subscriber(ctx, id)
 		return s.Email, err
 	}
+	byAddress := func(email string) (int64, error) {
+		s, err := e.store.Get(ctx, email)
+		return s.ID, err
+	}
 	warner := &rateWarner{e: e}
 	return &bounce.Handler{
 		Parser:   bounce.NewParser(bounce.Options{BounceAddress: e.cfg.Bounces.Address}),
-		Resolver: bounce.Resolver{Secret: secret, Lookup: lookup},
+		Resolver: bounce.Resolver{Secret: secret, Lookup: lookup, ByAddress: byAddress},
 		Store:    e.store,
 		Observe: func(ev bounce.Event) {
 			e.metrics.Bounce(string(ev.Kind), ev.Source, ev.Action)
@@ -179,16 +185,20 @@ type bounceServices struct {
 	errs chan error
 }
 
-// startBounces starts what bounces: configures; Wait stops nothing by
+// startBounces starts what bounces: configures (the SMTP receiver, the
+// webhooks, served by hooksHandler from then on); Wait stops nothing by
 // itself: cancel ctx, then Wait.
 func (e *env) startBounces(ctx context.Context) (*bounceServices, error) {
 	b := &bounceServices{errs: make(chan error, 4)}
-	if e.cfg.Bounces.Listen == "" {
-		return b, nil
-	}
 	h, err := e.bounceHandler(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := e.startHooks(h); err != nil {
+		return nil, err
+	}
+	if e.cfg.Bounces.Listen == "" {
+		return b, nil
 	}
 	ln, err := net.Listen("tcp", e.cfg.Bounces.Listen)
 	if err != nil {
@@ -217,4 +227,44 @@ func (b *bounceServices) Wait() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// startHooks builds the webhooks that bounces.webhooks configures.
+func (e *env) startHooks(h *bounce.Handler) error {
+	w := e.cfg.Bounces.Webhooks
+	o := web.HookOptions{Handler: h, Parser: h.Parser, Logger: e.log,
+		PostmarkUser: w.Postmark.User, PostmarkPassword: w.Postmark.Password,
+		MailgunKey: w.Mailgun.SigningKey, SESTopicARN: w.SES.TopicARN}
+	if k := w.SendGrid.PublicKey; k != "" {
+		key, err := web.ParseSendGridKey(k)
+		if err != nil {
+			return fmt.Errorf("%s: bounces.webhooks.sendgrid.public_key: %w", e.cfg.Path, err)
+		}
+		o.SendGridKey = key
+	}
+	if o.PostmarkUser == "" && o.MailgunKey == "" && o.SendGridKey == nil && o.SESTopicARN == "" {
+		return nil
+	}
+	e.hooks.Store(web.NewHooks(o))
+	return nil
+}
+
+// hooksHandler serves /hooks/{provider} once startBounces ran (404 before,
+// or when no webhook is configured).
+func (e *env) hooksHandler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if h := e.hooks.Load(); h != nil {
+			h.ServeHTTP(rw, r)
+			return
+		}
+		http.NotFound(rw, r)
+	})
+}
+
+// withHooks mounts the webhooks beside the readers' pages.
+func (e *env) withHooks(pages http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", e.hooksHandler())
+	mux.Handle("/", pages)
+	return mux
 }

@@ -1,8 +1,17 @@
 package cli_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,10 +102,13 @@ func TestBouncesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	inbound := freeAddr(t)
-	w := newWorld(t, 6, "  - {name: Local, type: markdown, path: "+local+", section: Local}\n"+
+	sgKey, sgPub := sendGridKeys(t)
+	w := newWorld(t, 8, "  - {name: Local, type: markdown, path: "+local+", section: Local}\n"+
 		"server: {listen: \"127.0.0.1:0\"}\nsecret: e2e-secret\n"+
-		"bounces: {address: bounces@example.org, listen: \""+inbound+"\"}")
-	w.startServe()
+		"bounces:\n  address: bounces@example.org\n  listen: \""+inbound+"\"\n"+
+		"  webhooks:\n    postmark: {user: pm, password: pm-secret}\n    mailgun: {signing_key: mg-key}\n"+
+		"    sendgrid: {public_key: \""+sgPub+"\"}\n")
+	web := w.startServe()
 	if code, out, errOut := w.run("send", "--now", issueNow); code != 0 {
 		t.Fatalf("send: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -151,22 +163,62 @@ func TestBouncesEndToEnd(t *testing.T) {
 		t.Error("the receiver relays")
 	}
 
+	// Each ESP's webhook, with bad authentication first: 401, nothing.
+	pmHard, mgComplaint, sgHard := w.emails[5], w.emails[6], w.emails[7]
+	pm := `{"RecordType":"Bounce","ID":77,"Type":"HardBounce","Email":"` + pmHard + `","Details":"550 5.1.1 no such user"}`
+	mgData := `{"event":"complained","id":"mg-9","recipient":"` + mgComplaint + `"}`
+	sg := `[{"email":"` + sgHard + `","event":"bounce","sg_event_id":"sg-9","status":"5.1.1","reason":"550 5.1.1 user unknown"}]`
+	hooks := []struct {
+		name, path, body string
+		set              func(*http.Request)
+		code             int
+	}{
+		{"postmark bad auth", "postmark", pm, func(r *http.Request) { r.SetBasicAuth("pm", "guess") }, 401},
+		{"mailgun bad signature", "mailgun", mailgunBody("other-key", mgData), nil, 401},
+		{"sendgrid bad signature", "sendgrid", sg, sendGridSign(t, sgKey, "1", sg+" "), 401},
+		{"postmark", "postmark", pm, func(r *http.Request) { r.SetBasicAuth("pm", "pm-secret") }, 200},
+		{"mailgun", "mailgun", mailgunBody("mg-key", mgData), nil, 200},
+		{"sendgrid", "sendgrid", sg, sendGridSign(t, sgKey, "1", sg), 200},
+		{"postmark replayed", "postmark", pm, func(r *http.Request) { r.SetBasicAuth("pm", "pm-secret") }, 200},
+	}
+	for _, h := range hooks {
+		if h.code == 200 {
+			continue
+		}
+		if code := postHook(t, web, h.path, h.body, h.set); code != h.code {
+			t.Errorf("%s: %d, want %d", h.name, code, h.code)
+		}
+	}
+	for _, e := range []string{pmHard, mgComplaint, sgHard} {
+		if st := statusOf(t, w, e); st != "active" {
+			t.Fatalf("%s is %s after webhooks with bad authentication", e, st)
+		}
+	}
+	for _, h := range hooks {
+		if h.code != 200 {
+			continue
+		}
+		if code := postHook(t, web, h.path, h.body, h.set); code != h.code {
+			t.Errorf("%s: %d, want %d", h.name, code, h.code)
+		}
+	}
+
 	_, list, _ := w.run("subscribers", "list", "--status", "complained")
-	if !strings.Contains(list, complainer) || strings.Count(list, "@") != 1 {
+	if !strings.Contains(list, complainer) || !strings.Contains(list, mgComplaint) || strings.Count(list, "@") != 2 {
 		t.Errorf("complained:\n%s", list)
 	}
 	_, list, _ = w.run("subscribers", "list", "--status", "bounced")
-	if !strings.Contains(list, hard) || strings.Count(list, "@") != 1 {
+	if !strings.Contains(list, hard) || !strings.Contains(list, pmHard) || !strings.Contains(list, sgHard) || strings.Count(list, "@") != 3 {
 		t.Errorf("bounced:\n%s", list)
 	}
 	_, out, _ := w.run("bounces", "list")
-	for _, want := range []string{"receive", "smtp", "hard", "complaint", "unmatched", "complained", "5.2.2"} {
+	for _, want := range []string{"receive", "smtp", "postmark", "mailgun", "sendgrid", "hard", "complaint", "unmatched", "complained", "5.2.2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bounces list lacks %q:\n%s", want, out)
 		}
 	}
 	_, out, _ = w.run("status", "2026-11-30")
-	if !strings.Contains(out, "bounced 2 (hard 1 (16.7%), soft 1), complained 1 (16.7%)") {
+	if !strings.Contains(out, "bounced 4 (hard 3 (37.5%), soft 1), complained 2 (25.0%)") {
 		t.Errorf("status:\n%s", out)
 	}
 
@@ -177,12 +229,70 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 	for _, e := range w.emails {
 		want := 2
-		if e == hard || e == complainer {
+		if e == hard || e == complainer || e == pmHard || e == mgComplaint || e == sgHard {
 			want = 1
 		}
 		if n := w.smtp.Count(e); n != want {
 			t.Errorf("%s got %d messages, want %d", e, n, want)
 		}
+	}
+}
+
+func statusOf(t *testing.T, w *world, email string) string {
+	t.Helper()
+	_, list, _ := w.run("subscribers", "list")
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Split(line, ","); len(f) > 2 && f[0] == email {
+			return f[2]
+		}
+	}
+	t.Fatalf("%s not listed:\n%s", email, list)
+	return ""
+}
+
+func postHook(t *testing.T, addr, provider, body string, set func(*http.Request)) int {
+	t.Helper()
+	r, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+provider, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set != nil {
+		set(r)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func mailgunBody(key, data string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte("1764493200tok"))
+	return `{"signature":{"timestamp":"1764493200","token":"tok","signature":"` + hex.EncodeToString(mac.Sum(nil)) + `"},"event-data":` + data + `}`
+}
+
+func sendGridKeys(t *testing.T) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return k, base64.StdEncoding.EncodeToString(der)
+}
+
+func sendGridSign(t *testing.T, k *ecdsa.PrivateKey, ts, body string) func(*http.Request) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(ts + body))
+	sig, err := ecdsa.SignASN1(rand.Reader, k, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(r *http.Request) {
+		r.Header.Set("X-Twilio-Email-Event-Webhook-Signature", base64.StdEncoding.EncodeToString(sig))
+		r.Header.Set("X-Twilio-Email-Event-Webhook-Timestamp", ts)
 	}
 }
 

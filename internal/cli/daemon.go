@@ -535,6 +535,7 @@ func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.health)
 	mux.Handle("GET /metrics", d.e.metrics.Handler())
+	mux.Handle("/hooks/", d.e.hooksHandler())
 	mux.Handle("/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		d.current().web.ServeHTTP(rw, r)
 	}))

@@ -52,7 +52,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		defer close(purged)
 		e.purgeLoop(purgeCtx)
 	}()
-	err = web.Serve(ctx, ln, h)
+	err = web.Serve(ctx, ln, e.withHooks(h))
 	stopPurge()
 	<-purged
 	if berr := bounces.Wait(); berr != nil {

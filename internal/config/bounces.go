@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"net/mail"
 	"strings"
 )
@@ -14,6 +18,38 @@ type Bounces struct {
 	// Listen, when set, is the host:port of the inbound SMTP receiver that
 	// `digest serve` and `digest daemon` run for the bounce address.
 	Listen string `yaml:"listen"`
+	// Webhooks are the ESPs' event endpoints /hooks/{provider} on
+	// server.listen; a provider is served once its keys are set.
+	Webhooks Webhooks `yaml:"webhooks"`
+}
+
+// Webhooks holds each provider's authentication.
+type Webhooks struct {
+	Postmark struct {
+		User     string `yaml:"user"`
+		Password string `yaml:"password"`
+	} `yaml:"postmark"`
+	Mailgun struct {
+		SigningKey string `yaml:"signing_key"`
+	} `yaml:"mailgun"`
+	SendGrid struct {
+		// PublicKey is the Event Webhook's verification key, base64 as
+		// SendGrid shows it.
+		PublicKey string `yaml:"public_key"`
+	} `yaml:"sendgrid"`
+	SES struct {
+		// TopicARN is the SNS topic SES publishes to.
+		TopicARN string `yaml:"topic_arn"`
+	} `yaml:"ses"`
+}
+
+// redact hides the webhooks' secrets.
+func (b *Bounces) redact() {
+	for _, p := range []*string{&b.Webhooks.Postmark.Password, &b.Webhooks.Mailgun.SigningKey} {
+		if *p != "" {
+			*p = "***"
+		}
+	}
 }
 
 // validateBounces checks the bounces: section.
@@ -27,6 +63,27 @@ func (c *Config) validateBounces(v *validator) {
 		case strings.Contains(a.Address[:strings.LastIndexByte(a.Address, '@')], "+"):
 			v.addf("bounces.address", "%q must not contain '+': the VERP token goes after it", b.Address)
 		}
+	}
+	w := b.Webhooks
+	if (w.Postmark.User == "") != (w.Postmark.Password == "") {
+		v.addf("bounces.webhooks.postmark", "set both user and password (HTTP basic auth), or neither")
+	}
+	if k := w.SendGrid.PublicKey; k != "" {
+		der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+		if err == nil {
+			var pub any
+			if pub, err = x509.ParsePKIXPublicKey(der); err == nil {
+				if _, ok := pub.(*ecdsa.PublicKey); !ok {
+					err = errors.New("not an ECDSA key")
+				}
+			}
+		}
+		if err != nil {
+			v.wrap("bounces.webhooks.sendgrid.public_key", "is not SendGrid's verification key (base64 of an ECDSA public key)", err)
+		}
+	}
+	if a := w.SES.TopicARN; a != "" && !strings.HasPrefix(a, "arn:aws:sns:") && !strings.HasPrefix(a, "arn:aws-cn:sns:") {
+		v.addf("bounces.webhooks.ses.topic_arn", "%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", a)
 	}
 	if b.Listen != "" {
 		if b.Address == "" {

@@ -1,9 +1,26 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"strings"
 	"testing"
 )
+
+func sendGridKey(t *testing.T) string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
+}
 
 func TestValidateBounces(t *testing.T) {
 	t.Parallel()
@@ -19,6 +36,12 @@ func TestValidateBounces(t *testing.T) {
 		{"not an address", func(b *Bounces) { b.Address = "bounces" }, "bounces.address"},
 		{"listen without address", func(b *Bounces) { b.Listen = "127.0.0.1:2526" }, "needs bounces.address"},
 		{"bad listen", func(b *Bounces) { b.Address, b.Listen = "b@example.org", "2526" }, "bounces.listen"},
+		{"postmark user only", func(b *Bounces) { b.Webhooks.Postmark.User = "u" }, "bounces.webhooks.postmark"},
+		{"sendgrid key", func(b *Bounces) {
+			b.Webhooks.SendGrid.PublicKey = sendGridKey(t)
+		}, ""},
+		{"sendgrid garbage", func(b *Bounces) { b.Webhooks.SendGrid.PublicKey = "not a key" }, "bounces.webhooks.sendgrid.public_key"},
+		{"ses arn", func(b *Bounces) { b.Webhooks.SES.TopicARN = "digest" }, "bounces.webhooks.ses.topic_arn"},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -347,6 +347,7 @@ func (c Config) Redacted() Config {
 		c.Secret = "***"
 	}
 	c.Sources = append([]Source(nil), c.Sources...)
+	c.Bounces.redact()
 	return c
 }
 

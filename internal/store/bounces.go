@@ -30,7 +30,8 @@ const (
 // complaint marks the reader complained whatever its status; a soft bounce
 // is counted, and the SoftBounceDays-th day within SoftBounceWindow since
 // the reader's last delivery event marks an active reader bounced; a
-// delivery event resets that count; delays, sender blocks, auto-replies
+// delivery event resets that count; an event that names the reader but
+// not the issue is put on the last issue sent to the reader; delays, sender blocks, auto-replies
 // and unmatched events change no one. An event whose fingerprint is known
 // already does nothing (bounce.ActionDuplicate), so replays are harmless.
 func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event, error) {
@@ -51,6 +52,12 @@ func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event
 		sub = sql.NullInt64{Int64: ev.Reader.SubscriberID, Valid: true}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if sub.Valid && ev.Reader.IssueID == "" {
+			err := tx.QueryRowContext(ctx, s.q.latestSentIssue, sub.Int64).Scan(&ev.Reader.IssueID)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.q.insertBounceEvent, ev.Fingerprint, ev.At, ev.At.Format(time.DateOnly),
 			ev.Source, string(ev.Kind), ev.Status, ev.Diagnostic, ev.Recipient, ev.Format, ev.Reason,
 			sub, ev.Reader.IssueID, ev.Reader.Via, raw)

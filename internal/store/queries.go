@@ -47,6 +47,7 @@ type queries struct {
 	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
 	complainSubscriber, recentBounceEvents, bounceEventRaw            string
 	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
+	latestSentIssue                                                   string
 	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
 
@@ -143,6 +144,7 @@ func newQueries(d dialect) *queries {
 		issueBounces:       b(sqlIssueBounces),
 		issueGone:          b(sqlIssueGone),
 		bounceTotals:       b(sqlBounceTotals),
+		latestSentIssue:    b(sqlLatestSentIssue),
 	}
 	switch d {
 	case dialectPostgres:

@@ -473,4 +473,8 @@ const (
 	sqlIssueGone = `SELECT s.status, COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'sent' AND s.status <> 'active' GROUP BY s.status`
 	sqlBounceTotals = `SELECT kind, source, COUNT(*) FROM bounce_events GROUP BY kind, source`
+	// sqlLatestSentIssue attributes an event that names its reader but
+	// not the issue (an ESP event by address) to the last issue sent.
+	sqlLatestSentIssue = `SELECT issue_id FROM deliveries WHERE subscriber_id = ? AND status = 'sent'
+		ORDER BY sent_at DESC LIMIT 1`
 )
