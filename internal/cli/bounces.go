@@ -179,7 +179,8 @@ func dash(s string) string {
 }
 
 // bounceServices are the bounce intakes that `serve` and the daemon run
-// beside HTTP: the inbound SMTP receiver (bounces.listen).
+// beside HTTP: the inbound SMTP receiver (bounces.listen) and the mailbox
+// poller (bounces.mailbox).
 type bounceServices struct {
 	wg   sync.WaitGroup
 	errs chan error
@@ -196,6 +197,22 @@ func (e *env) startBounces(ctx context.Context) (*bounceServices, error) {
 	}
 	if err := e.startHooks(h); err != nil {
 		return nil, err
+	}
+	if m := e.cfg.Bounces.Mailbox; m.URL != "" {
+		p, err := bounce.NewPoller(h, bounce.MailboxOptions{URL: m.URL, Username: m.Username, Password: m.Password,
+			Interval: m.Interval, MoveTo: m.MoveTo, Logger: e.log})
+		if err != nil {
+			return nil, fmt.Errorf("%s: bounces.mailbox: %w", e.cfg.Path, err)
+		}
+		if m.InsecureSkipVerify {
+			p.SkipVerify()
+		}
+		e.log.Info("polling the bounce mailbox", "url", m.URL, "every", m.Interval)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			p.Run(ctx)
+		}()
 	}
 	if e.cfg.Bounces.Listen == "" {
 		return b, nil

@@ -16,8 +16,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/digest/digest/internal/imaptest"
 )
 
 // freeAddr returns a loopback address no one listens on now.
@@ -103,12 +106,14 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 	inbound := freeAddr(t)
 	sgKey, sgPub := sendGridKeys(t)
-	w := newWorld(t, 8, "  - {name: Local, type: markdown, path: "+local+", section: Local}\n"+
+	imapSrv := imaptest.Start(t)
+	w := newWorld(t, 11, "  - {name: Local, type: markdown, path: "+local+", section: Local}\n"+
 		"server: {listen: \"127.0.0.1:0\"}\nsecret: e2e-secret\n"+
 		"bounces:\n  address: bounces@example.org\n  listen: \""+inbound+"\"\n"+
 		"  webhooks:\n    postmark: {user: pm, password: pm-secret}\n    mailgun: {signing_key: mg-key}\n"+
-		"    sendgrid: {public_key: \""+sgPub+"\"}\n")
-	web := w.startServe()
+		"    sendgrid: {public_key: \""+sgPub+"\"}\n"+
+		"  mailbox: {url: \"imaps://"+imapSrv.Addr+"/INBOX\", username: "+imapSrv.User+", password: "+imapSrv.Password+
+		", insecure_skip_verify: true, move_to: Handled}\n")
 	if code, out, errOut := w.run("send", "--now", issueNow); code != 0 {
 		t.Fatalf("send: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -125,6 +130,18 @@ func TestBouncesEndToEnd(t *testing.T) {
 		}
 	}
 	hard, complainer, soft, forged, unsigned := w.emails[0], w.emails[1], w.emails[2], w.emails[3], w.emails[4]
+	imapHard, imapComplaint, smtpHard := w.emails[8], w.emails[9], w.emails[10]
+
+	// A DSN and a complaint wait in the mailbox; serve polls it at start
+	// and moves them once recorded.
+	imapSrv.Append(t, "INBOX", []byte(dsnFor(verp[imapHard], imapHard, "5.1.1", "550 5.1.1 no such user")),
+		[]byte(arfFor(verp[imapComplaint], imapComplaint)))
+	web := w.startServe()
+	for deadline := time.Now().Add(20 * time.Second); imapSrv.Count(t, "Handled") != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mailbox was not polled: INBOX %d, Handled %d", imapSrv.Count(t, "INBOX"), imapSrv.Count(t, "Handled"))
+		}
+	}
 
 	receive := func(name, msg string, args ...string) string {
 		path := filepath.Join(w.dir, name)
@@ -159,6 +176,7 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 	// The complaint comes in by SMTP, from the null sender.
 	smtpSend(t, inbound, verp[complainer], arfFor("redacted@fbl.example.net", complainer))
+	smtpSend(t, inbound, verp[smtpHard], dsnFor("bounces@example.org", smtpHard, "5.1.1", "550 5.1.1 unknown user"))
 	if err := smtpSendErr(inbound, "someone@example.net", "x"); err == nil {
 		t.Error("the receiver relays")
 	}
@@ -204,21 +222,26 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 
 	_, list, _ := w.run("subscribers", "list", "--status", "complained")
-	if !strings.Contains(list, complainer) || !strings.Contains(list, mgComplaint) || strings.Count(list, "@") != 2 {
+	if !strings.Contains(list, complainer) || !strings.Contains(list, mgComplaint) || !strings.Contains(list, imapComplaint) || strings.Count(list, "@") != 3 {
 		t.Errorf("complained:\n%s", list)
 	}
 	_, list, _ = w.run("subscribers", "list", "--status", "bounced")
-	if !strings.Contains(list, hard) || !strings.Contains(list, pmHard) || !strings.Contains(list, sgHard) || strings.Count(list, "@") != 3 {
+	for _, e := range []string{hard, pmHard, sgHard, imapHard, smtpHard} {
+		if !strings.Contains(list, e) {
+			t.Errorf("%s not bounced", e)
+		}
+	}
+	if strings.Count(list, "@") != 5 {
 		t.Errorf("bounced:\n%s", list)
 	}
 	_, out, _ := w.run("bounces", "list")
-	for _, want := range []string{"receive", "smtp", "postmark", "mailgun", "sendgrid", "hard", "complaint", "unmatched", "complained", "5.2.2"} {
+	for _, want := range []string{"receive", "smtp", "imap", "postmark", "mailgun", "sendgrid", "hard", "complaint", "unmatched", "complained", "5.2.2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bounces list lacks %q:\n%s", want, out)
 		}
 	}
 	_, out, _ = w.run("status", "2026-11-30")
-	if !strings.Contains(out, "bounced 4 (hard 3 (37.5%), soft 1), complained 2 (25.0%)") {
+	if !strings.Contains(out, "bounced 6 (hard 5 (45.5%), soft 1), complained 3 (27.3%)") {
 		t.Errorf("status:\n%s", out)
 	}
 
@@ -229,7 +252,8 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 	for _, e := range w.emails {
 		want := 2
-		if e == hard || e == complainer || e == pmHard || e == mgComplaint || e == sgHard {
+		switch e {
+		case hard, complainer, pmHard, mgComplaint, sgHard, imapHard, imapComplaint, smtpHard:
 			want = 1
 		}
 		if n := w.smtp.Count(e); n != want {

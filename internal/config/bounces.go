@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/mail"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // Bounces is where returned mail and complaints come back, and how.
@@ -18,9 +20,24 @@ type Bounces struct {
 	// Listen, when set, is the host:port of the inbound SMTP receiver that
 	// `digest serve` and `digest daemon` run for the bounce address.
 	Listen string `yaml:"listen"`
+	// Mailbox, when its URL is set, is an IMAP mailbox that receives
+	// returned mail: serve and the daemon poll it.
+	Mailbox Mailbox `yaml:"mailbox"`
 	// Webhooks are the ESPs' event endpoints /hooks/{provider} on
 	// server.listen; a provider is served once its keys are set.
 	Webhooks Webhooks `yaml:"webhooks"`
+}
+
+// Mailbox is an IMAP mailbox polled for returned mail.
+type Mailbox struct {
+	URL      string `yaml:"url"` // imaps://host[:port]/MAILBOX
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Interval between polls, default 5m.
+	Interval time.Duration `yaml:"interval"`
+	// MoveTo is the folder handled messages go to; empty: deleted.
+	MoveTo             string `yaml:"move_to"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // Webhooks holds each provider's authentication.
@@ -45,7 +62,7 @@ type Webhooks struct {
 
 // redact hides the webhooks' secrets.
 func (b *Bounces) redact() {
-	for _, p := range []*string{&b.Webhooks.Postmark.Password, &b.Webhooks.Mailgun.SigningKey} {
+	for _, p := range []*string{&b.Webhooks.Postmark.Password, &b.Webhooks.Mailgun.SigningKey, &b.Mailbox.Password} {
 		if *p != "" {
 			*p = "***"
 		}
@@ -62,6 +79,18 @@ func (c *Config) validateBounces(v *validator) {
 			v.addf("bounces.address", "%q is not a bare email address such as bounces@news.example.org", b.Address)
 		case strings.Contains(a.Address[:strings.LastIndexByte(a.Address, '@')], "+"):
 			v.addf("bounces.address", "%q must not contain '+': the VERP token goes after it", b.Address)
+		}
+	}
+	if m := b.Mailbox; m.URL != "" {
+		u, err := url.Parse(m.URL)
+		if err != nil || u.Scheme != "imaps" || u.Hostname() == "" {
+			v.addf("bounces.mailbox.url", "%q is not imaps://host[:port]/MAILBOX (TLS is required)", m.URL)
+		}
+		if m.Username == "" || m.Password == "" {
+			v.addf("bounces.mailbox", "username and password are required with url")
+		}
+		if m.Interval < 30*time.Second {
+			v.addf("bounces.mailbox.interval", "must be at least 30s, got %s", m.Interval)
 		}
 	}
 	w := b.Webhooks

@@ -41,6 +41,13 @@ func TestValidateBounces(t *testing.T) {
 			b.Webhooks.SendGrid.PublicKey = sendGridKey(t)
 		}, ""},
 		{"sendgrid garbage", func(b *Bounces) { b.Webhooks.SendGrid.PublicKey = "not a key" }, "bounces.webhooks.sendgrid.public_key"},
+		{"mailbox", func(b *Bounces) {
+			b.Mailbox.URL, b.Mailbox.Username, b.Mailbox.Password = "imaps://mail.example.org/INBOX", "u", "p"
+		}, ""},
+		{"mailbox without TLS", func(b *Bounces) {
+			b.Mailbox.URL, b.Mailbox.Username, b.Mailbox.Password = "imap://mail.example.org/INBOX", "u", "p"
+		}, "bounces.mailbox.url"},
+		{"mailbox without login", func(b *Bounces) { b.Mailbox.URL = "imaps://mail.example.org/INBOX" }, "username and password"},
 		{"ses arn", func(b *Bounces) { b.Webhooks.SES.TopicARN = "digest" }, "bounces.webhooks.ses.topic_arn"},
 	}
 	for _, tt := range tests {
