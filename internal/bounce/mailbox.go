@@ -78,6 +78,9 @@ func (p *Poller) SkipVerify() {
 	p.o.TLS = c
 }
 
+// Interval is the time between polls.
+func (p *Poller) Interval() time.Duration { return p.o.Interval }
+
 // Run polls now and every Interval until ctx ends.
 func (p *Poller) Run(ctx context.Context) {
 	t := time.NewTicker(p.o.Interval)

@@ -207,7 +207,7 @@ func (e *env) startBounces(ctx context.Context) (*bounceServices, error) {
 		if m.InsecureSkipVerify {
 			p.SkipVerify()
 		}
-		e.log.Info("polling the bounce mailbox", "url", m.URL, "every", m.Interval)
+		e.log.Info("polling the bounce mailbox", "url", m.URL, "every", p.Interval())
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()

@@ -33,7 +33,7 @@ type Mailbox struct {
 	URL      string `yaml:"url"` // imaps://host[:port]/MAILBOX
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
-	// Interval between polls, default 5m.
+	// Interval between polls; zero: every 5 minutes.
 	Interval time.Duration `yaml:"interval"`
 	// MoveTo is the folder handled messages go to; empty: deleted.
 	MoveTo             string `yaml:"move_to"`
@@ -89,7 +89,7 @@ func (c *Config) validateBounces(v *validator) {
 		if m.Username == "" || m.Password == "" {
 			v.addf("bounces.mailbox", "username and password are required with url")
 		}
-		if m.Interval < 30*time.Second {
+		if m.Interval != 0 && m.Interval < 30*time.Second {
 			v.addf("bounces.mailbox.interval", "must be at least 30s, got %s", m.Interval)
 		}
 	}

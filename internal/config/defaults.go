@@ -50,7 +50,6 @@ func Default() Config {
 		ScheduleGrace:   DefaultScheduleGrace,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Server:          Server{Listen: "127.0.0.1:8080"},
-		Bounces:         Bounces{Mailbox: Mailbox{Interval: 5 * time.Minute}},
 		Log:             Log{Level: "info", Format: "auto"},
 	}
 }
