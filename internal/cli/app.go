@@ -281,7 +281,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	host, _ := os.Hostname()
 	d := &p.Delivery
-	d.Runs = observedRuns{Runs: runStore{e.store}, m: e.metrics}
+	d.Runs = guardedRuns{Runs: observedRuns{Runs: runStore{e.store}, m: e.metrics}, st: e.store, limit: e.cfg.Delivery.PauseOnBounceRate}
 	d.Subscribers = e.store.List
 	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
 		prep, err := comp.Prepare(r)

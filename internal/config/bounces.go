@@ -69,8 +69,12 @@ func (b *Bounces) redact() {
 	}
 }
 
-// validateBounces checks the bounces: section.
+// validateBounces checks the bounces: section, and
+// delivery.pause_on_bounce_rate.
 func (c *Config) validateBounces(v *validator) {
+	if r := c.Delivery.PauseOnBounceRate; r < 0 || r >= 1 {
+		v.addf("delivery.pause_on_bounce_rate", "must be a share from 0 (off) to below 1, such as 0.1 for 10%%, got %v", r)
+	}
 	b := c.Bounces
 	if b.Address != "" {
 		a, err := mail.ParseAddress(b.Address)

@@ -142,6 +142,11 @@ type Delivery struct {
 	// that was killed are taken over by another run this long after its
 	// last renewal. Default 30s.
 	Lease time.Duration `yaml:"lease"`
+	// PauseOnBounceRate pauses a delivery once more than this share of
+	// the messages done (after the first 500) failed or came back as hard
+	// bounces: a list that burns the sender's reputation. Default 0.1
+	// (10%); 0 turns the check off.
+	PauseOnBounceRate float64 `yaml:"pause_on_bounce_rate"`
 }
 
 // Server is the HTTP listener of `digest serve` and the daemon.

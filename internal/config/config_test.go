@@ -61,7 +61,7 @@ func TestLoadFull(t *testing.T) {
 			Host: "smtp.example.org", Port: 2525, Username: "mailer", Password: "from-file",
 			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true, DataTimeout: 10 * time.Minute, Auth: "auto",
 		},
-		Delivery:        Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3, Lease: 30 * time.Second},
+		Delivery:        Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3, Lease: 30 * time.Second, PauseOnBounceRate: 0.1},
 		Schedule:        "@weekly",
 		ScheduleGrace:   2 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,

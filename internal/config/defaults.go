@@ -45,6 +45,8 @@ func Default() Config {
 			Transport:   "smtp",
 			MaxAttempts: 5,
 			Lease:       30 * time.Second,
+			// 10% after 500 messages: see Delivery.PauseOnBounceRate.
+			PauseOnBounceRate: 0.1,
 		},
 		Schedule:        "0 8 * * MON",
 		ScheduleGrace:   DefaultScheduleGrace,
