@@ -174,6 +174,10 @@ func TestBouncesEndToEnd(t *testing.T) {
 	if out := receive("garbage.eml", "\x00\x01 nothing"); !strings.Contains(out, "unmatched") {
 		t.Errorf("garbage: %s", out)
 	}
+	// A genuine complaint by pipe: its token is in the returned headers.
+	if out := receive("arf.eml", arfFor(verp[forged], forged)); !strings.Contains(out, "complaint") || !strings.Contains(out, ": complained") {
+		t.Errorf("complaint by pipe: %s", out)
+	}
 	// The complaint comes in by SMTP, from the null sender.
 	smtpSend(t, inbound, verp[complainer], arfFor("redacted@fbl.example.net", complainer))
 	smtpSend(t, inbound, verp[smtpHard], dsnFor("bounces@example.org", smtpHard, "5.1.1", "550 5.1.1 unknown user"))
@@ -222,7 +226,8 @@ func TestBouncesEndToEnd(t *testing.T) {
 	}
 
 	_, list, _ := w.run("subscribers", "list", "--status", "complained")
-	if !strings.Contains(list, complainer) || !strings.Contains(list, mgComplaint) || !strings.Contains(list, imapComplaint) || strings.Count(list, "@") != 3 {
+	if !strings.Contains(list, complainer) || !strings.Contains(list, mgComplaint) || !strings.Contains(list, imapComplaint) ||
+		!strings.Contains(list, forged) || strings.Count(list, "@") != 4 {
 		t.Errorf("complained:\n%s", list)
 	}
 	_, list, _ = w.run("subscribers", "list", "--status", "bounced")
@@ -241,7 +246,7 @@ func TestBouncesEndToEnd(t *testing.T) {
 		}
 	}
 	_, out, _ = w.run("status", "2026-11-30")
-	if !strings.Contains(out, "bounced 6 (hard 5 (45.5%), soft 1), complained 3 (27.3%)") {
+	if !strings.Contains(out, "bounced 6 (hard 5 (45.5%), soft 1), complained 4 (36.4%)") {
 		t.Errorf("status:\n%s", out)
 	}
 
@@ -253,7 +258,7 @@ func TestBouncesEndToEnd(t *testing.T) {
 	for _, e := range w.emails {
 		want := 2
 		switch e {
-		case hard, complainer, pmHard, mgComplaint, sgHard, imapHard, imapComplaint, smtpHard:
+		case hard, complainer, forged, pmHard, mgComplaint, sgHard, imapHard, imapComplaint, smtpHard:
 			want = 1
 		}
 		if n := w.smtp.Count(e); n != want {
