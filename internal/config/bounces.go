@@ -85,19 +85,37 @@ func (c *Config) validateBounces(v *validator) {
 			v.addf("bounces.address", "%q must not contain '+': the VERP token goes after it", b.Address)
 		}
 	}
-	if m := b.Mailbox; m.URL != "" {
-		u, err := url.Parse(m.URL)
-		if err != nil || u.Scheme != "imaps" || u.Hostname() == "" {
-			v.addf("bounces.mailbox.url", "%q is not imaps://host[:port]/MAILBOX (TLS is required)", m.URL)
+	validateMailbox(v, b.Mailbox)
+	validateWebhooks(v, b.Webhooks)
+	if b.Listen != "" {
+		if b.Address == "" {
+			v.addf("bounces.listen", "needs bounces.address: the receiver accepts mail for it only")
 		}
-		if m.Username == "" || m.Password == "" {
-			v.addf("bounces.mailbox", "username and password are required with url")
-		}
-		if m.Interval != 0 && m.Interval < 30*time.Second {
-			v.addf("bounces.mailbox.interval", "must be at least 30s, got %s", m.Interval)
+		if err := checkListen(b.Listen); err != nil {
+			v.wrap("bounces.listen", "\""+b.Listen+"\" is not host:port", err)
 		}
 	}
-	w := b.Webhooks
+}
+
+// validateMailbox checks bounces.mailbox.
+func validateMailbox(v *validator, m Mailbox) {
+	if m.URL == "" {
+		return
+	}
+	u, err := url.Parse(m.URL)
+	if err != nil || u.Scheme != "imaps" || u.Hostname() == "" {
+		v.addf("bounces.mailbox.url", "%q is not imaps://host[:port]/MAILBOX (TLS is required)", m.URL)
+	}
+	if m.Username == "" || m.Password == "" {
+		v.addf("bounces.mailbox", "username and password are required with url")
+	}
+	if m.Interval != 0 && m.Interval < 30*time.Second {
+		v.addf("bounces.mailbox.interval", "must be at least 30s, got %s", m.Interval)
+	}
+}
+
+// validateWebhooks checks bounces.webhooks.
+func validateWebhooks(v *validator, w Webhooks) {
 	if (w.Postmark.User == "") != (w.Postmark.Password == "") {
 		v.addf("bounces.webhooks.postmark", "set both user and password (HTTP basic auth), or neither")
 	}
@@ -117,13 +135,5 @@ func (c *Config) validateBounces(v *validator) {
 	}
 	if a := w.SES.TopicARN; a != "" && !strings.HasPrefix(a, "arn:aws:sns:") && !strings.HasPrefix(a, "arn:aws-cn:sns:") {
 		v.addf("bounces.webhooks.ses.topic_arn", "%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", a)
-	}
-	if b.Listen != "" {
-		if b.Address == "" {
-			v.addf("bounces.listen", "needs bounces.address: the receiver accepts mail for it only")
-		}
-		if err := checkListen(b.Listen); err != nil {
-			v.wrap("bounces.listen", "\""+b.Listen+"\" is not host:port", err)
-		}
 	}
 }
