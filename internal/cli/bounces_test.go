@@ -143,6 +143,7 @@ func TestBouncesEndToEnd(t *testing.T) {
 		}
 	}
 
+	var warnings strings.Builder
 	receive := func(name, msg string, args ...string) string {
 		path := filepath.Join(w.dir, name)
 		write(t, path, msg)
@@ -150,6 +151,7 @@ func TestBouncesEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("bounces receive %s: exit %d\n%s\n%s", name, code, out, errOut)
 		}
+		warnings.WriteString(errOut)
 		return out
 	}
 	if out := receive("hard.eml", dsnFor("bounces@example.org", hard, "5.1.1", "550 5.1.1 User unknown"), "--to", verp[hard]); !strings.Contains(out, "hard 5.1.1") || !strings.Contains(out, ": bounced") {
@@ -177,6 +179,12 @@ func TestBouncesEndToEnd(t *testing.T) {
 	// A genuine complaint by pipe: its token is in the returned headers.
 	if out := receive("arf.eml", arfFor(verp[forged], forged)); !strings.Contains(out, "complaint") || !strings.Contains(out, ": complained") {
 		t.Errorf("complaint by pipe: %s", out)
+	}
+	// One hard bounce in 11 (9%) passes 5%, one complaint 0.1%.
+	for _, want := range []string{"hard bounce rate over its limit", "complaint rate over its limit"} {
+		if !strings.Contains(warnings.String(), want) {
+			t.Errorf("no warning %q in\n%s", want, warnings.String())
+		}
 	}
 	// The complaint comes in by SMTP, from the null sender.
 	smtpSend(t, inbound, verp[complainer], arfFor("redacted@fbl.example.net", complainer))
