@@ -120,6 +120,20 @@ func TestReaderWhoLeft(t *testing.T) {
 	}
 }
 
+func TestMessageIDNeedsADelivery(t *testing.T) {
+	t.Parallel()
+	raw, _ := os.ReadFile("testdata/dsn-hard.eml") // names reader 42 by Message-ID only
+	r := resolver
+	r.Sent = func(issue string, id int64) (bool, error) { return false, nil }
+	if _, err := r.Identify(testParser.ParseBytes(raw, "").Tokens); !errors.Is(err, ErrNoReader) {
+		t.Fatalf("a Message-ID of an issue never sent to the reader: %v, want ErrNoReader", err)
+	}
+	r.Sent = func(issue string, id int64) (bool, error) { return issue == "2026-05-04" && id == 42, nil }
+	if rd, err := r.Identify(testParser.ParseBytes(raw, "").Tokens); err != nil || rd.SubscriberID != 42 {
+		t.Fatalf("Identify = %+v, %v", rd, err)
+	}
+}
+
 func TestCaps(t *testing.T) {
 	t.Parallel()
 	dsn, _ := os.ReadFile("testdata/dsn-hard.eml")
@@ -185,4 +199,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("not deterministic: %v then %v", v, w)
 		}
 	})
+}
+
+// BenchmarkParse parses every message of the corpus once per iteration.
+func BenchmarkParse(b *testing.B) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	var msgs [][]byte
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		msgs = append(msgs, raw)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			testParser.ParseBytes(m, "")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(msgs)), "µs/msg")
 }

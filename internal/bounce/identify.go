@@ -28,6 +28,10 @@ type Resolver struct {
 	// Lookup gives the address of a subscriber id; an error wrapping
 	// ledger.ErrNotFound means the reader is gone.
 	Lookup mail.Lookup
+	// Sent, when set, reports whether an issue was sent to a subscriber:
+	// a Message-ID, which is not bound to the address, names only a
+	// reader who was sent that issue.
+	Sent func(issueID string, subscriberID int64) (bool, error)
 	// ByAddress gives the subscriber id of an address (an error wrapping
 	// ledger.ErrNotFound when none), for authenticated events only.
 	ByAddress func(email string) (int64, error)
@@ -61,6 +65,12 @@ func (r Resolver) Identify(t Tokens) (Reader, error) {
 		issue, id, err := mail.ParseMessageID(r.Secret, mid)
 		if err == nil {
 			_, err = r.Lookup(id)
+		}
+		if err == nil && r.Sent != nil {
+			var sent bool
+			if sent, err = r.Sent(issue, id); err == nil && !sent {
+				continue // an id since given to another reader
+			}
 		}
 		if rd, done, err := r.result(id, issue, "message-id", err); done {
 			return rd, err

@@ -49,9 +49,10 @@ func (e *env) bounceHandler(ctx context.Context) (*bounce.Handler, error) {
 	}
 	warner := &rateWarner{e: e}
 	return &bounce.Handler{
-		Parser:   bounce.NewParser(bounce.Options{BounceAddress: e.cfg.Bounces.Address}),
-		Resolver: bounce.Resolver{Secret: secret, Lookup: lookup, ByAddress: byAddress},
-		Store:    e.store,
+		Parser: bounce.NewParser(bounce.Options{BounceAddress: e.cfg.Bounces.Address}),
+		Resolver: bounce.Resolver{Secret: secret, Lookup: lookup, ByAddress: byAddress,
+			Sent: func(issue string, id int64) (bool, error) { return e.store.WasSent(ctx, issue, id) }},
+		Store: e.store,
 		Observe: func(ev bounce.Event) {
 			e.metrics.Bounce(string(ev.Kind), ev.Source, ev.Action)
 			warner.check(ctx, ev)

@@ -139,6 +139,17 @@ func (s *Store) bounceOne(ctx context.Context, tx *sql.Tx, id int64, at time.Tim
 	return tx.ExecContext(ctx, s.q.bounceSubscriber, at, id)
 }
 
+// WasSent reports whether the issue was sent to the subscriber: a
+// Message-ID names (issue, subscriber) but, unlike the other tokens, is
+// not bound to the address, so it counts only for a message really sent.
+func (s *Store) WasSent(ctx context.Context, issueID string, subscriberID int64) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q.wasSent, issueID, subscriberID).Scan(&n); err != nil {
+		return false, fmt.Errorf("was issue %s sent to %d: %w", issueID, subscriberID, err)
+	}
+	return n > 0, nil
+}
+
 // RecentBounces returns the latest limit events, newest first.
 func (s *Store) RecentBounces(ctx context.Context, limit int) ([]bounce.Event, error) {
 	rows, err := s.db.QueryContext(ctx, s.q.recentBounceEvents, limit)

@@ -47,7 +47,7 @@ type queries struct {
 	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
 	complainSubscriber, recentBounceEvents, bounceEventRaw            string
 	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
-	latestSentIssue                                                   string
+	latestSentIssue, wasSent                                          string
 	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
 
@@ -145,6 +145,7 @@ func newQueries(d dialect) *queries {
 		issueGone:          b(sqlIssueGone),
 		bounceTotals:       b(sqlBounceTotals),
 		latestSentIssue:    b(sqlLatestSentIssue),
+		wasSent:            b(sqlWasSent),
 	}
 	switch d {
 	case dialectPostgres:
