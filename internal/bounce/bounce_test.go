@@ -39,6 +39,7 @@ func TestCorpus(t *testing.T) {
 		{"dsn-quota.eml", "", "dsn", Soft, "5.2.2", "verp", "ada@example.org", "Mailbox full"},
 		{"dsn-delayed.eml", "", "dsn", Delayed, "4.4.1", "verp", "ada@example.org", "timed out"},
 		{"dsn-sender-block.eml", "", "dsn", SenderBlock, "5.7.1", "verp", "ada@example.org", "spamhaus"},
+		{"dsn-delivered.eml", "", "dsn", Delivered, "2.0.0", "verp", "ada@example.org", "queued"},
 		{"dsn-transient-failed.eml", "", "dsn", Soft, "4.4.7", "verp", "ada@example.org", "Connection refused"},
 		{"gmail-address-not-found.eml", "", "gmail", Hard, "5.1.1", "verp", "ada@gmail.example", "does not exist"},
 		{"exchange-online.eml", "", "exchange", Hard, "5.1.10", "verp", "ada@contoso.example", "RecipientNotFound"},

@@ -199,3 +199,27 @@ func sentOutcomes(rs []ledger.Recipient) []ledger.Outcome {
 	}
 	return outs
 }
+
+func TestWasSent(t *testing.T) { storetest.Run(t, testWasSent) }
+
+func testWasSent(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	ids := seed(t, s, 2, "i1")
+	_, err := s.Enqueue(ctx, "i1")
+	must(t, err)
+	r := beginRun(t, s, "i1", "run")
+	claimed, err := r.Claim(ctx, "i1", 1)
+	must(t, err)
+	must(t, r.Record(ctx, "i1", sentOutcomes(claimed)))
+	for _, tt := range []struct {
+		issue string
+		id    int64
+		want  bool
+	}{{"i1", claimed[0].SubscriberID, true}, {"i1", ids[1], false}, {"i2", ids[0], false}} {
+		got, err := s.WasSent(ctx, tt.issue, tt.id)
+		if err != nil || got != tt.want {
+			t.Errorf("WasSent(%s, %d) = %v, %v; want %v", tt.issue, tt.id, got, err, tt.want)
+		}
+	}
+}
