@@ -60,6 +60,23 @@ type Webhooks struct {
 	} `yaml:"ses"`
 }
 
+// Environment variables that override the bounce intakes' secrets.
+const (
+	EnvMailboxPassword  = "DIGEST_BOUNCES_MAILBOX_PASSWORD"
+	EnvPostmarkPassword = "DIGEST_POSTMARK_PASSWORD"
+	EnvMailgunKey       = "DIGEST_MAILGUN_SIGNING_KEY"
+)
+
+// fromEnv applies the non-empty values of the environment variables.
+func (b *Bounces) fromEnv(getenv func(string) string) {
+	for env, p := range map[string]*string{EnvMailboxPassword: &b.Mailbox.Password,
+		EnvPostmarkPassword: &b.Webhooks.Postmark.Password, EnvMailgunKey: &b.Webhooks.Mailgun.SigningKey} {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+	}
+}
+
 // redact hides the webhooks' secrets.
 func (b *Bounces) redact() {
 	for _, p := range []*string{&b.Webhooks.Postmark.Password, &b.Webhooks.Mailgun.SigningKey, &b.Mailbox.Password} {

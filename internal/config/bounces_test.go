@@ -62,3 +62,19 @@ func TestValidateBounces(t *testing.T) {
 		}
 	}
 }
+
+func TestBouncesSecretsFromEnv(t *testing.T) {
+	t.Parallel()
+	var b Bounces
+	b.Webhooks.Postmark.Password = "from-file"
+	b.fromEnv(func(k string) string {
+		return map[string]string{EnvMailboxPassword: "imap-pw", EnvMailgunKey: "mg-key"}[k]
+	})
+	if b.Mailbox.Password != "imap-pw" || b.Webhooks.Mailgun.SigningKey != "mg-key" || b.Webhooks.Postmark.Password != "from-file" {
+		t.Errorf("after fromEnv: %+v", b)
+	}
+	b.redact()
+	if b.Mailbox.Password != "***" || b.Webhooks.Mailgun.SigningKey != "***" || b.Webhooks.Postmark.Password != "***" {
+		t.Errorf("after redact: %+v", b)
+	}
+}
