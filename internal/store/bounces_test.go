@@ -223,3 +223,23 @@ func testWasSent(t *testing.T, db storetest.Backend) {
 		}
 	}
 }
+
+func TestDeletedReaderLeavesNoScore(t *testing.T) { storetest.Run(t, testDeletedReaderLeavesNoScore) }
+
+func testDeletedReaderLeavesNoScore(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	_, err := s.Add(ctx, "gone@example.org", "")
+	must(t, err)
+	id := mustGet(t, s, "gone@example.org").ID
+	for day := range 2 {
+		_, err := s.RecordBounce(ctx, event(bounce.Soft, id, day, fmt.Sprint("soft", day)))
+		must(t, err)
+	}
+	must(t, s.Delete(ctx, "gone@example.org"))
+	evs, err := s.RecentBounces(ctx, 10)
+	must(t, err)
+	if len(evs) != 2 || evs[0].Reader.SubscriberID != 0 {
+		t.Fatalf("events after the delete: %+v", evs)
+	}
+}

@@ -47,7 +47,7 @@ type queries struct {
 	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
 	complainSubscriber, recentBounceEvents, bounceEventRaw            string
 	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
-	latestSentIssue, wasSent                                          string
+	latestSentIssue, wasSent, forgetBounceReader                      string
 	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
 
@@ -146,6 +146,7 @@ func newQueries(d dialect) *queries {
 		bounceTotals:       b(sqlBounceTotals),
 		latestSentIssue:    b(sqlLatestSentIssue),
 		wasSent:            b(sqlWasSent),
+		forgetBounceReader: b(sqlForgetBounceReader),
 	}
 	switch d {
 	case dialectPostgres:

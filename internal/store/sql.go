@@ -477,5 +477,6 @@ const (
 	// not the issue (an ESP event by address) to the last issue sent.
 	sqlLatestSentIssue = `SELECT issue_id FROM deliveries WHERE subscriber_id = ? AND status = 'sent'
 		ORDER BY sent_at DESC LIMIT 1`
-	sqlWasSent = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND subscriber_id = ? AND status = 'sent'`
+	sqlForgetBounceReader = `UPDATE bounce_events SET subscriber_id = NULL WHERE subscriber_id = ?`
+	sqlWasSent            = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND subscriber_id = ? AND status = 'sent'`
 )

@@ -507,6 +507,11 @@ func (s *Store) Delete(ctx context.Context, email string) error {
 		if _, err := tx.ExecContext(ctx, s.q.deleteSubscriberLedger, id); err != nil {
 			return err
 		}
+		// Its bounce events stay, naming nobody: SQLite may give the id
+		// to the next reader, who must not inherit a soft score.
+		if _, err := tx.ExecContext(ctx, s.q.forgetBounceReader, id); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, s.q.deleteSubscriber, id)
 		return err
 	})
