@@ -72,6 +72,9 @@ var (
 	errNoHook   = errors.New("no such webhook")
 )
 
+// ServeHTTP answers POST /hooks/{provider}: 200 once every event is
+// recorded, 401 on bad authentication, 400 for a body it cannot read, 404
+// for a provider not configured, 503 when the store is unavailable.
 func (h *Hooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	provider := strings.TrimPrefix(r.URL.Path, "/hooks/")
 	if r.Method != http.MethodPost {
