@@ -19,7 +19,8 @@ const (
 	SoftBounceDays   = 3
 	SoftBounceWindow = 30 * 24 * time.Hour
 	// UnmatchedKeep is how long events that named no reader or meant
-	// nothing are kept (with their message) for the operator.
+	// nothing are kept (with their message) for the operator, and
+	// deliveries, delays and auto-replies (past the soft-score window).
 	UnmatchedKeep = 30 * 24 * time.Hour
 	// maxRawKept bounds the copy of an unmatched message kept.
 	maxRawKept = 256 << 10

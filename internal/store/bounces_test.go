@@ -121,14 +121,18 @@ func testUnmatchedKeptForAWhile(t *testing.T, db storetest.Backend) {
 	if again, err := s.RecordBounce(ctx, old); err != nil || again.Action != bounce.ActionDuplicate {
 		t.Fatalf("replay: %q, %v", again.Action, err)
 	}
+	_, err = s.RecordBounce(ctx, event(bounce.Delivered, 0, 0, "delivered"))
+	must(t, err)
+	_, err = s.RecordBounce(ctx, event(bounce.Hard, 0, 0, "hard"))
+	must(t, err)
 	later := event(bounce.Unmatched, 0, 31, "later")
 	later.Raw = []byte("more garbage")
 	_, err = s.RecordBounce(ctx, later)
 	must(t, err)
 	evs, err := s.RecentBounces(ctx, 10)
 	must(t, err)
-	if len(evs) != 1 || evs[0].Fingerprint != "" && evs[0].Reason != "" {
-		t.Fatalf("events %+v, want only the later one", evs)
+	if len(evs) != 2 || evs[0].Kind != bounce.Unmatched || evs[1].Kind != bounce.Hard {
+		t.Fatalf("events %+v, want the later unmatched one and the hard bounce", evs)
 	}
 	totals, err := s.BounceTotals(ctx)
 	must(t, err)

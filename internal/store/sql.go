@@ -467,8 +467,12 @@ const (
 		WHERE id = ? AND status <> 'complained'`
 	sqlRecentBounceEvents = `SELECT ` + bounceEventColumns + ` FROM bounce_events ORDER BY received_at DESC, id DESC LIMIT ?`
 	sqlBounceEventRaw     = `SELECT raw FROM bounce_events WHERE id = ?`
-	sqlForgetUnmatched    = `DELETE FROM bounce_events WHERE kind = 'unmatched' AND received_at < ?`
-	sqlIssueBounces       = `SELECT kind, COUNT(DISTINCT subscriber_id) FROM bounce_events
+	// sqlForgetUnmatched drops, past UnmatchedKeep, the events that never
+	// change anyone later: unmatched ones, and the delays, deliveries and
+	// auto-replies that an ESP may report for every message.
+	sqlForgetUnmatched = `DELETE FROM bounce_events
+		WHERE kind IN ('unmatched', 'delivered', 'delayed', 'auto-reply') AND received_at < ?`
+	sqlIssueBounces = `SELECT kind, COUNT(DISTINCT subscriber_id) FROM bounce_events
 		WHERE issue_id = ? AND subscriber_id IS NOT NULL GROUP BY kind`
 	sqlIssueGone = `SELECT s.status, COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'sent' AND s.status <> 'active' GROUP BY s.status`
