@@ -141,12 +141,8 @@ func NewComposer(opts Options) (*Composer, error) {
 		}
 		c.envelopeFrom = a.Address
 	}
-	if b := strings.TrimSpace(opts.BounceAddress); b != "" {
-		a, err := netmail.ParseAddress(b)
-		if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
-			return nil, fmt.Errorf("mail: bounce address %q must be a bare address such as bounces@example.org", opts.BounceAddress)
-		}
-		c.envelopeFrom, c.verp = a.Address, true
+	if err := c.setBounceAddress(opts.BounceAddress); err != nil {
+		return nil, err
 	}
 	c.listName = opts.ListName
 	if opts.DKIM != nil {
@@ -160,6 +156,20 @@ func NewComposer(opts Options) (*Composer, error) {
 		}
 	}
 	return c, nil
+}
+
+// setBounceAddress makes b (when set) the VERP base of the envelope
+// sender.
+func (c *Composer) setBounceAddress(b string) error {
+	if strings.TrimSpace(b) == "" {
+		return nil
+	}
+	a, err := netmail.ParseAddress(strings.TrimSpace(b))
+	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		return fmt.Errorf("mail: bounce address %q must be a bare address such as bounces@example.org", b)
+	}
+	c.envelopeFrom, c.verp = a.Address, true
+	return nil
 }
 
 // UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in

@@ -84,3 +84,13 @@ func TestParseMessageID(t *testing.T) {
 		t.Errorf("verified under another secret: %v", err)
 	}
 }
+
+func TestBadBounceAddress(t *testing.T) {
+	t.Parallel()
+	for _, b := range []string{"Bounces <b@example.org>", "nobody", "@"} {
+		_, err := NewComposer(Options{From: "news@example.org", BaseURL: "https://example.org", Secret: []byte("s"), BounceAddress: b})
+		if err == nil || !strings.Contains(err.Error(), "bounce address") {
+			t.Errorf("BounceAddress %q: %v", b, err)
+		}
+	}
+}
