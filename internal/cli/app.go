@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/digest/digest/internal/archive"
@@ -25,6 +26,7 @@ import (
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/web"
 )
 
 // version is reported in the User-Agent.
@@ -32,6 +34,7 @@ const version = "0.1"
 
 // env is one invocation: its output streams and what it opened.
 type env struct {
+	stdin          io.Reader // bounces receive
 	stdout, stderr io.Writer
 	configPath     string
 
@@ -42,6 +45,8 @@ type env struct {
 	// clock is --now as a clock, nil for the real time: set before load,
 	// so that the store's own stamps follow it too.
 	clock func() time.Time
+	// hooks are the ESP webhooks, once the bounce intakes started.
+	hooks atomic.Pointer[web.Hooks]
 }
 
 // now is the command's clock: --now, or the real time.
@@ -247,6 +252,7 @@ func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Compo
 	opts := mail.Options{
 		ListName: n.Name, From: n.From, ReplyTo: n.ReplyTo, BaseURL: n.BaseURL, Secret: secret,
 		EnvelopeFrom: e.cfg.SMTP.EnvelopeFrom, Now: clock, Logger: e.log,
+		BounceAddress: e.cfg.Bounces.Address,
 	}
 	if d := e.cfg.DKIM; d.Domain != "" {
 		key, err := mail.ReadDKIMKey(d.PrivateKeyFile)
@@ -276,7 +282,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	host, _ := os.Hostname()
 	d := &p.Delivery
-	d.Runs = observedRuns{Runs: runStore{e.store}, m: e.metrics}
+	d.Runs = guardedRuns{Runs: observedRuns{Runs: runStore{e.store}, m: e.metrics}, st: e.store, limit: e.cfg.Delivery.PauseOnBounceRate}
 	d.Subscribers = e.store.List
 	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
 		prep, err := comp.Prepare(r)

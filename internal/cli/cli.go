@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +43,11 @@ Usage:
                                                   add (or re-activate) one subscriber
   digest subscribers remove EMAIL [--purge]       unsubscribe one (--purge deletes the record)
   digest subscribers list [--status S]            print subscribers as CSV (S: active, pending,
-                                                  unsubscribed, bounced)
+                                                  unsubscribed, bounced, complained)
   digest subscribers export                       print every subscriber as CSV, for backups and moves
+  digest bounces receive [--to RCPT] [FILE]       record one returned message or complaint (stdin: an MTA's
+                                                  pipe); exit 75 when the store is unavailable
+  digest bounces list [--limit N]                 the latest bounce and complaint events with their reasons
 
 Every command takes --config FILE (default config.yaml), and --help for its flags
 (or: digest help COMMAND).
@@ -136,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("no command given")
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
-	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath}
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr, configPath: *configPath}
 	err := e.dispatch(ctx, cmd, rest)
 	e.finish(cmd, err)
 	return err
@@ -169,6 +173,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.sourcesCheck(ctx, rest[1:])
 	case "subscribers":
 		return e.subscribers(ctx, rest)
+	case "bounces":
+		return e.bounces(ctx, rest)
 	case "help":
 		return e.help(ctx, rest)
 	}

@@ -162,6 +162,13 @@ func (d *daemon) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	purgeCtx, stopPurge := context.WithCancel(ctx)
+	bounces, err := d.e.startBounces(purgeCtx)
+	if err != nil {
+		stopPurge()
+		_ = srv.Close()
+		d.closeWeb(ctx, d.current().web)
+		return err
+	}
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
@@ -217,6 +224,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	stopPurge()
 	<-purged
+	if berr := bounces.Wait(); berr != nil {
+		d.log.Error("bounce intake", "err", berr)
+	}
 	<-reloads
 	d.closeWeb(ctx, d.current().web)
 	d.log.Info("daemon stopped")
@@ -533,6 +543,7 @@ func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.health)
 	mux.Handle("GET /metrics", d.e.metrics.Handler())
+	mux.Handle("/hooks/", d.e.hooksHandler())
 	mux.Handle("/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		d.current().web.ServeHTTP(rw, r)
 	}))

@@ -41,14 +41,23 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		ln.Addr(), e.cfg.Newsletter.BaseURL)
 
 	purgeCtx, stopPurge := context.WithCancel(ctx)
+	bounces, err := e.startBounces(purgeCtx)
+	if err != nil {
+		stopPurge()
+		ln.Close()
+		return err
+	}
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
 		e.purgeLoop(purgeCtx)
 	}()
-	err = web.Serve(ctx, ln, h)
+	err = web.Serve(ctx, ln, e.withHooks(h))
 	stopPurge()
 	<-purged
+	if berr := bounces.Wait(); berr != nil {
+		e.log.Error("bounce intake", "err", berr)
+	}
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if cerr := h.Close(closeCtx); cerr != nil {

@@ -48,6 +48,11 @@ func (e *env) status(ctx context.Context, args []string) error {
 		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), issueState(iss, c))
 	fmt.Fprintf(e.stdout, "  sent %d, failed %d, skipped %d, pending %d, sending %d (of %d)\n",
 		c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, c.Total())
+	outcome, err := e.store.IssueOutcome(ctx, iss.ID)
+	if err != nil {
+		return err
+	}
+	printOutcome(e.stdout, outcome, c.Sent)
 	runs, err := e.store.IssueRuns(ctx, iss.ID)
 	if err != nil {
 		return err

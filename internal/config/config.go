@@ -18,6 +18,7 @@ type Config struct {
 	SubscribersCSV string     `yaml:"subscribers_csv"`
 	SMTP           SMTP       `yaml:"smtp"`
 	Delivery       Delivery   `yaml:"delivery"`
+	Bounces        Bounces    `yaml:"bounces"`
 	Schedule       string     `yaml:"schedule"`
 	// ScheduleGrace is how late the daemon may still start a scheduled
 	// run that it missed (it was down, the clock jumped); a later one is
@@ -161,6 +162,11 @@ type Delivery struct {
 	// down (or a sending cap) before it exits with everyone still pending.
 	// The daemon waits as long as it takes. Default 10m.
 	OutageWait time.Duration `yaml:"outage_wait"`
+	// PauseOnBounceRate pauses a delivery once more than this share of
+	// the messages done (after the first 500) failed or came back as hard
+	// bounces: a list that burns the sender's reputation. Default 0.1
+	// (10%); 0 turns the check off.
+	PauseOnBounceRate float64 `yaml:"pause_on_bounce_rate"`
 }
 
 // Server is the HTTP listener of `digest serve` and the daemon.

@@ -62,7 +62,7 @@ func TestLoadFull(t *testing.T) {
 			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true, DataTimeout: 10 * time.Minute, Auth: "auto",
 		},
 		Delivery: Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3, Lease: 30 * time.Second,
-			RetryFor: 48 * time.Hour, OutageWait: 10 * time.Minute},
+			RetryFor: 48 * time.Hour, OutageWait: 10 * time.Minute, PauseOnBounceRate: 0.1},
 		Schedule:        "@weekly",
 		ScheduleGrace:   2 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,

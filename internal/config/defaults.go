@@ -47,6 +47,8 @@ func Default() Config {
 			Lease:       30 * time.Second,
 			RetryFor:    48 * time.Hour,
 			OutageWait:  10 * time.Minute,
+			// 10% after 500 messages: see Delivery.PauseOnBounceRate.
+			PauseOnBounceRate: 0.1,
 		},
 		Schedule:        "0 8 * * MON",
 		ScheduleGrace:   DefaultScheduleGrace,

@@ -56,6 +56,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		if v := getenv(EnvSecret); v != "" {
 			cfg.Secret = v
 		}
+		cfg.Bounces.fromEnv(getenv)
 	}
 	cfg.applyDefaults()
 

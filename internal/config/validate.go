@@ -203,6 +203,7 @@ func (c *Config) validate(lines map[string]int) []error {
 		v.addf("shutdown_timeout", "must be positive, got %s", c.ShutdownTimeout)
 	}
 
+	c.validateBounces(v)
 	if err := checkListen(c.Server.Listen); err != nil {
 		v.wrap("server.listen", fmt.Sprintf("%q is not host:port", c.Server.Listen), err)
 	}
@@ -371,6 +372,7 @@ func (c Config) Redacted() Config {
 		c.Secret = "***"
 	}
 	c.Sources = append([]Source(nil), c.Sources...)
+	c.Bounces.redact()
 	return c
 }
 

@@ -11,9 +11,7 @@
 package mail
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,6 +53,10 @@ type Options struct {
 	EnvelopeFrom string
 	// DKIM, when set, signs every message built by Prepared.
 	DKIM *DKIMOptions
+	// BounceAddress, when set, replaces EnvelopeFrom: each reader's
+	// message goes out from its VERP form bounces+TOKEN@domain, the token
+	// naming (issue, subscriber) under Secret (see VERPToken).
+	BounceAddress string
 }
 
 // Composer builds the messages of any issue. It is safe for concurrent use:
@@ -69,6 +71,8 @@ type Composer struct {
 	now     func() time.Time
 
 	envelopeFrom string
+	verp         bool // envelopeFrom is the bounce address: add each reader's token
+	listName     string
 	dkim         *dkimSigner // nil: no signing
 }
 
@@ -137,6 +141,10 @@ func NewComposer(opts Options) (*Composer, error) {
 		}
 		c.envelopeFrom = a.Address
 	}
+	if err := c.setBounceAddress(opts.BounceAddress); err != nil {
+		return nil, err
+	}
+	c.listName = opts.ListName
 	if opts.DKIM != nil {
 		if c.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
 			return nil, err
@@ -148,6 +156,20 @@ func NewComposer(opts Options) (*Composer, error) {
 		}
 	}
 	return c, nil
+}
+
+// setBounceAddress makes b (when set) the VERP base of the envelope
+// sender.
+func (c *Composer) setBounceAddress(b string) error {
+	if strings.TrimSpace(b) == "" {
+		return nil
+	}
+	a, err := netmail.ParseAddress(strings.TrimSpace(b))
+	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		return fmt.Errorf("mail: bounce address %q must be a bare address such as bounces@example.org", b)
+	}
+	c.envelopeFrom, c.verp = a.Address, true
+	return nil
 }
 
 // UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in
@@ -166,13 +188,8 @@ func (c *Composer) PreferencesURL(rc ledger.Recipient) string {
 // to a subscriber. It depends only on them (and the secret), so a rare repeat
 // after a crash carries the same id and receivers can recognise it.
 func (c *Composer) MessageID(issueID string, subscriberID int64) string {
-	h := hmac.New(sha256.New, c.secret)
-	h.Write([]byte("digest-message-id-v1\x00"))
-	h.Write([]byte(issueID))
-	h.Write([]byte{0})
-	h.Write([]byte(strconv.FormatInt(subscriberID, 10)))
 	return atomText(issueID) + "." + strconv.FormatInt(subscriberID, 10) + "." +
-		hex.EncodeToString(h.Sum(nil)[:8]) + "@" + c.domain
+		hex.EncodeToString(messageIDMAC(c.secret, issueID, subscriberID)) + "@" + c.domain
 }
 
 // recipientAddress parses a subscriber's address and attaches the cleaned

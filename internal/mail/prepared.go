@@ -153,7 +153,7 @@ func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
 		return Message{}, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
 	}
 	rc.Email = to.Address
-	return p.build(dst, to, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.c.PreferencesURL(rc), p.head)
+	return p.build(dst, to, rc.IssueID, rc.SubscriberID, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.c.PreferencesURL(rc), p.head)
 }
 
 // BuildTest makes a test copy (`send --to ADDR`, the preview's test send):
@@ -169,10 +169,10 @@ func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 	test := ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address}
 	unsub, prefs := p.c.UnsubscribeURL(test), p.c.PreferencesURL(test)
 	msgID := "test." + strconv.FormatInt(p.c.now().Unix(), 36) + "." + randomHex() + "@" + p.c.domain
-	return p.build(dst, addr, msgID, unsub, prefs, p.testHead)
+	return p.build(dst, addr, test.IssueID, 0, msgID, unsub, prefs, p.testHead)
 }
 
-func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub, prefs string, head []byte) (Message, error) {
+func (p *Prepared) build(dst []byte, to *netmail.Address, issueID string, subscriberID int64, msgID, unsub, prefs string, head []byte) (Message, error) {
 	if cap(dst) < p.size+1024 {
 		dst = make([]byte, 0, p.size+1024)
 	}
@@ -180,6 +180,7 @@ func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub, prefs st
 	b = append(b, "List-Unsubscribe: <"...)
 	b = append(b, unsub...)
 	b = append(b, ">\r\n"...)
+	b = appendHeader(b, "Feedback-ID", p.c.FeedbackID(issueID))
 	b = append(b, head...)
 	for i, seg := range p.segs {
 		b = append(b, seg...)
@@ -193,6 +194,9 @@ func (p *Prepared) build(dst []byte, to *netmail.Address, msgID, unsub, prefs st
 		}
 	}
 	m := Message{From: p.c.envelopeFrom, To: to.Address, Data: b}
+	if p.c.verp && subscriberID != 0 {
+		m.From = VERPAddress(p.c.envelopeFrom, VERPToken(p.c.secret, subscriberID, issueID, to.Address))
+	}
 	if p.c.dkim != nil {
 		signed, err := p.c.dkim.sign(b)
 		if err != nil {
@@ -316,7 +320,8 @@ type dkimSigner struct {
 // DKIMSignedHeaders are the header fields a DKIM signature covers: those RFC
 // 8058 and the large receivers ask for, and the ones that shape the body.
 var DKIMSignedHeaders = []string{"From", "To", "Subject", "Date", "Message-ID",
-	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Reply-To", "MIME-Version", "Content-Type"}
+	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Reply-To", "MIME-Version", "Content-Type",
+	"Feedback-ID"}
 
 func (d *dkimSigner) sign(msg []byte) ([]byte, error) {
 	s, err := dkim.NewSigner(&d.opts)

@@ -66,6 +66,9 @@ type Metrics struct {
 	active       prometheus.Gauge
 
 	relayM relayMetrics // see relay.go
+
+	bounceOnce sync.Once // the bounce series exist once an event came in
+	bounces    *prometheus.CounterVec
 }
 
 // New returns an empty registry with every metric declared.

@@ -49,6 +49,12 @@ type queries struct {
 
 	getLease, insertLease, takeLease, renewLease, releaseLease string
 	getScheduleState, saveScheduleState                        string
+
+	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
+	complainSubscriber, recentBounceEvents, bounceEventRaw            string
+	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
+	latestSentIssue, wasSent, forgetBounceReader                      string
+	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
 
 // newQueries binds the statements for d.
@@ -148,6 +154,21 @@ func newQueries(d dialect) *queries {
 		releaseLease:      b(sqlReleaseLease),
 		getScheduleState:  b(sqlGetScheduleState),
 		saveScheduleState: b(sqlSaveScheduleState),
+
+		insertBounceEvent:  b(sqlInsertBounceEvent),
+		bounceEventID:      b(sqlBounceEventID),
+		setBounceAction:    b(sqlSetBounceAction),
+		softBounceDays:     b(sqlSoftBounceDays),
+		complainSubscriber: b(sqlComplainSubscriber),
+		recentBounceEvents: b(sqlRecentBounceEvents),
+		bounceEventRaw:     b(sqlBounceEventRaw),
+		forgetUnmatched:    b(sqlForgetUnmatched),
+		issueBounces:       b(sqlIssueBounces),
+		issueGone:          b(sqlIssueGone),
+		bounceTotals:       b(sqlBounceTotals),
+		latestSentIssue:    b(sqlLatestSentIssue),
+		wasSent:            b(sqlWasSent),
+		forgetBounceReader: b(sqlForgetBounceReader),
 	}
 	switch d {
 	case dialectPostgres:
@@ -166,6 +187,8 @@ func newQueries(d dialect) *queries {
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
 	default:
+		q.foreignKeysOff, q.foreignKeysOn = sqlForeignKeysOff, sqlForeignKeysOn
+		q.foreignKeysState, q.foreignKeyCheck = sqlForeignKeysState, sqlForeignKeyCheck
 		q.pendingBatch = sqlPendingBatch
 		q.markSending = sqlMarkSending
 		q.skipInactive = sqlSkipInactive

@@ -201,8 +201,69 @@ func sqliteMigrations() []string {
 		// to pending with the time of its next attempt; a claim skips rows
 		// not yet due. NULL (rows written before) means due now.
 		`ALTER TABLE deliveries ADD COLUMN retry_at TIMESTAMP;`,
+
+		// 10 (bounces): the complained status, and the bounce events
+		// (returned mail, complaints, ESP events) with what each did.
+		// SQLite cannot change a CHECK constraint, so subscribers is
+		// rebuilt; deliveries references it, so this migration runs with
+		// foreign keys off (see migrateWithoutForeignKeys).
+		noForeignKeysMarker + `
+		CREATE TABLE subscribers_v10 (
+			id              INTEGER PRIMARY KEY,
+			email           TEXT NOT NULL,
+			email_key       TEXT NOT NULL UNIQUE,
+			name            TEXT NOT NULL DEFAULT '',
+			status          TEXT NOT NULL DEFAULT 'active'
+			                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+			created_at      TIMESTAMP NOT NULL,
+			updated_at      TIMESTAMP NOT NULL,
+			unsubscribed_at TIMESTAMP,
+			topics          TEXT NOT NULL DEFAULT '',
+			file_name       TEXT,
+			file_topics     TEXT
+		);
+		INSERT INTO subscribers_v10 (id, email, email_key, name, status, created_at, updated_at, unsubscribed_at, topics, file_name, file_topics)
+			SELECT id, email, email_key, name, status, created_at, updated_at, unsubscribed_at, topics, file_name, file_topics FROM subscribers;
+		DROP TABLE subscribers;
+		ALTER TABLE subscribers_v10 RENAME TO subscribers;
+		CREATE INDEX subscribers_status ON subscribers (status, id);
+
+		CREATE TABLE bounce_events (
+			id            INTEGER PRIMARY KEY,
+			fingerprint   TEXT NOT NULL UNIQUE,
+			received_at   TIMESTAMP NOT NULL,
+			day           TEXT NOT NULL,
+			source        TEXT NOT NULL,
+			kind          TEXT NOT NULL,
+			status        TEXT NOT NULL DEFAULT '',
+			diagnostic    TEXT NOT NULL DEFAULT '',
+			recipient     TEXT NOT NULL DEFAULT '',
+			format        TEXT NOT NULL DEFAULT '',
+			reason        TEXT NOT NULL DEFAULT '',
+			subscriber_id INTEGER,
+			issue_id      TEXT NOT NULL DEFAULT '',
+			via           TEXT NOT NULL DEFAULT '',
+			action        TEXT NOT NULL DEFAULT '',
+			raw           BLOB
+		);
+		CREATE INDEX bounce_events_subscriber ON bounce_events (subscriber_id, kind, received_at);
+		CREATE INDEX bounce_events_received ON bounce_events (received_at);
+		CREATE INDEX bounce_events_issue ON bounce_events (issue_id, kind);`,
 	}
 }
+
+// noForeignKeysMarker starts a SQLite migration that must run with foreign
+// keys off: one that rebuilds a table that others reference, where the
+// DROP of the old table would otherwise cascade to their rows.
+const noForeignKeysMarker = "-- foreign keys off\n"
+
+// What migrateWithoutForeignKeys runs around such a migration (SQLite).
+const (
+	sqlForeignKeysOff   = `PRAGMA foreign_keys = OFF`
+	sqlForeignKeysOn    = `PRAGMA foreign_keys = ON`
+	sqlForeignKeysState = `PRAGMA foreign_keys`
+	sqlForeignKeyCheck  = `PRAGMA foreign_key_check`
+)
 
 const (
 	sqlCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -224,9 +285,12 @@ const (
 	sqlInsertSubscriber = `INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at, unsubscribed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	// sqlPutSubscriber is the operator's add of a known address: the new
-	// spelling, name and topics, and active again.
+	// spelling, name and topics, and active again, unless the reader
+	// complained (never mailed again).
 	sqlPutSubscriber = `UPDATE subscribers
-		SET email = ?, name = ?, topics = ?, status = 'active', unsubscribed_at = NULL, updated_at = ?
+		SET email = ?, name = ?, topics = ?,
+		    status = CASE WHEN status = 'complained' THEN status ELSE 'active' END,
+		    unsubscribed_at = CASE WHEN status = 'complained' THEN unsubscribed_at ELSE NULL END, updated_at = ?
 		WHERE id = ?`
 	sqlUpdateSubscriber = `UPDATE subscribers SET name = ?, topics = ?, updated_at = ? WHERE id = ?`
 	// sqlSyncFile is a sync's update of a known reader: the name and
@@ -448,4 +512,41 @@ const (
 		ON CONFLICT (name) DO UPDATE SET scheduled_at = excluded.scheduled_at, outcome = excluded.outcome,
 			detail = excluded.detail, updated_at = excluded.updated_at
 		WHERE excluded.scheduled_at >= schedule_state.scheduled_at`
+)
+
+// Bounces (see bounces.go). An event's fingerprint makes a replay a no-op;
+// the soft score counts distinct days since the reader's last delivery
+// event.
+const (
+	bounceEventColumns = `id, received_at, source, kind, status, diagnostic, recipient, format, reason,
+		COALESCE(subscriber_id, 0), issue_id, via, action`
+	sqlInsertBounceEvent = `INSERT INTO bounce_events (fingerprint, received_at, day, source, kind, status, diagnostic,
+			recipient, format, reason, subscriber_id, issue_id, via, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING`
+	sqlBounceEventID   = `SELECT id FROM bounce_events WHERE fingerprint = ?`
+	sqlSetBounceAction = `UPDATE bounce_events SET action = ? WHERE id = ?`
+	sqlSoftBounceDays  = `SELECT COUNT(DISTINCT day) FROM bounce_events
+		WHERE subscriber_id = ? AND kind = 'soft' AND received_at >= ?
+		  AND received_at > COALESCE((SELECT MAX(received_at) FROM bounce_events
+		                              WHERE subscriber_id = ? AND kind = 'delivered'), ?)`
+	sqlComplainSubscriber = `UPDATE subscribers SET status = 'complained', updated_at = ?
+		WHERE id = ? AND status <> 'complained'`
+	sqlRecentBounceEvents = `SELECT ` + bounceEventColumns + ` FROM bounce_events ORDER BY received_at DESC, id DESC LIMIT ?`
+	sqlBounceEventRaw     = `SELECT raw FROM bounce_events WHERE id = ?`
+	// sqlForgetUnmatched drops, past UnmatchedKeep, the events that never
+	// change anyone later: unmatched ones, and the delays, deliveries and
+	// auto-replies that an ESP may report for every message.
+	sqlForgetUnmatched = `DELETE FROM bounce_events
+		WHERE kind IN ('unmatched', 'delivered', 'delayed', 'auto-reply') AND received_at < ?`
+	sqlIssueBounces = `SELECT kind, COUNT(DISTINCT subscriber_id) FROM bounce_events
+		WHERE issue_id = ? AND subscriber_id IS NOT NULL GROUP BY kind`
+	sqlIssueGone = `SELECT s.status, COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+		WHERE d.issue_id = ? AND d.status = 'sent' AND s.status <> 'active' GROUP BY s.status`
+	sqlBounceTotals = `SELECT kind, source, COUNT(*) FROM bounce_events GROUP BY kind, source`
+	// sqlLatestSentIssue attributes an event that names its reader but
+	// not the issue (an ESP event by address) to the last issue sent.
+	sqlLatestSentIssue = `SELECT issue_id FROM deliveries WHERE subscriber_id = ? AND status = 'sent'
+		ORDER BY sent_at DESC LIMIT 1`
+	sqlForgetBounceReader = `UPDATE bounce_events SET subscriber_id = NULL WHERE subscriber_id = ?`
+	sqlWasSent            = `SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND subscriber_id = ? AND status = 'sent'`
 )

@@ -199,6 +199,12 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 func (s *Store) migrate(ctx context.Context) error {
 	for i, m := range s.d.migrations() {
 		version := i + 1
+		if s.d == dialectSQLite && strings.HasPrefix(m, noForeignKeysMarker) {
+			if err := s.migrateWithoutForeignKeys(ctx, version, m); err != nil {
+				return fmt.Errorf("migration %d: %w", version, err)
+			}
+			continue
+		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if s.q.lockMigrations != "" {
 				if _, err := tx.ExecContext(ctx, s.q.lockMigrations); err != nil {

@@ -552,6 +552,11 @@ func (s *Store) Delete(ctx context.Context, email string) error {
 		if _, err := tx.ExecContext(ctx, s.q.deleteSubscriberLedger, id); err != nil {
 			return err
 		}
+		// Its bounce events stay, naming nobody: SQLite may give the id
+		// to the next reader, who must not inherit a soft score.
+		if _, err := tx.ExecContext(ctx, s.q.forgetBounceReader, id); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, s.q.deleteSubscriber, id)
 		return err
 	})
@@ -650,7 +655,7 @@ func (s *Store) CountActive(ctx context.Context) (int, error) {
 // id.
 func (s *Store) SetStatus(ctx context.Context, id int64, status string) error {
 	switch status {
-	case subscriber.StatusActive, subscriber.StatusUnsubscribed, subscriber.StatusBounced:
+	case subscriber.StatusActive, subscriber.StatusUnsubscribed, subscriber.StatusBounced, subscriber.StatusComplained:
 	default:
 		return fmt.Errorf("set status of subscriber %d: unknown status %q", id, status)
 	}

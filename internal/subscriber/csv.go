@@ -399,12 +399,12 @@ func (c *CSV) row(line int, rec []string) (Row, error) {
 		}
 	}
 	switch st := strings.ToLower(field(c.col.status)); st {
-	case "", StatusActive, StatusUnsubscribed, StatusBounced:
+	case "", StatusActive, StatusUnsubscribed, StatusBounced, StatusComplained:
 		row.Status = st
 	case StatusPending:
 		return Row{}, errors.New("a sign-up that was never confirmed (status pending): not imported; the reader can sign up again")
 	default:
-		return Row{}, fmt.Errorf("status %q is not one of active, unsubscribed, bounced", field(c.col.status))
+		return Row{}, fmt.Errorf("status %q is not one of active, unsubscribed, bounced, complained", field(c.col.status))
 	}
 	if s := field(c.col.created); s != "" {
 		if row.Created, err = time.Parse(time.RFC3339, s); err != nil {

@@ -16,6 +16,9 @@ const (
 	StatusActive       = "active"
 	StatusUnsubscribed = "unsubscribed"
 	StatusBounced      = "bounced"
+	// StatusComplained is a reader who marked an issue as spam: never
+	// mailed again, and no import or sync makes them active.
+	StatusComplained = "complained"
 	// StatusPending is a sign-up from the web form whose address is not
 	// confirmed yet. Such sign-ups are kept apart from subscribers (they
 	// are never sent an issue); lists show them with this status.
@@ -24,7 +27,7 @@ const (
 
 // Statuses are the statuses a listed subscriber can have, in the order
 // they are explained to users.
-var Statuses = []string{StatusActive, StatusPending, StatusUnsubscribed, StatusBounced}
+var Statuses = []string{StatusActive, StatusPending, StatusUnsubscribed, StatusBounced, StatusComplained}
 
 // Subscriber is one reader of the newsletter.
 type Subscriber struct {
