@@ -333,6 +333,7 @@ func (e *env) transport() (deliver.Transport, string, error) {
 	t, err := deliver.NewSMTP(deliver.SMTPOptions{
 		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password, TLS: s.TLS,
 		InsecureSkipVerify: s.InsecureSkipVerify, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Auth: s.Auth,
+		HELO: s.HELO,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)

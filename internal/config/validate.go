@@ -180,6 +180,9 @@ func (s SMTP) validate(v *validator) {
 			v.addf("smtp.envelope_from", "%q is not an email address", s.EnvelopeFrom)
 		}
 	}
+	if s.HELO != "" && strings.IndexFunc(s.HELO, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		v.addf("smtp.helo", "%q is not a host name (no spaces or control characters)", s.HELO)
+	}
 	v.noCapOrPositive("smtp.per_hour", s.PerHour)
 	v.noCapOrPositive("smtp.per_day", s.PerDay)
 }
