@@ -271,6 +271,7 @@ func skipWithoutSignals(t *testing.T) {
 // A schedule of a few seconds over unchanged content: every reader gets one
 // issue, however many ticks pass; health and metrics answer; SIGTERM exits 0.
 func TestDaemonScheduleSendsOnce(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	bin := buildBinary(t)
 	srv := smtptest.New(t)
@@ -306,6 +307,8 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 	if page := d.get("/unsubscribe"); !strings.Contains(page, "Daemon Weekly") {
 		t.Errorf("the daemon does not serve the readers' pages: GET /unsubscribe gave %.200q", page)
 	}
+	// Health may show the fourth run going on before its log line is out.
+	until(t, "four runs logged", func() bool { return len(d.logLines("run finished")) >= 4 })
 	runs := d.logLines("run finished")
 	if len(runs) < 4 || runs[0]["issue"] == nil || runs[0]["sent"] != float64(len(site.emails)) {
 		t.Errorf("run log lines: %v", runs)
@@ -321,6 +324,7 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 // minute, and the new one finishes the issue, repeating at most the
 // messages that were in flight.
 func TestDaemonStandbyTakesOver(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	const n, conns = 400, 2
 	bin := buildBinary(t)
@@ -392,6 +396,7 @@ func TestDaemonStandbyTakesOver(t *testing.T) {
 // finish, records them and exits 0; a later `digest send` finishes the issue
 // with nobody skipped and nobody served twice.
 func TestDaemonGracefulStop(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	const n, conns = 300, 2
 	bin := buildBinary(t)
@@ -431,6 +436,7 @@ func TestDaemonGracefulStop(t *testing.T) {
 // SIGHUP with a broken configuration keeps the old one (and the daemon
 // healthy); with a good one it takes the new schedule.
 func TestDaemonReload(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	bin := buildBinary(t)
 	srv := smtptest.New(t)
