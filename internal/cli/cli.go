@@ -226,6 +226,14 @@ func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, er
 		return nil, usagef("%s: expected %s, got %q", f.Name(), argsWanted(minArgs, maxArgs), pos)
 	}
 	e.configPath = f.config
+	if f.now != "" {
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.now))
+		if err != nil {
+			return nil, usagef("--now %q: want an RFC 3339 time such as 2026-11-30T08:00:00Z", f.now)
+		}
+		// Set before load, so that the store's own stamps follow it too.
+		e.clock = func() time.Time { return t }
+	}
 	return pos, nil
 }
 
@@ -238,16 +246,4 @@ func argsWanted(min, max int) string {
 	default:
 		return fmt.Sprintf("%d to %d arguments", min, max)
 	}
-}
-
-// clock returns the --now time, or the real time.
-func (f *flags) clock() (time.Time, error) {
-	if f.now == "" {
-		return time.Now(), nil
-	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.now))
-	if err != nil {
-		return time.Time{}, usagef("--now %q: want an RFC 3339 time such as 2026-11-30T08:00:00Z", f.now)
-	}
-	return t, nil
 }
