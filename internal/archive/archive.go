@@ -1,7 +1,9 @@
-// Package archive turns the folder of built issues into a static site: an
-// index page listing every issue and an Atom feed of the latest ones. Both
-// files use relative links, so the folder can be published under any base
-// URL or opened from disk.
+// Package archive is the folder of built issues as a static site: Save and
+// Load write and read one issue's folder (issue.json and its web version),
+// and Write rewrites the index page listing every issue and the Atom feed
+// of the latest ones. The index uses relative links, so the folder can be
+// published under any base URL or opened from disk; the feed uses absolute
+// links when Meta.BaseURL is known, relative ones otherwise.
 package archive
 
 import (

@@ -269,7 +269,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := e.transport()
+	t, err := e.transport()
 	if err != nil {
 		return err
 	}
@@ -324,10 +324,10 @@ func (e *env) where() string {
 	return fmt.Sprintf("SMTP %s:%d", e.cfg.SMTP.Host, e.cfg.SMTP.Port)
 }
 
-// transport opens the configured delivery transport.
-func (e *env) transport() (deliver.Transport, string, error) {
+// transport opens the configured delivery transport (e.where names it).
+func (e *env) transport() (deliver.Transport, error) {
 	if e.cfg.Delivery.Transport == "file" {
-		return deliver.NewFile(e.cfg.Delivery.Outbox), "files under " + e.cfg.Delivery.Outbox, nil
+		return deliver.NewFile(e.cfg.Delivery.Outbox), nil
 	}
 	s := e.cfg.SMTP
 	t, err := deliver.NewSMTP(deliver.SMTPOptions{
@@ -336,9 +336,9 @@ func (e *env) transport() (deliver.Transport, string, error) {
 		HELO: s.HELO,
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
+		return nil, fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
 	}
-	return t, fmt.Sprintf("SMTP %s:%d", s.Host, s.Port), nil
+	return t, nil
 }
 
 // relPath shows a path relative to the working directory when it is inside it.

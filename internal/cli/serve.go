@@ -90,7 +90,7 @@ func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := e.transport()
+	t, err := e.transport()
 	if err != nil {
 		return nil, err
 	}

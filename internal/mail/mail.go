@@ -33,8 +33,9 @@ import (
 	"github.com/digest/digest/internal/ledger"
 )
 
-// ErrBadAddress is wrapped by Compose when a recipient address cannot be
-// parsed: no attempt to send it can succeed.
+// ErrBadAddress is wrapped by Prepared.Build, Prepared.BuildTest and
+// Composer.Notice when a recipient address cannot be parsed: no attempt to
+// send it can succeed.
 var ErrBadAddress = errors.New("invalid recipient address")
 
 // Options configures a Composer. From, BaseURL and Secret are required.

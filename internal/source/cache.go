@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/digest/digest/internal/article"
@@ -44,35 +43,6 @@ type Cache interface {
 // DescriptionKey is the Cache key of the description fetched for the
 // article at link (see Spec.FetchTeasers).
 func DescriptionKey(link string) string { return "description " + link }
-
-// MemoryCache is a Cache in memory, for tests and one-off commands. The
-// zero value is ready; it is safe for concurrent use.
-type MemoryCache struct {
-	mu sync.Mutex
-	m  map[string]Cached
-}
-
-var _ Cache = (*MemoryCache)(nil)
-
-// Get implements Cache; it never fails.
-func (m *MemoryCache) Get(_ context.Context, key string) (Cached, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.m[key]
-	return c, ok, nil
-}
-
-// Put implements Cache; it never fails. It keeps its own copy of the body.
-func (m *MemoryCache) Put(_ context.Context, key string, c Cached) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]Cached{}
-	}
-	c.Body = append([]byte(nil), c.Body...)
-	m.m[key] = c
-	return nil
-}
 
 // ErrStale is wrapped, with the cause, by the error of a source that failed
 // but whose last good copy (younger than Env.StaleFallback) gave the

@@ -345,15 +345,6 @@ func (c *CSV) Rows(problem func(error)) iter.Seq[Row] {
 	}
 }
 
-// ReadAll returns every good row and every problem: for small lists and
-// tests.
-func (c *CSV) ReadAll() (rows []Row, problems []error) {
-	for r := range c.Rows(func(err error) { problems = append(problems, err) }) {
-		rows = append(rows, r)
-	}
-	return rows, problems
-}
-
 func (c *CSV) row(line int, rec []string) (Row, error) {
 	// Fewer fields than the header is a row whose trailing columns are
 	// empty ("ada@example.org" under "email,name"); more is a value with an
