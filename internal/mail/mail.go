@@ -31,6 +31,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/token"
 )
 
 // ErrBadAddress is wrapped by Prepared.Build, Prepared.BuildTest and
@@ -154,13 +155,13 @@ func NewComposer(opts Options) (*Composer, error) {
 // UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in
 // the List-Unsubscribe header and in the body.
 func (c *Composer) UnsubscribeURL(rc ledger.Recipient) string {
-	return c.baseURL + "/u/" + Token(c.secret, rc.SubscriberID, rc.IssueID, rc.Email)
+	return c.baseURL + "/u/" + token.Unsubscribe(c.secret, rc.SubscriberID, rc.IssueID, rc.Email)
 }
 
 // PreferencesURL is the link to a recipient's preferences page (name,
 // topics, unsubscribe from everything), in every message's footer.
 func (c *Composer) PreferencesURL(rc ledger.Recipient) string {
-	return c.baseURL + "/p/" + PreferencesToken(c.secret, rc.SubscriberID, rc.Email)
+	return c.baseURL + "/p/" + token.Preferences(c.secret, rc.SubscriberID, rc.Email)
 }
 
 // MessageID returns the Message-ID (without angle brackets) of an issue sent

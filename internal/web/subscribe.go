@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // subscribePage (GET /subscribe) is the sign-up form.
@@ -74,7 +74,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.allowAddress(email) {
-		tok := mail.ConfirmToken(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
+		tok := token.Confirm(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
 		n, err := h.notice("confirm", "Confirm your subscription to "+h.opts.ListName,
 			mailData{Email: su.Email, Name: su.Name, URL: h.link("/confirm/" + tok)})
 		if err != nil {
@@ -100,7 +100,7 @@ func (h *Handler) signedUp(w http.ResponseWriter, email string) {
 
 // confirmLookup gives the address of a pending sign-up, to check a
 // confirmation token against.
-func (h *Handler) confirmLookup(r *http.Request) mail.Lookup {
+func (h *Handler) confirmLookup(r *http.Request) token.Lookup {
 	return func(id int64) (string, error) {
 		su, err := h.opts.Store.Signup(r.Context(), id)
 		return su.Email, err
@@ -109,11 +109,11 @@ func (h *Handler) confirmLookup(r *http.Request) mail.Lookup {
 
 // confirmToken checks the link's token, answering when it is not valid.
 func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, err := mail.ParseConfirmToken(h.opts.Secret, r.PathValue("token"), h.now(), h.confirmLookup(r))
+	id, err := token.ParseConfirm(h.opts.Secret, r.PathValue("token"), h.now(), h.confirmLookup(r))
 	switch {
 	case err == nil:
 		return id, true
-	case errors.Is(err, mail.ErrExpiredToken):
+	case errors.Is(err, token.ErrExpired):
 		h.render(w, http.StatusGone, "message", view{Title: "This link has expired",
 			Message: []string{"Confirmation links work for 48 hours. Sign up again to get a new one."},
 			LinkURL: h.link("/subscribe"), LinkText: "Sign up again"})
@@ -122,7 +122,7 @@ func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, b
 		// opened twice), or purged. A forged id lands here too; it learns
 		// nothing.
 		h.usedLink(w)
-	case errors.Is(err, mail.ErrBadToken):
+	case errors.Is(err, token.ErrInvalid):
 		h.invalidLink(w, "A confirmation link works once: if you have confirmed already, you are subscribed.")
 	default:
 		h.serverError(w, "confirm", err)

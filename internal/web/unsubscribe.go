@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // unsubscribePage (GET /u/{token}) says which list and address the link
@@ -13,7 +13,7 @@ import (
 // nothing: scanners follow every link in a message.
 func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	id, _, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	id, _, err := token.ParseUnsubscribe(h.opts.Secret, tok, h.subscriberLookup(r))
 	if !h.tokenOK(w, err, "unsubscribe page") {
 		return
 	}
@@ -43,7 +43,7 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 // is harmless.
 func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	id, issue, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	id, issue, err := token.ParseUnsubscribe(h.opts.Secret, tok, h.subscriberLookup(r))
 	if !h.tokenOK(w, err, "unsubscribe") {
 		return
 	}
@@ -107,7 +107,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 	case sub.Status == subscriber.StatusActive && h.allowAddress(sub.Email):
 		n, err := h.notice("link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
 			Email: sub.Email, Name: sub.Name,
-			URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "", sub.Email)),
+			URL:      h.link("/u/" + token.Unsubscribe(h.opts.Secret, sub.ID, "", sub.Email)),
 			PrefsURL: h.prefsURL(sub),
 		})
 		if err != nil {
@@ -136,7 +136,7 @@ func (h *Handler) tokenOK(w http.ResponseWriter, err error, what string) bool {
 		return true
 	case errors.Is(err, ErrNotFound):
 		h.message(w, http.StatusNotFound, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
-	case errors.Is(err, mail.ErrBadToken):
+	case errors.Is(err, token.ErrInvalid):
 		h.invalidLink(w)
 	default:
 		h.serverError(w, what, err)
@@ -146,7 +146,7 @@ func (h *Handler) tokenOK(w http.ResponseWriter, err error, what string) bool {
 
 // subscriberLookup gives the address of a subscriber id, to check a token
 // bound to it.
-func (h *Handler) subscriberLookup(r *http.Request) mail.Lookup {
+func (h *Handler) subscriberLookup(r *http.Request) token.Lookup {
 	return func(id int64) (string, error) {
 		sub, err := h.opts.Store.Subscriber(r.Context(), id)
 		return sub.Email, err

@@ -4,7 +4,7 @@
 // topics, unsubscribe from everything).
 //
 // Every change is made by a POST whose URL carries a signed token (package
-// mail makes and checks them); a GET never changes anything, because mail
+// token makes and checks them); a GET never changes anything, because mail
 // scanners and link checkers follow every link they see. Answers that an
 // outsider could ask about any address (sign-up, link by address) are the
 // same whether the address is known or not, and the mail they cause is sent
