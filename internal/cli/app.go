@@ -231,16 +231,21 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	}, nil
 }
 
-// composer builds messages; the secret comes from the config or, when it is
-// empty, from the store (generated once). clock stamps the Date header.
+// secret is the key that signs readers' links: secret (or DIGEST_SECRET),
+// else the one generated once and kept in the store.
+func (e *env) secret(ctx context.Context) ([]byte, error) {
+	if e.cfg.Secret != "" {
+		return []byte(e.cfg.Secret), nil
+	}
+	return e.store.Secret(ctx)
+}
+
+// composer builds messages, signing links with e.secret. clock stamps the
+// Date header.
 func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Composer, error) {
-	secret := []byte(e.cfg.Secret)
-	if len(secret) == 0 {
-		s, err := e.store.Secret(ctx)
-		if err != nil {
-			return nil, err
-		}
-		secret = s
+	secret, err := e.secret(ctx)
+	if err != nil {
+		return nil, err
 	}
 	n := e.cfg.Newsletter
 	opts := mail.Options{

@@ -111,15 +111,6 @@ func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
 	})
 }
 
-// secret is the key that signs readers' links: secret (or DIGEST_SECRET),
-// else the one generated once and kept in the store, as the composer uses.
-func (e *env) secret(ctx context.Context) ([]byte, error) {
-	if e.cfg.Secret != "" {
-		return []byte(e.cfg.Secret), nil
-	}
-	return e.store.Secret(ctx)
-}
-
 // noticeMailer sends the web's notices through the configured transport,
 // built like the issues (mail.Composer). The file transport writes them
 // under <outbox>/notices/.

@@ -25,12 +25,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/token"
 )
 
@@ -74,10 +73,11 @@ type Composer struct {
 	dkim         *dkimSigner // nil: no signing
 }
 
-// loopback reports whether host names this machine's loopback interface:
+// Loopback reports whether host names this machine's loopback interface:
 // an address in 127.0.0.0/8 or ::1, localhost, or a name under .localhost
-// (RFC 6761).
-func loopback(host string) bool {
+// (RFC 6761). It is the one rule of "local use": http links are fine there,
+// and the preview needs no token.
+func Loopback(host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
@@ -123,7 +123,7 @@ func NewComposer(opts Options) (*Composer, error) {
 		return nil, fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", opts.BaseURL)
 	}
 	c.baseURL = strings.TrimRight(u.String(), "/")
-	if u.Scheme != "https" && !loopback(u.Hostname()) {
+	if u.Scheme != "https" && !Loopback(u.Hostname()) {
 		logger := opts.Logger
 		if logger == nil {
 			logger = slog.New(slog.DiscardHandler)
@@ -187,28 +187,8 @@ func recipientAddress(email, name string) (*netmail.Address, error) {
 	if a.Name != "" && name == "" {
 		name = a.Name
 	}
-	return &netmail.Address{Name: cleanName(name), Address: a.Address}, nil
+	return &netmail.Address{Name: subscriber.CleanName(name), Address: a.Address}, nil
 }
-
-// cleanName drops control characters (a CR/LF in a name must never reach a
-// header) and collapses surrounding space.
-func cleanName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxNameRunes {
-		s = strings.TrimSpace(string([]rune(s)[:maxNameRunes]))
-	}
-	return s
-}
-
-// maxNameRunes bounds a display name: longer ones are junk, and a header
-// line must stay under 998 octets.
-const maxNameRunes = 200
 
 // atomText keeps the characters of s that are safe in a Message-ID's left
 // part ([A-Za-z0-9_-]), replacing others with '-', so that the id stays ASCII
@@ -238,7 +218,7 @@ func atomText(s string) string {
 // encoded (encoded-words are not allowed inside quotes). Long values are
 // folded.
 func listID(name, domain string) string {
-	name = cleanName(name)
+	name = subscriber.CleanName(name)
 	slug := slugify(name)
 	label := "<" + slug + "." + domain + ">"
 	if name == "" {

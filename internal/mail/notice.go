@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/digest/digest/internal/subscriber"
 )
 
 // Notice is a message to one address that is not an issue: the
@@ -44,7 +46,7 @@ func (c *Composer) Notice(n Notice) (Message, error) {
 	b = appendHeader(b, "To", formatAddress(to.Name, to.Address))
 	b = appendHeader(b, "From", formatAddress(c.from.Name, c.from.Address))
 	if c.replyTo != nil {
-		b = appendHeader(b, "Reply-To", formatAddress(cleanName(c.replyTo.Name), c.replyTo.Address))
+		b = appendHeader(b, "Reply-To", formatAddress(subscriber.CleanName(c.replyTo.Name), c.replyTo.Address))
 	}
 	b = appendHeader(b, "Subject", encodeText(n.Subject))
 	b = appendHeader(b, "MIME-Version", "1.0")

@@ -80,7 +80,9 @@ type physLine struct {
 // columns are the indexes of the known columns, -1 when absent.
 type columns struct{ email, name, topics, status, created int }
 
-// Columns are the header names ReadCSV understands; others are ignored.
+// Columns is the header of a subscriber list as `subscribers list` and
+// `export` write it; ReadCSV reads every one back but updated (other
+// names are ignored).
 var Columns = []string{"email", "name", "status", "topics", "created", "updated"}
 
 // maxRecordLines bounds the physical lines one record may span (a quoted
