@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digest/digest/internal/atomicfile"
 	"github.com/digest/digest/internal/issue"
 )
 
@@ -66,13 +67,13 @@ func Write(dir string, m Meta, now time.Time) error {
 	index, err := renderIndex(m, entries)
 	if err != nil {
 		errs = append(errs, err)
-	} else if err := writeFile(filepath.Join(dir, IndexFile), index); err != nil {
+	} else if err := atomicfile.Write(filepath.Join(dir, IndexFile), index, 0o644, nil); err != nil {
 		errs = append(errs, fmt.Errorf("archive: %w", err))
 	}
 	feed, err := renderFeed(m, entries, now)
 	if err != nil {
 		errs = append(errs, err)
-	} else if err := writeFile(filepath.Join(dir, FeedFile), feed); err != nil {
+	} else if err := atomicfile.Write(filepath.Join(dir, FeedFile), feed, 0o644, nil); err != nil {
 		errs = append(errs, fmt.Errorf("archive: %w", err))
 	}
 	return errors.Join(errs...)
@@ -159,27 +160,4 @@ func title(name string, e entry) string {
 		return fmt.Sprintf("%s #%d", name, e.iss.Number)
 	}
 	return name + " " + e.dir
-}
-
-// writeFile replaces path atomically: a reader sees the old file or the new
-// one, never a part.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
