@@ -144,7 +144,7 @@ func (e *env) sources() ([]source.Source, error) {
 	fc := fetch.New(fetch.Options{UserAgent: "digest/" + version + " (+" + e.cfg.Newsletter.BaseURL + ")"})
 	senv := source.Env{
 		Fetcher: fc, Sanitizer: article.NewSanitizer(), TeaserLength: e.cfg.Digest.TeaserLength,
-		Logger: e.log, Location: e.cfg.Location(), Cache: docCache{e.store}, StaleFallback: e.cfg.Digest.Window,
+		Logger: e.log, Location: e.cfg.Location(), Cache: e.store, StaleFallback: e.cfg.Digest.Window,
 		Now: e.now,
 	}
 	var out []source.Source
@@ -162,18 +162,6 @@ func (e *env) sources() ([]source.Source, error) {
 		out = append(out, src)
 	}
 	return out, nil
-}
-
-// docCache keeps sources' documents in the store.
-type docCache struct{ st *store.Store }
-
-func (c docCache) Get(ctx context.Context, key string) (source.Cached, bool, error) {
-	d, ok, err := c.st.GetDocument(ctx, key)
-	return source.Cached(d), ok, err
-}
-
-func (c docCache) Put(ctx context.Context, key string, d source.Cached) error {
-	return c.st.PutDocument(ctx, key, store.Document(d))
 }
 
 func (e *env) newsletter() render.Newsletter {

@@ -32,12 +32,12 @@ type Cached struct {
 // documents) and "description " + an article's URL (for fetched teasers).
 // Implementations must be safe for concurrent use.
 type Cache interface {
-	// Get returns the copy stored under key; ok is false when there is none.
-	// An error means the cache could not be read (the source then fetches
-	// unconditionally and logs it).
-	Get(ctx context.Context, key string) (c Cached, ok bool, err error)
-	// Put stores c under key, replacing any earlier copy.
-	Put(ctx context.Context, key string, c Cached) error
+	// GetDocument returns the copy stored under key; ok is false when
+	// there is none. An error means the cache could not be read (the
+	// source then fetches unconditionally and logs it).
+	GetDocument(ctx context.Context, key string) (c Cached, ok bool, err error)
+	// PutDocument stores c under key, replacing any earlier copy.
+	PutDocument(ctx context.Context, key string, c Cached) error
 }
 
 // DescriptionKey is the Cache key of the description fetched for the
@@ -149,7 +149,7 @@ func (e Env) load(ctx context.Context, rawURL string) (document, error) {
 	doc := document{key: rawURL}
 	var v fetch.Validators
 	if e.Cache != nil {
-		c, ok, err := e.Cache.Get(ctx, rawURL)
+		c, ok, err := e.Cache.GetDocument(ctx, rawURL)
 		switch {
 		case err != nil:
 			e.Logger.Warn("cache read failed; fetching unconditionally", "url", rawURL, "err", err)
@@ -203,7 +203,7 @@ func (e Env) keep(ctx context.Context, doc document) {
 	if e.Cache == nil || doc.stale != nil || doc.key == "" {
 		return
 	}
-	err := e.Cache.Put(ctx, doc.key, Cached{
+	err := e.Cache.PutDocument(ctx, doc.key, Cached{
 		ETag: doc.validators.ETag, LastModified: doc.validators.LastModified,
 		URL: doc.url, ContentType: doc.contentType, Body: doc.body, FetchedAt: doc.fetchedAt,
 	})

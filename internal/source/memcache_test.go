@@ -14,16 +14,16 @@ type MemoryCache struct {
 
 var _ Cache = (*MemoryCache)(nil)
 
-// Get implements Cache; it never fails.
-func (m *MemoryCache) Get(_ context.Context, key string) (Cached, bool, error) {
+// GetDocument implements Cache; it never fails.
+func (m *MemoryCache) GetDocument(_ context.Context, key string) (Cached, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.m[key]
 	return c, ok, nil
 }
 
-// Put implements Cache; it never fails. It keeps its own copy of the body.
-func (m *MemoryCache) Put(_ context.Context, key string, c Cached) error {
+// PutDocument implements Cache; it never fails. It keeps its own copy of the body.
+func (m *MemoryCache) PutDocument(_ context.Context, key string, c Cached) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
