@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -104,37 +103,6 @@ func (e *env) observe(b *pipeline.Built) {
 			e.metrics.IssueBuilt()
 		}
 	}
-}
-
-// newLogger logs to w at log.level: as text for a person at a terminal, as
-// JSON (one object a line) for a log collector otherwise, unless log.format
-// says which. Secrets and subscriber lists are never logged: callers pass
-// counts and ids, not addresses.
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	return leveledLogger(w, c.Format, c.SlogLevel())
-}
-
-// leveledLogger is newLogger with a level that may change later (a
-// *slog.LevelVar, for the daemon's reload).
-func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
-	json := format == "json"
-	if format == "" || format == "auto" {
-		json = !isTerminal(w)
-	}
-	if json {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// readableDurations writes durations as "1.5s", not as nanoseconds: the JSON
-// handler would print 1500000000.
-func readableDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		a.Value = slog.StringValue(a.Value.Duration().String())
-	}
-	return a
 }
 
 // sources builds every configured source. Fetched documents are cached in
@@ -332,73 +300,4 @@ func (e *env) transport() (deliver.Transport, error) {
 		return nil, fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
 	}
 	return t, nil
-}
-
-// relPath shows a path relative to the working directory when it is inside it.
-func relPath(p string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return p
-	}
-	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
-		return r
-	}
-	return p
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-// failStreak is how many failed runs in a row make a source's report loud.
-const failStreak = 3
-
-// printSources reports each source's yield; failures loudly, and the
-// items or files a source skipped as warnings. The source is named once
-// per line, and several reasons go one per line below it.
-func printSources(w io.Writer, results []pipeline.SourceResult) {
-	var failed, partial int
-	for _, r := range results {
-		switch {
-		case r.Failed():
-			failed++
-		case r.Err != nil:
-			partial++
-		}
-	}
-	summary := fmt.Sprintf("Sources: %d ok", len(results)-failed-partial)
-	if partial > 0 {
-		summary += fmt.Sprintf(", %d partial", partial)
-	}
-	fmt.Fprintf(w, "%s, %d failed\n", summary, failed)
-	for _, r := range results {
-		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
-		switch {
-		case r.Failing(failStreak):
-			printReasons(w, fmt.Sprintf("  !!! %s has failed %d runs in a row", r.Name, r.Streak), r.Err)
-		case r.Failed():
-			printReasons(w, "  ! "+r.Name, r.Err)
-		case r.Err != nil:
-			printReasons(w, "  ~ "+r.Name+": "+yield+"; skipped", r.Err)
-		default:
-			fmt.Fprintf(w, "    %s: %s\n", r.Name, yield)
-		}
-	}
-}
-
-// printReasons prints head with err's reasons: one on the same line,
-// several one per line below.
-func printReasons(w io.Writer, head string, err error) {
-	reasons := source.Reasons(err)
-	if len(reasons) == 1 {
-		fmt.Fprintf(w, "%s: %s\n", head, reasons[0])
-		return
-	}
-	fmt.Fprintf(w, "%s:\n", head)
-	for _, r := range reasons {
-		fmt.Fprintf(w, "      %s\n", r)
-	}
 }
