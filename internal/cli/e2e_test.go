@@ -141,6 +141,7 @@ func parts(t *testing.T, raw []byte) (*mail.Message, string, string) {
 }
 
 func TestSendEndToEnd(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 40, "")
 	code, out, errOut := w.run("send", "--now", issueNow)
 	if code != 0 {
@@ -223,6 +224,7 @@ func TestSendEndToEnd(t *testing.T) {
 }
 
 func TestSendBrokenSourceStillBuilds(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 3, "")
 	data, err := os.ReadFile(w.config)
 	if err != nil {
@@ -246,6 +248,7 @@ func TestSendBrokenSourceStillBuilds(t *testing.T) {
 }
 
 func TestSendTestCopyAndDryRun(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 5, "")
 	code, out, errOut := w.run("send", "--now", issueNow, "--dry-run")
 	if code != 0 || !strings.Contains(out, "Dry run: 5 messages rendered") {
@@ -276,6 +279,7 @@ func TestSendTestCopyAndDryRun(t *testing.T) {
 }
 
 func TestRelayDownLeavesEveryonePending(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 4, "")
 	data, _ := os.ReadFile(w.config)
 	cfg := strings.Replace(string(data), fmt.Sprintf("port: %d", w.smtp.Port()), "port: 1", 1)
@@ -298,6 +302,7 @@ func TestRelayDownLeavesEveryonePending(t *testing.T) {
 }
 
 func TestUsageAndConfigErrors(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 1, "")
 	tests := []struct {
 		name string
@@ -336,6 +341,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 }
 
 func TestSubscribersCommands(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0, "")
 	csv := filepath.Join(w.dir, "import.csv")
 	write(t, csv, "email,name\nann@example.org,Ann\nbad address,Bob\nCAROL@example.org,Carol\n")
@@ -369,6 +375,7 @@ func TestSubscribersCommands(t *testing.T) {
 }
 
 func TestSourcesCheckAndFailureStreak(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 1, "")
 	code, out, errOut := w.run("sources", "check", "--now", issueNow)
 	if code != 0 {
@@ -402,6 +409,7 @@ func TestSourcesCheckAndFailureStreak(t *testing.T) {
 }
 
 func TestMetricsFile(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 3, "metrics_file: digest.prom")
 	if code, out, errOut := w.run("send", "--now", issueNow); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -424,6 +432,7 @@ func TestMetricsFile(t *testing.T) {
 }
 
 func TestBrokenTemplateIsAConfigError(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 2, "")
 	dir := filepath.Join(w.dir, "templates")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
