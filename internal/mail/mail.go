@@ -91,20 +91,9 @@ func Loopback(host string) bool {
 // ::1, localhost): receivers only honour one-click unsubscribe over https.
 // A loopback URL is local use (a test, a mail catcher), where http is fine.
 func NewComposer(opts Options) (*Composer, error) {
-	if strings.TrimSpace(opts.From) == "" {
-		return nil, errors.New("mail: from address is empty")
-	}
-	from, err := netmail.ParseAddress(opts.From)
+	from, domain, err := parseFrom(opts.From)
 	if err != nil {
-		return nil, fmt.Errorf("mail: from address %q: %w", opts.From, err)
-	}
-	at := strings.LastIndexByte(from.Address, '@')
-	if at < 0 || at == len(from.Address)-1 {
-		return nil, fmt.Errorf("mail: from address %q has no domain", opts.From)
-	}
-	domain, err := idna.Lookup.ToASCII(strings.ToLower(from.Address[at+1:]))
-	if err != nil || domain == "" {
-		return nil, fmt.Errorf("mail: from address %q: domain is not a valid host name: %v", opts.From, err)
+		return nil, err
 	}
 	c := &Composer{from: from, domain: domain, secret: opts.Secret, now: opts.Now}
 	if c.now == nil {
@@ -118,17 +107,8 @@ func NewComposer(opts Options) (*Composer, error) {
 	if len(opts.Secret) == 0 {
 		return nil, errors.New("mail: secret is empty: unsubscribe links cannot be signed (set secret or DIGEST_SECRET)")
 	}
-	u, err := url.Parse(strings.TrimSpace(opts.BaseURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", opts.BaseURL)
-	}
-	c.baseURL = strings.TrimRight(u.String(), "/")
-	if u.Scheme != "https" && !Loopback(u.Hostname()) {
-		logger := opts.Logger
-		if logger == nil {
-			logger = slog.New(slog.DiscardHandler)
-		}
-		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", c.baseURL)
+	if c.baseURL, err = baseURL(opts.BaseURL, opts.Logger); err != nil {
+		return nil, err
 	}
 	c.listID = listID(opts.ListName, domain)
 	c.envelopeFrom = from.Address
@@ -140,16 +120,62 @@ func NewComposer(opts Options) (*Composer, error) {
 		c.envelopeFrom = a.Address
 	}
 	if opts.DKIM != nil {
-		if c.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
+		if c.dkim, err = warmDKIM(opts.DKIM, domain); err != nil {
 			return nil, err
-		}
-		// Sign once before any concurrent use: a fresh signer races on
-		// its first use from several goroutines.
-		if _, err := c.dkim.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
-			return nil, fmt.Errorf("mail: dkim: %w", err)
 		}
 	}
 	return c, nil
+}
+
+// parseFrom reads the From address and its domain in ASCII (IDNA), which
+// Message-IDs and the List-Id use.
+func parseFrom(raw string) (*netmail.Address, string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, "", errors.New("mail: from address is empty")
+	}
+	from, err := netmail.ParseAddress(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("mail: from address %q: %w", raw, err)
+	}
+	at := strings.LastIndexByte(from.Address, '@')
+	if at < 0 || at == len(from.Address)-1 {
+		return nil, "", fmt.Errorf("mail: from address %q has no domain", raw)
+	}
+	domain, err := idna.Lookup.ToASCII(strings.ToLower(from.Address[at+1:]))
+	if err != nil || domain == "" {
+		return nil, "", fmt.Errorf("mail: from address %q: domain is not a valid host name: %v", raw, err)
+	}
+	return from, domain, nil
+}
+
+// baseURL checks the web endpoints' URL and returns it without a trailing
+// slash, warning (once, on logger) when it is http off loopback.
+func baseURL(raw string, logger *slog.Logger) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", raw)
+	}
+	base := strings.TrimRight(u.String(), "/")
+	if u.Scheme != "https" && !Loopback(u.Hostname()) {
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", base)
+	}
+	return base, nil
+}
+
+// warmDKIM makes the signer and signs once before any concurrent use: a
+// fresh signer races on its first use from several goroutines.
+func warmDKIM(o *DKIMOptions, domain string) (*dkimSigner, error) {
+	d, err := newDKIMSigner(o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
+		return nil, fmt.Errorf("mail: dkim: %w", err)
+	}
+	return d, nil
 }
 
 // UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in
