@@ -196,6 +196,26 @@ type syncWriter interface {
 	close()
 }
 
+// importedSub is the new subscriber a row makes: active unless the row
+// says unsubscribed or bounced, created now unless the row says when.
+func importedSub(row subscriber.Row, addr, key string, topics []string, now time.Time) (newSub, error) {
+	a := newSub{line: row.Line, email: addr, key: key, name: row.Name, status: row.Status,
+		topics: topics, created: now}
+	switch a.status {
+	case "":
+		a.status = subscriber.StatusActive
+	case subscriber.StatusActive, subscriber.StatusBounced:
+	case subscriber.StatusUnsubscribed:
+		a.unsubscribed = nullTime(now)
+	default:
+		return newSub{}, fmt.Errorf("line %d: %s: status %q cannot be imported", row.Line, addr, a.status)
+	}
+	if !row.Created.IsZero() {
+		a.created = row.Created.UTC()
+	}
+	return a, nil
+}
+
 // importChunk merges one chunk of rows. It decides everything from one
 // lookup, so a repeated address within the chunk is resolved here, in row
 // order.
@@ -251,19 +271,9 @@ func importChunk(ctx context.Context, w syncWriter, rows []subscriber.Row, now t
 		}
 		sub, ok := known[k]
 		if !ok {
-			a := newSub{line: row.Line, email: addrs[i], key: k, name: row.Name, status: row.Status,
-				topics: topics[i], created: now}
-			switch a.status {
-			case "":
-				a.status = subscriber.StatusActive
-			case subscriber.StatusActive, subscriber.StatusBounced:
-			case subscriber.StatusUnsubscribed:
-				a.unsubscribed = nullTime(now)
-			default:
-				return fmt.Errorf("line %d: %s: status %q cannot be imported", row.Line, addrs[i], a.status)
-			}
-			if !row.Created.IsZero() {
-				a.created = row.Created.UTC()
+			a, err := importedSub(row, addrs[i], k, topics[i], now)
+			if err != nil {
+				return err
 			}
 			added[k] = len(adds)
 			adds = append(adds, a)
