@@ -41,6 +41,9 @@ type env struct {
 	// clock is --now as a clock, nil for the real time: set before load,
 	// so that the store's own stamps follow it too.
 	clock func() time.Time
+	// sleep replaces delivery's waits (backoff, polling) in tests; nil
+	// means real waits.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // now is the command's clock: --now, or the real time.
@@ -249,6 +252,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	d.Engine = e.engineOptions(e.now)
 	d.Host, d.PID = host, os.Getpid()
 	d.Clock = e.now
+	d.Sleep = e.sleep
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {
 		d.Sync = func(ctx context.Context) error {

@@ -102,10 +102,16 @@ func ExitCode(err error) int {
 // diagnostics to stderr, and returns an error whose ExitCode is the process
 // exit code; the error has already been printed.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, stdout, stderr, nil)
+}
+
+// runWith is Run with sleep in place of the real waits of delivery
+// (backoff, polling); nil means the real ones.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, sleep func(context.Context, time.Duration) bool) error {
 	// The logger and the progress printer write to stderr from different
 	// goroutines: serialize them.
 	stderr = &lockedWriter{w: stderr}
-	err := run(ctx, args, stdout, stderr)
+	err := run(ctx, args, stdout, stderr, sleep)
 	if err != nil {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.err != nil {
@@ -118,7 +124,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, sleep func(context.Context, time.Duration) bool) error {
 	// A --config given before the command applies to it too.
 	global := flag.NewFlagSet("digest", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
@@ -135,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("no command given")
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
-	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath}
+	e := &env{stdout: stdout, stderr: stderr, configPath: *configPath, sleep: sleep}
 	err := e.dispatch(ctx, cmd, rest)
 	e.finish(cmd, err)
 	return err
