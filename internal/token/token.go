@@ -64,7 +64,10 @@ var b64 = base64.RawURLEncoding.Strict()
 // unbound). The payload travels readable: it holds ids and times, never a
 // secret or an address.
 func Sign(secret []byte, purpose Purpose, payload, bind string) string {
-	return seal(secret, purpose, payload, bind)
+	raw := make([]byte, 0, len(payload)+macSize)
+	raw = append(raw, payload...)
+	raw = append(raw, tokenMAC(secret, purpose, payload, bind)...)
+	return b64.EncodeToString(raw)
 }
 
 // Sealed is a decoded token whose payload is not trusted until Verify
@@ -88,14 +91,10 @@ func Open(tok string) (Sealed, error) {
 // Verify checks the signature of s for purpose and bind under secret:
 // ErrInvalid when it does not match.
 func (s Sealed) Verify(secret []byte, purpose Purpose, bind string) error {
-	return verify(secret, purpose, s.Payload, bind, s.mac)
-}
-
-func seal(secret []byte, context Purpose, payload, bind string) string {
-	raw := make([]byte, 0, len(payload)+macSize)
-	raw = append(raw, payload...)
-	raw = append(raw, tokenMAC(secret, context, payload, bind)...)
-	return b64.EncodeToString(raw)
+	if !hmac.Equal(s.mac, tokenMAC(secret, purpose, s.Payload, bind)) {
+		return ErrInvalid
+	}
+	return nil
 }
 
 // unseal splits a token into its payload and MAC without checking the MAC.
@@ -116,13 +115,6 @@ func unseal(tok string) (payload string, mac []byte, err error) {
 		return "", nil, ErrInvalid
 	}
 	return string(raw[:len(raw)-macSize]), raw[len(raw)-macSize:], nil
-}
-
-func verify(secret []byte, context Purpose, payload, bind string, mac []byte) error {
-	if !hmac.Equal(mac, tokenMAC(secret, context, payload, bind)) {
-		return ErrInvalid
-	}
-	return nil
 }
 
 func tokenMAC(secret []byte, context Purpose, payload, bind string) []byte {
@@ -158,7 +150,7 @@ func parseID(s string) (int64, bool) {
 // from the unsubscribe page. Bound, a link from an old message stops
 // working if its id ever names another reader.
 func Unsubscribe(secret []byte, subscriberID int64, issueID, email string) string {
-	return seal(secret, tokenContext, strconv.FormatInt(subscriberID, 10)+"."+issueID, bindKey(email))
+	return Sign(secret, tokenContext, strconv.FormatInt(subscriberID, 10)+"."+issueID, bindKey(email))
 }
 
 // ParseUnsubscribe checks a token made by Unsubscribe with the same secret and returns
@@ -166,11 +158,11 @@ func Unsubscribe(secret []byte, subscriberID int64, issueID, email string) strin
 // malformed or forged token, or one whose id now names another address,
 // gives ErrInvalid; a failing lookup gives its error.
 func ParseUnsubscribe(secret []byte, tok string, lookup Lookup) (subscriberID int64, issueID string, err error) {
-	payload, mac, err := unseal(tok)
+	sealed, err := Open(tok)
 	if err != nil {
 		return 0, "", err
 	}
-	idText, issueID, ok := strings.Cut(payload, ".")
+	idText, issueID, ok := strings.Cut(sealed.Payload, ".")
 	if !ok {
 		return 0, "", ErrInvalid
 	}
@@ -182,7 +174,7 @@ func ParseUnsubscribe(secret []byte, tok string, lookup Lookup) (subscriberID in
 	if err != nil {
 		return 0, "", err
 	}
-	if err := verify(secret, tokenContext, payload, bindKey(email), mac); err != nil {
+	if err := sealed.Verify(secret, tokenContext, bindKey(email)); err != nil {
 		return 0, "", err
 	}
 	return id, issueID, nil
@@ -195,7 +187,7 @@ type Lookup func(id int64) (email string, err error)
 // Preferences returns the token of a subscriber's preferences link,
 // bound to the address. It does not expire: every message carries it.
 func Preferences(secret []byte, subscriberID int64, email string) string {
-	return seal(secret, preferencesContext, strconv.FormatInt(subscriberID, 10), bindKey(email))
+	return Sign(secret, preferencesContext, strconv.FormatInt(subscriberID, 10), bindKey(email))
 }
 
 // ParsePreferences checks a token made by Preferences and returns
@@ -203,11 +195,11 @@ func Preferences(secret []byte, subscriberID int64, email string) string {
 // or one whose id now names another address, and lookup's error when that
 // fails.
 func ParsePreferences(secret []byte, tok string, lookup Lookup) (int64, error) {
-	payload, mac, err := unseal(tok)
+	sealed, err := Open(tok)
 	if err != nil {
 		return 0, err
 	}
-	id, ok := parseID(payload)
+	id, ok := parseID(sealed.Payload)
 	if !ok {
 		return 0, ErrInvalid
 	}
@@ -217,7 +209,7 @@ func ParsePreferences(secret []byte, tok string, lookup Lookup) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := verify(secret, preferencesContext, payload, bindKey(email), mac); err != nil {
+	if err := sealed.Verify(secret, preferencesContext, bindKey(email)); err != nil {
 		return 0, err
 	}
 	return id, nil
@@ -227,7 +219,7 @@ func ParsePreferences(secret []byte, tok string, lookup Lookup) (int64, error) {
 // to the address and valid until expires.
 func Confirm(secret []byte, signupID int64, email string, expires time.Time) string {
 	payload := strconv.FormatInt(signupID, 10) + "." + strconv.FormatInt(expires.Unix(), 10)
-	return seal(secret, confirmContext, payload, bindKey(email))
+	return Sign(secret, confirmContext, payload, bindKey(email))
 }
 
 // ParseConfirm checks a token made by Confirm and returns the
@@ -235,11 +227,11 @@ func Confirm(secret []byte, signupID int64, email string, expires time.Time) str
 // whose id now names another address), lookup's error when that fails, and
 // ErrExpired for a genuine token past its time at now.
 func ParseConfirm(secret []byte, tok string, now time.Time, lookup Lookup) (int64, error) {
-	payload, mac, err := unseal(tok)
+	sealed, err := Open(tok)
 	if err != nil {
 		return 0, err
 	}
-	idText, expText, ok := strings.Cut(payload, ".")
+	idText, expText, ok := strings.Cut(sealed.Payload, ".")
 	if !ok {
 		return 0, ErrInvalid
 	}
@@ -252,7 +244,7 @@ func ParseConfirm(secret []byte, tok string, now time.Time, lookup Lookup) (int6
 	if err != nil {
 		return 0, err
 	}
-	if err := verify(secret, confirmContext, payload, bindKey(email), mac); err != nil {
+	if err := sealed.Verify(secret, confirmContext, bindKey(email)); err != nil {
 		return 0, err
 	}
 	if !now.Before(time.Unix(exp, 0)) {
@@ -266,21 +258,21 @@ func ParseConfirm(secret []byte, tok string, now time.Time, lookup Lookup) (int6
 // cookie to tie a form to, it proves that the POST comes from a page this
 // server rendered for that link, recently.
 func Form(secret []byte, scope string, now time.Time) string {
-	return seal(secret, formContext, strconv.FormatInt(now.Unix(), 10), scope)
+	return Sign(secret, formContext, strconv.FormatInt(now.Unix(), 10), scope)
 }
 
 // CheckForm checks a token made by Form for scope: ErrInvalid
 // when it is malformed, forged or for another scope, ErrExpired when
 // it is older than maxAge (or from the future) at now.
 func CheckForm(secret []byte, scope, tok string, now time.Time, maxAge time.Duration) error {
-	payload, mac, err := unseal(tok)
+	sealed, err := Open(tok)
 	if err != nil {
 		return err
 	}
-	if err := verify(secret, formContext, payload, scope, mac); err != nil {
+	if err := sealed.Verify(secret, formContext, scope); err != nil {
 		return err
 	}
-	issued, ok := parseID(payload)
+	issued, ok := parseID(sealed.Payload)
 	if !ok {
 		return ErrInvalid
 	}
