@@ -96,7 +96,6 @@ func (s *daemonSite) second(t *testing.T) (string, int) {
 	return path, port
 }
 
-
 // daemonProc is a running daemon.
 type daemonProc struct {
 	t      *testing.T
