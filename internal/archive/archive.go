@@ -1,7 +1,9 @@
-// Package archive turns the folder of built issues into a static site: an
-// index page listing every issue and an Atom feed of the latest ones. Both
-// files use relative links, so the folder can be published under any base
-// URL or opened from disk.
+// Package archive is the folder of built issues as a static site: Save and
+// Load write and read one issue's folder (issue.json and its web version),
+// and Write rewrites the index page listing every issue and the Atom feed
+// of the latest ones. The index uses relative links, so the folder can be
+// published under any base URL or opened from disk; the feed uses absolute
+// links when Meta.BaseURL is known, relative ones otherwise.
 package archive
 
 import (
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digest/digest/internal/atomicfile"
 	"github.com/digest/digest/internal/issue"
 	"github.com/digest/digest/internal/render"
 	"github.com/digest/digest/internal/schedule"
@@ -76,13 +79,13 @@ func Write(dir string, m Meta, now time.Time) error {
 	index, err := renderIndex(m, entries)
 	if err != nil {
 		errs = append(errs, err)
-	} else if err := writeFile(filepath.Join(dir, IndexFile), index); err != nil {
+	} else if err := atomicfile.Write(filepath.Join(dir, IndexFile), index, 0o644, nil); err != nil {
 		errs = append(errs, fmt.Errorf("archive: %w", err))
 	}
 	feed, err := renderFeed(m, entries, now)
 	if err != nil {
 		errs = append(errs, err)
-	} else if err := writeFile(filepath.Join(dir, FeedFile), feed); err != nil {
+	} else if err := atomicfile.Write(filepath.Join(dir, FeedFile), feed, 0o644, nil); err != nil {
 		errs = append(errs, fmt.Errorf("archive: %w", err))
 	}
 	return errors.Join(errs...)
@@ -180,27 +183,4 @@ func title(name string, e entry) string {
 		return fmt.Sprintf("%s #%d", name, e.iss.Number)
 	}
 	return name + " " + e.dir
-}
-
-// writeFile replaces path atomically: a reader sees the old file or the new
-// one, never a part.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

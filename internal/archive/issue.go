@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/digest/digest/internal/atomicfile"
 	"github.com/digest/digest/internal/issue"
 )
 
@@ -39,7 +40,7 @@ func Save(dir string, iss issue.Issue, html, text string) (string, error) {
 		{TextFile, []byte(text)},
 		{IssueFile, append(meta, '\n')},
 	} {
-		if err := writeFile(filepath.Join(d, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(d, f.name), f.data, 0o644, nil); err != nil {
 			return "", fmt.Errorf("archive: %w", err)
 		}
 	}

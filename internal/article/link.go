@@ -108,28 +108,3 @@ func WebURL(link string) string {
 	}
 	return ""
 }
-
-// Dedupe returns the articles in order, keeping only the first one for each
-// ID and for each canonical link. The input is not modified.
-func Dedupe(as []Article) []Article {
-	seenID := make(map[string]bool, len(as))
-	seenLink := make(map[string]bool, len(as))
-	out := make([]Article, 0, len(as))
-	for _, a := range as {
-		link := ""
-		if a.Link != "" {
-			link = Canonical(a.Link)
-		}
-		if (a.ID != "" && seenID[a.ID]) || (link != "" && seenLink[link]) {
-			continue
-		}
-		if a.ID != "" {
-			seenID[a.ID] = true
-		}
-		if link != "" {
-			seenLink[link] = true
-		}
-		out = append(out, a)
-	}
-	return out
-}

@@ -1,7 +1,6 @@
 package article
 
 import (
-	"slices"
 	"testing"
 )
 
@@ -69,33 +68,5 @@ func TestWebURL(t *testing.T) {
 				t.Errorf("WebURL(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestDedupe(t *testing.T) {
-	in := []Article{
-		{ID: "a", Link: "https://ex.org/1?utm_source=x", Title: "first"},
-		{ID: "b", Link: "https://EX.org/1#top", Title: "same link as first"},
-		{ID: "a", Link: "https://ex.org/other", Title: "same id as first"},
-		{ID: "c", Link: "", Title: "no link"},
-		{ID: "d", Link: "", Title: "no link either"},
-		{ID: "e", Link: "https://ex.org/2", Title: "second"},
-		{ID: "", Link: "https://ex.org/2/", Title: "different path"},
-	}
-	orig := slices.Clone(in)
-	got := Dedupe(in)
-	var titles []string
-	for _, a := range got {
-		titles = append(titles, a.Title)
-	}
-	want := []string{"first", "no link", "no link either", "second", "different path"}
-	if !slices.Equal(titles, want) {
-		t.Errorf("Dedupe titles = %q, want %q", titles, want)
-	}
-	if !slices.EqualFunc(in, orig, func(a, b Article) bool { return a.ID == b.ID && a.Title == b.Title }) {
-		t.Error("Dedupe modified its input")
-	}
-	if got := Dedupe(nil); len(got) != 0 {
-		t.Errorf("Dedupe(nil) = %v", got)
 	}
 }

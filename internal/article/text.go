@@ -165,62 +165,91 @@ func Clean(s string) string { return PlainText(s) }
 // punctuation that ends a word ("budget ." where markup was removed) is
 // dropped too. Text that is already clean is returned without a copy.
 func collapse(s string) string {
-	var b []byte // nil while the output equals s[:i]
-	space := false
-	start := true // nothing written yet
+	c := collapser{s: s, start: true}
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf { // ASCII fast path
-			switch {
-			case c == ' ' && !space && !start && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f &&
-				!(closing(s[i+1]) && endsWord(s, i+2)):
-				// A single space between words: kept as it is.
-				if b != nil {
-					b = append(b, ' ')
-				}
-				i++
-				continue
-			case c == ' ' || (c >= '\t' && c <= '\r'):
-				b = diverge(b, s, i)
-				space = true
-			case c < 0x20 || c == 0x7f:
-				b = diverge(b, s, i)
-			default:
-				if space && !start && !(closing(c) && endsWord(s, i+1)) {
-					b = append(b, ' ')
-				}
-				space, start = false, false
-				if b != nil {
-					b = append(b, c)
-				}
+		if ch := s[i]; ch > ' ' && ch < 0x7f && !c.space {
+			// Most bytes: a printable ASCII character inside a word.
+			c.start = false
+			if c.b != nil {
+				c.b = append(c.b, ch)
 			}
 			i++
-			continue
+		} else if ch < utf8.RuneSelf {
+			i = c.ascii(i)
+		} else {
+			i = c.nonASCII(i)
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError: // invalid byte, or a U+FFFD left by a decoder
-			b = diverge(b, s, i)
-		case unicode.IsSpace(r): // before IsControl: U+0085 is both
-			b = diverge(b, s, i)
-			space = true
-		case unicode.IsControl(r), r == '\u00AD', r == '\u200B', r == '\uFEFF':
-			b = diverge(b, s, i)
-		default:
-			if space && !start {
-				b = append(b, ' ')
-			}
-			space, start = false, false
-			if b != nil {
-				b = append(b, s[i:i+n]...)
-			}
-		}
-		i += n
 	}
-	if b == nil {
+	if c.b == nil {
 		return s
 	}
-	return string(b)
+	return string(c.b)
+}
+
+// collapser is the state of collapse between characters.
+type collapser struct {
+	s     string
+	b     []byte // nil while the output equals s[:i]
+	space bool   // white space seen since the last character kept
+	start bool   // nothing written yet
+}
+
+// ascii handles the ASCII byte at i (the fast path) and returns the index
+// of the next character.
+func (c *collapser) ascii(i int) int {
+	ch := c.s[i]
+	switch {
+	case ch == ' ' && c.singleSpace(i):
+		// A single space between words: kept as it is.
+		if c.b != nil {
+			c.b = append(c.b, ' ')
+		}
+	case ch == ' ' || (ch >= '\t' && ch <= '\r'):
+		c.b = diverge(c.b, c.s, i)
+		c.space = true
+	case ch < 0x20 || ch == 0x7f:
+		c.b = diverge(c.b, c.s, i)
+	default:
+		c.keep(i, i+1, closing(ch) && endsWord(c.s, i+1))
+	}
+	return i + 1
+}
+
+// singleSpace reports whether the space at i is one between two words,
+// which stays as it is.
+func (c *collapser) singleSpace(i int) bool {
+	s := c.s
+	return !c.space && !c.start && i+1 < len(s) && s[i+1] > ' ' && s[i+1] < 0x7f &&
+		!(closing(s[i+1]) && endsWord(s, i+2))
+}
+
+// nonASCII handles the rune at i and returns the index of the next one.
+func (c *collapser) nonASCII(i int) int {
+	r, n := utf8.DecodeRuneInString(c.s[i:])
+	switch {
+	case r == utf8.RuneError: // invalid byte, or a U+FFFD left by a decoder
+		c.b = diverge(c.b, c.s, i)
+	case unicode.IsSpace(r): // before IsControl: U+0085 is both
+		c.b = diverge(c.b, c.s, i)
+		c.space = true
+	case unicode.IsControl(r), r == '\u00AD', r == '\u200B', r == '\uFEFF':
+		c.b = diverge(c.b, c.s, i)
+	default:
+		c.keep(i, i+n, false)
+	}
+	return i + n
+}
+
+// keep writes s[i:j], after the one space that stands for the white space
+// before it unless it starts the text or closes a word.
+func (c *collapser) keep(i, j int, closes bool) {
+	if c.space && !c.start && !closes {
+		c.b = append(c.b, ' ')
+	}
+	c.space, c.start = false, false
+	if c.b != nil {
+		c.b = append(c.b, c.s[i:j]...)
+	}
 }
 
 // closing is punctuation that follows a word without a space: a space

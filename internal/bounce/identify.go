@@ -5,6 +5,7 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/token"
 )
 
 // Reader is the subscriber (and the issue) a verdict is about.
@@ -27,7 +28,7 @@ type Resolver struct {
 	Secret []byte
 	// Lookup gives the address of a subscriber id; an error wrapping
 	// ledger.ErrNotFound means the reader is gone.
-	Lookup mail.Lookup
+	Lookup token.Lookup
 	// Sent, when set, reports whether an issue was sent to a subscriber:
 	// a Message-ID, which is not bound to the address, names only a
 	// reader who was sent that issue.
@@ -77,7 +78,7 @@ func (r Resolver) Identify(t Tokens) (Reader, error) {
 		}
 	}
 	for _, tok := range t.Unsubscribe {
-		id, issue, err := mail.ParseToken(r.Secret, tok, r.Lookup)
+		id, issue, err := token.ParseUnsubscribe(r.Secret, tok, r.Lookup)
 		if rd, done, err := r.result(id, issue, "list-unsubscribe", err); done {
 			return rd, err
 		}
@@ -91,7 +92,7 @@ func (r Resolver) result(id int64, issue, via string, err error) (Reader, bool, 
 	switch {
 	case err == nil:
 		return Reader{SubscriberID: id, IssueID: issue, Via: via}, true, nil
-	case errors.Is(err, mail.ErrBadToken), errors.Is(err, ledger.ErrNotFound):
+	case errors.Is(err, token.ErrInvalid), errors.Is(err, ledger.ErrNotFound):
 		return Reader{}, false, nil
 	}
 	return Reader{}, true, err

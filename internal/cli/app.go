@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +46,9 @@ type env struct {
 	clock func() time.Time
 	// hooks are the ESP webhooks, once the bounce intakes started.
 	hooks atomic.Pointer[web.Hooks]
+	// sleep replaces delivery's waits (backoff, polling) in tests; nil
+	// means real waits.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // now is the command's clock: --now, or the real time.
@@ -111,37 +113,6 @@ func (e *env) observe(b *pipeline.Built) {
 	}
 }
 
-// newLogger logs to w at log.level: as text for a person at a terminal, as
-// JSON (one object a line) for a log collector otherwise, unless log.format
-// says which. Secrets and subscriber lists are never logged: callers pass
-// counts and ids, not addresses.
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	return leveledLogger(w, c.Format, c.SlogLevel())
-}
-
-// leveledLogger is newLogger with a level that may change later (a
-// *slog.LevelVar, for the daemon's reload).
-func leveledLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
-	json := format == "json"
-	if format == "" || format == "auto" {
-		json = !isTerminal(w)
-	}
-	if json {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// readableDurations writes durations as "1.5s", not as nanoseconds: the JSON
-// handler would print 1500000000.
-func readableDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		a.Value = slog.StringValue(a.Value.Duration().String())
-	}
-	return a
-}
-
 // sources builds every configured source. Fetched documents are cached in
 // the store (conditional GET), and a failing source falls back to its last
 // good copy while that is younger than the digest window.
@@ -149,7 +120,7 @@ func (e *env) sources() ([]source.Source, error) {
 	fc := fetch.New(fetch.Options{UserAgent: "digest/" + version + " (+" + e.cfg.Newsletter.BaseURL + ")"})
 	senv := source.Env{
 		Fetcher: fc, Sanitizer: article.NewSanitizer(), TeaserLength: e.cfg.Digest.TeaserLength,
-		Logger: e.log, Location: e.cfg.Location(), Cache: docCache{e.store}, StaleFallback: e.cfg.Digest.Window,
+		Logger: e.log, Location: e.cfg.Location(), Cache: e.store, StaleFallback: e.cfg.Digest.Window,
 		Now: e.now,
 	}
 	var out []source.Source
@@ -167,18 +138,6 @@ func (e *env) sources() ([]source.Source, error) {
 		out = append(out, src)
 	}
 	return out, nil
-}
-
-// docCache keeps sources' documents in the store.
-type docCache struct{ st *store.Store }
-
-func (c docCache) Get(ctx context.Context, key string) (source.Cached, bool, error) {
-	d, ok, err := c.st.GetDocument(ctx, key)
-	return source.Cached(d), ok, err
-}
-
-func (c docCache) Put(ctx context.Context, key string, d source.Cached) error {
-	return c.st.PutDocument(ctx, key, store.Document(d))
 }
 
 func (e *env) newsletter() render.Newsletter {
@@ -237,16 +196,21 @@ func (e *env) pipeline() (*pipeline.Pipeline, error) {
 	}, nil
 }
 
-// composer builds messages; the secret comes from the config or, when it is
-// empty, from the store (generated once). clock stamps the Date header.
+// secret is the key that signs readers' links: secret (or DIGEST_SECRET),
+// else the one generated once and kept in the store.
+func (e *env) secret(ctx context.Context) ([]byte, error) {
+	if e.cfg.Secret != "" {
+		return []byte(e.cfg.Secret), nil
+	}
+	return e.store.Secret(ctx)
+}
+
+// composer builds messages, signing links with e.secret. clock stamps the
+// Date header.
 func (e *env) composer(ctx context.Context, clock func() time.Time) (*mail.Composer, error) {
-	secret := []byte(e.cfg.Secret)
-	if len(secret) == 0 {
-		s, err := e.store.Secret(ctx)
-		if err != nil {
-			return nil, err
-		}
-		secret = s
+	secret, err := e.secret(ctx)
+	if err != nil {
+		return nil, err
 	}
 	n := e.cfg.Newsletter
 	opts := mail.Options{
@@ -276,7 +240,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := e.transport()
+	t, err := e.transport()
 	if err != nil {
 		return err
 	}
@@ -295,6 +259,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	d.Engine = e.engineOptions(e.now)
 	d.Host, d.PID = host, os.Getpid()
 	d.Clock = e.now
+	d.Sleep = e.sleep
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {
 		d.Sync = (&csvSync{e: e, path: path}).sync
@@ -323,87 +288,19 @@ func (e *env) where() string {
 	return fmt.Sprintf("SMTP %s:%d", e.cfg.SMTP.Host, e.cfg.SMTP.Port)
 }
 
-// transport opens the configured delivery transport.
-func (e *env) transport() (deliver.Transport, string, error) {
+// transport opens the configured delivery transport (e.where names it).
+func (e *env) transport() (deliver.Transport, error) {
 	if e.cfg.Delivery.Transport == "file" {
-		return deliver.NewFile(e.cfg.Delivery.Outbox), "files under " + e.cfg.Delivery.Outbox, nil
+		return deliver.NewFile(e.cfg.Delivery.Outbox), nil
 	}
 	s := e.cfg.SMTP
 	t, err := deliver.NewSMTP(deliver.SMTPOptions{
 		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password, TLS: s.TLS,
 		InsecureSkipVerify: s.InsecureSkipVerify, Timeout: s.Timeout, DataTimeout: s.DataTimeout, Auth: s.Auth,
+		HELO: s.HELO,
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
+		return nil, fmt.Errorf("%s: smtp: %w", e.cfg.Path, err)
 	}
-	return t, fmt.Sprintf("SMTP %s:%d", s.Host, s.Port), nil
-}
-
-// relPath shows a path relative to the working directory when it is inside it.
-func relPath(p string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return p
-	}
-	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
-		return r
-	}
-	return p
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-// failStreak is how many failed runs in a row make a source's report loud.
-const failStreak = 3
-
-// printSources reports each source's yield; failures loudly, and the
-// items or files a source skipped as warnings. The source is named once
-// per line, and several reasons go one per line below it.
-func printSources(w io.Writer, results []pipeline.SourceResult) {
-	var failed, partial int
-	for _, r := range results {
-		switch {
-		case r.Failed():
-			failed++
-		case r.Err != nil:
-			partial++
-		}
-	}
-	summary := fmt.Sprintf("Sources: %d ok", len(results)-failed-partial)
-	if partial > 0 {
-		summary += fmt.Sprintf(", %d partial", partial)
-	}
-	fmt.Fprintf(w, "%s, %d failed\n", summary, failed)
-	for _, r := range results {
-		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
-		switch {
-		case r.Failing(failStreak):
-			printReasons(w, fmt.Sprintf("  !!! %s has failed %d runs in a row", r.Name, r.Streak), r.Err)
-		case r.Failed():
-			printReasons(w, "  ! "+r.Name, r.Err)
-		case r.Err != nil:
-			printReasons(w, "  ~ "+r.Name+": "+yield+"; skipped", r.Err)
-		default:
-			fmt.Fprintf(w, "    %s: %s\n", r.Name, yield)
-		}
-	}
-}
-
-// printReasons prints head with err's reasons: one on the same line,
-// several one per line below.
-func printReasons(w io.Writer, head string, err error) {
-	reasons := source.Reasons(err)
-	if len(reasons) == 1 {
-		fmt.Fprintf(w, "%s: %s\n", head, reasons[0])
-		return
-	}
-	fmt.Fprintf(w, "%s:\n", head)
-	for _, r := range reasons {
-		fmt.Fprintf(w, "      %s\n", r)
-	}
+	return t, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/digest/digest/internal/pipeline"
 )
@@ -16,13 +15,7 @@ func (e *env) build(ctx context.Context, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	now, err := f.clock()
-	if err != nil {
-		return err
-	}
-	if f.now != "" {
-		e.clock = func() time.Time { return now }
-	}
+	now := e.now()
 	if err := e.load(ctx); err != nil {
 		return err
 	}

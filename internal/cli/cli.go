@@ -107,10 +107,16 @@ func ExitCode(err error) int {
 // diagnostics to stderr, and returns an error whose ExitCode is the process
 // exit code; the error has already been printed.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, stdout, stderr, nil)
+}
+
+// runWith is Run with sleep in place of the real waits of delivery
+// (backoff, polling); nil means the real ones.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, sleep func(context.Context, time.Duration) bool) error {
 	// The logger and the progress printer write to stderr from different
 	// goroutines: serialize them.
 	stderr = &lockedWriter{w: stderr}
-	err := run(ctx, args, stdout, stderr)
+	err := run(ctx, args, stdout, stderr, sleep)
 	if err != nil {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.err != nil {
@@ -123,7 +129,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, sleep func(context.Context, time.Duration) bool) error {
 	// A --config given before the command applies to it too.
 	global := flag.NewFlagSet("digest", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
@@ -140,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("no command given")
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
-	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr, configPath: *configPath}
+	e := &env{stdin: os.Stdin, stdout: stdout, stderr: stderr, configPath: *configPath, sleep: sleep}
 	err := e.dispatch(ctx, cmd, rest)
 	e.finish(cmd, err)
 	return err
@@ -315,6 +321,14 @@ func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, er
 		return nil, usagef("%s: expected %s, got %q", f.Name(), argsWanted(minArgs, maxArgs), pos)
 	}
 	e.configPath = f.config
+	if f.now != "" {
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.now))
+		if err != nil {
+			return nil, usagef("--now %q: want an RFC 3339 time such as 2026-11-30T08:00:00Z", f.now)
+		}
+		// Set before load, so that the store's own stamps follow it too.
+		e.clock = func() time.Time { return t }
+	}
 	return pos, nil
 }
 
@@ -327,16 +341,4 @@ func argsWanted(min, max int) string {
 	default:
 		return fmt.Sprintf("%d to %d arguments", min, max)
 	}
-}
-
-// clock returns the --now time, or the real time.
-func (f *flags) clock() (time.Time, error) {
-	if f.now == "" {
-		return time.Now(), nil
-	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.now))
-	if err != nil {
-		return time.Time{}, usagef("--now %q: want an RFC 3339 time such as 2026-11-30T08:00:00Z", f.now)
-	}
-	return t, nil
 }

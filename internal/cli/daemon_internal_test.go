@@ -3,6 +3,7 @@ package cli
 import "testing"
 
 func TestHealthURL(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ listen, want string }{
 		{"127.0.0.1:8080", "http://127.0.0.1:8080/healthz"},
 		{":8080", "http://127.0.0.1:8080/healthz"},

@@ -14,6 +14,7 @@ import (
 // one sentence glued to the next (and "context canceled" where the user
 // expects "interrupted").
 func TestErrLineKeepsJoinedErrorsApart(t *testing.T) {
+	t.Parallel()
 	err := errors.Join(fmt.Errorf("issue 2026-12-01: %w", context.Canceled), errors.New("216 recipients are still pending"))
 	got := errLine(err)
 	if strings.Contains(got, "canceled 216") {

@@ -12,6 +12,7 @@ import (
 // A reader who left and signed up again is listed once by list and export
 // (as the subscriber), and as the sign-up by list --status pending.
 func TestListOneRowPerAddress(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0, "")
 	if code, _, errs := w.run("subscribers", "add", "alice@example.org", "--name", "Alice"); code != 0 {
 		t.Fatalf("add: %s", errs)

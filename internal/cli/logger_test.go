@@ -12,6 +12,7 @@ import (
 // A log collector (anything but a terminal) gets JSON unless log.format says
 // otherwise.
 func TestNewLoggerFormat(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		format string
 		json   bool

@@ -33,13 +33,6 @@ func (e *env) preview(ctx context.Context, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	now, err := f.clock()
-	if err != nil {
-		return err
-	}
-	if f.now != "" {
-		e.clock = func() time.Time { return now }
-	}
 	if *token == "" {
 		*token = os.Getenv(previewTokenEnv)
 	}

@@ -165,6 +165,7 @@ func waitPage(t *testing.T, u, want string) string {
 }
 
 func TestPreviewCommand(t *testing.T) {
+	t.Parallel()
 	w := newPreviewWorld(t)
 	var out, errb bytes.Buffer
 	if err := cli.Run(context.Background(), []string{"subscribers", "add", "ann@example.org", "--name", "Ann Reader", "--config", w.config}, &out, &errb); err != nil {
@@ -290,6 +291,7 @@ func TestPreviewNeedsATokenOffLoopback(t *testing.T) {
 }
 
 func TestPreviewTestSendToFiles(t *testing.T) {
+	t.Parallel()
 	w := newPreviewWorld(t)
 	cfg, _ := os.ReadFile(w.config)
 	write(t, w.config, strings.Replace(string(cfg), "delivery: {transport: smtp}", "delivery: {transport: file, outbox: outbox}", 1))

@@ -15,6 +15,7 @@ import (
 // the preview differs from what is sent (issue 11: "their topics, their
 // exact sections").
 func TestPreviewViewAsKeepsTheReadersTopics(t *testing.T) {
+	t.Parallel()
 	w := newPreviewWorld(t)
 	var out, errb bytes.Buffer
 	if err := cli.Run(context.Background(), []string{"subscribers", "add", "tess@example.org", "--name", "Tess", "--topics", "town", "--config", w.config}, &out, &errb); err != nil {

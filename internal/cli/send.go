@@ -25,13 +25,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	now, err := f.clock()
-	if err != nil {
-		return err
-	}
-	if f.now != "" {
-		e.clock = func() time.Time { return now }
-	}
+	now := e.now()
 	if *to != "" && *dryRun {
 		return usagef("send: --to and --dry-run do not go together")
 	}

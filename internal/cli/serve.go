@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -10,8 +9,6 @@ import (
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
-	"github.com/digest/digest/internal/store"
-	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/web"
 )
 
@@ -99,7 +96,7 @@ func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := e.transport()
+	t, err := e.transport()
 	if err != nil {
 		return nil, err
 	}
@@ -113,20 +110,11 @@ func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
 	}
 	n := e.cfg.Newsletter
 	return web.New(web.Options{
-		Store: webStore{e.store}, Mailer: noticeMailer{comp: comp, t: t}, Secret: secret,
+		Store: e.store, Mailer: noticeMailer{comp: comp, t: t}, Secret: secret,
 		ListName: n.Name, BaseURL: n.BaseURL, Topics: topics, DoubleOptIn: n.DoubleOptIn,
 		Rules: e.addressRules(), ClientIPHeader: e.cfg.Server.ClientIPHeader,
 		Now: e.now, Logger: e.log,
 	})
-}
-
-// secret is the key that signs readers' links: secret (or DIGEST_SECRET),
-// else the one generated once and kept in the store, as the composer uses.
-func (e *env) secret(ctx context.Context) ([]byte, error) {
-	if e.cfg.Secret != "" {
-		return []byte(e.cfg.Secret), nil
-	}
-	return e.store.Secret(ctx)
 }
 
 // noticeMailer sends the web's notices through the configured transport,
@@ -143,51 +131,4 @@ func (m noticeMailer) Send(ctx context.Context, n mail.Notice) error {
 		return err
 	}
 	return deliver.SendMessage(ctx, m.t, &msg, ledger.Recipient{IssueID: "notices", Email: msg.To})
-}
-
-// webStore adapts the store to web.Store: its not-found errors become
-// web.ErrNotFound.
-type webStore struct{ st *store.Store }
-
-func notFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
-	}
-	return err
-}
-
-func (w webStore) Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error) {
-	s, err := w.st.Subscriber(ctx, id)
-	return s, notFound(err)
-}
-
-func (w webStore) Get(ctx context.Context, email string) (subscriber.Subscriber, error) {
-	s, err := w.st.Get(ctx, email)
-	return s, notFound(err)
-}
-
-func (w webStore) Unsubscribe(ctx context.Context, id int64) error {
-	return notFound(w.st.Unsubscribe(ctx, id))
-}
-
-func (w webStore) Resubscribe(ctx context.Context, id int64) error {
-	return notFound(w.st.Resubscribe(ctx, id))
-}
-
-func (w webStore) SetPreferences(ctx context.Context, id int64, name string, topics []string) error {
-	return notFound(w.st.SetPreferences(ctx, id, name, topics))
-}
-
-func (w webStore) PutSignup(ctx context.Context, email, name string, topics []string) (subscriber.Signup, error) {
-	return w.st.PutSignup(ctx, email, name, topics)
-}
-
-func (w webStore) Signup(ctx context.Context, id int64) (subscriber.Signup, error) {
-	s, err := w.st.Signup(ctx, id)
-	return s, notFound(err)
-}
-
-func (w webStore) ConfirmSignup(ctx context.Context, id int64) (subscriber.Subscriber, error) {
-	s, err := w.st.ConfirmSignup(ctx, id)
-	return s, notFound(err)
 }

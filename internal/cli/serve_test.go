@@ -131,6 +131,7 @@ func get(t *testing.T, target string) (int, string) {
 // confirmation, and checks that the next issue skips exactly the readers
 // who left and reaches the new one.
 func TestServeUnsubscribeThenNextIssue(t *testing.T) {
+	t.Parallel()
 	local := filepath.Join(t.TempDir(), "local")
 	if err := os.MkdirAll(local, 0o755); err != nil {
 		t.Fatal(err)

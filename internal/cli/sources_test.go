@@ -21,6 +21,7 @@ func (w *world) addSources(lines ...string) {
 }
 
 func TestBadNoteIsAWarning(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 1, "")
 	notes := filepath.Join(w.dir, "drafts")
 	if err := os.MkdirAll(notes, 0o755); err != nil {
@@ -77,6 +78,7 @@ func TestBadNoteIsAWarning(t *testing.T) {
 }
 
 func TestEverySourceFailed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 1, "")
 	data, _ := os.ReadFile(w.config)
 	cfg := string(data)

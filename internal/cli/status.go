@@ -160,10 +160,7 @@ func (e *env) sourcesCheck(ctx context.Context, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	now, err := f.clock()
-	if err != nil {
-		return err
-	}
+	now := e.now()
 	if err := e.load(ctx); err != nil {
 		return err
 	}

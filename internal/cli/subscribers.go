@@ -284,10 +284,6 @@ func (e *env) subsRemove(ctx context.Context, args []string) error {
 	return nil
 }
 
-// listHeader is the header of `subscribers list` and `export`; import
-// reads the same columns back.
-var listHeader = []string{"email", "name", "status", "topics", "created", "updated"}
-
 func (e *env) subsList(ctx context.Context, args []string) error {
 	f := newFlags(e, "subscribers list", false)
 	status := f.String("status", "", "only subscribers with this status: "+strings.Join(subscriber.Statuses, ", "))
@@ -319,7 +315,7 @@ func (e *env) writeList(ctx context.Context, status string) error {
 		return err
 	}
 	w := csv.NewWriter(e.stdout)
-	if err := w.Write(listHeader); err != nil {
+	if err := w.Write(subscriber.Columns); err != nil {
 		return err
 	}
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }

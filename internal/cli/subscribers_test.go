@@ -8,6 +8,7 @@ import (
 )
 
 func TestImportReportsDuplicatesAndAddressErrors(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0, "")
 	csv := filepath.Join(w.dir, "import.csv")
 	write(t, csv, "email,name,topics\n"+
@@ -63,6 +64,7 @@ func TestImportReportsDuplicatesAndAddressErrors(t *testing.T) {
 }
 
 func TestAddAndRemoveSayWhatHappened(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0, "")
 	steps := []struct {
 		args []string
@@ -95,6 +97,7 @@ func TestAddAndRemoveSayWhatHappened(t *testing.T) {
 }
 
 func TestExportImportRoundTrip(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0, "")
 	for _, args := range [][]string{
 		{"add", "ann@example.org", "--name", "Ann, Jr.", "--topics", "world,nature"},

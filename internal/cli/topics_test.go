@@ -12,6 +12,7 @@ import (
 // nothing this week is skipped (and counted so), and a reader without
 // topics gets everything.
 func TestTopicsPickSections(t *testing.T) {
+	t.Parallel()
 	quiet := filepath.Join(t.TempDir(), "quiet")
 	if err := os.MkdirAll(quiet, 0o755); err != nil {
 		t.Fatal(err)

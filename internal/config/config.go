@@ -131,6 +131,9 @@ type SMTP struct {
 	// EnvelopeFrom is the MAIL FROM address, where bounces go; empty means
 	// newsletter.from's address.
 	EnvelopeFrom string `yaml:"envelope_from"`
+	// HELO is the name given in EHLO; empty means the machine's host
+	// name, which behind NAT is often not one the relay accepts.
+	HELO string `yaml:"helo"`
 	// PerHour and PerDay cap messages for relays with quotas; 0 = no cap.
 	PerHour int `yaml:"per_hour"`
 	PerDay  int `yaml:"per_day"`

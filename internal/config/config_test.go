@@ -60,6 +60,7 @@ func TestLoadFull(t *testing.T) {
 		SMTP: SMTP{
 			Host: "smtp.example.org", Port: 2525, Username: "mailer", Password: "from-file",
 			TLS: "tls", Connections: 8, Rate: 12.5, Timeout: time.Minute, InsecureSkipVerify: true, DataTimeout: 10 * time.Minute, Auth: "auto",
+			HELO: "mx.example.org",
 		},
 		Delivery: Delivery{Transport: "file", Outbox: "/srv/digest/outbox", MaxAttempts: 3, Lease: 30 * time.Second,
 			RetryFor: 48 * time.Hour, OutageWait: 10 * time.Minute, PauseOnBounceRate: 0.1},
@@ -431,6 +432,7 @@ func TestValidateRules(t *testing.T) {
 		{"smtp data_timeout", func(c *Config) { c.SMTP.DataTimeout = -time.Second }, "smtp.data_timeout"},
 		{"smtp auth", func(c *Config) { c.SMTP.Auth = "kerberos" }, "smtp.auth"},
 		{"smtp envelope_from", func(c *Config) { c.SMTP.EnvelopeFrom = "bounces at example" }, "smtp.envelope_from"},
+		{"smtp helo", func(c *Config) { c.SMTP.HELO = "mx example" }, "smtp.helo"},
 		{"smtp per_hour", func(c *Config) { c.SMTP.PerHour = -1 }, "smtp.per_hour"},
 		{"smtp per_day", func(c *Config) { c.SMTP.PerDay = -5 }, "smtp.per_day"},
 		{"dkim without key", func(c *Config) { c.DKIM = DKIM{Domain: "example.org", Selector: "s1"} }, "dkim.private_key_file"},

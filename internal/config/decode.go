@@ -92,62 +92,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // "key:" with no value keeps the default
 	}
-	t := v.Type()
-	if t == durationType {
-		if n.Kind != yaml.ScalarNode {
-			d.addf(n.Line, key, "expected a duration such as \"168h\", got %s", kindName(n))
-			return
-		}
-		dur, err := parseDuration(n.Value)
-		if err != nil {
-			d.addf(n.Line, key, "%q is not a duration (use e.g. \"168h\", \"20s\" or \"7d\")", n.Value)
-			return
-		}
-		v.SetInt(int64(dur))
+	if v.Type() == durationType {
+		d.duration(n, v, key)
 		return
 	}
-	switch t.Kind() {
+	switch v.Kind() {
 	case reflect.Struct:
 		d.decodeStruct(n, v, key)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.addf(n.Line, key, "expected a list, got %s", kindName(n))
-			return
-		}
-		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			ik := fmt.Sprintf("%s[%d]", key, i)
-			d.lines[ik] = item.Line
-			d.decode(item, s.Index(i), ik)
-		}
-		v.Set(s)
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			d.addf(n.Line, key, "expected a string, got %s", kindName(n))
-			return
-		}
-		v.SetString(n.Value)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		var i int64
-		if n.Kind != yaml.ScalarNode || n.Decode(&i) != nil || v.OverflowInt(i) {
-			d.addf(n.Line, key, "expected an integer, got %s", kindName(n))
-			return
-		}
-		v.SetInt(i)
-	case reflect.Float32, reflect.Float64:
-		var f float64
-		if n.Kind != yaml.ScalarNode || n.Decode(&f) != nil {
-			d.addf(n.Line, key, "expected a number, got %s", kindName(n))
-			return
-		}
-		v.SetFloat(f)
-	case reflect.Bool:
-		var b bool
-		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-			d.addf(n.Line, key, "expected true or false, got %s", kindName(n))
-			return
-		}
-		v.SetBool(b)
+		d.list(n, v, key)
+	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Float32, reflect.Float64, reflect.Bool:
+		d.scalar(n, v, key)
 	case reflect.Pointer:
 		d.decodeOptional(n, v, key)
 	default:
@@ -155,6 +111,68 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.addf(n.Line, key, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
+	}
+}
+
+func (d *decoder) duration(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.ScalarNode {
+		d.addf(n.Line, key, "expected a duration such as \"168h\", got %s", kindName(n))
+		return
+	}
+	dur, err := parseDuration(n.Value)
+	if err != nil {
+		d.addf(n.Line, key, "%q is not a duration (use e.g. \"168h\", \"20s\" or \"7d\")", n.Value)
+		return
+	}
+	v.SetInt(int64(dur))
+}
+
+func (d *decoder) list(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.SequenceNode {
+		d.addf(n.Line, key, "expected a list, got %s", kindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		ik := fmt.Sprintf("%s[%d]", key, i)
+		d.lines[ik] = item.Line
+		d.decode(item, s.Index(i), ik)
+	}
+	v.Set(s)
+}
+
+// scalar decodes a string, integer, number or boolean, naming what was
+// expected when n is not one.
+func (d *decoder) scalar(n *yaml.Node, v reflect.Value, key string) {
+	var want string
+	ok := n.Kind == yaml.ScalarNode
+	switch v.Kind() {
+	case reflect.String:
+		want = "a string"
+		if ok {
+			v.SetString(n.Value)
+		}
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+		var f float64
+		if ok = ok && n.Decode(&f) == nil; ok {
+			v.SetFloat(f)
+		}
+	case reflect.Bool:
+		want = "true or false"
+		var b bool
+		if ok = ok && n.Decode(&b) == nil; ok {
+			v.SetBool(b)
+		}
+	default: // the integer kinds
+		want = "an integer"
+		var i int64
+		if ok = ok && n.Decode(&i) == nil && !v.OverflowInt(i); ok {
+			v.SetInt(i)
+		}
+	}
+	if !ok {
+		d.addf(n.Line, key, "expected %s, got %s", want, kindName(n))
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // newsletter.timezone must load on hosts without a zoneinfo database
-	"unicode"
 
 	"github.com/digest/digest/internal/schedule"
+	"github.com/digest/digest/internal/subscriber"
 )
 
 // Validate checks the whole configuration and returns every problem, joined
@@ -83,24 +83,68 @@ func (c *Config) validate(lines map[string]int) []error {
 		file = "config"
 	}
 	v := &validator{file: file, lines: lines}
+	c.Newsletter.validate(v)
+	c.Digest.validate(v)
+	c.validateSources(v)
+	v.required("archive", c.Archive, "a directory for built issues")
+	v.required("database", c.Database, "a SQLite file or a postgres:// URL")
+	c.SMTP.validate(v)
+	c.DKIM.validate(v)
+	c.validateDelivery(v)
+	c.validateSchedule(v)
+	c.validateBounces(v)
+	c.Server.validate(v)
+	c.Log.validate(v)
+	return v.problems
+}
 
-	n := c.Newsletter
+// required reports an empty val; hint says what the key wants.
+func (v *validator) required(key, val, hint string) {
+	if val == "" {
+		v.addf(key, "required (%s)", hint)
+	}
+}
+
+// address checks that raw, when set, is an email address.
+func (v *validator) address(key, raw string) {
+	if raw == "" {
+		return
+	}
+	if _, err := mail.ParseAddress(raw); err != nil {
+		v.wrap(key, fmt.Sprintf("%q is not an email address", raw), err)
+	}
+}
+
+// positive checks that d is more than zero.
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.addf(key, "must be positive, got %s", d)
+	}
+}
+
+// between checks that lo <= n <= hi.
+func (v *validator) between(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.addf(key, "must be between %d and %d, got %d", lo, hi, n)
+	}
+}
+
+// noCapOrPositive checks a cap where 0 means none.
+func (v *validator) noCapOrPositive(key string, n int) {
+	if n < 0 {
+		v.addf(key, "must be 0 (no cap) or positive, got %d", n)
+	}
+}
+
+func (n Newsletter) validate(v *validator) {
 	if strings.TrimSpace(n.Name) == "" {
 		v.addf("newsletter.name", "required")
 	}
-	if n.From == "" {
-		v.addf("newsletter.from", "required (e.g. \"Weekly <news@example.org>\")")
-	} else if _, err := mail.ParseAddress(n.From); err != nil {
-		v.wrap("newsletter.from", fmt.Sprintf("%q is not an email address", n.From), err)
-	}
-	if n.ReplyTo != "" {
-		if _, err := mail.ParseAddress(n.ReplyTo); err != nil {
-			v.wrap("newsletter.reply_to", fmt.Sprintf("%q is not an email address", n.ReplyTo), err)
-		}
-	}
-	if n.BaseURL == "" {
-		v.addf("newsletter.base_url", "required (the public URL of the web endpoints, e.g. \"https://news.example.org\")")
-	} else {
+	v.required("newsletter.from", n.From, `e.g. "Weekly <news@example.org>"`)
+	v.address("newsletter.from", n.From)
+	v.address("newsletter.reply_to", n.ReplyTo)
+	v.required("newsletter.base_url", n.BaseURL, `the public URL of the web endpoints, e.g. "https://news.example.org"`)
+	if n.BaseURL != "" {
 		v.httpURL("newsletter.base_url", n.BaseURL)
 	}
 	if n.ArchiveURL != "" {
@@ -112,110 +156,104 @@ func (c *Config) validate(lines map[string]int) []error {
 	if n.Language != "" && !languageTag.MatchString(n.Language) {
 		v.addf("newsletter.language", "%q is not a language tag (e.g. en, fr, pt-BR)", n.Language)
 	}
+}
 
-	if c.Digest.Window <= 0 {
-		v.addf("digest.window", "must be positive, got %s", c.Digest.Window)
+func (d Digest) validate(v *validator) {
+	if d.Window <= 0 {
+		v.addf("digest.window", "must be positive, got %s", d.Window)
 	}
-	if c.Digest.MaxArticles < 1 {
-		v.addf("digest.max_articles", "must be at least 1, got %d", c.Digest.MaxArticles)
+	if d.MaxArticles < 1 {
+		v.addf("digest.max_articles", "must be at least 1, got %d", d.MaxArticles)
 	}
-	if c.Digest.TeaserLength < 20 {
-		v.addf("digest.teaser_length", "must be at least 20 characters, got %d", c.Digest.TeaserLength)
+	if d.TeaserLength < 20 {
+		v.addf("digest.teaser_length", "must be at least 20 characters, got %d", d.TeaserLength)
 	}
+}
 
-	c.validateSources(v)
-
-	if c.Archive == "" {
-		v.addf("archive", "required (a directory for built issues)")
-	}
-	if c.Database == "" {
-		v.addf("database", "required (a SQLite file or a postgres:// URL)")
-	}
-
-	s := c.SMTP
+func (s SMTP) validate(v *validator) {
 	v.oneOf("smtp.tls", s.TLS, "none", "starttls", "tls")
-	if s.Port < 1 || s.Port > 65535 {
-		v.addf("smtp.port", "must be between 1 and 65535, got %d", s.Port)
-	}
-	if s.Connections < 1 || s.Connections > 100 {
-		v.addf("smtp.connections", "must be between 1 and 100, got %d", s.Connections)
-	}
+	v.between("smtp.port", s.Port, 1, 65535)
+	v.between("smtp.connections", s.Connections, 1, 100)
 	if s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
 		v.addf("smtp.rate", "must be 0 (unlimited) or a positive number of messages per second, got %v", s.Rate)
 	}
-	if s.Timeout <= 0 {
-		v.addf("smtp.timeout", "must be positive, got %s", s.Timeout)
-	}
-	if s.DataTimeout <= 0 {
-		v.addf("smtp.data_timeout", "must be positive, got %s", s.DataTimeout)
-	}
+	v.positive("smtp.timeout", s.Timeout)
+	v.positive("smtp.data_timeout", s.DataTimeout)
 	v.oneOf("smtp.auth", s.Auth, "auto", "plain", "login", "cram-md5")
 	if s.EnvelopeFrom != "" {
 		if _, err := mail.ParseAddress(s.EnvelopeFrom); err != nil {
 			v.addf("smtp.envelope_from", "%q is not an email address", s.EnvelopeFrom)
 		}
 	}
-	if s.PerHour < 0 {
-		v.addf("smtp.per_hour", "must be 0 (no cap) or positive, got %d", s.PerHour)
+	if s.HELO != "" && strings.IndexFunc(s.HELO, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		v.addf("smtp.helo", "%q is not a host name (no spaces or control characters)", s.HELO)
 	}
-	if s.PerDay < 0 {
-		v.addf("smtp.per_day", "must be 0 (no cap) or positive, got %d", s.PerDay)
+	v.noCapOrPositive("smtp.per_hour", s.PerHour)
+	v.noCapOrPositive("smtp.per_day", s.PerDay)
+}
+
+func (d DKIM) validate(v *validator) {
+	if d == (DKIM{}) {
+		return
 	}
-	if d := c.DKIM; d != (DKIM{}) {
-		if d.Domain == "" {
-			v.addf("dkim.domain", "required when dkim is set")
-		}
-		if d.Selector == "" {
-			v.addf("dkim.selector", "required when dkim is set")
-		}
-		if d.PrivateKeyFile == "" {
-			v.addf("dkim.private_key_file", "required when dkim is set (a PEM file with an RSA or Ed25519 key)")
-		}
+	if d.Domain == "" {
+		v.addf("dkim.domain", "required when dkim is set")
 	}
-	if c.Delivery.Transport == "smtp" && strings.TrimSpace(s.Host) == "" {
+	if d.Selector == "" {
+		v.addf("dkim.selector", "required when dkim is set")
+	}
+	if d.PrivateKeyFile == "" {
+		v.addf("dkim.private_key_file", "required when dkim is set (a PEM file with an RSA or Ed25519 key)")
+	}
+}
+
+func (c *Config) validateDelivery(v *validator) {
+	d := c.Delivery
+	if d.Transport == "smtp" && strings.TrimSpace(c.SMTP.Host) == "" {
 		v.addf("smtp.host", "required when delivery.transport is smtp")
 	}
-
-	v.oneOf("delivery.transport", c.Delivery.Transport, "smtp", "file")
-	if c.Delivery.Transport == "file" && c.Delivery.Outbox == "" {
+	v.oneOf("delivery.transport", d.Transport, "smtp", "file")
+	if d.Transport == "file" && d.Outbox == "" {
 		v.addf("delivery.outbox", "required when delivery.transport is file")
 	}
-	if c.Delivery.Lease < time.Second {
-		v.addf("delivery.lease", "must be at least 1s, got %s", c.Delivery.Lease)
+	if d.Lease < time.Second {
+		v.addf("delivery.lease", "must be at least 1s, got %s", d.Lease)
 	}
-	if c.Delivery.MaxAttempts < 1 {
-		v.addf("delivery.max_attempts", "must be at least 1, got %d", c.Delivery.MaxAttempts)
+	if d.MaxAttempts < 1 {
+		v.addf("delivery.max_attempts", "must be at least 1, got %d", d.MaxAttempts)
 	}
-	if c.Delivery.RetryFor < time.Minute {
-		v.addf("delivery.retry_for", "must be at least 1m, got %s", c.Delivery.RetryFor)
+	if d.RetryFor < time.Minute {
+		v.addf("delivery.retry_for", "must be at least 1m, got %s", d.RetryFor)
 	}
-	if c.Delivery.OutageWait < 0 {
-		v.addf("delivery.outage_wait", "must not be negative, got %s", c.Delivery.OutageWait)
+	if d.OutageWait < 0 {
+		v.addf("delivery.outage_wait", "must not be negative, got %s", d.OutageWait)
 	}
+}
 
+func (c *Config) validateSchedule(v *validator) {
 	if _, err := c.ParseSchedule(); err != nil {
 		v.wrap("schedule", fmt.Sprintf("%q is not a cron schedule (e.g. \"0 8 * * MON\" or \"@weekly\")", c.Schedule), err)
 	}
 	if c.ScheduleGrace < time.Minute {
 		v.addf("schedule_grace", "must be at least 1m (a run never starts at the exact second), got %s", c.ScheduleGrace)
 	}
-	if c.ShutdownTimeout <= 0 {
-		v.addf("shutdown_timeout", "must be positive, got %s", c.ShutdownTimeout)
-	}
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
+}
 
-	c.validateBounces(v)
-	if err := checkListen(c.Server.Listen); err != nil {
-		v.wrap("server.listen", fmt.Sprintf("%q is not host:port", c.Server.Listen), err)
+func (s Server) validate(v *validator) {
+	if err := checkListen(s.Listen); err != nil {
+		v.wrap("server.listen", fmt.Sprintf("%q is not host:port", s.Listen), err)
 	}
-	if h := c.Server.ClientIPHeader; h != "" && !validHeaderName(h) {
+	if h := s.ClientIPHeader; h != "" && !validHeaderName(h) {
 		v.addf("server.client_ip_header", "%q is not a header name (e.g. X-Forwarded-For or X-Real-IP)", h)
 	}
+}
 
-	v.oneOf("log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
-	if c.Log.Format != "" {
-		v.oneOf("log.format", c.Log.Format, "auto", "text", "json")
+func (l Log) validate(v *validator) {
+	v.oneOf("log.level", strings.ToLower(l.Level), "debug", "info", "warn", "error")
+	if l.Format != "" {
+		v.oneOf("log.format", l.Format, "auto", "text", "json")
 	}
-	return v.problems
 }
 
 func (c *Config) validateSources(v *validator) {
@@ -233,52 +271,55 @@ func (c *Config) validateSources(v *validator) {
 		} else {
 			first[s.Name] = i
 		}
-		switch s.Type {
-		case "feed":
-			switch {
-			case s.URL != "" && s.Path != "":
-				v.addf(key("url"), "a feed takes url or path, not both")
-			case s.URL == "" && s.Path == "":
-				v.addf(key("url"), "a feed needs url (or path for a local file)")
-			case s.URL != "":
-				v.httpURL(key("url"), s.URL)
-			}
-		case "markdown":
-			if s.Path == "" {
-				v.addf(key("path"), "required for type markdown (a directory of .md files)")
-			}
-		case "page":
-			switch {
-			case s.URL != "" && s.Path != "":
-				v.addf(key("url"), "a page takes url or path, not both")
-			case s.URL == "" && s.Path == "":
-				v.addf(key("url"), "required for type page (or path for a saved HTML file)")
-			case s.URL != "":
-				v.httpURL(key("url"), s.URL)
-			}
-			if s.Selectors.Item == "" {
-				v.addf(key("selectors.item"), "required for type page (the CSS selector of one article)")
-			}
-		case "":
-			v.addf(key("type"), "required (feed, markdown or page)")
-		default:
-			v.addf(key("type"), "%q is not one of feed, markdown, page", s.Type)
-		}
-		if s.Timeout <= 0 {
-			v.addf(key("timeout"), "must be positive, got %s", s.Timeout)
-		}
+		s.validateType(v, key)
+		v.positive(key("timeout"), s.Timeout)
 		validateSourceRules(v, key, s)
 		for j, t := range s.Topics {
-			tk := fmt.Sprintf("sources[%d].topics[%d]", i, j)
-			switch {
-			case strings.TrimSpace(t) == "":
-				v.addf(tk, "empty topic")
-			case strings.ContainsAny(t, ",;"):
-				v.addf(tk, "%q: a topic cannot contain ',' or ';'", t)
-			case strings.IndexFunc(t, unicode.IsControl) >= 0:
-				v.addf(tk, "%q: a topic cannot contain control characters", t)
-			}
+			validateTopic(v, fmt.Sprintf("sources[%d].topics[%d]", i, j), t)
 		}
+	}
+}
+
+// validateType checks the keys each type of source needs.
+func (s Source) validateType(v *validator, key func(string) string) {
+	switch s.Type {
+	case "feed":
+		s.validateLocation(v, key, "a feed takes url or path, not both", "a feed needs url (or path for a local file)")
+	case "markdown":
+		if s.Path == "" {
+			v.addf(key("path"), "required for type markdown (a directory of .md files)")
+		}
+	case "page":
+		s.validateLocation(v, key, "a page takes url or path, not both", "required for type page (or path for a saved HTML file)")
+		if s.Selectors.Item == "" {
+			v.addf(key("selectors.item"), "required for type page (the CSS selector of one article)")
+		}
+	case "":
+		v.addf(key("type"), "required (feed, markdown or page)")
+	default:
+		v.addf(key("type"), "%q is not one of feed, markdown, page", s.Type)
+	}
+}
+
+// validateLocation checks that a source has exactly one of url and path.
+func (s Source) validateLocation(v *validator, key func(string) string, both, neither string) {
+	switch {
+	case s.URL != "" && s.Path != "":
+		v.addf(key("url"), "%s", both)
+	case s.URL == "" && s.Path == "":
+		v.addf(key("url"), "%s", neither)
+	case s.URL != "":
+		v.httpURL(key("url"), s.URL)
+	}
+}
+
+// validateTopic checks one topic of a source: the rules are subscriber's,
+// as readers choose by it.
+func validateTopic(v *validator, key, t string) {
+	if strings.TrimSpace(t) == "" {
+		v.addf(key, "empty topic")
+	} else if err := subscriber.CheckTopic(t); err != nil {
+		v.addf(key, "%q: %v", t, err)
 	}
 }
 

@@ -182,7 +182,6 @@ var ErrLeaseLost = ledger.ErrLeaseLost
 type Options struct {
 	Connections int     // parallel connections; 0 means 1
 	Rate        float64 // messages per second over all connections; 0 = unlimited
-	Burst       int     // messages allowed at once above Rate; 0 means 1
 	// PerHour and PerDay cap the messages accepted in any sliding hour or
 	// day, for relays with quotas; 0 means no cap. When a cap is reached
 	// the run pauses as for a relay outage, until the cap allows the next
@@ -303,9 +302,6 @@ func DefaultBackoff(attempt int) time.Duration {
 func (o *Options) defaults() {
 	if o.Connections <= 0 {
 		o.Connections = 1
-	}
-	if o.Burst <= 0 {
-		o.Burst = 1
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
@@ -440,7 +436,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	e.gate = newGate(e)
 	if opts.Rate > 0 {
 		e.peers.Store(1)
-		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
+		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 		e.shareRate()
 	}
 	if opts.PerHour > 0 || opts.PerDay > 0 {

@@ -402,7 +402,7 @@ func TestRunRateLimit(t *testing.T) {
 	srv := smtptest.New(t)
 	l := newFakeLedger(issueID, 10)
 	opts := fastOptions()
-	opts.Rate, opts.Burst = 20, 1 // 10 messages: the first at once, 9 more 50ms apart
+	opts.Rate = 20 // 10 messages: the first at once, 9 more 50ms apart
 	start := time.Now()
 	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 10 {
@@ -531,9 +531,9 @@ func TestNewSMTP(t *testing.T) {
 	}{
 		{ok("mail.example.org", "starttls", 587), ""},
 		{ok("mail.example.org", "tls", 465), ""},
-		{deliver.SMTPOptions{}, "host is empty"},
-		{ok("h", "ssl", 25), `tls "ssl"`},
-		{ok("h", "none", 70000), "port 70000"},
+		// Config validates the options; what go-mail refuses surfaces here
+		// rather than at the first connection.
+		{ok("h", "none", 70000), "invalid port number"},
 		{deliver.SMTPOptions{Host: "h", TLS: "none", Auth: "auto", Port: 25}, "timeout"},
 	}
 	for _, tt := range tests {
@@ -617,8 +617,5 @@ func TestProgressPrinter(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 	if len(lines) != 3 || strings.Contains(log.String(), "\r") || !strings.Contains(lines[2], "100/101 sent") {
 		t.Errorf("log output, want 3 lines (1s, 6s, final):\n%s", log.String())
-	}
-	if s := deliver.FormatSummary(deliver.Summary{Sent: 90, Failed: 2, Pending: 8, Duration: 3 * time.Second}); s != "90 sent, 2 failed, 8 pending in 3s (30 msg/s)" {
-		t.Errorf("summary %q", s)
 	}
 }

@@ -127,9 +127,6 @@ func TestSMTPAuthMechanisms(t *testing.T) {
 			}
 		})
 	}
-	if _, err := deliver.NewSMTP(deliver.SMTPOptions{Host: "h", TLS: "none", Port: 25, Auth: "gssapi", Timeout: time.Second, DataTimeout: time.Second}); err == nil || !strings.Contains(err.Error(), "gssapi") {
-		t.Errorf("unknown mechanism: %v", err)
-	}
 }
 
 // The bytes the server receives are exactly the built message (dot-stuffing
@@ -152,7 +149,10 @@ func TestSMTPSendsExactBytes(t *testing.T) {
 		t.Run(map[bool]string{false: "pipelining", true: "one by one"}[noPipe], func(t *testing.T) {
 			srv := smtptest.New(t)
 			l := newFakeLedger(issueID, 5)
-			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.NoPipelining = noPipe })
+			tr := smtpTransport(t, srv, nil)
+			if noPipe {
+				deliver.WithoutPipelining(tr)
+			}
 			sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, r), l, tr, fastOptions())
 			if err != nil || sum.Sent != 5 {
 				t.Fatalf("summary %+v, err %v", sum, err)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/digest/digest/internal/atomicfile"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 )
@@ -65,24 +66,18 @@ func (c fileConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("outbox %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*.eml")
-	if err != nil {
-		return fmt.Errorf("outbox %s: %w", dir, err)
-	}
-	_, err = tmp.Write(m.Data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && ready != nil {
-		if rerr := ready(); rerr != nil {
-			err = fmt.Errorf("%w: %w", ErrConnBroken, rerr)
+	// The rename is the step that "accepts" the message: it comes only
+	// after ready.
+	err := atomicfile.Write(path, m.Data, 0o600, func() error {
+		if ready == nil {
+			return nil
 		}
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path) // the step that "accepts" the message
-	}
+		if err := ready(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConnBroken, err)
+		}
+		return nil
+	})
 	if err != nil {
-		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("outbox %s: %w", path, err)
 	}
 	return nil

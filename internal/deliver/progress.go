@@ -86,10 +86,3 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 }
-
-// FormatSummary is the one-line account of a run for people: sent, failed,
-// pending, duration and messages per second.
-func FormatSummary(s Summary) string {
-	return fmt.Sprintf("%d sent, %d failed, %d pending in %s (%.0f msg/s)",
-		s.Sent, s.Failed, s.Pending, roundDuration(s.Duration), s.Rate())
-}

@@ -62,7 +62,7 @@ func (e *connError) Unwrap() []error {
 }
 
 // SMTPOptions configures the SMTP transport. Every field but the optional
-// ones (Username, Password, InsecureSkipVerify, HELO, NoPipelining) is
+// ones (Username, Password, InsecureSkipVerify, HELO) is
 // required: defaults are the configuration's business (package config), not
 // repeated here.
 type SMTPOptions struct {
@@ -89,10 +89,9 @@ type SMTPOptions struct {
 	// ErrUnconfirmed), hence the long wait. Cancelling the context given
 	// to Send cuts the remaining wait to Timeout.
 	DataTimeout time.Duration
-	HELO        string // EHLO name; empty means the machine's host name
-	// NoPipelining sends MAIL, RCPT and DATA one at a time even when the
-	// server offers PIPELINING (for relays that mishandle it).
-	NoPipelining bool
+	// HELO is the name given in EHLO (smtp.helo); empty means the
+	// machine's host name, which a host behind NAT may need to replace.
+	HELO string
 }
 
 // SMTP is a Transport that relays over SMTP. go-mail dials, greets, starts
@@ -102,33 +101,19 @@ type SMTPOptions struct {
 type SMTP struct {
 	opts SMTPOptions
 	addr string
+	// noPipelining sends commands one by one even to a server that offers
+	// PIPELINING: the test server always does, and both paths are tested.
+	noPipelining bool
 }
 
-// NewSMTP validates opts and returns the transport. Nothing is dialed yet.
+// NewSMTP returns the transport for opts, which package config has
+// validated (host, port, tls, auth and timeouts are its checks, not
+// repeated here). Nothing is dialed yet; go-mail's own refusals of the
+// options surface now rather than per connection.
 func NewSMTP(opts SMTPOptions) (*SMTP, error) {
-	if opts.Host == "" {
-		return nil, errors.New("smtp: host is empty")
-	}
-	switch opts.TLS {
-	case "none", "starttls", "tls":
-	default:
-		return nil, fmt.Errorf("smtp: tls %q: want none, starttls or tls", opts.TLS)
-	}
-	opts.Auth = strings.ToLower(strings.TrimSpace(opts.Auth))
-	switch opts.Auth {
-	case "auto", "plain", "login", "cram-md5":
-	default:
-		return nil, fmt.Errorf("smtp: auth %q: want auto, plain, login or cram-md5", opts.Auth)
-	}
-	if opts.Port < 1 || opts.Port > 65535 {
-		return nil, fmt.Errorf("smtp: port %d out of range", opts.Port)
-	}
-	if opts.Timeout <= 0 || opts.DataTimeout <= 0 {
-		return nil, fmt.Errorf("smtp: timeout %s and data timeout %s must be positive", opts.Timeout, opts.DataTimeout)
-	}
 	opts.DataTimeout = max(opts.DataTimeout, opts.Timeout)
 	s := &SMTP{opts: opts, addr: net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))}
-	if _, err := s.client(); err != nil { // surface option errors now, not per connection
+	if _, err := s.client(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -201,15 +186,16 @@ func (s *SMTP) Open(ctx context.Context) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp %s: %w", s.addr, err)
 	}
-	pipelining, _ := sc.Extension("PIPELINING")
-	pipelining = pipelining && !s.opts.NoPipelining
-	utf8, _ := sc.Extension("SMTPUTF8")
-	maxSize := 0
+	conn := &smtpConn{c: c, sc: sc, addr: s.addr, timeout: s.opts.Timeout, dataTimeout: s.opts.DataTimeout}
+	conn.utf8, _ = sc.Extension("SMTPUTF8")
 	if ok, v := sc.Extension("SIZE"); ok {
-		maxSize, _ = strconv.Atoi(strings.TrimSpace(v))
+		conn.maxSize, _ = strconv.Atoi(strings.TrimSpace(v))
 	}
-	return &smtpConn{c: c, sc: sc, addr: s.addr, timeout: s.opts.Timeout, dataTimeout: s.opts.DataTimeout,
-		pipelining: pipelining, utf8: utf8, maxSize: maxSize}, nil
+	conn.openData = conn.openOneByOne
+	if ok, _ := sc.Extension("PIPELINING"); ok && !s.noPipelining {
+		conn.openData = conn.openPipelined
+	}
+	return conn, nil
 }
 
 type smtpConn struct {
@@ -218,11 +204,13 @@ type smtpConn struct {
 	addr        string
 	timeout     time.Duration
 	dataTimeout time.Duration // for the reply to the end of DATA
-	pipelining  bool
-	utf8        bool
-	maxSize     int
-	used        bool // a message was sent before on this connection
-	closed      bool // closed without QUIT: the dialogue is out of step
+	// openData sends MAIL, RCPT and DATA: pipelined when the server
+	// offers PIPELINING, one by one otherwise (chosen once, at Open).
+	openData func(mailCmd, rcptCmd string, reused bool) error
+	utf8     bool
+	maxSize  int
+	used     bool // a message was sent before on this connection
+	closed   bool // closed without QUIT: the dialogue is out of step
 }
 
 // Send transmits one message and returns nil once the server accepted it.
@@ -232,82 +220,111 @@ type smtpConn struct {
 // transmitted (each step is bounded by the timeout); while waiting for that
 // last reply, its cancellation cuts the wait to the timeout.
 func (c *smtpConn) Send(ctx context.Context, m *mail.Message, _ ledger.Recipient, ready func() error) error {
-	if c.maxSize > 0 && len(m.Data) > c.maxSize {
-		return &ReplyError{Command: "SIZE", Code: 552, Enhanced: "5.3.4",
-			Message: fmt.Sprintf("message of %d bytes exceeds the server's limit of %d", len(m.Data), c.maxSize)}
+	mailCmd, err := c.envelope(m)
+	if err != nil {
+		return err
 	}
-	mailCmd := "MAIL FROM:<" + m.From + ">"
-	if !isASCII(m.From) || !isASCII(m.To) {
-		if !c.utf8 {
-			return &ReplyError{Command: "SMTPUTF8", Code: 553, Enhanced: "5.6.7",
-				Message: "non-ASCII address and the server does not offer SMTPUTF8"}
-		}
-		mailCmd += " SMTPUTF8"
-	}
-	rcptCmd := "RCPT TO:<" + m.To + ">"
-	first := !c.used
+	// A dead connection that was used before is stale: the server closed
+	// it while idle, and nothing of this message reached it.
+	reused := c.used
 	c.used = true
-	t := c.sc.Text
 	if err := c.sc.UpdateDeadline(c.timeout); err != nil {
 		return &connError{stage: "set deadline", err: err}
 	}
+	if err := c.openData(mailCmd, "RCPT TO:<"+m.To+">", reused); err != nil {
+		return err
+	}
+	return c.writeData(ctx, m.Data, ready)
+}
 
-	if c.pipelining {
-		var err error
-		for _, cmd := range []string{mailCmd, rcptCmd, "DATA"} {
-			if err == nil {
-				_, err = t.W.WriteString(cmd + "\r\n")
-			}
-		}
+// envelope checks what the server can take before anything is sent, and
+// returns the MAIL FROM command.
+func (c *smtpConn) envelope(m *mail.Message) (string, error) {
+	if c.maxSize > 0 && len(m.Data) > c.maxSize {
+		return "", &ReplyError{Command: "SIZE", Code: 552, Enhanced: "5.3.4",
+			Message: fmt.Sprintf("message of %d bytes exceeds the server's limit of %d", len(m.Data), c.maxSize)}
+	}
+	mailCmd := "MAIL FROM:<" + m.From + ">"
+	if isASCII(m.From) && isASCII(m.To) {
+		return mailCmd, nil
+	}
+	if !c.utf8 {
+		return "", &ReplyError{Command: "SMTPUTF8", Code: 553, Enhanced: "5.6.7",
+			Message: "non-ASCII address and the server does not offer SMTPUTF8"}
+	}
+	return mailCmd + " SMTPUTF8", nil
+}
+
+// openOneByOne sends MAIL, RCPT and DATA, each after the reply to the one
+// before; nil means the server is waiting for the data.
+func (c *smtpConn) openOneByOne(mailCmd, rcptCmd string, reused bool) error {
+	if err := c.command(mailCmd, "MAIL FROM", 250); err != nil {
+		markStale(err, reused)
+		return c.resetOnReply(err)
+	}
+	if err := c.command(rcptCmd, "RCPT TO", 25); err != nil {
+		return c.resetOnReply(err)
+	}
+	if err := c.command("DATA", "DATA", 354); err != nil {
+		return c.resetOnReply(err)
+	}
+	return nil
+}
+
+// openPipelined sends MAIL, RCPT and DATA at once (RFC 2920), then reads
+// the three replies; nil means the server is waiting for the data.
+func (c *smtpConn) openPipelined(mailCmd, rcptCmd string, reused bool) error {
+	t := c.sc.Text
+	var err error
+	for _, cmd := range []string{mailCmd, rcptCmd, "DATA"} {
 		if err == nil {
-			err = t.W.Flush()
-		}
-		if err != nil {
-			return &connError{stage: "MAIL FROM", stale: !first, err: err}
-		}
-		errMail := c.reply("MAIL FROM", 250)
-		if errMail != nil && isConnErr(errMail) {
-			markStale(errMail, !first)
-			return errMail
-		}
-		errRcpt := c.reply("RCPT TO", 25)
-		if errRcpt != nil && isConnErr(errRcpt) {
-			return errRcpt
-		}
-		errData := c.reply("DATA", 354)
-		if errData != nil && isConnErr(errData) {
-			return errData
-		}
-		if errMail != nil || errRcpt != nil || errData != nil {
-			if errData == nil {
-				// A server that said 354 although MAIL or RCPT failed:
-				// end the empty data, then start over.
-				if _, err := t.W.WriteString(".\r\n"); err != nil {
-					return &connError{stage: "end of DATA", err: err}
-				}
-				_ = t.W.Flush()
-				_ = c.reply("end of DATA", 250)
-			}
-			return c.reset(firstErr(errMail, errRcpt, errData))
-		}
-	} else {
-		if err := c.command(mailCmd, "MAIL FROM", 250); err != nil {
-			markStale(err, !first)
-			return c.resetOnReply(err)
-		}
-		if err := c.command(rcptCmd, "RCPT TO", 25); err != nil {
-			return c.resetOnReply(err)
-		}
-		if err := c.command("DATA", "DATA", 354); err != nil {
-			return c.resetOnReply(err)
+			_, err = t.W.WriteString(cmd + "\r\n")
 		}
 	}
+	if err == nil {
+		err = t.W.Flush()
+	}
+	if err != nil {
+		return &connError{stage: "MAIL FROM", stale: reused, err: err}
+	}
+	errMail := c.reply("MAIL FROM", 250)
+	if isConnErr(errMail) {
+		markStale(errMail, reused)
+		return errMail
+	}
+	errRcpt := c.reply("RCPT TO", 25)
+	if isConnErr(errRcpt) {
+		return errRcpt
+	}
+	errData := c.reply("DATA", 354)
+	if isConnErr(errData) {
+		return errData
+	}
+	if errMail == nil && errRcpt == nil && errData == nil {
+		return nil
+	}
+	if errData == nil {
+		// A server that said 354 although MAIL or RCPT failed: end the
+		// empty data, then start over.
+		if _, err := t.W.WriteString(".\r\n"); err != nil {
+			return &connError{stage: "end of DATA", err: err}
+		}
+		_ = t.W.Flush()
+		_ = c.reply("end of DATA", 250)
+	}
+	return c.reset(firstErr(errMail, errRcpt, errData))
+}
 
+// writeData sends the dot-stuffed data and, only once ready agrees, the
+// final "." that lets the server accept the message; then it reads the
+// server's verdict.
+func (c *smtpConn) writeData(ctx context.Context, data []byte, ready func() error) error {
+	w := c.sc.Text.W
 	// The data may take longer than one command: a second more per 100 KB.
-	if err := c.sc.UpdateDeadline(c.timeout + time.Duration(len(m.Data)/100_000)*time.Second); err != nil {
+	if err := c.sc.UpdateDeadline(c.timeout + time.Duration(len(data)/100_000)*time.Second); err != nil {
 		return &connError{stage: "set deadline", err: err}
 	}
-	if err := writeDotStuffed(t.W, m.Data); err != nil {
+	if err := writeDotStuffed(w, data); err != nil {
 		return &connError{stage: "DATA", err: err}
 	}
 	if ready != nil {
@@ -321,10 +338,10 @@ func (c *smtpConn) Send(ctx context.Context, m *mail.Message, _ ledger.Recipient
 			return &connError{stage: "set deadline", err: err}
 		}
 	}
-	if _, err := t.W.WriteString(".\r\n"); err != nil {
+	if _, err := w.WriteString(".\r\n"); err != nil {
 		return &connError{stage: "DATA", err: err}
 	}
-	if err := t.W.Flush(); err != nil {
+	if err := w.Flush(); err != nil {
 		// The final "." did not reach the server whole: it cannot have
 		// accepted the message.
 		return &connError{stage: "DATA", err: err}

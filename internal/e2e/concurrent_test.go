@@ -111,6 +111,7 @@ func checkAll(t *testing.T, srv *smtptest.Server, emails []string) (dups int) {
 // every reader gets exactly one copy and the two live runs together keep
 // to the list's rate.
 func TestConcurrentSendsNeverDouble(t *testing.T) {
+	t.Parallel()
 	const n, conns, rate = 600, 2, 150.0
 	bin := buildBinary(t)
 	st := &stamps{}
@@ -162,6 +163,7 @@ func TestConcurrentSendsNeverDouble(t *testing.T) {
 // over its recipients once its lease expires, without a rerun; nobody is
 // lost and duplicates stay within the dead worker's messages in flight.
 func TestKilledWorkerTakenOver(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGKILL semantics")
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,7 +73,8 @@ delivery: {transport: smtp, lease: 3s}
 schedule: %q
 log: {level: info, format: json}
 `, srv.Port(), conns, schedule)
-	s.port = freePort(t)
+	// Port 0: the daemon picks a free port and logs it (startDaemon reads
+	// it), so that parallel tests never race for one.
 	s.config = filepath.Join(s.dir, "config.yaml")
 	s.write(t, s.base, s.port)
 	return s
@@ -85,23 +87,13 @@ func (s *daemonSite) write(t *testing.T, body string, port int) {
 }
 
 // second writes a config for another daemon on the same database, with its
-// own HTTP port, and returns its path and port.
+// own HTTP port (0: picked at start), and returns its path and port.
 func (s *daemonSite) second(t *testing.T) (string, int) {
 	t.Helper()
-	port := freePort(t)
+	port := 0
 	path := filepath.Join(s.dir, "config2.yaml")
 	write(t, path, s.base+fmt.Sprintf("server: {listen: \"127.0.0.1:%d\"}\n", port))
 	return path, port
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // daemonProc is a running daemon.
@@ -132,6 +124,9 @@ func startDaemon(t *testing.T, bin, config string, port int) *daemonProc {
 		logf.Close()
 		close(p.exited)
 	}()
+	if port == 0 {
+		p.port = p.listenPort()
+	}
 	t.Cleanup(func() {
 		select {
 		case <-p.exited:
@@ -144,6 +139,30 @@ func startDaemon(t *testing.T, bin, config string, port int) *daemonProc {
 		}
 	})
 	return p
+}
+
+// listenPort waits for the daemon's start-up line and returns the port it
+// listens on.
+func (p *daemonProc) listenPort() int {
+	p.t.Helper()
+	var addr string
+	until(p.t, "the daemon listens", func() bool {
+		select {
+		case <-p.exited:
+			p.t.Fatalf("daemon exited at start (%v):\n%s", p.err, p.log())
+		default:
+		}
+		if l := p.logLines("daemon started"); len(l) > 0 {
+			addr, _ = l[0]["listen"].(string)
+		}
+		return addr != ""
+	})
+	_, port, err := net.SplitHostPort(addr)
+	n, cerr := strconv.Atoi(port)
+	if err != nil || cerr != nil {
+		p.t.Fatalf("daemon listens on %q", addr)
+	}
+	return n
 }
 
 func (p *daemonProc) log() string {
@@ -271,6 +290,7 @@ func skipWithoutSignals(t *testing.T) {
 // A schedule of a few seconds over unchanged content: every reader gets one
 // issue, however many ticks pass; health and metrics answer; SIGTERM exits 0.
 func TestDaemonScheduleSendsOnce(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	bin := buildBinary(t)
 	srv := smtptest.New(t)
@@ -309,6 +329,8 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 	if page := d.get("/unsubscribe"); !strings.Contains(page, "Daemon Weekly") {
 		t.Errorf("the daemon does not serve the readers' pages: GET /unsubscribe gave %.200q", page)
 	}
+	// Health may show the fourth run going on before its log line is out.
+	until(t, "four runs logged", func() bool { return len(d.logLines("run finished")) >= 4 })
 	runs := d.logLines("run finished")
 	if len(runs) < 4 || runs[0]["issue"] == nil || runs[0]["sent"] != float64(len(site.emails)) {
 		t.Errorf("run log lines: %v", runs)
@@ -324,6 +346,7 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 // minute, and the new one finishes the issue, repeating at most the
 // messages that were in flight.
 func TestDaemonStandbyTakesOver(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	const n, conns = 400, 2
 	bin := buildBinary(t)
@@ -395,6 +418,7 @@ func TestDaemonStandbyTakesOver(t *testing.T) {
 // finish, records them and exits 0; a later `digest send` finishes the issue
 // with nobody skipped and nobody served twice.
 func TestDaemonGracefulStop(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	const n, conns = 300, 2
 	bin := buildBinary(t)
@@ -434,6 +458,7 @@ func TestDaemonGracefulStop(t *testing.T) {
 // SIGHUP with a broken configuration keeps the old one (and the daemon
 // healthy); with a good one it takes the new schedule.
 func TestDaemonReload(t *testing.T) {
+	t.Parallel()
 	skipWithoutSignals(t)
 	bin := buildBinary(t)
 	srv := smtptest.New(t)

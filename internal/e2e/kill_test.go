@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,16 +19,42 @@ import (
 	"github.com/digest/digest/internal/smtptest"
 )
 
-// buildBinary compiles ./cmd/digest into a temporary folder.
-func buildBinary(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "digest")
+// binDir holds the binary that buildBinary compiles once for the whole
+// package; TestMain creates and removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "digest-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// compile builds ./cmd/digest into binDir, once: every test runs the same
+// binary.
+var compile = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "digest")
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/digest/digest/cmd/digest")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// buildBinary returns the path of the digest binary, built on first use.
+func buildBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := compile()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -95,6 +122,7 @@ func write(t testing.TB, path, body string) {
 // Nobody may be skipped, and each kill may repeat at most one message per
 // connection.
 func TestKillAndResume(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGKILL semantics")
 	}

@@ -110,6 +110,7 @@ func waitRunsSending(t *testing.T, ctx context.Context, bin, config string, pids
 // live, read from the ledger's owners through `digest status`), and
 // together they keep to the list's rate.
 func TestPostgresWorkers(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGKILL semantics")
 	}

@@ -48,7 +48,7 @@ func TestDaemonWaitsOutARelayOutage(t *testing.T) {
 			}
 			code := 0
 			until(t, "healthz to say degraded", func() bool {
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", site.port))
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", d.port))
 				if err != nil {
 					return false
 				}

@@ -177,6 +177,52 @@ func (c *Client) GetIf(ctx context.Context, rawURL string, v Validators) (*Respo
 }
 
 func (c *Client) get(ctx context.Context, rawURL string, v Validators) (*Response, error) {
+	u, err := checkURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout,
+		fmt.Errorf("timed out after %s", c.timeout))
+	defer cancel()
+	req, err := c.request(ctx, u, v)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is named by *Error already
+		}
+		return nil, timedOut(ctx, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode == http.StatusNotModified && !v.IsZero() {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return notModified(resp, v), nil
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
+		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+	}
+	body, err := c.readBody(ctx, resp)
+	if err != nil {
+		return nil, err
+	}
+	ct := resp.Header.Get("Content-Type")
+	return &Response{
+		URL:          resp.Request.URL.String(),
+		Body:         ToUTF8(body, ct),
+		ContentType:  ct,
+		Status:       resp.StatusCode,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+	}, nil
+}
+
+// checkURL accepts absolute http and https URLs only.
+func checkURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -187,22 +233,11 @@ func (c *Client) get(ctx context.Context, rawURL string, v Validators) (*Respons
 	if u.Host == "" {
 		return nil, errors.New("no host in URL")
 	}
+	return u, nil
+}
 
-	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout,
-		fmt.Errorf("timed out after %s", c.timeout))
-	defer cancel()
-	// timedOut turns the transport's "context deadline exceeded" into the
-	// reason a user can act on.
-	timedOut := func(err error) error {
-		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-			if errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
-				return err
-			}
-			return fmt.Errorf("%w (%w)", cause, ctx.Err())
-		}
-		return err
-	}
-
+// request is the GET of u, conditional when v holds validators.
+func (c *Client) request(ctx context.Context, u *url.URL, v Validators) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -216,59 +251,54 @@ func (c *Client) get(ctx context.Context, rawURL string, v Validators) (*Respons
 	if v.LastModified != "" {
 		req.Header.Set("If-Modified-Since", v.LastModified)
 	}
+	return req, nil
+}
 
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is named by *Error already
+// timedOut turns the transport's "context deadline exceeded" into the
+// reason a user can act on (the cause ctx was given).
+func timedOut(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		if errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+			return err
 		}
-		return nil, timedOut(err)
+		return fmt.Errorf("%w (%w)", cause, ctx.Err())
 	}
-	defer resp.Body.Close()
+	return err
+}
 
-	if resp.StatusCode == http.StatusNotModified && !v.IsZero() {
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-		out := &Response{
-			URL:          resp.Request.URL.String(),
-			ContentType:  resp.Header.Get("Content-Type"),
-			Status:       resp.StatusCode,
-			NotModified:  true,
-			ETag:         resp.Header.Get("ETag"),
-			LastModified: resp.Header.Get("Last-Modified"),
-		}
-		if out.ETag == "" {
-			out.ETag = v.ETag
-		}
-		if out.LastModified == "" {
-			out.LastModified = v.LastModified
-		}
-		return out, nil
+// notModified is the answer to a conditional GET whose copy is current;
+// validators the server did not repeat are the ones sent.
+func notModified(resp *http.Response, v Validators) *Response {
+	out := &Response{
+		URL:          resp.Request.URL.String(),
+		ContentType:  resp.Header.Get("Content-Type"),
+		Status:       resp.StatusCode,
+		NotModified:  true,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
-		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+	if out.ETag == "" {
+		out.ETag = v.ETag
 	}
+	if out.LastModified == "" {
+		out.LastModified = v.LastModified
+	}
+	return out
+}
+
+// readBody reads the body up to the size cap.
+func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > c.maxBytes {
 		return nil, c.tooLarge()
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
-		return nil, timedOut(fmt.Errorf("reading body: %w", err))
+		return nil, timedOut(ctx, fmt.Errorf("reading body: %w", err))
 	}
 	if int64(len(body)) > c.maxBytes {
 		return nil, c.tooLarge()
 	}
-
-	ct := resp.Header.Get("Content-Type")
-	return &Response{
-		URL:          resp.Request.URL.String(),
-		Body:         ToUTF8(body, ct),
-		ContentType:  ct,
-		Status:       resp.StatusCode,
-		ETag:         resp.Header.Get("ETag"),
-		LastModified: resp.Header.Get("Last-Modified"),
-	}, nil
+	return body, nil
 }
 
 func (c *Client) tooLarge() error {

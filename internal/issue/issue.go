@@ -321,8 +321,8 @@ func (b byNewest) Swap(i, j int) {
 	b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
 }
 
-// duplicates recognises an article seen before by ID or canonical link, as
-// article.Dedupe does, and remembers which article came first.
+// duplicates recognises an article seen before by ID or by canonical link
+// (the one rule of deduplication), and remembers which article came first.
 type duplicates struct {
 	byID, byLink map[string]int
 }

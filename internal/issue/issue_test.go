@@ -185,7 +185,7 @@ func TestSelect(t *testing.T) {
 }
 
 // TestSelectSameAsDedupe checks that the selection keeps exactly the
-// articles article.Dedupe keeps, on a mix of repeated IDs and links.
+// articles the dedupe oracle keeps, on a mix of repeated IDs and links.
 func TestSelectSameAsDedupe(t *testing.T) {
 	var in []article.Article
 	for i := range 60 {
@@ -198,7 +198,7 @@ func TestSelectSameAsDedupe(t *testing.T) {
 	}
 	iss := issue.Select(in, issue.Options{Now: now, Window: 168 * time.Hour})
 	var want []string
-	for _, a := range article.Dedupe(in) {
+	for _, a := range dedupe(in) {
 		want = append(want, a.ID+" "+a.Link)
 	}
 	// Ages grow with the index, so newest first is the input order.
@@ -207,7 +207,7 @@ func TestSelectSameAsDedupe(t *testing.T) {
 		got = append(got, a.ID+" "+a.Link)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Select keeps other articles than article.Dedupe (-dedupe +select):\n%s", diff)
+		t.Errorf("Select keeps other articles than the oracle (-dedupe +select):\n%s", diff)
 	}
 }
 

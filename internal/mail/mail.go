@@ -23,16 +23,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
-// ErrBadAddress is wrapped by Compose when a recipient address cannot be
-// parsed: no attempt to send it can succeed.
+// ErrBadAddress is wrapped by Prepared.Build, Prepared.BuildTest and
+// Composer.Notice when a recipient address cannot be parsed: no attempt to
+// send it can succeed.
 var ErrBadAddress = errors.New("invalid recipient address")
 
 // Options configures a Composer. From, BaseURL and Secret are required.
@@ -76,10 +77,11 @@ type Composer struct {
 	dkim         *dkimSigner // nil: no signing
 }
 
-// loopback reports whether host names this machine's loopback interface:
+// Loopback reports whether host names this machine's loopback interface:
 // an address in 127.0.0.0/8 or ::1, localhost, or a name under .localhost
-// (RFC 6761).
-func loopback(host string) bool {
+// (RFC 6761). It is the one rule of "local use": http links are fine there,
+// and the preview needs no token.
+func Loopback(host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
@@ -93,20 +95,9 @@ func loopback(host string) bool {
 // ::1, localhost): receivers only honour one-click unsubscribe over https.
 // A loopback URL is local use (a test, a mail catcher), where http is fine.
 func NewComposer(opts Options) (*Composer, error) {
-	if strings.TrimSpace(opts.From) == "" {
-		return nil, errors.New("mail: from address is empty")
-	}
-	from, err := netmail.ParseAddress(opts.From)
+	from, domain, err := parseFrom(opts.From)
 	if err != nil {
-		return nil, fmt.Errorf("mail: from address %q: %w", opts.From, err)
-	}
-	at := strings.LastIndexByte(from.Address, '@')
-	if at < 0 || at == len(from.Address)-1 {
-		return nil, fmt.Errorf("mail: from address %q has no domain", opts.From)
-	}
-	domain, err := idna.Lookup.ToASCII(strings.ToLower(from.Address[at+1:]))
-	if err != nil || domain == "" {
-		return nil, fmt.Errorf("mail: from address %q: domain is not a valid host name: %v", opts.From, err)
+		return nil, err
 	}
 	c := &Composer{from: from, domain: domain, secret: opts.Secret, now: opts.Now}
 	if c.now == nil {
@@ -120,17 +111,8 @@ func NewComposer(opts Options) (*Composer, error) {
 	if len(opts.Secret) == 0 {
 		return nil, errors.New("mail: secret is empty: unsubscribe links cannot be signed (set secret or DIGEST_SECRET)")
 	}
-	u, err := url.Parse(strings.TrimSpace(opts.BaseURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", opts.BaseURL)
-	}
-	c.baseURL = strings.TrimRight(u.String(), "/")
-	if u.Scheme != "https" && !loopback(u.Hostname()) {
-		logger := opts.Logger
-		if logger == nil {
-			logger = slog.New(slog.DiscardHandler)
-		}
-		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", c.baseURL)
+	if c.baseURL, err = baseURL(opts.BaseURL, opts.Logger); err != nil {
+		return nil, err
 	}
 	c.listID = listID(opts.ListName, domain)
 	c.envelopeFrom = from.Address
@@ -146,13 +128,8 @@ func NewComposer(opts Options) (*Composer, error) {
 	}
 	c.listName = opts.ListName
 	if opts.DKIM != nil {
-		if c.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
+		if c.dkim, err = warmDKIM(opts.DKIM, domain); err != nil {
 			return nil, err
-		}
-		// Sign once before any concurrent use: a fresh signer races on
-		// its first use from several goroutines.
-		if _, err := c.dkim.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
-			return nil, fmt.Errorf("mail: dkim: %w", err)
 		}
 	}
 	return c, nil
@@ -172,16 +149,67 @@ func (c *Composer) setBounceAddress(b string) error {
 	return nil
 }
 
+// parseFrom reads the From address and its domain in ASCII (IDNA), which
+// Message-IDs and the List-Id use.
+func parseFrom(raw string) (*netmail.Address, string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, "", errors.New("mail: from address is empty")
+	}
+	from, err := netmail.ParseAddress(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("mail: from address %q: %w", raw, err)
+	}
+	at := strings.LastIndexByte(from.Address, '@')
+	if at < 0 || at == len(from.Address)-1 {
+		return nil, "", fmt.Errorf("mail: from address %q has no domain", raw)
+	}
+	domain, err := idna.Lookup.ToASCII(strings.ToLower(from.Address[at+1:]))
+	if err != nil || domain == "" {
+		return nil, "", fmt.Errorf("mail: from address %q: domain is not a valid host name: %v", raw, err)
+	}
+	return from, domain, nil
+}
+
+// baseURL checks the web endpoints' URL and returns it without a trailing
+// slash, warning (once, on logger) when it is http off loopback.
+func baseURL(raw string, logger *slog.Logger) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("mail: base_url %q must be an absolute http(s) URL without query", raw)
+	}
+	base := strings.TrimRight(u.String(), "/")
+	if u.Scheme != "https" && !Loopback(u.Hostname()) {
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		logger.Warn("base_url is not https: one-click unsubscribe needs https in production", "base_url", base)
+	}
+	return base, nil
+}
+
+// warmDKIM makes the signer and signs once before any concurrent use: a
+// fresh signer races on its first use from several goroutines.
+func warmDKIM(o *DKIMOptions, domain string) (*dkimSigner, error) {
+	d, err := newDKIMSigner(o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.sign([]byte("From: <x@" + domain + ">\r\n\r\n")); err != nil {
+		return nil, fmt.Errorf("mail: dkim: %w", err)
+	}
+	return d, nil
+}
+
 // UnsubscribeURL is the one-click unsubscribe URL of a recipient, the same in
 // the List-Unsubscribe header and in the body.
 func (c *Composer) UnsubscribeURL(rc ledger.Recipient) string {
-	return c.baseURL + "/u/" + Token(c.secret, rc.SubscriberID, rc.IssueID, rc.Email)
+	return c.baseURL + "/u/" + token.Unsubscribe(c.secret, rc.SubscriberID, rc.IssueID, rc.Email)
 }
 
 // PreferencesURL is the link to a recipient's preferences page (name,
 // topics, unsubscribe from everything), in every message's footer.
 func (c *Composer) PreferencesURL(rc ledger.Recipient) string {
-	return c.baseURL + "/p/" + PreferencesToken(c.secret, rc.SubscriberID, rc.Email)
+	return c.baseURL + "/p/" + token.Preferences(c.secret, rc.SubscriberID, rc.Email)
 }
 
 // MessageID returns the Message-ID (without angle brackets) of an issue sent
@@ -202,28 +230,8 @@ func recipientAddress(email, name string) (*netmail.Address, error) {
 	if a.Name != "" && name == "" {
 		name = a.Name
 	}
-	return &netmail.Address{Name: cleanName(name), Address: a.Address}, nil
+	return &netmail.Address{Name: subscriber.CleanName(name), Address: a.Address}, nil
 }
-
-// cleanName drops control characters (a CR/LF in a name must never reach a
-// header) and collapses surrounding space.
-func cleanName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxNameRunes {
-		s = strings.TrimSpace(string([]rune(s)[:maxNameRunes]))
-	}
-	return s
-}
-
-// maxNameRunes bounds a display name: longer ones are junk, and a header
-// line must stay under 998 octets.
-const maxNameRunes = 200
 
 // atomText keeps the characters of s that are safe in a Message-ID's left
 // part ([A-Za-z0-9_-]), replacing others with '-', so that the id stays ASCII
@@ -253,7 +261,7 @@ func atomText(s string) string {
 // encoded (encoded-words are not allowed inside quotes). Long values are
 // folded.
 func listID(name, domain string) string {
-	name = cleanName(name)
+	name = subscriber.CleanName(name)
 	slug := slugify(name)
 	label := "<" + slug + "." + domain + ">"
 	if name == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/subscriber"
 )
 
 // maxLine is the longest line RFC 5322 allows, CRLF excluded.
@@ -107,7 +108,7 @@ func (c *Composer) sharedHead(subject, boundary string) []byte {
 func (c *Composer) listHead(b []byte, subject, boundary string, bulk bool) []byte {
 	b = appendHeader(b, "From", formatAddress(c.from.Name, c.from.Address))
 	if c.replyTo != nil {
-		b = appendHeader(b, "Reply-To", formatAddress(cleanName(c.replyTo.Name), c.replyTo.Address))
+		b = appendHeader(b, "Reply-To", formatAddress(subscriber.CleanName(c.replyTo.Name), c.replyTo.Address))
 	}
 	b = appendHeader(b, "Subject", encodeText(subject))
 	b = appendHeader(b, "MIME-Version", "1.0")
@@ -144,7 +145,7 @@ func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
 	if rc.Test {
 		to := rc.Email
 		if rc.Name != "" {
-			to = (&netmail.Address{Name: cleanName(rc.Name), Address: rc.Email}).String()
+			to = (&netmail.Address{Name: subscriber.CleanName(rc.Name), Address: rc.Email}).String()
 		}
 		return p.BuildTest(dst, to)
 	}
@@ -165,7 +166,7 @@ func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("test recipient %q: %w: %v", to, ErrBadAddress, err)
 	}
-	addr.Name = cleanName(addr.Name)
+	addr.Name = subscriber.CleanName(addr.Name)
 	test := ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address}
 	unsub, prefs := p.c.UnsubscribeURL(test), p.c.PreferencesURL(test)
 	msgID := "test." + strconv.FormatInt(p.c.now().Unix(), 36) + "." + randomHex() + "@" + p.c.domain

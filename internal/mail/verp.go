@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/digest/digest/internal/token"
 )
 
-// A VERP token is an unsubscribe token (see Token) made with a key derived
+// A VERP token is an unsubscribe token (see token.Unsubscribe) made with a key derived
 // from the secret, so that it names the same (subscriber, issue), bound to
 // the address, but never verifies as an unsubscribe link nor the reverse.
 // It is made of [A-Za-z0-9_-], safe in an address's local part: about 40
@@ -18,13 +20,13 @@ import (
 // VERPToken returns the token carried in the envelope sender
 // bounces+TOKEN@domain of the message of issueID to one subscriber.
 func VERPToken(secret []byte, subscriberID int64, issueID, email string) string {
-	return Token(verpKey(secret), subscriberID, issueID, email)
+	return token.Unsubscribe(verpKey(secret), subscriberID, issueID, email)
 }
 
 // ParseVERPToken checks a token made by VERPToken and returns what it
-// names; errors as ParseToken.
-func ParseVERPToken(secret []byte, tok string, lookup Lookup) (subscriberID int64, issueID string, err error) {
-	return ParseToken(verpKey(secret), tok, lookup)
+// names; errors as token.ParseUnsubscribe.
+func ParseVERPToken(secret []byte, tok string, lookup token.Lookup) (subscriberID int64, issueID string, err error) {
+	return token.ParseUnsubscribe(verpKey(secret), tok, lookup)
 }
 
 func verpKey(secret []byte) []byte {
@@ -46,30 +48,33 @@ func VERPAddress(base, token string) string {
 // ParseMessageID checks a Message-ID (with or without angle brackets) made
 // by Composer.MessageID with the same secret and returns the issue and the
 // subscriber it names. Only issue ids made of [A-Za-z0-9_-] (dated ones)
-// can be read back. Anything else gives ErrBadToken.
+// can be read back. Anything else gives token.ErrInvalid.
 func ParseMessageID(secret []byte, id string) (issueID string, subscriberID int64, err error) {
 	id = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(id), "<"), ">")
 	left, _, ok := strings.Cut(id, "@")
-	if !ok || len(left) > maxTokenLen {
-		return "", 0, ErrBadToken
+	if !ok || len(left) > maxMessageIDLen {
+		return "", 0, token.ErrInvalid
 	}
 	parts := strings.Split(left, ".")
 	if len(parts) != 3 {
-		return "", 0, ErrBadToken
+		return "", 0, token.ErrInvalid
 	}
-	sub, ok := parseID(parts[1])
+	sub, ok := token.ParseID(parts[1])
 	if !ok || atomText(parts[0]) != parts[0] {
-		return "", 0, ErrBadToken
+		return "", 0, token.ErrInvalid
 	}
 	mac, err := hex.DecodeString(parts[2])
 	if err != nil || len(mac) != 8 {
-		return "", 0, ErrBadToken
+		return "", 0, token.ErrInvalid
 	}
 	if !hmac.Equal(mac, messageIDMAC(secret, parts[0], sub)) {
-		return "", 0, ErrBadToken
+		return "", 0, token.ErrInvalid
 	}
 	return parts[0], sub, nil
 }
+
+// maxMessageIDLen bounds the local part ParseMessageID reads.
+const maxMessageIDLen = 256
 
 // messageIDMAC is the 8-byte MAC in a Message-ID.
 func messageIDMAC(secret []byte, issueID string, subscriberID int64) []byte {

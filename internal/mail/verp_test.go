@@ -7,6 +7,7 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/render"
+	"github.com/digest/digest/internal/token"
 )
 
 func TestVERPEnvelopeSender(t *testing.T) {
@@ -43,14 +44,14 @@ func TestVERPEnvelopeSender(t *testing.T) {
 		t.Fatalf("ParseVERPToken = %d, %q, %v", id, issue, err)
 	}
 	// A VERP token is not an unsubscribe token, nor the reverse.
-	if _, _, err := ParseToken(secret, tok, lookup); !errors.Is(err, ErrBadToken) {
+	if _, _, err := token.ParseUnsubscribe(secret, tok, lookup); !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("VERP token verified as an unsubscribe token: %v", err)
 	}
-	unsub := Token(secret, rc.SubscriberID, rc.IssueID, rc.Email)
-	if _, _, err := ParseVERPToken(secret, unsub, lookup); !errors.Is(err, ErrBadToken) {
+	unsub := token.Unsubscribe(secret, rc.SubscriberID, rc.IssueID, rc.Email)
+	if _, _, err := ParseVERPToken(secret, unsub, lookup); !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("unsubscribe token verified as a VERP token: %v", err)
 	}
-	if _, _, err := ParseVERPToken([]byte("other"), tok, lookup); !errors.Is(err, ErrBadToken) {
+	if _, _, err := ParseVERPToken([]byte("other"), tok, lookup); !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("token verified under another secret: %v", err)
 	}
 	// A test copy has no reader to name: the bare bounce address.
@@ -76,11 +77,11 @@ func TestParseMessageID(t *testing.T) {
 	}
 	forged := strings.Replace(id, ".42.", ".43.", 1)
 	for _, in := range []string{forged, "x@y", "", "a.b.c@d", "2026-05-04.42.zz@example.org", id[:len(id)-20]} {
-		if _, _, err := ParseMessageID(secret, in); !errors.Is(err, ErrBadToken) {
-			t.Errorf("ParseMessageID(%q) = %v, want ErrBadToken", in, err)
+		if _, _, err := ParseMessageID(secret, in); !errors.Is(err, token.ErrInvalid) {
+			t.Errorf("ParseMessageID(%q) = %v, want token.ErrInvalid", in, err)
 		}
 	}
-	if _, _, err := ParseMessageID([]byte("other"), id); !errors.Is(err, ErrBadToken) {
+	if _, _, err := ParseMessageID([]byte("other"), id); !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("verified under another secret: %v", err)
 	}
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/digest/digest/internal/atomicfile"
 )
 
 // Metrics is one registry of the program's metrics. Its methods are safe for
@@ -290,27 +292,13 @@ func (m *Metrics) WriteFile(path string) error {
 			return fmt.Errorf("metrics %s: %w", path, err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".metrics-*")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("metrics %s: the folder %s does not exist", path, filepath.Dir(path))
-		}
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("metrics %s: the folder %s does not exist", path, filepath.Dir(path))
+	}
+	if err := atomicfile.Write(path, buf.Bytes(), 0o644, nil); err != nil {
 		return fmt.Errorf("metrics %s: %w", path, err)
 	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // readFile parses an earlier metrics file; a missing one is empty, and an

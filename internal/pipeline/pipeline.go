@@ -58,7 +58,10 @@ var ErrDelivering = errors.New("delivery of this issue has started; it is not re
 // still be taken as a clock error (dated when first seen instead).
 const FutureTolerance = 48 * time.Hour
 
-// Pipeline wires the stages. All fields but Logger are required.
+// Pipeline wires the stages. Build needs Sources, Store, Renderer, Archive,
+// Location, Window and MaxArticles; Check needs only Sources, Store,
+// Location and Window; the other fields are optional, and Delivery is for
+// Deliver and SendTest.
 type Pipeline struct {
 	Sources     []source.Source
 	Store       Store

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/digest/digest/internal/mail"
 )
 
 //go:embed assets
@@ -65,7 +67,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			if h, _, err := net.SplitHostPort(host); err == nil {
 				host = h
 			}
-			if !isLoopbackHost(strings.Trim(host, "[]")) {
+			if !mail.Loopback(strings.Trim(host, "[]")) {
 				http.Error(w, "digest preview answers only to localhost; start it with --token to reach it by another name", http.StatusForbidden)
 				return
 			}

@@ -393,15 +393,7 @@ func NeedsToken(addr string) bool {
 	if err != nil {
 		return true
 	}
-	return !isLoopbackHost(host)
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return !mail.Loopback(host)
 }
 
 // Serve serves the preview on ln until ctx is done, running the rebuild

@@ -91,108 +91,121 @@ func (t *textWriter) node(n *html.Node, first, rest string) {
 		// Line breaks in the source are soft: white space collapses to a
 		// space; <br> alone makes a line break.
 		t.inline.WriteString(collapseSpace(n.Data))
-		return
 	case html.ElementNode:
-	default:
-		return
+		t.element(n, first, rest)
 	}
+}
+
+// element writes one element; first and rest are the prefixes of the
+// lines of the paragraph it is in.
+func (t *textWriter) element(n *html.Node, first, rest string) {
 	switch n.DataAtom {
 	case atom.Script, atom.Style, atom.Head, atom.Title, atom.Template, atom.Input:
-		return
 	case atom.Br:
 		t.inline.WriteString("\n")
-		return
 	case atom.Img:
-		if alt := attr(n, "alt"); alt != "" {
-			t.inline.WriteString(alt)
-		}
-		return
+		t.inline.WriteString(attr(n, "alt"))
 	case atom.Hr:
 		t.block(first, rest, false)
 		t.inline.WriteString("----")
 		t.block(first, rest, false)
-		return
 	case atom.Pre:
-		t.block(first, rest, false)
-		var b strings.Builder
-		collectText(n, &b)
-		lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-		for i := range lines {
-			lines[i] = strings.TrimRight(rest+"    "+lines[i], " ")
-		}
-		t.paras = append(t.paras, strings.Join(lines, "\n"))
-		return
+		t.pre(n, first, rest)
 	case atom.Ul, atom.Ol:
-		t.flush()
-		i := 0
-		if v, err := strconv.Atoi(attr(n, "start")); err == nil {
-			i = v - 1
-		}
-		tight := n.Parent != nil && n.Parent.DataAtom == atom.Li
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.DataAtom != atom.Li {
-				continue
-			}
-			i++
-			mark := "- "
-			if n.DataAtom == atom.Ol {
-				mark = strconv.Itoa(i) + ". "
-			}
-			indent := rest + strings.Repeat(" ", len(mark))
-			t.block(rest+mark, indent, tight)
-			t.pending = true
-			for cc := c.FirstChild; cc != nil; cc = cc.NextSibling {
-				t.node(cc, indent, indent)
-			}
-			t.flush()
-			t.pending = false
-			tight = true
-		}
-		t.first, t.rest, t.tight = first, rest, false
-		return
+		t.list(n, first, rest)
 	case atom.Blockquote:
 		t.block(rest+"> ", rest+"> ", false)
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			t.node(c, rest+"> ", rest+"> ")
-		}
+		t.children(n, rest+"> ", rest+"> ")
 		t.block(first, rest, false)
-		return
 	case atom.Tr:
-		t.block(first, rest, t.tightRows(n))
-		sep := ""
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.DataAtom == atom.Td || c.DataAtom == atom.Th {
-				t.inline.WriteString(sep)
-				var b strings.Builder
-				collectText(c, &b)
-				t.inline.WriteString(strings.Join(fields(b.String()), " "))
-				sep = " | "
-			}
-		}
-		t.flush()
-		return
+		t.row(n, first, rest)
 	case atom.A:
-		var b strings.Builder
-		collectText(n, &b)
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			t.node(c, first, rest)
+		t.link(n, first, rest)
+	default:
+		blockish := !inlineElement(n.DataAtom)
+		if blockish {
+			t.block(first, rest, false)
 		}
-		href := attr(n, "href")
-		label := strings.TrimSpace(b.String())
-		if href != "" && href != label && strings.TrimPrefix(href, "mailto:") != label {
-			t.inline.WriteString(" <" + href + ">")
+		t.children(n, first, rest)
+		if blockish {
+			t.block(first, rest, false)
 		}
-		return
 	}
-	blockish := !inlineElement(n.DataAtom)
-	if blockish {
-		t.block(first, rest, false)
-	}
+}
+
+func (t *textWriter) children(n *html.Node, first, rest string) {
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		t.node(c, first, rest)
 	}
-	if blockish {
-		t.block(first, rest, false)
+}
+
+// pre keeps preformatted text as it is, indented by four spaces.
+func (t *textWriter) pre(n *html.Node, first, rest string) {
+	t.block(first, rest, false)
+	var b strings.Builder
+	collectText(n, &b)
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimRight(rest+"    "+lines[i], " ")
+	}
+	t.paras = append(t.paras, strings.Join(lines, "\n"))
+}
+
+// list writes each item with its mark ("- ", or "3. " counting from the
+// list's start) and a hanging indent; a list inside an item stays tight.
+func (t *textWriter) list(n *html.Node, first, rest string) {
+	t.flush()
+	i := 0
+	if v, err := strconv.Atoi(attr(n, "start")); err == nil {
+		i = v - 1
+	}
+	tight := n.Parent != nil && n.Parent.DataAtom == atom.Li
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.DataAtom != atom.Li {
+			continue
+		}
+		i++
+		mark := "- "
+		if n.DataAtom == atom.Ol {
+			mark = strconv.Itoa(i) + ". "
+		}
+		indent := rest + strings.Repeat(" ", len(mark))
+		t.block(rest+mark, indent, tight)
+		t.pending = true
+		t.children(c, indent, indent)
+		t.flush()
+		t.pending = false
+		tight = true
+	}
+	t.first, t.rest, t.tight = first, rest, false
+}
+
+// row writes a table row as its cells' text separated by " | ".
+func (t *textWriter) row(n *html.Node, first, rest string) {
+	t.block(first, rest, t.tightRows(n))
+	sep := ""
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.DataAtom == atom.Td || c.DataAtom == atom.Th {
+			t.inline.WriteString(sep)
+			var b strings.Builder
+			collectText(c, &b)
+			t.inline.WriteString(strings.Join(fields(b.String()), " "))
+			sep = " | "
+		}
+	}
+	t.flush()
+}
+
+// link writes the link's text followed by its URL in angle brackets,
+// unless the text already is the URL (or the address of a mailto:).
+func (t *textWriter) link(n *html.Node, first, rest string) {
+	var b strings.Builder
+	collectText(n, &b)
+	t.children(n, first, rest)
+	href := attr(n, "href")
+	label := strings.TrimSpace(b.String())
+	if href != "" && href != label && strings.TrimPrefix(href, "mailto:") != label {
+		t.inline.WriteString(" <" + href + ">")
 	}
 }
 

@@ -71,17 +71,6 @@ func htmlEscape(c byte) string {
 	return ""
 }
 
-// EscapeHTML escapes s for the HTML part, as html.EscapeString does.
-func EscapeHTML(s string) string {
-	if escapedLen(s) == len(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(escapedLen(s))
-	escapeInto(&b, s)
-	return b.String()
-}
-
 func escapedLen(s string) int {
 	n := len(s)
 	for i := 0; i < len(s); i++ {

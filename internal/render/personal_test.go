@@ -52,7 +52,7 @@ func TestPersonalize(t *testing.T) {
 			for i, part := range parts {
 				b.WriteString(part)
 				if i < len(slots) {
-					b.WriteString(render.EscapeHTML(tt.p.Value(slots[i])))
+					b.WriteString(html.EscapeString(tt.p.Value(slots[i])))
 				}
 			}
 			if b.String() != tt.html {

@@ -118,6 +118,20 @@ func New(dir string, nl Newsletter) (*Renderer, error) {
 	r.html = htmltemplate.New(HTMLFile).Funcs(htmltemplate.FuncMap(funcs))
 	r.text = texttemplate.New(TextFile).Funcs(funcs)
 	r.subject = texttemplate.New(SubjectFile).Funcs(funcs)
+	if err := r.parse(files); err != nil {
+		return nil, err
+	}
+	// A sample with an intro, an image and every URL takes every branch of
+	// the default templates.
+	if _, err := r.Render(sample(), "<p>Sample <a href=\"https://example.org/\">intro</a>.</p>"); err != nil {
+		return nil, fmt.Errorf("templates: checking against a sample issue: %w%s", err, overridden(files, err))
+	}
+	return r, nil
+}
+
+// parse parses every file into its set, then checks that the three main
+// templates are there and that each partial defines its own name.
+func (r *Renderer) parse(files []file) error {
 	for _, f := range files {
 		var err error
 		switch {
@@ -135,14 +149,20 @@ func New(dir string, nl Newsletter) (*Renderer, error) {
 			_, err = r.text.New(f.name).Parse(f.body)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.path, err)
+			return fmt.Errorf("%s: %w", f.path, err)
 		}
 	}
 	for _, need := range []string{HTMLFile, TextFile, SubjectFile} {
 		if !has(files, need) {
-			return nil, fmt.Errorf("templates: %s is missing", need)
+			return fmt.Errorf("templates: %s is missing", need)
 		}
 	}
+	return r.checkPartials(files)
+}
+
+// checkPartials checks that each partial file defines the template it is
+// named after.
+func (r *Renderer) checkPartials(files []file) error {
 	for _, f := range files {
 		name, ok := strings.CutSuffix(f.name, ".html.tmpl")
 		isHTML := ok
@@ -153,15 +173,10 @@ func New(dir string, nl Newsletter) (*Renderer, error) {
 			continue
 		}
 		if (isHTML && r.html.Lookup(name) == nil) || (!isHTML && r.text.Lookup(name) == nil) {
-			return nil, fmt.Errorf("%s: no {{define %q}} in this partial", f.path, name)
+			return fmt.Errorf("%s: no {{define %q}} in this partial", f.path, name)
 		}
 	}
-	// A sample with an intro, an image and every URL takes every branch of
-	// the default templates.
-	if _, err := r.Render(sample(), "<p>Sample <a href=\"https://example.org/\">intro</a>.</p>"); err != nil {
-		return nil, fmt.Errorf("templates: checking against a sample issue: %w%s", err, overridden(files, err))
-	}
-	return r, nil
+	return nil
 }
 
 // isPartial tells the names of the partial templates, each in a file of its

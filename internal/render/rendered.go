@@ -44,7 +44,7 @@ func (r *Rendered) WriteText(w io.Writer, p Personal) (int64, error) { return r.
 
 // HTMLSegments returns the HTML part split at its slots, for a writer that
 // prepares (encodes) the constant parts once per issue: parts[i] is followed
-// by the value of slots[i], escaped with EscapeHTML; len(parts) is
+// by the value of slots[i], escaped as html.EscapeString does; len(parts) is
 // len(slots)+1. The slices are copies.
 func (r *Rendered) HTMLSegments() (parts []string, slots []Slot) {
 	return slices.Clone(r.html.parts), slices.Clone(r.html.slots)

@@ -256,21 +256,47 @@ func (l *Loop) Reschedule(s *Schedule) {
 // when less than the grace late. It returns an error only when the state
 // cannot be read at start, or when called twice.
 func (l *Loop) Run(ctx context.Context) error {
+	sched, err := l.begin()
+	if err != nil {
+		return err
+	}
+	last, err := l.resume(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		var waited, stopped bool
+		if sched, waited, stopped = l.wait(ctx, sched, last); stopped {
+			return nil
+		}
+		last = l.fire(ctx, sched, last, waited)
+	}
+}
+
+// begin checks that Run is called once, on a loop that has what it needs,
+// and returns the schedule.
+func (l *Loop) begin() (*Schedule, error) {
 	l.mu.Lock()
 	if l.ran {
 		l.mu.Unlock()
-		return errors.New("schedule: Run called twice")
+		return nil, errors.New("schedule: Run called twice")
 	}
 	l.ran = true
 	sched := l.sched
 	l.mu.Unlock()
 	if sched == nil || l.store == nil || l.job == nil || l.grace <= 0 {
-		return fmt.Errorf("schedule %s: Schedule, Store, Job and a positive Grace are required", l.name)
+		return nil, fmt.Errorf("schedule %s: Schedule, Store, Job and a positive Grace are required", l.name)
 	}
+	return sched, nil
+}
 
+// resume reads the state, resumes a run that was interrupted less than the
+// grace ago (or records it skipped), and returns the last scheduled time
+// handled.
+func (l *Loop) resume(ctx context.Context) (time.Time, error) {
 	st, found, err := l.store.LoadState(ctx, l.name)
 	if err != nil {
-		return fmt.Errorf("schedule %s: load state: %w", l.name, err)
+		return time.Time{}, fmt.Errorf("schedule %s: load state: %w", l.name, err)
 	}
 	now := l.clock.Now()
 	if !found {
@@ -278,7 +304,6 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.save(ctx, st)
 	}
 	l.setLast(st)
-	last := st.Scheduled
 	if st.Outcome == OutcomeRunning || st.Outcome == OutcomeInterrupted {
 		late := now.Sub(st.Scheduled)
 		if late < l.grace {
@@ -288,68 +313,79 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.skip(ctx, st.Scheduled, "late", fmt.Sprintf("interrupted run is %s late, more than the grace of %s", late.Round(time.Second), l.grace))
 		}
 	}
+	return st.Scheduled, nil
+}
 
-	for {
-		next := sched.Next(last)
-		l.setNext(next)
-		waited := false
-		for next.IsZero() || l.clock.Now().Before(next) {
-			d := l.maxWait
-			if !next.IsZero() {
-				d = min(d, next.Sub(l.clock.Now()))
-			}
-			t := l.clock.NewTimer(d)
-			waited = true
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				l.stop(ctx)
-				return nil
-			case <-t.C():
-			case res := <-l.done:
-				t.Stop()
-				l.finish(ctx, res)
-			case s := <-l.resched:
-				t.Stop()
-				l.log.Info("schedule changed", "from", sched.String(), "to", s.String())
-				sched = s
-				l.mu.Lock()
-				l.sched, l.status.Schedule = s, s.String()
-				l.mu.Unlock()
-				next = sched.Next(last)
-				l.setNext(next)
-			}
+// wait waits until the next scheduled time after last, meanwhile recording
+// runs that finish and taking up a changed schedule, which it returns.
+// waited says whether it had to wait at all; stopped, that ctx ended (the
+// run in progress has then been waited for).
+func (l *Loop) wait(ctx context.Context, sched *Schedule, last time.Time) (_ *Schedule, waited, stopped bool) {
+	next := sched.Next(last)
+	l.setNext(next)
+	for next.IsZero() || l.clock.Now().Before(next) {
+		d := l.maxWait
+		if !next.IsZero() {
+			d = min(d, next.Sub(l.clock.Now()))
 		}
-
-		now := l.clock.Now()
-		due, missed := l.walk(sched, last, now)
-		if missed > 0 {
-			l.log.Warn("scheduled times passed unnoticed (process down, machine asleep or clock jump): only the latest may run",
-				"missed", missed, "after", last, "latest", due)
-			l.obs.Skipped("missed", missed)
-		}
-		select { // a run that has just finished is not an overlap
+		t := l.clock.NewTimer(d)
+		waited = true
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.stop(ctx)
+			return sched, waited, true
+		case <-t.C():
 		case res := <-l.done:
+			t.Stop()
 			l.finish(ctx, res)
-		default:
+		case s := <-l.resched:
+			t.Stop()
+			l.log.Info("schedule changed", "from", sched.String(), "to", s.String())
+			sched = s
+			l.mu.Lock()
+			l.sched, l.status.Schedule = s, s.String()
+			l.mu.Unlock()
+			next = sched.Next(last)
+			l.setNext(next)
 		}
-		late := now.Sub(due)
-		switch {
-		case late >= l.grace:
-			l.skip(ctx, due, "late", fmt.Sprintf("%s late, more than the grace of %s", late.Round(time.Second), l.grace))
-		case l.running:
-			l.skip(ctx, due, "overlap", "the previous run is still going")
-		default:
-			kind := OnTime
-			if missed > 0 || !waited || late > l.maxWait {
-				kind = CatchUp
-				l.obs.CaughtUp()
-				l.log.Info("catching up a missed run", "scheduled", due, "late", late.Round(time.Second))
-			}
-			l.start(ctx, Run{Scheduled: due, Kind: kind, Late: late})
-		}
-		last = due
 	}
+	return sched, waited, false
+}
+
+// fire handles the scheduled time that has come (the latest one, when
+// several passed unnoticed): it starts the run, as a catch-up when it is
+// late, or records it skipped when it is too late or the previous run is
+// still going. It returns that time.
+func (l *Loop) fire(ctx context.Context, sched *Schedule, last time.Time, waited bool) time.Time {
+	now := l.clock.Now()
+	due, missed := l.walk(sched, last, now)
+	if missed > 0 {
+		l.log.Warn("scheduled times passed unnoticed (process down, machine asleep or clock jump): only the latest may run",
+			"missed", missed, "after", last, "latest", due)
+		l.obs.Skipped("missed", missed)
+	}
+	select { // a run that has just finished is not an overlap
+	case res := <-l.done:
+		l.finish(ctx, res)
+	default:
+	}
+	late := now.Sub(due)
+	switch {
+	case late >= l.grace:
+		l.skip(ctx, due, "late", fmt.Sprintf("%s late, more than the grace of %s", late.Round(time.Second), l.grace))
+	case l.running:
+		l.skip(ctx, due, "overlap", "the previous run is still going")
+	default:
+		kind := OnTime
+		if missed > 0 || !waited || late > l.maxWait {
+			kind = CatchUp
+			l.obs.CaughtUp()
+			l.log.Info("catching up a missed run", "scheduled", due, "late", late.Round(time.Second))
+		}
+		l.start(ctx, Run{Scheduled: due, Kind: kind, Late: late})
+	}
+	return due
 }
 
 // walk returns the latest scheduled time after last and not after now, and

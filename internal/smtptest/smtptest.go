@@ -119,6 +119,7 @@ type Server struct {
 	sessions int
 	refuse   error // set by Refuse: new sessions get this reply
 	refused  int
+	hello    string // the name the latest MAIL FROM's client gave in EHLO
 }
 
 type credentials struct {
@@ -267,6 +268,14 @@ func (s *Server) Sessions() int {
 	return s.sessions
 }
 
+// Hello is the name the client gave in EHLO (or HELO) before its latest
+// MAIL FROM.
+func (s *Server) Hello() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hello
+}
+
 type session struct {
 	s      *Server
 	c      *smtp.Conn
@@ -321,6 +330,9 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 		return ss.s.mailErr
 	}
 	ss.from = from
+	ss.s.mu.Lock()
+	ss.s.hello = ss.c.Hostname()
+	ss.s.mu.Unlock()
 	return nil
 }
 

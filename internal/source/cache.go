@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/digest/digest/internal/article"
@@ -33,46 +32,17 @@ type Cached struct {
 // documents) and "description " + an article's URL (for fetched teasers).
 // Implementations must be safe for concurrent use.
 type Cache interface {
-	// Get returns the copy stored under key; ok is false when there is none.
-	// An error means the cache could not be read (the source then fetches
-	// unconditionally and logs it).
-	Get(ctx context.Context, key string) (c Cached, ok bool, err error)
-	// Put stores c under key, replacing any earlier copy.
-	Put(ctx context.Context, key string, c Cached) error
+	// GetDocument returns the copy stored under key; ok is false when
+	// there is none. An error means the cache could not be read (the
+	// source then fetches unconditionally and logs it).
+	GetDocument(ctx context.Context, key string) (c Cached, ok bool, err error)
+	// PutDocument stores c under key, replacing any earlier copy.
+	PutDocument(ctx context.Context, key string, c Cached) error
 }
 
 // DescriptionKey is the Cache key of the description fetched for the
 // article at link (see Spec.FetchTeasers).
 func DescriptionKey(link string) string { return "description " + link }
-
-// MemoryCache is a Cache in memory, for tests and one-off commands. The
-// zero value is ready; it is safe for concurrent use.
-type MemoryCache struct {
-	mu sync.Mutex
-	m  map[string]Cached
-}
-
-var _ Cache = (*MemoryCache)(nil)
-
-// Get implements Cache; it never fails.
-func (m *MemoryCache) Get(_ context.Context, key string) (Cached, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.m[key]
-	return c, ok, nil
-}
-
-// Put implements Cache; it never fails. It keeps its own copy of the body.
-func (m *MemoryCache) Put(_ context.Context, key string, c Cached) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]Cached{}
-	}
-	c.Body = append([]byte(nil), c.Body...)
-	m.m[key] = c
-	return nil
-}
 
 // ErrStale is wrapped, with the cause, by the error of a source that failed
 // but whose last good copy (younger than Env.StaleFallback) gave the
@@ -179,7 +149,7 @@ func (e Env) load(ctx context.Context, rawURL string) (document, error) {
 	doc := document{key: rawURL}
 	var v fetch.Validators
 	if e.Cache != nil {
-		c, ok, err := e.Cache.Get(ctx, rawURL)
+		c, ok, err := e.Cache.GetDocument(ctx, rawURL)
 		switch {
 		case err != nil:
 			e.Logger.Warn("cache read failed; fetching unconditionally", "url", rawURL, "err", err)
@@ -233,7 +203,7 @@ func (e Env) keep(ctx context.Context, doc document) {
 	if e.Cache == nil || doc.stale != nil || doc.key == "" {
 		return
 	}
-	err := e.Cache.Put(ctx, doc.key, Cached{
+	err := e.Cache.PutDocument(ctx, doc.key, Cached{
 		ETag: doc.validators.ETag, LastModified: doc.validators.LastModified,
 		URL: doc.url, ContentType: doc.contentType, Body: doc.body, FetchedAt: doc.fetchedAt,
 	})

@@ -182,10 +182,12 @@ func TestStaleFallbackOff(t *testing.T) {
 // failingCache fails every call: a source must work without it.
 type failingCache struct{}
 
-func (failingCache) Get(context.Context, string) (Cached, bool, error) {
+func (failingCache) GetDocument(context.Context, string) (Cached, bool, error) {
 	return Cached{}, false, errors.New("disk on fire")
 }
-func (failingCache) Put(context.Context, string, Cached) error { return errors.New("disk on fire") }
+func (failingCache) PutDocument(context.Context, string, Cached) error {
+	return errors.New("disk on fire")
+}
 
 func TestCacheFailureIsNotFatal(t *testing.T) {
 	fs := newFeedServer(t)

@@ -146,7 +146,7 @@ func TestFeedDiscoveryCached(t *testing.T) {
 		}
 	}
 	for _, k := range []string{srv.URL + "/blog/", srv.URL + "/blog/atom.xml"} {
-		if _, ok, _ := cache.Get(context.Background(), k); !ok {
+		if _, ok, _ := cache.GetDocument(context.Background(), k); !ok {
 			t.Errorf("nothing cached under %q", k)
 		}
 	}

@@ -355,7 +355,7 @@ func (p *page) fetchTeasers(ctx context.Context, arts []article.Article) {
 func (p *page) description(ctx context.Context, link string) string {
 	key := DescriptionKey(link)
 	if p.env.Cache != nil {
-		c, ok, err := p.env.Cache.Get(ctx, key)
+		c, ok, err := p.env.Cache.GetDocument(ctx, key)
 		if err != nil {
 			p.env.Logger.Warn("cache read failed", "key", key, "err", err)
 		} else if ok {
@@ -369,7 +369,7 @@ func (p *page) description(ctx context.Context, link string) string {
 	}
 	d := metaDescription(resp.Body)
 	if p.env.Cache != nil {
-		err := p.env.Cache.Put(ctx, key, Cached{URL: resp.URL, Body: []byte(d), FetchedAt: p.env.Now()})
+		err := p.env.Cache.PutDocument(ctx, key, Cached{URL: resp.URL, Body: []byte(d), FetchedAt: p.env.Now()})
 		if err != nil {
 			p.env.Logger.Warn("cache write failed", "key", key, "err", err)
 		}

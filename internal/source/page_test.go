@@ -190,7 +190,7 @@ func TestPageTeaserCache(t *testing.T) {
 	if n := s.count("/2024/06/gone/"); n != 2 {
 		t.Errorf("the 404 page fetched %d times, want once per run", n)
 	}
-	c, ok, _ := cache.Get(context.Background(), DescriptionKey(s.srv.URL+"/2024/06/wagner-in-africa/#comments"))
+	c, ok, _ := cache.GetDocument(context.Background(), DescriptionKey(s.srv.URL+"/2024/06/wagner-in-africa/#comments"))
 	if !ok || !strings.Contains(string(c.Body), "Wagner group") {
 		t.Errorf("cached description = %q, %v", c.Body, ok)
 	}

@@ -6,34 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/digest/digest/internal/source"
 )
 
-// Document is the last good copy of a fetched feed or page, with the
-// validators for a conditional GET.
-type Document struct {
-	ETag, LastModified string
-	URL, ContentType   string
-	Body               []byte
-	FetchedAt          time.Time
-}
+// The store keeps the sources' last good copies of feeds and pages.
+var _ source.Cache = (*Store)(nil)
 
 // GetDocument returns the copy stored under key; ok is false when there is
 // none.
-func (s *Store) GetDocument(ctx context.Context, key string) (d Document, ok bool, err error) {
+func (s *Store) GetDocument(ctx context.Context, key string) (d source.Cached, ok bool, err error) {
 	err = s.db.QueryRowContext(ctx, s.q.getDocument, key).Scan(
 		&d.ETag, &d.LastModified, &d.URL, &d.ContentType, &d.Body, &d.FetchedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Document{}, false, nil
+		return source.Cached{}, false, nil
 	}
 	if err != nil {
-		return Document{}, false, fmt.Errorf("document %s: %w", key, err)
+		return source.Cached{}, false, fmt.Errorf("document %s: %w", key, err)
 	}
 	d.FetchedAt = d.FetchedAt.UTC()
 	return d, true, nil
 }
 
 // PutDocument stores d under key, replacing any earlier copy.
-func (s *Store) PutDocument(ctx context.Context, key string, d Document) error {
+func (s *Store) PutDocument(ctx context.Context, key string, d source.Cached) error {
 	if d.Body == nil {
 		d.Body = []byte{}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/store/storetest"
 )
@@ -24,7 +25,7 @@ func testDocumentsAndSourceRuns(t *testing.T, db storetest.Backend) {
 		t.Fatalf("empty cache: ok=%v err=%v", ok, err)
 	}
 	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	want := store.Document{ETag: `"v1"`, LastModified: "Mon, 30 Nov 2026 08:00:00 GMT", URL: "https://example.org/feed.xml",
+	want := source.Cached{ETag: `"v1"`, LastModified: "Mon, 30 Nov 2026 08:00:00 GMT", URL: "https://example.org/feed.xml",
 		ContentType: "application/rss+xml", Body: []byte("<rss/>"), FetchedAt: at}
 	if err := st.PutDocument(ctx, "https://example.org/feed", want); err != nil {
 		t.Fatal(err)

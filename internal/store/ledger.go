@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
@@ -103,14 +102,6 @@ func (s *Store) Failures(ctx context.Context, issueID string, limit int) ([]ledg
 	return out, nil
 }
 
-// splitTopics turns the stored topics column into a list; empty means none.
-func splitTopics(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, ",")
-}
-
 // Claim recovers the issue's rows whose lease expired (their owner died or
 // stalled: they go back to pending), then moves up to limit pending rows to
 // sending under this run's name and lease, in subscriber id order, and
@@ -169,7 +160,7 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 					rows.Close()
 					return err
 				}
-				c.r.Topics = splitTopics(c.topics)
+				c.r.Topics = subscriber.ParseStoredTopics(c.topics)
 				batch = append(batch, c)
 			}
 			rows.Close()

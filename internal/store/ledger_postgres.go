@@ -44,7 +44,7 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 				rows.Close()
 				return nil, err
 			}
-			r.Topics = splitTopics(topics)
+			r.Topics = subscriber.ParseStoredTopics(topics)
 			if status != subscriber.StatusActive {
 				r.Gone = status
 			}

@@ -95,7 +95,9 @@ type physLine struct {
 // columns are the indexes of the known columns, -1 when absent.
 type columns struct{ email, name, topics, status, created int }
 
-// Columns are the header names ReadCSV understands; others are ignored.
+// Columns is the header of a subscriber list as `subscribers list` and
+// `export` write it; ReadCSV reads every one back but updated (other
+// names are ignored).
 var Columns = []string{"email", "name", "status", "topics", "created", "updated"}
 
 // maxRecordLines bounds the physical lines one record may span (a quoted
@@ -358,15 +360,6 @@ func (c *CSV) Rows(problem func(error)) iter.Seq[Row] {
 			}
 		}
 	}
-}
-
-// ReadAll returns every good row and every problem: for small lists and
-// tests.
-func (c *CSV) ReadAll() (rows []Row, problems []error) {
-	for r := range c.Rows(func(err error) { problems = append(problems, err) }) {
-		rows = append(rows, r)
-	}
-	return rows, problems
 }
 
 func (c *CSV) row(line int, rec []string) (Row, error) {

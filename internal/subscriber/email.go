@@ -192,21 +192,8 @@ func (r Rules) checkDomain(domain string) error {
 	}
 	labels := strings.Split(domain, ".")
 	for _, l := range labels {
-		if len(l) > maxLabel {
-			return fmt.Errorf("the domain %q has a part longer than %d characters", domain, maxLabel)
-		}
-		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
-			return fmt.Errorf("the domain %q has a part that starts or ends with a hyphen", domain)
-		}
-		for _, c := range l {
-			ok := c >= utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c) || unicode.IsMark(c)) ||
-				c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
-			if !ok {
-				if c == '@' {
-					return errors.New("has more than one @")
-				}
-				return fmt.Errorf("the domain %q contains %q, which a domain name cannot have", domain, c)
-			}
+		if err := checkLabel(domain, l); err != nil {
+			return err
 		}
 	}
 	if len(labels) == 1 && !r.AllowDotlessDomain {
@@ -217,6 +204,34 @@ func (r Rules) checkDomain(domain string) error {
 		return fmt.Errorf("the domain %s looks like an IP address; use a domain name", domain)
 	}
 	return nil
+}
+
+// checkLabel checks one dot-separated part l of domain.
+func checkLabel(domain, l string) error {
+	if len(l) > maxLabel {
+		return fmt.Errorf("the domain %q has a part longer than %d characters", domain, maxLabel)
+	}
+	if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+		return fmt.Errorf("the domain %q has a part that starts or ends with a hyphen", domain)
+	}
+	for _, c := range l {
+		if !labelChar(c) {
+			if c == '@' {
+				return errors.New("has more than one @")
+			}
+			return fmt.Errorf("the domain %q contains %q, which a domain name cannot have", domain, c)
+		}
+	}
+	return nil
+}
+
+// labelChar tells the characters of a domain name's label: ASCII letters,
+// digits and '-', and non-ASCII letters, digits and marks (IDN).
+func labelChar(c rune) bool {
+	if c >= utf8.RuneSelf {
+		return unicode.IsLetter(c) || unicode.IsDigit(c) || unicode.IsMark(c)
+	}
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
 func allDigits(s string) bool {

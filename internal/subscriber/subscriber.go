@@ -75,16 +75,26 @@ func NormalizeTopics(topics []string) ([]string, error) {
 		if t == "" {
 			continue
 		}
-		if strings.ContainsAny(t, ",;") {
-			return nil, fmt.Errorf("topic %q: a topic cannot contain ',' or ';'", t)
-		}
-		if strings.IndexFunc(t, unicode.IsControl) >= 0 {
-			return nil, fmt.Errorf("topic %q: contains a control character", t)
+		if err := CheckTopic(t); err != nil {
+			return nil, fmt.Errorf("topic %q: %w", t, err)
 		}
 		out = append(out, t)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// CheckTopic reports why t cannot be a topic: ',' and ';' separate topics
+// in the store and in CSV files, and a control character has no place in a
+// label. Emptiness is the caller's rule (a list may skip empty entries).
+func CheckTopic(t string) error {
+	switch {
+	case strings.ContainsAny(t, ",;"):
+		return errors.New("a topic cannot contain ',' or ';'")
+	case strings.IndexFunc(t, unicode.IsControl) >= 0:
+		return errors.New("a topic cannot contain control characters")
+	}
+	return nil
 }
 
 // SplitTopics splits a topic list as written by a person ("world; science",

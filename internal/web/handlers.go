@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 func (h *Handler) now() time.Time { return h.opts.Now() }
@@ -22,7 +22,7 @@ func (h *Handler) link(path string) string { return h.baseURL + path }
 func (h *Handler) action(path string) string { return h.basePath + path }
 
 func (h *Handler) prefsURL(sub subscriber.Subscriber) string {
-	return h.link("/p/" + mail.PreferencesToken(h.opts.Secret, sub.ID, sub.Email))
+	return h.link("/p/" + token.Preferences(h.opts.Secret, sub.ID, sub.Email))
 }
 
 // invalidLink answers a token that is malformed, forged, for another

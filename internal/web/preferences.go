@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // prefsSubscriber checks the link's token and loads its subscriber,
@@ -20,11 +20,11 @@ func (h *Handler) prefsSubscriber(w http.ResponseWriter, r *http.Request) (subsc
 		sub, err = h.opts.Store.Subscriber(r.Context(), id)
 		return sub.Email, err
 	}
-	_, err := mail.ParsePreferencesToken(h.opts.Secret, r.PathValue("token"), lookup)
+	_, err := token.ParsePreferences(h.opts.Secret, r.PathValue("token"), lookup)
 	switch {
 	case err == nil:
 		return sub, true
-	case errors.Is(err, mail.ErrBadToken), errors.Is(err, ErrNotFound):
+	case errors.Is(err, token.ErrInvalid), errors.Is(err, ErrNotFound):
 		h.invalidLink(w, r)
 	default:
 		h.serverError(w, "preferences", err)
@@ -36,7 +36,7 @@ func (h *Handler) prefsView(r *http.Request, sub subscriber.Subscriber, note str
 	tok := r.PathValue("token")
 	v := view{Title: "Your subscription", Email: sub.Email, Name: sub.Name, Status: sub.Status,
 		Topics: h.topicBoxes(sub.Topics), Action: h.action("/p/" + tok),
-		FormToken: mail.FormToken(h.opts.Secret, tok, h.now())}
+		FormToken: token.Form(h.opts.Secret, tok, h.now())}
 	if note != "" {
 		v.Message = []string{note}
 	}
@@ -61,7 +61,7 @@ func (h *Handler) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.parseForm(w, r) {
 		return
 	}
-	if err := mail.CheckFormToken(h.opts.Secret, r.PathValue("token"), r.PostFormValue("form"), h.now(), formLifetime); err != nil {
+	if err := token.CheckForm(h.opts.Secret, r.PathValue("token"), r.PostFormValue("form"), h.now(), formLifetime); err != nil {
 		h.render(w, http.StatusForbidden, "message", view{Title: "This form has expired",
 			Message: []string{"Nothing was changed. Open the page again and repeat the change."},
 			LinkURL: h.link("/p/" + r.PathValue("token")), LinkText: "Open the page again"})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // composedMailer builds each notice with the real composer and keeps the
@@ -111,10 +112,10 @@ func TestForgedTokensOneAnswer(t *testing.T) {
 	const missing = 999
 	forged := []byte("not the secret")
 	pairs := []struct{ name, existing, missing string }{
-		{"unsubscribe", "/u/" + mail.Token(forged, ann.ID, "x", ann.Email), "/u/" + mail.Token(forged, missing, "x", ann.Email)},
-		{"preferences", "/p/" + mail.PreferencesToken(forged, ann.ID, ann.Email), "/p/" + mail.PreferencesToken(forged, missing, ann.Email)},
-		{"confirm", "/confirm/" + mail.ConfirmToken(forged, su.ID, su.Email, t0.Add(time.Hour)),
-			"/confirm/" + mail.ConfirmToken(forged, missing, su.Email, t0.Add(time.Hour))},
+		{"unsubscribe", "/u/" + token.Unsubscribe(forged, ann.ID, "x", ann.Email), "/u/" + token.Unsubscribe(forged, missing, "x", ann.Email)},
+		{"preferences", "/p/" + token.Preferences(forged, ann.ID, ann.Email), "/p/" + token.Preferences(forged, missing, ann.Email)},
+		{"confirm", "/confirm/" + token.Confirm(forged, su.ID, su.Email, t0.Add(time.Hour)),
+			"/confirm/" + token.Confirm(forged, missing, su.Email, t0.Add(time.Hour))},
 	}
 	for _, p := range pairs {
 		for _, method := range []string{"GET", "POST"} {
@@ -138,7 +139,7 @@ func TestFailedTokensAreRateLimited(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.Limits.BadTokens = 3; o.Limits.BadTokenEvery = time.Minute })
 	ann := e.st.add("ann@example.org", "Ann", subscriber.StatusActive)
 	for i := range 3 {
-		wantStatus(t, e.do("GET", "/p/"+mail.PreferencesToken(e.secret, int64(100+i), "x@example.org"), nil), http.StatusNotFound)
+		wantStatus(t, e.do("GET", "/p/"+token.Preferences(e.secret, int64(100+i), "x@example.org"), nil), http.StatusNotFound)
 	}
 	w := e.do("GET", e.prefsPath(ann), nil)
 	wantStatus(t, w, http.StatusTooManyRequests, "Too many")

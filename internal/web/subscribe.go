@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // home (GET /) names the list and links to the sign-up form: what someone
@@ -90,7 +90,7 @@ func (h *Handler) signup(ctx context.Context, email, name string, topics []strin
 	if !h.allowAddress(email) || !h.allowConfirm() {
 		return nil
 	}
-	tok := mail.ConfirmToken(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
+	tok := token.Confirm(h.opts.Secret, su.ID, su.Email, h.now().Add(ConfirmLifetime))
 	return h.send(ctx, "confirm", "Confirm your subscription to "+h.opts.ListName,
 		mailData{Email: su.Email, URL: h.link("/confirm/" + tok)})
 }
@@ -109,7 +109,7 @@ func (h *Handler) signedUp(w http.ResponseWriter, email string) {
 
 // confirmLookup gives the address of a pending sign-up, to check a
 // confirmation token against.
-func (h *Handler) confirmLookup(r *http.Request) mail.Lookup {
+func (h *Handler) confirmLookup(r *http.Request) token.Lookup {
 	return func(id int64) (string, error) {
 		su, err := h.opts.Store.Signup(r.Context(), id)
 		return su.Email, err
@@ -121,15 +121,15 @@ func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, b
 	if !h.tokenAllowed(w, r) {
 		return 0, false
 	}
-	id, err := mail.ParseConfirmToken(h.opts.Secret, r.PathValue("token"), h.now(), h.confirmLookup(r))
+	id, err := token.ParseConfirm(h.opts.Secret, r.PathValue("token"), h.now(), h.confirmLookup(r))
 	switch {
 	case err == nil:
 		return id, true
-	case errors.Is(err, mail.ErrExpiredToken):
+	case errors.Is(err, token.ErrExpired):
 		h.render(w, http.StatusGone, "message", view{Title: "This link has expired",
 			Message: []string{"Confirmation links work for 48 hours. Sign up again to get a new one."},
 			LinkURL: h.link("/subscribe"), LinkText: "Sign up again"})
-	case errors.Is(err, ErrNotFound), errors.Is(err, mail.ErrBadToken):
+	case errors.Is(err, ErrNotFound), errors.Is(err, token.ErrInvalid):
 		// The sign-up is gone (confirmed already: the link was opened
 		// twice; or purged), or the token is forged: one answer, so that a
 		// forged id learns nothing.

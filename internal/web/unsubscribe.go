@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 // unsubscribePage (GET /u/{token}) says which list and address the link
@@ -17,7 +17,7 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := r.PathValue("token")
-	id, _, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	id, _, err := token.ParseUnsubscribe(h.opts.Secret, tok, h.subscriberLookup(r))
 	if !h.tokenOK(w, r, err, "unsubscribe page") {
 		return
 	}
@@ -50,7 +50,7 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := r.PathValue("token")
-	id, issue, err := mail.ParseToken(h.opts.Secret, tok, h.subscriberLookup(r))
+	id, issue, err := token.ParseUnsubscribe(h.opts.Secret, tok, h.subscriberLookup(r))
 	if !h.tokenOK(w, r, err, "unsubscribe") {
 		return
 	}
@@ -123,7 +123,7 @@ func (h *Handler) mailLink(ctx context.Context, email string) error {
 	}
 	return h.send(ctx, "link", "Your link to unsubscribe from "+h.opts.ListName, mailData{
 		Email: sub.Email, Name: sub.Name,
-		URL:      h.link("/u/" + mail.Token(h.opts.Secret, sub.ID, "", sub.Email)),
+		URL:      h.link("/u/" + token.Unsubscribe(h.opts.Secret, sub.ID, "", sub.Email)),
 		PrefsURL: h.prefsURL(sub),
 	})
 }
@@ -142,7 +142,7 @@ func (h *Handler) tokenOK(w http.ResponseWriter, r *http.Request, err error, wha
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, ErrNotFound), errors.Is(err, mail.ErrBadToken):
+	case errors.Is(err, ErrNotFound), errors.Is(err, token.ErrInvalid):
 		h.invalidLink(w, r)
 	default:
 		h.serverError(w, what, err)
@@ -152,7 +152,7 @@ func (h *Handler) tokenOK(w http.ResponseWriter, r *http.Request, err error, wha
 
 // subscriberLookup gives the address of a subscriber id, to check a token
 // bound to it.
-func (h *Handler) subscriberLookup(r *http.Request) mail.Lookup {
+func (h *Handler) subscriberLookup(r *http.Request) token.Lookup {
 	return func(id int64) (string, error) {
 		sub, err := h.opts.Store.Subscriber(r.Context(), id)
 		return sub.Email, err

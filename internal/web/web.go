@@ -4,7 +4,7 @@
 // topics, unsubscribe from everything).
 //
 // Every change is made by a POST whose URL carries a signed token (package
-// mail makes and checks them); a GET never changes anything, because mail
+// token makes and checks them); a GET never changes anything, because mail
 // scanners and link checkers follow every link they see. Answers that an
 // outsider could ask about any address (sign-up, link by address) are the
 // same whether the address is known or not, and everything they cause (the
@@ -34,13 +34,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
 )
 
 // ErrNotFound is what a [Store] method's error wraps when the subscriber or
-// sign-up asked for does not exist.
-var ErrNotFound = errors.New("not found")
+// sign-up asked for does not exist. It is the records' own not-found
+// (ledger.ErrNotFound, which package store returns), so that the store
+// implements Store as it is.
+var ErrNotFound = ledger.ErrNotFound
 
 // Store is what the handlers need of the subscriber store. Errors for a
 // missing subscriber or sign-up wrap ErrNotFound.

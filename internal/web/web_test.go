@@ -15,6 +15,7 @@ import (
 
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
+	"github.com/digest/digest/internal/token"
 )
 
 const base = "https://news.example.org"
@@ -70,11 +71,11 @@ func (e *env) do(method, path string, body url.Values, hdr ...string) *httptest.
 }
 
 func (e *env) unsubPath(sub subscriber.Subscriber) string {
-	return "/u/" + mail.Token(e.secret, sub.ID, "2026-11-30", sub.Email)
+	return "/u/" + token.Unsubscribe(e.secret, sub.ID, "2026-11-30", sub.Email)
 }
 
 func (e *env) prefsPath(sub subscriber.Subscriber) string {
-	return "/p/" + mail.PreferencesToken(e.secret, sub.ID, sub.Email)
+	return "/p/" + token.Preferences(e.secret, sub.ID, sub.Email)
 }
 
 // path turns a link from a page or a message into a request path.
@@ -201,9 +202,9 @@ func TestBadTokensChangeNothing(t *testing.T) {
 	su, _ := e.st.PutSignup(context.Background(), "new@example.org", "", nil)
 	before := e.st.changes()
 
-	unsub := mail.Token(e.secret, ann.ID, "2026-11-30", ann.Email)
-	prefs := mail.PreferencesToken(e.secret, ann.ID, ann.Email)
-	confirm := mail.ConfirmToken(e.secret, su.ID, su.Email, t0.Add(time.Hour))
+	unsub := token.Unsubscribe(e.secret, ann.ID, "2026-11-30", ann.Email)
+	prefs := token.Preferences(e.secret, ann.ID, ann.Email)
+	confirm := token.Confirm(e.secret, su.ID, su.Email, t0.Add(time.Hour))
 	flip := func(tok string) string {
 		b := []byte(tok)
 		if b[3] == 'A' {
@@ -214,12 +215,12 @@ func TestBadTokensChangeNothing(t *testing.T) {
 		return string(b)
 	}
 	bad := map[string][]string{
-		"/u/": {"", "x", unsub[:len(unsub)-3], flip(unsub), mail.Token([]byte("other"), ann.ID, "2026-11-30", ann.Email), mail.Token(e.secret, ann.ID, "2026-11-30", "someone@example.org"), prefs, confirm, unsub + "%0A"},
-		"/p/": {"x", prefs[:len(prefs)-2], flip(prefs), unsub, confirm, mail.PreferencesToken(e.secret, ann.ID, "other@example.org")},
+		"/u/": {"", "x", unsub[:len(unsub)-3], flip(unsub), token.Unsubscribe([]byte("other"), ann.ID, "2026-11-30", ann.Email), token.Unsubscribe(e.secret, ann.ID, "2026-11-30", "someone@example.org"), prefs, confirm, unsub + "%0A"},
+		"/p/": {"x", prefs[:len(prefs)-2], flip(prefs), unsub, confirm, token.Preferences(e.secret, ann.ID, "other@example.org")},
 		"/confirm/": {"x", confirm[:len(confirm)-2], flip(confirm), unsub, prefs,
-			mail.ConfirmToken(e.secret, su.ID, "other@example.org", t0.Add(time.Hour))},
+			token.Confirm(e.secret, su.ID, "other@example.org", t0.Add(time.Hour))},
 	}
-	form := url.Values{"List-Unsubscribe": {"One-Click"}, "action": {"unsubscribe"}, "form": {mail.FormToken(e.secret, prefs, t0)}}
+	form := url.Values{"List-Unsubscribe": {"One-Click"}, "action": {"unsubscribe"}, "form": {token.Form(e.secret, prefs, t0)}}
 	for prefix, toks := range bad {
 		for _, tok := range toks {
 			for _, m := range []string{"GET", "POST"} {
@@ -241,7 +242,7 @@ func TestBadTokensChangeNothing(t *testing.T) {
 		t.Errorf("%d notices sent", n)
 	}
 	// A genuine token of a deleted subscriber changes nothing either.
-	w := e.do("POST", "/u/"+mail.Token(e.secret, 999, "x", "gone@example.org"), nil)
+	w := e.do("POST", "/u/"+token.Unsubscribe(e.secret, 999, "x", "gone@example.org"), nil)
 	wantStatus(t, w, http.StatusNotFound, "This link is not valid", "no longer on the list")
 }
 
@@ -492,7 +493,7 @@ func TestPreferences(t *testing.T) {
 
 	// Without the form token, or with another page's, nothing changes.
 	bob := e.st.add("bob@example.org", "", subscriber.StatusActive)
-	for _, ft := range []string{"", "junk", mail.FormToken(e.secret, e.prefsPath(bob)[3:], t0)} {
+	for _, ft := range []string{"", "junk", token.Form(e.secret, e.prefsPath(bob)[3:], t0)} {
 		w := e.do("POST", p, url.Values{"action": {"unsubscribe"}, "form": {ft}})
 		wantStatus(t, w, http.StatusForbidden, "expired")
 	}
@@ -572,9 +573,9 @@ func TestNewChecksOptions(t *testing.T) {
 // changes anything.
 func FuzzTokenRoutes(f *testing.F) {
 	secret := []byte("0123456789abcdef")
-	f.Add(mail.Token(secret, 1, "2026-11-30", "ann@example.org"))
-	f.Add(mail.PreferencesToken(secret, 1, "ann@example.org"))
-	f.Add(mail.ConfirmToken(secret, 2, "new@example.org", t0))
+	f.Add(token.Unsubscribe(secret, 1, "2026-11-30", "ann@example.org"))
+	f.Add(token.Preferences(secret, 1, "ann@example.org"))
+	f.Add(token.Confirm(secret, 2, "new@example.org", t0))
 	f.Add("%00")
 	f.Fuzz(func(t *testing.T, tok string) {
 		st := newFakeStore(func() time.Time { return t0 })
