@@ -273,7 +273,6 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
 	d := &p.Delivery
 	d.Runs = observedRuns{Runs: runStore{e.store}, m: e.metrics}
 	d.Subscribers = e.store.List
@@ -286,7 +285,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	d.Transport = t
 	d.Engine = e.engineOptions(e.now)
-	d.Host, d.PID = host, os.Getpid()
+	d.Process = e.store.Process()
 	d.Clock = e.now
 	d.Lease = e.cfg.Delivery.Lease
 	if path := e.cfg.SubscribersCSV; path != "" {

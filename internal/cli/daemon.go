@@ -86,11 +86,7 @@ func (e *env) daemon(ctx context.Context, args []string) error {
 	d.level.Set(e.cfg.Log.SlogLevel())
 	e.log = leveledLogger(e.stderr, e.cfg.Log.Format, d.level)
 	d.log = e.log
-	h, err := store.NewHolder()
-	if err != nil {
-		return err
-	}
-	d.holder = h
+	d.holder = e.store.Process()
 	w, err := d.wire(ctx, e.cfg)
 	if err != nil {
 		return err

@@ -149,14 +149,14 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if leaseNow == nil {
 		leaseNow = time.Now
 	}
-	host := d.Host
-	if host == "" {
-		host = "localhost"
+	me := d.Process
+	if me.Host == "" {
+		me.Host = "localhost"
 	}
 	start := leaseNow()
 	info := ledger.Run{
-		ID:   fmt.Sprintf("%s:%d:%s", host, d.PID, start.UTC().Format("20060102T150405.000000")),
-		Host: host, PID: d.PID, IssueID: id, Worker: req.Worker,
+		ID:   fmt.Sprintf("%s:%d:%s", me.Host, me.PID, start.UTC().Format("20060102T150405.000000")),
+		Host: me.Host, PID: me.PID, Process: me.ID, IssueID: id, Worker: req.Worker,
 	}
 	run, err := d.Runs.BeginRun(ctx, info, ttl)
 	var busy *ledger.BusyError

@@ -42,6 +42,8 @@ type queries struct {
 	buildLock, buildUnlock                 string // Postgres
 
 	getLease, insertLease, takeLease, renewLease, releaseLease string
+	issueContent, putIssueContent, issueIDs, endDeadRun        string
+	aliveLock, aliveFree, dbNow                                string // Postgres
 	getScheduleState, saveScheduleState                        string
 }
 
@@ -126,6 +128,11 @@ func newQueries(d dialect) *queries {
 		releaseLease:      b(sqlReleaseLease),
 		getScheduleState:  b(sqlGetScheduleState),
 		saveScheduleState: b(sqlSaveScheduleState),
+
+		issueContent:    b(sqlIssueContent),
+		putIssueContent: b(sqlPutIssueContent),
+		issueIDs:        b(sqlIssueIDs),
+		endDeadRun:      b(sqlEndDeadRun),
 	}
 	switch d {
 	case dialectPostgres:
@@ -143,6 +150,9 @@ func newQueries(d dialect) *queries {
 		q.release = b(pgRelease)
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
+		q.aliveLock = b(pgAliveLock)
+		q.aliveFree = b(pgAliveFree)
+		q.dbNow = pgNow
 	default:
 		q.pendingBatch = sqlPendingBatch
 		q.markSending = sqlMarkSending
