@@ -114,6 +114,14 @@ func (d *daemon) wire(ctx context.Context, cfg *config.Config) (*wiring, error) 
 	}
 	// Logs, not a progress bar: the daemon's stderr is a log stream.
 	p.Delivery.Engine.Progress = nil
+	p.Delivery.Chosen = func(b *pipeline.Built, continued bool) {
+		if continued {
+			// However late: schedule_grace is about starting an issue; one
+			// that reached some readers is finished for the others.
+			d.log.Info("continuing an unfinished issue: its delivery started, so it is finished whatever the schedule's grace",
+				"issue", b.Issue.ID)
+		}
+	}
 	h, err := ce.webHandler(ctx)
 	if err != nil {
 		return nil, err
@@ -225,7 +233,7 @@ func (d *daemon) standby(ctx context.Context, l store.Lease, ttl time.Duration) 
 	d.setRole(roleStandby, &l)
 	d.e.metrics.Active(false)
 	d.e.metrics.NextRun(time.Time{})
-	sleepCtx(ctx, ttl/3)
+	sleepCtx(ctx, livenessPoll(ttl))
 }
 
 // active runs the schedule while it holds the lease, renewing it every third
@@ -233,8 +241,8 @@ func (d *daemon) standby(ctx context.Context, l store.Lease, ttl time.Duration) 
 // the lease was released) or when the lease is lost.
 func (d *daemon) active(ctx context.Context, a store.Acquisition) {
 	if a.TookOver != nil {
-		d.log.Warn("taking over from a daemon whose lease expired", "previous", a.TookOver.Holder.String(),
-			"expired", a.TookOver.Expires)
+		d.log.Warn("taking over from a daemon whose lease expired or whose process is gone", "previous", a.TookOver.Holder.String(),
+			"lease_expires", a.TookOver.Expires)
 	} else {
 		d.log.Info("active: this daemon runs the schedule", "holder", d.holder.String())
 	}
@@ -354,10 +362,17 @@ func (d *daemon) tick(ctx context.Context, r schedule.Run) error {
 func (d *daemon) resume(ctx context.Context) time.Duration {
 	busy, _ := d.deliver(ctx, "resume", time.Time{}, pipeline.Request{Now: time.Now(), Resume: true})
 	if busy != nil {
-		return min(max(time.Until(busy.Runs[0].Expires)+time.Second, time.Second), resumeEvery)
+		ttl := d.current().env.cfg.Delivery.Lease
+		return min(max(time.Until(busy.Runs[0].Expires)+time.Second, time.Second), livenessPoll(ttl))
 	}
 	return resumeEvery
 }
+
+// livenessPoll is how often a standby asks for the lease, and a resume
+// waiting for another process's run looks again: often enough that the
+// death of the holder, which the store tells at once (see store's
+// liveness), is acted on within seconds, not a lease later.
+func livenessPoll(ttl time.Duration) time.Duration { return min(ttl/3, 2*time.Second) }
 
 // resumeLoop resumes an unfinished delivery at once and then whenever
 // resume says, until ctx ends.
@@ -387,8 +402,16 @@ func (d *daemon) deliver(ctx context.Context, kind string, scheduled time.Time, 
 	w := d.current()
 	start := time.Now()
 	res, err := w.p.Deliver(ctx, req)
-	if req.Resume && res.Built == nil && err == nil {
+	if req.Resume && res.Built == nil && res.Busy == nil && err == nil {
 		return nil, nil // nothing to resume
+	}
+	if req.Resume && res.Busy != nil && err == nil {
+		// A live run elsewhere delivers: not a failure, look again when
+		// its lease ends (or at once, once its process is seen gone).
+		r := res.Busy.Runs[0]
+		d.log.Info("an unfinished issue is being delivered by another process; waiting for it",
+			"issue", r.IssueID, "delivering", fmt.Sprintf("%s pid %d", r.Host, r.PID), "lease_expires", r.Expires)
+		return res.Busy, nil
 	}
 	attrs := []any{"kind", kind}
 	if !scheduled.IsZero() {

@@ -63,6 +63,10 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 	res, err := p.Deliver(ctx, pipeline.Request{Now: now, IssueID: *issueID, DryRun: *dryRun, TestTo: *to, Worker: *worker})
 	if errors.Is(err, pipeline.ErrNoSuchIssue) {
+		if *issueID == "" {
+			// The live runs' issue, which a worker helps with, is gone.
+			return &exitError{code: ExitFailed, err: fmt.Errorf("send --worker: nothing to help with: %w", err)}
+		}
 		return usagef("send --issue %s: no such built issue", *issueID)
 	}
 	return e.printDelivery(res, err)
