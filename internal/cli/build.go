@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -71,6 +72,11 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 	fmt.Fprintf(w, "Subject: %s\n", b.Rendered.Subject)
 	for _, warn := range b.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	if _, err := os.Stat(b.Dir); err != nil {
+		// Loaded from the store on a machine whose archive folder does
+		// not have it: digest archive publishes it here.
+		return
 	}
 	fmt.Fprintf(w, "Files: %s (digest.html, digest.txt, issue.json)\n", relPath(b.Dir)+string(filepath.Separator))
 }
