@@ -112,8 +112,7 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if res.Run.ID == "" { // failed before a run began
 		return runErr
 	}
-	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
-	e.metrics.DeliveryRun(res.Took)
+	e.recordDelivery(res)
 	c, s := res.Counts, res.Summary
 	if res.Joined > 0 {
 		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)
@@ -146,6 +145,16 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	return nil
 }
 
+// recordDelivery counts what a delivery run did in the metrics: the one
+// place for send and the daemon.
+func (e *env) recordDelivery(res pipeline.Result) {
+	if res.Run.ID == "" {
+		return
+	}
+	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
+	e.metrics.DeliveryRun(res.Took)
+}
+
 // printBusy says who is delivering, since when and how far.
 func printBusy(w io.Writer, b *ledger.BusyError, now time.Time) {
 	r := b.Runs[0]
@@ -157,7 +166,8 @@ func printBusy(w io.Writer, b *ledger.BusyError, now time.Time) {
 	if len(b.Runs) > 1 {
 		fmt.Fprintf(w, "  with %s\n", plural(len(b.Runs)-1, "more run", "more runs"))
 	}
-	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. If that process is gone, its lease ends at %s and a new send takes over then.\n",
+	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. That process is alive as far as can be told "+
+		"(a dead one on its host, or on Postgres, is taken over at once); if it is frozen or cut off, its lease ends at %s and a new send takes over then.\n",
 		r.Expires.Local().Format(time.TimeOnly))
 }
 
