@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/schedule"
 )
 
 // ErrLeaseTaken is returned by RenewLease when the named lease is no longer
@@ -223,4 +224,24 @@ func affected(res sql.Result, err error) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// LoadState returns the named schedule's state (schedule.StateStore);
+// found is false when none was saved.
+func (s *Store) LoadState(ctx context.Context, name string) (schedule.State, bool, error) {
+	st, err := s.ScheduleState(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return schedule.State{}, false, nil
+	}
+	if err != nil {
+		return schedule.State{}, false, err
+	}
+	return schedule.State{Scheduled: st.Scheduled, Outcome: schedule.Outcome(st.Outcome), At: st.At, Detail: st.Detail}, true, nil
+}
+
+// SaveState records the named schedule's state (schedule.StateStore), as
+// SaveScheduleState does.
+func (s *Store) SaveState(ctx context.Context, name string, st schedule.State) error {
+	return s.SaveScheduleState(ctx, name, ScheduleState{
+		Scheduled: st.Scheduled, Outcome: string(st.Outcome), At: st.At, Detail: st.Detail})
 }
