@@ -113,7 +113,23 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 		return runErr
 	}
 	e.recordDelivery(res)
-	c, s := res.Counts, res.Summary
+	e.printRun(w, res)
+	c := res.Counts
+	left := plural(c.Unfinished(), "recipient is", "recipients are")
+	switch {
+	case errors.Is(runErr, context.Canceled):
+		return &exitError{code: ExitFailed, err: fmt.Errorf("interrupted: %s still pending; run send again to continue", left)}
+	case runErr != nil:
+		return &exitError{code: ExitFailed, err: runErr}
+	case !c.Done():
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
+	}
+	return nil
+}
+
+// printRun prints what a delivery run did and where the issue stands.
+func (e *env) printRun(w io.Writer, res pipeline.Result) {
+	b, c, s := res.Built, res.Counts, res.Summary
 	if res.Joined > 0 {
 		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)
 	}
@@ -133,16 +149,6 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if c.Failed > 0 {
 		fmt.Fprintf(w, "Failed recipients: see digest status %s\n", b.Issue.ID)
 	}
-	left := plural(c.Unfinished(), "recipient is", "recipients are")
-	switch {
-	case errors.Is(runErr, context.Canceled):
-		return &exitError{code: ExitFailed, err: fmt.Errorf("interrupted: %s still pending; run send again to continue", left)}
-	case runErr != nil:
-		return &exitError{code: ExitFailed, err: runErr}
-	case !c.Done():
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
-	}
-	return nil
 }
 
 // recordDelivery counts what a delivery run did in the metrics: the one

@@ -226,21 +226,9 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 	if _, err := p.date(ctx, arts, now); err != nil {
 		return nil, err
 	}
-	var keys []string
-	for _, a := range arts {
-		keys = append(keys, sentKeys(a)...)
-	}
-	sent, err := p.Store.SentBefore(ctx, keys, id)
+	sentIn, err := p.sentIn(ctx, arts, id)
 	if err != nil {
 		return nil, err
-	}
-	sentIn := map[string]string{}
-	for _, a := range arts {
-		for _, k := range sentKeys(a) {
-			if in, ok := sent[k]; ok {
-				sentIn[a.ID] = in
-			}
-		}
 	}
 	iss := issue.Select(arts, issue.Options{
 		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
@@ -257,29 +245,14 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 		}
 		b.Issue.Intro = intro
 	}
-	if persist {
-		if err := p.replaceUnsent(ctx, iss.ID); err != nil {
-			return nil, err
-		}
-		rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
-		if err != nil {
-			return nil, err
-		}
-		b.Issue.Number = rec.Number
-	} else if b.Issue.Number, err = p.nextNumber(ctx, iss.ID); err != nil {
+	if err := p.number(ctx, b, now, persist); err != nil {
 		return nil, err
 	}
 	if err := p.render(b); err != nil {
 		return nil, err
 	}
-	if size := b.Rendered.HTMLSize(); size > render.HTMLSizeLimit {
-		fit, err := p.rendererOf(b).FitArticles(b.Issue, b.Issue.Intro, render.HTMLSizeLimit)
-		if err != nil {
-			return nil, err
-		}
-		b.Warnings = append(b.Warnings, fmt.Sprintf(
-			"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
-			size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
+	if err := p.checkSize(b); err != nil {
+		return nil, err
 	}
 	if !persist {
 		return b, nil
@@ -291,6 +264,64 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, persist bool) (*Bui
 		return nil, err
 	}
 	return b, nil
+}
+
+// sentIn maps each article that an earlier issue carried (by ID or
+// canonical link) to that issue.
+func (p *Pipeline) sentIn(ctx context.Context, arts []article.Article, id string) (map[string]string, error) {
+	var keys []string
+	for _, a := range arts {
+		keys = append(keys, sentKeys(a)...)
+	}
+	sent, err := p.Store.SentBefore(ctx, keys, id)
+	if err != nil {
+		return nil, err
+	}
+	sentIn := map[string]string{}
+	for _, a := range arts {
+		for _, k := range sentKeys(a) {
+			if in, ok := sent[k]; ok {
+				sentIn[a.ID] = in
+			}
+		}
+	}
+	return sentIn, nil
+}
+
+// number gives b its number: saved with its record when persist (an
+// unsent earlier issue is replaced), the one it would get otherwise.
+func (p *Pipeline) number(ctx context.Context, b *Built, now time.Time, persist bool) error {
+	iss := b.Issue
+	if !persist {
+		n, err := p.nextNumber(ctx, iss.ID)
+		b.Issue.Number = n
+		return err
+	}
+	if err := p.replaceUnsent(ctx, iss.ID); err != nil {
+		return err
+	}
+	rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
+	if err != nil {
+		return err
+	}
+	b.Issue.Number = rec.Number
+	return nil
+}
+
+// checkSize warns when the HTML part is over what Gmail shows unclipped.
+func (p *Pipeline) checkSize(b *Built) error {
+	size := b.Rendered.HTMLSize()
+	if size <= render.HTMLSizeLimit {
+		return nil
+	}
+	fit, err := p.rendererOf(b).FitArticles(b.Issue, b.Issue.Intro, render.HTMLSizeLimit)
+	if err != nil {
+		return err
+	}
+	b.Warnings = append(b.Warnings, fmt.Sprintf(
+		"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
+		size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
+	return nil
 }
 
 // saveContent keeps in the store what renders b: any process with the
