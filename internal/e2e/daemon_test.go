@@ -306,6 +306,8 @@ func TestDaemonScheduleSendsOnce(t *testing.T) {
 	if page := d.get("/unsubscribe"); !strings.Contains(page, "Daemon Weekly") {
 		t.Errorf("the daemon does not serve the readers' pages: GET /unsubscribe gave %.200q", page)
 	}
+	// The tick that ended the wait above may still be running.
+	until(t, "four runs logged", func() bool { return len(d.logLines("run finished")) >= 4 })
 	runs := d.logLines("run finished")
 	if len(runs) < 4 || runs[0]["issue"] == nil || runs[0]["sent"] != float64(len(site.emails)) {
 		t.Errorf("run log lines: %v", runs)
