@@ -16,11 +16,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/digest/digest/internal/lease"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/schedule"
@@ -249,45 +251,44 @@ const (
 	leaseLapsing   why = "the lease could not be renewed in time"
 )
 
-// keep renews the lease every third of its length until ctx ends, the
-// schedule fails to start, or the lease is lost or about to lapse.
+// keep renews the lease every third of its length (lease.Keeper) until
+// ctx ends, the schedule fails to start, or the lease is lost or about to
+// lapse: a renewal that fails leaves the lease valid for at most half of
+// it, so that the work stops before the lease can have expired, whoever
+// might take it then.
 func (d *Daemon) keep(ctx context.Context, loopErr <-chan error) why {
-	held := d.clock.Now() // the last time the lease was certainly ours
-	for {
-		ttl := d.current().Lease
-		t := d.clock.NewTimer(ttl / 3)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return stopped
-		case err := <-loopErr:
-			t.Stop()
-			// The schedule could not start (its state is unreadable): give
-			// another daemon the chance, and try again later.
-			d.log.Error("the schedule cannot run", "err", errLine(err))
-			d.setProblem("schedule: " + errLine(err))
-			return scheduleFailed
-		case <-t.C():
-		}
-		start := d.clock.Now()
-		_, err := d.o.Store.RenewLease(ctx, Name, d.o.Holder, ttl)
-		switch {
-		case err == nil:
-			held = start
-			d.setProblem("")
-		case ctx.Err() != nil:
-		case errors.Is(err, store.ErrLeaseTaken):
-			return leaseTaken
-		default:
-			d.log.Warn("renewing the lease", "err", errLine(err))
-			d.setProblem("lease: " + errLine(err))
-			// Renewals come every third of the lease: the second that
-			// fails in a row stops the work before the lease can have
-			// expired, whoever might take it then.
-			if d.clock.Now().Sub(held) > ttl/2 {
-				return leaseLapsing
+	ttl := d.current().Lease
+	k := lease.Keep(ctx, lease.Options{
+		Name: Name, TTL: ttl, Every: ttl / 3, Margin: ttl / 2, Now: d.clock.Now, Logger: d.log,
+		NewTimer: func(dur time.Duration) lease.Timer { return d.clock.NewTimer(dur) },
+		Renew: func(ctx context.Context) error {
+			_, err := d.o.Store.RenewLease(ctx, Name, d.o.Holder, d.current().Lease)
+			if errors.Is(err, store.ErrLeaseTaken) {
+				return fmt.Errorf("%w: %w", lease.ErrLost, err)
 			}
+			if err != nil {
+				d.setProblem("lease: " + errLine(err))
+			} else {
+				d.setProblem("")
+			}
+			return err
+		},
+	})
+	defer k.Close()
+	select {
+	case <-ctx.Done():
+		return stopped
+	case err := <-loopErr:
+		// The schedule could not start (its state is unreadable): give
+		// another daemon the chance, and try again later.
+		d.log.Error("the schedule cannot run", "err", errLine(err))
+		d.setProblem("schedule: " + errLine(err))
+		return scheduleFailed
+	case <-k.LostC():
+		if errors.Is(k.Lost(), lease.ErrLost) {
+			return leaseTaken
 		}
+		return leaseLapsing
 	}
 }
 

@@ -172,7 +172,7 @@ func (p *Pipeline) admit(ctx context.Context, req *Request) (live []ledger.Run, 
 // registered is this call's delivery run and the keeper of its lease.
 type registered struct {
 	run        Run
-	keeper     *keeper
+	keeper     *runLease
 	ttl        time.Duration
 	registered time.Time // when its registration was committed
 	busy       *ledger.BusyError
@@ -224,7 +224,7 @@ func (p *Pipeline) register(ctx context.Context, id string, worker bool) (*regis
 
 // end stops the lease's renewals and ends the run.
 func (r *registered) end(ctx context.Context, p *Pipeline) {
-	r.keeper.close()
+	r.keeper.Close()
 	if err := r.run.End(context.WithoutCancel(ctx)); err != nil {
 		p.log().Warn("ending the delivery run", "run", r.run.Info().ID, "err", err)
 	}
@@ -254,7 +254,7 @@ func (p *Pipeline) prepareLedger(ctx context.Context, b *Built, live []ledger.Ru
 		return err
 	}
 	if res.Joined > 0 {
-		r.keeper.renew(ctx)
+		r.keeper.Renew(ctx)
 	}
 	return nil
 }
