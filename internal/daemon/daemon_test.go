@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -386,5 +387,33 @@ func TestHealthFields(t *testing.T) {
 	hb, code := b.Health(context.Background())
 	if code != http.StatusOK || hb.Active == nil || hb.Active.Holder != st.Process().String() || hb.LastRun == nil {
 		t.Errorf("standby health: %d %+v", code, hb)
+	}
+}
+
+// An interrupted run found more than schedule_grace late is skipped (no new
+// issue is built for it), and the issue whose delivery it started is still
+// finished by the resume: it already reached some readers. The record says
+// both.
+func TestInterruptedPastGraceIsFinished(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	st := openStore(t, c)
+	if err := st.SaveState(context.Background(), daemon.Name, schedule.State{
+		Scheduled: t0.Add(-2 * time.Hour), Outcome: schedule.OutcomeInterrupted, At: t0.Add(-2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f := &deliverer{}
+	d := start(t, st, st.Process(), c, config(t, "@every 24h", f), nil) // grace 1h
+	c.until(t, "resumed", time.Second, func() bool { return f.count(true) >= 1 })
+	if n := f.count(false); n != 0 {
+		t.Errorf("%d scheduled runs for a time past the grace", n)
+	}
+	c.until(t, "the skip recorded", time.Second, func() bool {
+		h, _ := d.Health(context.Background())
+		return h.LastRun != nil && h.LastRun.Outcome == "skipped"
+	})
+	h, _ := d.Health(context.Background())
+	if !strings.Contains(h.LastRun.Detail, "still finished") {
+		t.Errorf("the skip's detail does not say the started issue is finished: %q", h.LastRun.Detail)
 	}
 }
