@@ -451,7 +451,7 @@ func (p *Pipeline) Publish(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n, latest := 0, time.Time{}
 	for _, id := range ids {
 		if _, err := p.Store.IssueContent(ctx, id); errors.Is(err, ledger.ErrNotFound) {
 			continue
@@ -465,9 +465,14 @@ func (p *Pipeline) Publish(ctx context.Context) (int, error) {
 		if err := p.saveFolder(b); err != nil {
 			return n, err
 		}
-		n++
+		n, latest = n+1, b.Issue.Date
 	}
-	if err := archive.Write(p.Archive, p.Site, p.clock()); err != nil {
+	// The feed's time is the latest issue's, as a build writes it: the
+	// same store publishes the same archive.
+	if latest.IsZero() {
+		latest = p.clock()
+	}
+	if err := archive.Write(p.Archive, p.Site, latest); err != nil {
 		return n, err
 	}
 	return n, nil
