@@ -174,13 +174,6 @@ func (k *Keeper) Lost() error {
 // LostC is closed when the lease is lost or can no longer be valid.
 func (k *Keeper) LostC() <-chan struct{} { return k.lost }
 
-// Err is the error of the last renewal (nil when it worked).
-func (k *Keeper) Err() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.lastErr
-}
-
 // Close stops the renewals and waits for the one in progress.
 func (k *Keeper) Close() {
 	k.stop()
