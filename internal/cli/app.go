@@ -244,7 +244,6 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
 	d := &p.Delivery
 	d.Runs = guardedRuns{Runs: observedRuns{Runs: runStore{e.store}, m: e.metrics}, st: e.store, limit: e.cfg.Delivery.PauseOnBounceRate}
 	d.Subscribers = e.store.List
@@ -257,7 +256,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 	}
 	d.Transport = t
 	d.Engine = e.engineOptions(e.now)
-	d.Host, d.PID = host, os.Getpid()
+	d.Process = e.store.Process()
 	d.Clock = e.now
 	d.Sleep = e.sleep
 	d.Lease = e.cfg.Delivery.Lease

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/digest/digest/internal/pipeline"
@@ -48,7 +49,7 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 		printSources(w, b.Sources)
 	}
 	if b.Empty() {
-		if everySourceFailed(b) {
+		if b.AllSourcesFailed() {
 			fmt.Fprintf(w, "Issue %s: every source failed; nothing built, nothing to send.\n", b.Issue.ID)
 		} else {
 			fmt.Fprintf(w, "Issue %s: no new articles in the window; nothing built, nothing to send.\n", b.Issue.ID)
@@ -68,28 +69,19 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 	for _, warn := range b.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
+	if _, err := os.Stat(b.Dir); err != nil {
+		// Loaded from the store on a machine whose archive folder does
+		// not have it: digest archive publishes it here.
+		return
+	}
 	fmt.Fprintf(w, "Files: %s (digest.html, digest.txt, issue.json)\n", relPath(b.Dir)+string(filepath.Separator))
 }
 
 // failedSources makes the exit status 1 when every source failed: an issue
 // built from some sources is a success with warnings.
 func failedSources(b *pipeline.Built) error {
-	if !everySourceFailed(b) {
+	if !b.AllSourcesFailed() {
 		return nil
 	}
-	return &exitError{code: ExitFailed, err: errors.New("every source failed")}
-}
-
-// everySourceFailed reports whether the build gathered sources and every
-// one failed (a source that only skipped bad files did not).
-func everySourceFailed(b *pipeline.Built) bool {
-	if len(b.Sources) == 0 {
-		return false
-	}
-	for _, r := range b.Sources {
-		if !r.Failed() {
-			return false
-		}
-	}
-	return true
+	return &exitError{code: ExitFailed, err: pipeline.ErrEverySourceFailed}
 }

@@ -31,6 +31,7 @@ Usage:
                                                   while another process delivers it says who and exits 1,
                                                   unless --worker (then it helps, under the same leases)
   digest status [ISSUE]                           delivery counts, failed recipients, who is delivering
+  digest archive                                  write the archive folder again from the store
   digest daemon                                   run the schedule (one active per database) and serve HTTP
   digest sources check [--now T]                  fetch every source and report what it yields
   digest preview [--addr A] [--now T] [--token T] the editors' live preview of the next issue in a browser
@@ -164,6 +165,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, rest []string) error {
 		return e.send(ctx, rest)
 	case "status":
 		return e.status(ctx, rest)
+	case "archive":
+		return e.archive(ctx, rest)
 	case "daemon":
 		return e.daemon(ctx, rest)
 	case "healthcheck": // for container health checks; not in the usage

@@ -62,6 +62,10 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 	res, err := p.Deliver(ctx, pipeline.Request{Now: now, IssueID: *issueID, DryRun: *dryRun, TestTo: *to, Worker: *worker})
 	if errors.Is(err, pipeline.ErrNoSuchIssue) {
+		if *issueID == "" {
+			// The live runs' issue, which a worker helps with, is gone.
+			return &exitError{code: ExitFailed, err: fmt.Errorf("send --worker: nothing to help with: %w", err)}
+		}
 		return usagef("send --issue %s: no such built issue", *issueID)
 	}
 	if res.DryRun != nil && res.Built != nil && err == nil {
@@ -107,9 +111,14 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if res.Run.ID == "" { // failed before a run began
 		return runErr
 	}
-	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
-	e.metrics.DeliveryRun(res.Took)
-	c, s := res.Counts, res.Summary
+	e.recordDelivery(res)
+	e.printRun(w, res)
+	return deliveryExit(w, res, runErr)
+}
+
+// printRun prints what a delivery run did and where the issue stands.
+func (e *env) printRun(w io.Writer, res pipeline.Result) {
+	b, c, s := res.Built, res.Counts, res.Summary
 	if res.Joined > 0 {
 		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)
 	}
@@ -129,7 +138,6 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 	if c.Failed > 0 {
 		fmt.Fprintf(w, "Failed recipients: see digest status %s\n", b.Issue.ID)
 	}
-	return deliveryExit(w, res, runErr)
 }
 
 // deliveryExit says who waits for a retry and turns a run's end into the
@@ -153,6 +161,16 @@ func deliveryExit(w io.Writer, res pipeline.Result, runErr error) error {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s still pending; run send again to continue", left)}
 	}
 	return nil
+}
+
+// recordDelivery counts what a delivery run did in the metrics: the one
+// place for send and the daemon.
+func (e *env) recordDelivery(res pipeline.Result) {
+	if res.Run.ID == "" {
+		return
+	}
+	e.metrics.Delivered(res.Summary.Sent, res.Summary.Failed, res.Counts.Unfinished())
+	e.metrics.DeliveryRun(res.Took)
 }
 
 // printDryRun says what a dry run rendered, and what a real send would do
@@ -186,7 +204,8 @@ func printBusy(w io.Writer, b *ledger.BusyError, now time.Time) {
 	if len(b.Runs) > 1 {
 		fmt.Fprintf(w, "  with %s\n", plural(len(b.Runs)-1, "more run", "more runs"))
 	}
-	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. If that process is gone, its lease ends at %s and a new send takes over then.\n",
+	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. That process is alive as far as can be told "+
+		"(a dead one on its host, or on Postgres, is taken over at once); if it is frozen or cut off, its lease ends at %s and a new send takes over then.\n",
 		r.Expires.Local().Format(time.TimeOnly))
 }
 

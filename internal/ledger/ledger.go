@@ -124,9 +124,12 @@ type Issue struct {
 // Run is one process delivering an issue, as others see it: it names the
 // owner of the rows it claims.
 type Run struct {
-	ID        string // host:pid:start, the owner written on claimed rows
-	Host      string
-	PID       int
+	ID   string // host:pid:start, the owner written on claimed rows
+	Host string
+	PID  int
+	// Process is the ID (Process.ID) of the program the run belongs to,
+	// whose death the store can tell; empty for a run of an older version.
+	Process   string
 	IssueID   string
 	Worker    bool      // joined another run's delivery (send --worker)
 	StartedAt time.Time // when it registered
@@ -152,4 +155,17 @@ func (r Run) Rate(now time.Time) float64 {
 		return 0
 	}
 	return float64(r.Sent) / secs
+}
+
+// IssueContent is what delivery renders a built issue's messages from,
+// kept in the store beside its record so that any process with the
+// database and the config can deliver, resume or publish it: the issue as
+// selected (JSON: its stories, sections and introduction), the templates
+// it was rendered with (a started issue keeps its rendering when the
+// templates change), and each source's topics at build time (which stories
+// a reader with topics gets).
+type IssueContent struct {
+	Issue     []byte
+	Templates map[string]string
+	Topics    map[string][]string
 }

@@ -91,52 +91,19 @@ type Result struct {
 // for a later run (Result.Counts tells). Busy and already-delivered are
 // results, not errors.
 func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
-	d := &p.Delivery
-	var res Result
 	if req.TestTo != "" || req.DryRun {
-		b, cont, err := p.pick(ctx, req)
-		p.chosen(b, cont)
-		if err != nil || b.Empty() {
-			res.Built = b
-			return res, err
-		}
-		res.Built, res.Continued = b, cont
-		if req.TestTo != "" {
-			res.TestTo = req.TestTo
-			return res, p.SendTest(ctx, b, ledger.Recipient{Email: req.TestTo})
-		}
-		if d.Sync != nil {
-			if err := d.Sync(ctx); err != nil {
-				return res, err
-			}
-		}
-		dr, err := p.dryRun(ctx, b)
-		res.DryRun = &dr
-		return res, err
+		return p.offLedger(ctx, req)
 	}
-
+	d := &p.Delivery
 	if d.Runs == nil || d.Encode == nil || d.Transport == nil {
-		return res, errors.New("deliver: the pipeline has no delivery wiring (Runs, Encode, Transport)")
+		return Result{}, errors.New("deliver: the pipeline has no delivery wiring (Runs, Encode, Transport)")
 	}
-	live, err := d.Runs.LiveRuns(ctx)
-	if err != nil {
-		return res, err
-	}
-	if len(live) > 0 {
-		if !req.Worker {
-			return p.busy(ctx, live)
-		}
-		// Help the live runs with their issue.
-		if req.IssueID == "" {
-			req.IssueID = live[0].IssueID
-		}
-	} else if d.Sync != nil {
-		if err := d.Sync(ctx); err != nil {
-			return res, err
-		}
+	live, busy, err := p.admit(ctx, &req)
+	if busy != nil || err != nil {
+		return *busy, err
 	}
 	b, cont, err := p.pick(ctx, req)
-	res.Built, res.Continued = b, cont
+	res := Result{Built: b, Continued: cont}
 	p.chosen(b, cont)
 	if err != nil || b.Empty() {
 		return res, err
@@ -152,68 +119,166 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("issue %s: %w", id, err)
 	}
+	r, err := p.register(ctx, id, req.Worker)
+	if err != nil || r.busy != nil {
+		res.Busy = r.busyOr()
+		return res, err
+	}
+	res.Run = r.run.Info()
+	defer r.end(ctx, p)
+	if err := p.prepareLedger(ctx, b, live, r, &res); err != nil {
+		return res, err
+	}
+	return p.runEngine(ctx, b, msgs, r, res)
+}
 
+// offLedger is a test copy or a dry run: the issue is picked (built when
+// needed) and nothing touches the ledger.
+func (p *Pipeline) offLedger(ctx context.Context, req Request) (Result, error) {
+	var res Result
+	b, cont, err := p.pick(ctx, req)
+	p.chosen(b, cont)
+	if err != nil || b.Empty() {
+		res.Built = b
+		return res, err
+	}
+	res.Built, res.Continued = b, cont
+	if req.TestTo != "" {
+		res.TestTo = req.TestTo
+		return res, p.SendTest(ctx, b, ledger.Recipient{Email: req.TestTo})
+	}
+	if sync := p.Delivery.Sync; sync != nil {
+		if err := sync(ctx); err != nil {
+			return res, err
+		}
+	}
+	dr, err := p.dryRun(ctx, b)
+	res.DryRun = &dr
+	return res, err
+}
+
+// admit looks at the live runs: a plain call refuses while there are some
+// (busy is then the result), a worker joins their issue (req.IssueID is
+// set to it); alone, the subscribers file is synced first.
+func (p *Pipeline) admit(ctx context.Context, req *Request) (live []ledger.Run, busy *Result, err error) {
+	live, err = p.Delivery.Runs.LiveRuns(ctx)
+	switch {
+	case err != nil:
+		return nil, &Result{}, err
+	case len(live) > 0 && !req.Worker:
+		res, err := p.busy(ctx, live)
+		return nil, &res, err
+	case len(live) > 0:
+		// Help the live runs with their issue.
+		if req.IssueID == "" {
+			req.IssueID = live[0].IssueID
+		}
+	case p.Delivery.Sync != nil:
+		if err := p.Delivery.Sync(ctx); err != nil {
+			return nil, &Result{}, err
+		}
+	}
+	return live, nil, nil
+}
+
+// registered is this call's delivery run and the keeper of its lease.
+type registered struct {
+	run        Run
+	keeper     *runLease
+	ttl        time.Duration
+	registered time.Time // when its registration was committed
+	busy       *ledger.BusyError
+}
+
+// busyOr is the BusyError that kept a run from registering, if any.
+func (r *registered) busyOr() *ledger.BusyError {
+	if r == nil {
+		return nil
+	}
+	return r.busy
+}
+
+// register registers this call's run of issue id under a lease and starts
+// renewing it. When another live run refused it, the result holds only
+// busy.
+func (p *Pipeline) register(ctx context.Context, id string, worker bool) (*registered, error) {
+	d := &p.Delivery
 	ttl := d.Lease
 	if ttl <= 0 {
 		ttl = DefaultLease
 	}
-	leaseNow := d.LeaseClock
-	if leaseNow == nil {
-		leaseNow = time.Now
+	now := p.leaseClock()
+	me := d.Process
+	if me.Host == "" {
+		me.Host = "localhost"
 	}
-	host := d.Host
-	if host == "" {
-		host = "localhost"
-	}
-	start := leaseNow()
 	info := ledger.Run{
-		ID:   fmt.Sprintf("%s:%d:%s", host, d.PID, start.UTC().Format("20060102T150405.000000")),
-		Host: host, PID: d.PID, IssueID: id, Worker: req.Worker,
+		ID:   fmt.Sprintf("%s:%d:%s", me.Host, me.PID, now().UTC().Format("20060102T150405.000000")),
+		Host: me.Host, PID: me.PID, Process: me.ID, IssueID: id, Worker: worker,
 	}
 	run, err := d.Runs.BeginRun(ctx, info, ttl)
 	var busy *ledger.BusyError
 	if errors.As(err, &busy) {
-		res.Busy = busy
-		return res, nil
+		return &registered{busy: busy}, nil
 	}
 	if err != nil {
-		return res, err
+		return nil, err
+	}
+	if t, ok := run.(interface{ TookOver() []ledger.Run }); ok {
+		for _, dead := range t.TookOver() {
+			p.log().Warn("taking over the recipients of a run whose process is gone", "run", dead.ID,
+				"host", dead.Host, "pid", dead.PID)
+		}
 	}
 	// From here on every other run's renewal counts this one.
-	registered := leaseNow()
-	res.Run = run.Info()
-	k := keep(ctx, run, ttl, leaseNow, p.log())
-	defer func() {
-		k.close()
-		if err := run.End(context.WithoutCancel(ctx)); err != nil {
-			p.log().Warn("ending the delivery run", "run", res.Run.ID, "err", err)
-		}
-	}()
+	return &registered{run: run, ttl: ttl, registered: now(), keeper: keep(ctx, run, ttl, now, p.log())}, nil
+}
 
+// end stops the lease's renewals and ends the run.
+func (r *registered) end(ctx context.Context, p *Pipeline) {
+	r.keeper.Close()
+	if err := r.run.End(context.WithoutCancel(ctx)); err != nil {
+		p.log().Warn("ending the delivery run", "run", r.run.Info().ID, "err", err)
+	}
+}
+
+// prepareLedger enqueues every active subscriber and remembers the issue's
+// stories, unless a worker joins runs that did it already, then waits until
+// the other live runs share the rate with this one.
+func (p *Pipeline) prepareLedger(ctx context.Context, b *Built, live []ledger.Run, r *registered, res *Result) error {
+	id := b.Issue.ID
 	// A worker joining live runs finds the issue enqueued (and its stories
 	// remembered) by the run that started it: re-enqueueing a list of
 	// millions would cost seconds per worker for nothing.
-	if c, err := p.Store.Counts(ctx, id); err != nil {
-		return res, err
-	} else if len(live) == 0 || c.Total() == 0 {
+	c, err := p.Store.Counts(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(live) == 0 || c.Total() == 0 {
 		if res.Enqueued, err = p.Store.Enqueue(ctx, id); err != nil {
-			return res, err
+			return err
 		}
 		if err := p.remember(ctx, b); err != nil {
-			return res, err
+			return err
 		}
 	}
-	if res.Joined, err = p.awaitPeers(ctx, res.Run, registered, ttl); err != nil {
-		return res, err
+	if res.Joined, err = p.awaitPeers(ctx, res.Run, r.registered, r.ttl); err != nil {
+		return err
 	}
 	if res.Joined > 0 {
-		k.renew(ctx)
+		r.keeper.Renew(ctx)
 	}
+	return nil
+}
 
-	opts := d.Engine
-	opts.Lease = k
+// runEngine runs the delivery engine over what is left of the issue and
+// marks the issue complete when nobody is left.
+func (p *Pipeline) runEngine(ctx context.Context, b *Built, msgs deliver.Builder, r *registered, res Result) (Result, error) {
+	id := b.Issue.ID
+	opts := p.Delivery.Engine
+	opts.Lease = r.keeper
 	if opts.Sleep == nil {
-		opts.Sleep = d.Sleep
+		opts.Sleep = p.Delivery.Sleep
 	}
 	c, err := p.Store.Counts(ctx, id)
 	if err != nil {
@@ -223,7 +288,7 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		opts.Total = c.Unfinished() // what is left to do
 	}
 	began := time.Now()
-	sum, runErr := deliver.Run(ctx, id, msgs, run, d.Transport, opts)
+	sum, runErr := deliver.Run(ctx, id, msgs, r.run, p.Delivery.Transport, opts)
 	res.Summary, res.Took = sum, time.Since(began)
 	bg := context.WithoutCancel(ctx)
 	if res.Counts, err = p.Store.Counts(bg, id); err != nil {
@@ -238,6 +303,14 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("issue %s: %w", id, runErr)
 	}
 	return res, nil
+}
+
+// leaseClock is Delivery.LeaseClock, or the real time.
+func (p *Pipeline) leaseClock() func() time.Time {
+	if p.Delivery.LeaseClock != nil {
+		return p.Delivery.LeaseClock
+	}
+	return time.Now
 }
 
 // awaitPeers waits, when other runs are live, until each has renewed its
@@ -311,24 +384,15 @@ var ErrNoSuchIssue = errors.New("no such built issue")
 
 // pick chooses the issue to deliver: the one named, else an earlier issue
 // whose delivery is unfinished (continued reports that), else the issue of
-// the request's time, Scheduled or Now (loaded from the archive when it was
-// built already, built otherwise).
+// the request's time, Scheduled or Now (loaded from the store when it was
+// built already, built otherwise). With req.Resume it only picks an
+// unfinished latest issue (b nil: none).
 func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued bool, err error) {
-	if req.Resume && req.IssueID == "" {
-		last, err := p.Store.LatestIssue(ctx)
-		if errors.Is(err, ledger.ErrNotFound) {
-			return nil, false, nil
-		}
-		if err != nil || !last.CompletedAt.IsZero() {
-			return nil, false, err
-		}
-		if c, err := p.Store.Counts(ctx, last.ID); err != nil || c.Unfinished() == 0 {
-			return nil, false, err
-		}
-		b, err := p.Load(ctx, last.ID)
-		return b, true, err
-	}
-	if req.IssueID != "" {
+	switch {
+	case req.Resume && req.IssueID == "":
+		b, err := p.unfinished(ctx, "")
+		return b, b != nil, err
+	case req.IssueID != "":
 		b, err := p.Load(ctx, req.IssueID)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ledger.ErrNotFound) {
 			return nil, false, fmt.Errorf("issue %s: %w", req.IssueID, ErrNoSuchIssue)
@@ -336,37 +400,51 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 		return b, false, err
 	}
 	today := p.IssueID(req.named())
-	if last, err := p.Store.LatestIssue(ctx); err == nil && last.ID != today && last.CompletedAt.IsZero() {
-		c, err := p.Store.Counts(ctx, last.ID)
-		if err != nil {
-			return nil, false, err
-		}
-		if c.Unfinished() > 0 {
-			b, err := p.Load(ctx, last.ID)
-			return b, true, err
-		}
-	} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-		return nil, false, err
+	if b, err := p.unfinished(ctx, today); b != nil || err != nil {
+		return b, b != nil, err
 	}
-	// Under the build lock, so that of several processes starting at once
-	// one builds and the others load what it built.
-	err = p.lockBuild(ctx, today, func(ctx context.Context) error {
-		if _, err := p.Store.GetIssue(ctx, today); err == nil {
-			if b, err = p.Load(ctx, today); err == nil || !errors.Is(err, os.ErrNotExist) {
+	b, err = p.buildOrLoad(ctx, req.Now, today)
+	return b, false, err
+}
+
+// unfinished loads the latest issue when it is not except and its delivery
+// started and is not finished; nil when there is none such.
+func (p *Pipeline) unfinished(ctx context.Context, except string) (*Built, error) {
+	last, err := p.Store.LatestIssue(ctx)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil || last.ID == except || !last.CompletedAt.IsZero() {
+		return nil, err
+	}
+	if c, err := p.Store.Counts(ctx, last.ID); err != nil || c.Unfinished() == 0 {
+		return nil, err
+	}
+	return p.Load(ctx, last.ID)
+}
+
+// buildOrLoad loads issue id (the issue for now) when it was built, and
+// builds it otherwise, under the build lock, so that of several processes
+// starting at once one builds and the others load what it built.
+func (p *Pipeline) buildOrLoad(ctx context.Context, now time.Time, id string) (b *Built, err error) {
+	err = p.lockBuild(ctx, id, func(ctx context.Context) error {
+		if _, err := p.Store.GetIssue(ctx, id); err == nil {
+			if b, err = p.Load(ctx, id); err == nil || !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
-			// The record exists but the archive is gone: build it again.
+			// Built by an older version that kept it only in the archive
+			// folder, which is gone: build it again.
 		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return err
 		}
-		b, err = p.build(ctx, today, req.Now, true)
+		b, err = p.build(ctx, id, now, true)
 		if errors.Is(err, ErrDelivering) {
-			// Delivery started from another archive copy: use it.
-			b, err = p.Load(ctx, today)
+			// Its delivery started meanwhile: use what the store holds.
+			b, err = p.Load(ctx, id)
 		}
 		return err
 	})
-	return b, false, err
+	return b, err
 }
 
 // remember records the issue's articles as sent, by ID and canonical link,

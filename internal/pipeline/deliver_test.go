@@ -79,8 +79,8 @@ func wire(t *testing.T, p *pipeline.Pipeline, st *store.Store, clock *leaseClock
 		},
 		Transport: tr,
 		Engine:    deliver.Options{Connections: 2, Backoff: func(int) time.Duration { return 0 }, OutageWait: 20 * time.Millisecond},
-		Host:      "test", PID: 1,
-		Sleep: noWait,
+		Process:   ledger.Process{Host: "test", PID: 1},
+		Sleep:     noWait,
 	}
 	if clock != nil {
 		p.Delivery.LeaseClock = clock.now

@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
+	"github.com/digest/digest/internal/lease"
 	"github.com/digest/digest/internal/ledger"
 )
 
@@ -47,106 +49,37 @@ type Run interface {
 	Info() ledger.Run
 }
 
-// keeper renews a run's lease and answers the engine's questions about it
-// (deliver.Lease). It renews every renewEvery: in the background,
-// so that a run busy elsewhere (a long SMTP reply, a big enqueue) keeps its
-// lease, and also when the engine asks and a renewal is due, so that the
-// lease follows the lease clock even when the timer lags.
-type keeper struct {
-	run      Run
-	ttl      time.Duration
-	now      func() time.Time
-	log      *slog.Logger
-	ctx      context.Context
-	renewing sync.Mutex // one renewal at a time
-	mu       sync.Mutex
-	ok       time.Time // start of the last successful renewal (or registration)
-	tried    time.Time // start of the last renewal attempt
-	peers    int
-	lost     bool
-	stop     context.CancelFunc
-	done     chan struct{}
+// runLease keeps a run's lease (lease.Keeper, renewed every renewEvery)
+// and answers the engine's questions about it (deliver.Lease): whether it
+// is still valid, and how many runs share the list's rate, as the last
+// renewal counted them.
+type runLease struct {
+	*lease.Keeper
+	peers atomic.Int64
 }
 
-var _ deliver.Lease = (*keeper)(nil)
+var _ deliver.Lease = (*runLease)(nil)
 
-// keep starts renewing run's lease every renewEvery(ttl) until stop is
-// called.
-func keep(ctx context.Context, run Run, ttl time.Duration, now func() time.Time, log *slog.Logger) *keeper {
-	start := now()
-	k := &keeper{run: run, ttl: ttl, now: now, log: log, ok: start, tried: start, peers: 1, done: make(chan struct{})}
-	k.ctx, k.stop = context.WithCancel(context.WithoutCancel(ctx))
-	go k.loop(k.ctx)
-	return k
-}
-
-func (k *keeper) loop(ctx context.Context) {
-	defer close(k.done)
-	t := time.NewTicker(renewEvery(k.ttl))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			k.renew(ctx)
-		}
-	}
-}
-
-// renew renews the lease once.
-func (k *keeper) renew(ctx context.Context) {
-	k.renewing.Lock()
-	defer k.renewing.Unlock()
-	start := k.now()
-	k.mu.Lock()
-	k.tried = start
-	k.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, k.ttl/3)
-	live, err := k.run.Renew(rctx)
-	cancel()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	switch {
-	case errors.Is(err, ledger.ErrLeaseLost):
-		if !k.lost {
-			k.log.Error("delivery lease lost: another run may take over this run's recipients; stopping", "run", k.run.Info().ID)
-		}
-		k.lost = true
-	case err != nil:
-		// Try again at the next tick; Valid turns false if it keeps failing.
-		k.log.Warn("renewing the delivery lease", "run", k.run.Info().ID, "err", err)
-	default:
-		k.ok, k.peers = start, max(live, 1)
-	}
-}
-
-// Valid renews the lease first when a renewal is due, then reports whether
-// the last successful renewal is recent enough that no other run can have
-// taken the rows yet, with a margin of a sixth of the lease for the message
-// in flight.
-func (k *keeper) Valid() bool {
-	k.mu.Lock()
-	due := !k.lost && k.now().Sub(k.tried) >= renewEvery(k.ttl)
-	k.mu.Unlock()
-	if due && k.renewing.TryLock() {
-		k.renewing.Unlock() // renew takes it again; a racing renewal is harmless
-		k.renew(k.ctx)
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return !k.lost && k.now().Before(k.ok.Add(k.ttl-k.ttl/6))
+// keep starts renewing run's lease every renewEvery(ttl), on the lease
+// clock now, until close is called.
+func keep(ctx context.Context, run Run, ttl time.Duration, now func() time.Time, log *slog.Logger) *runLease {
+	r := &runLease{}
+	r.peers.Store(1)
+	r.Keeper = lease.Keep(ctx, lease.Options{
+		Name: "delivery run " + run.Info().ID, TTL: ttl, Every: renewEvery(ttl), Now: now, Logger: log,
+		Renew: func(ctx context.Context) error {
+			live, err := run.Renew(ctx)
+			if errors.Is(err, ledger.ErrLeaseLost) {
+				return fmt.Errorf("%w: %w", lease.ErrLost, err)
+			}
+			if err == nil {
+				r.peers.Store(int64(max(live, 1)))
+			}
+			return err
+		},
+	})
+	return r
 }
 
 // Peers is how many live runs the last renewal saw.
-func (k *keeper) Peers() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.peers
-}
-
-// close stops the renewals.
-func (k *keeper) close() {
-	k.stop()
-	<-k.done
-}
+func (r *runLease) Peers() int { return int(r.peers.Load()) }

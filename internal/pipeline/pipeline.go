@@ -9,6 +9,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,12 @@ type Store interface {
 	Enqueue(ctx context.Context, issueID string) (int, error)
 	Counts(ctx context.Context, issueID string) (ledger.Counts, error)
 	RecordSourceRun(ctx context.Context, name string, runErr error, at time.Time) (int, error)
+	// SaveIssueContent and IssueContent keep what renders a built issue;
+	// IssueContent's error wraps ErrNotFound when there is none.
+	SaveIssueContent(ctx context.Context, id string, c ledger.IssueContent) error
+	IssueContent(ctx context.Context, id string) (ledger.IssueContent, error)
+	// IssueIDs lists the built issues, oldest first.
+	IssueIDs(ctx context.Context) ([]string, error)
 }
 
 // ErrDelivering is returned by Build when the issue's delivery has started:
@@ -122,10 +129,9 @@ type Delivery struct {
 	// Sync, when set, brings the subscribers file into the store before a
 	// run that is alone (subscribers_csv).
 	Sync func(ctx context.Context) error
-	// Host and PID name this process in run ids; empty means "localhost"
-	// and 0.
-	Host string
-	PID  int
+	// Process names this process in its runs (store.Process: the store
+	// then holds its liveness for them); an empty Host means "localhost".
+	Process ledger.Process
 	// Lease is the length of a run's lease; 0 means DefaultLease. It is
 	// renewed every third of it.
 	Lease time.Duration
@@ -166,12 +172,18 @@ type Built struct {
 	Issue    issue.Issue
 	Rendered *render.Rendered
 	Dir      string         // archive folder of the issue
-	Sources  []SourceResult // empty when the issue was loaded from the archive
-	Loaded   bool           // true when read back from the archive, not gathered
+	Sources  []SourceResult // empty when the issue was loaded from the store
+	Loaded   bool           // true when read back from the store, not gathered
 	Warnings []string       // problems worth an editor's attention, such as size
 	// Out, in a preview of the next issue (PreviewNext), is the issue
 	// whose delivery has started, which this one follows.
 	Out *Out
+
+	// As built: the templates and the sources' topics the issue renders
+	// with, kept in the store. Unset (built is false), the pipeline's own.
+	renderer *render.Renderer
+	topics   map[string][]string
+	built    bool
 }
 
 // Empty reports whether the issue has no article (or there is no issue).
@@ -242,6 +254,50 @@ func (p *Pipeline) buildSeen(ctx context.Context, id string, now, clock time.Tim
 	if err != nil {
 		return nil, err
 	}
+	sentIn, err := p.sentIn(ctx, arts, id)
+	if err != nil {
+		return nil, err
+	}
+	iss := issue.Select(arts, issue.Options{
+		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
+		Sections: p.Sections, SentIn: sentIn, Rules: p.issueRules(), Seen: seenByID(obs), Backlog: backlog,
+	})
+	iss.ID = id // named by its time, which may be earlier than now
+	b := &Built{Issue: iss, Sources: results, renderer: p.Renderer, topics: p.SourceTopics, built: true}
+	if b.Empty() {
+		return b, nil
+	}
+	if p.Intro != nil {
+		intro, err := p.Intro()
+		if err != nil {
+			return nil, err
+		}
+		b.Issue.Intro = intro
+	}
+	if err := p.number(ctx, b, now, persist); err != nil {
+		return nil, err
+	}
+	if err := p.render(b); err != nil {
+		return nil, err
+	}
+	if err := p.checkSize(b); err != nil {
+		return nil, err
+	}
+	if !persist {
+		return b, nil
+	}
+	if err := p.saveContent(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := p.archive(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// sentIn maps each article that an earlier issue carried (by ID or
+// canonical link) to that issue.
+func (p *Pipeline) sentIn(ctx context.Context, arts []article.Article, id string) (map[string]string, error) {
 	var keys []string
 	for _, a := range arts {
 		keys = append(keys, sentKeys(a)...)
@@ -258,53 +314,55 @@ func (p *Pipeline) buildSeen(ctx context.Context, id string, now, clock time.Tim
 			}
 		}
 	}
-	iss := issue.Select(arts, issue.Options{
-		Now: now, Location: p.Location, Window: p.Window, MaxArticles: p.MaxArticles,
-		Sections: p.Sections, SentIn: sentIn, Rules: p.issueRules(), Seen: seenByID(obs), Backlog: backlog,
-	})
-	iss.ID = id // named by its time, which may be earlier than now
-	b := &Built{Issue: iss, Sources: results}
-	if b.Empty() {
-		return b, nil
-	}
-	if p.Intro != nil {
-		intro, err := p.Intro()
-		if err != nil {
-			return nil, err
-		}
-		b.Issue.Intro = intro
-	}
-	if persist {
-		if err := p.replaceUnsent(ctx, iss.ID); err != nil {
-			return nil, err
-		}
-		rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
-		if err != nil {
-			return nil, err
-		}
-		b.Issue.Number = rec.Number
-	} else if b.Issue.Number, err = p.nextNumber(ctx, iss.ID); err != nil {
-		return nil, err
-	}
-	if err := p.render(b); err != nil {
-		return nil, err
-	}
-	if size := b.Rendered.HTMLSize(); size > render.HTMLSizeLimit {
-		fit, err := p.Renderer.FitArticles(b.Issue, b.Issue.Intro, render.HTMLSizeLimit)
-		if err != nil {
-			return nil, err
-		}
-		b.Warnings = append(b.Warnings, fmt.Sprintf(
-			"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
-			size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
-	}
+	return sentIn, nil
+}
+
+// number gives b its number: saved with its record when persist (an
+// unsent earlier issue is replaced), the one it would get otherwise.
+func (p *Pipeline) number(ctx context.Context, b *Built, now time.Time, persist bool) error {
+	iss := b.Issue
 	if !persist {
-		return b, nil
+		n, err := p.nextNumber(ctx, iss.ID)
+		b.Issue.Number = n
+		return err
 	}
-	if err := p.archive(b); err != nil {
-		return nil, err
+	if err := p.replaceUnsent(ctx, iss.ID); err != nil {
+		return err
 	}
-	return b, nil
+	rec, err := p.Store.SaveIssue(ctx, ledger.Issue{ID: iss.ID, BuiltAt: now, Articles: iss.Count()})
+	if err != nil {
+		return err
+	}
+	b.Issue.Number = rec.Number
+	return nil
+}
+
+// checkSize warns when the HTML part is over what Gmail shows unclipped.
+func (p *Pipeline) checkSize(b *Built) error {
+	size := b.Rendered.HTMLSize()
+	if size <= render.HTMLSizeLimit {
+		return nil
+	}
+	fit, err := p.rendererOf(b).FitArticles(b.Issue, b.Issue.Intro, render.HTMLSizeLimit)
+	if err != nil {
+		return err
+	}
+	b.Warnings = append(b.Warnings, fmt.Sprintf(
+		"the HTML part is %d KB, over %d KB: Gmail clips messages over 102 KB; %d of the %d articles would fit (digest.max_articles)",
+		size/1024, render.HTMLSizeLimit/1024, fit, b.Issue.Count()))
+	return nil
+}
+
+// saveContent keeps in the store what renders b: any process with the
+// database and the config can then deliver it, and the archive folder can
+// be written again from it.
+func (p *Pipeline) saveContent(ctx context.Context, b *Built) error {
+	raw, err := json.Marshal(b.Issue)
+	if err != nil {
+		return fmt.Errorf("issue %s: %w", b.Issue.ID, err)
+	}
+	return p.Store.SaveIssueContent(ctx, b.Issue.ID, ledger.IssueContent{
+		Issue: raw, Templates: b.renderer.Templates(), Topics: b.topics})
 }
 
 // unsentBefore returns the latest issue when it is not id and its delivery
@@ -374,29 +432,101 @@ func sentKeys(a article.Article) []string {
 	return keys
 }
 
-// Load reads a built issue back from the archive and renders it again with
-// the current templates (so an editor's fix to issue.json or a template
-// before sending is honoured). It returns an error wrapping os.ErrNotExist
-// when the issue was never built.
+// Load reads a built issue back from the store, where its build kept it,
+// and renders it as it was built: with the templates and the sources'
+// topics of its build, whatever the templates folder and the config say
+// now (a started issue keeps its rendering; a fix takes a new issue). The
+// archive folder is not read: it is a publication. An issue built before
+// the store kept issues is read from its archive folder, as then, and
+// rendered with the current templates. The error wraps ledger.ErrNotFound
+// (or os.ErrNotExist) when the issue was never built.
 func (p *Pipeline) Load(ctx context.Context, id string) (*Built, error) {
-	iss, err := archive.Load(p.Archive, id)
-	if err != nil {
-		return nil, fmt.Errorf("issue %s: %w", id, err)
-	}
 	rec, err := p.Store.GetIssue(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue %s: %w", id, err)
 	}
-	iss.Number = rec.Number
-	b := &Built{Issue: iss, Dir: archive.Dir(p.Archive, id), Loaded: true}
+	b := &Built{Dir: archive.Dir(p.Archive, id), Loaded: true}
+	c, err := p.Store.IssueContent(ctx, id)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(c.Issue, &b.Issue); err != nil {
+			return nil, fmt.Errorf("issue %s: stored content: %w", id, err)
+		}
+		if b.renderer, err = p.Renderer.WithTemplates(c.Templates); err != nil {
+			return nil, fmt.Errorf("issue %s: its templates as built: %w", id, err)
+		}
+		b.topics, b.built = c.Topics, true
+	case errors.Is(err, ledger.ErrNotFound):
+		if b.Issue, err = archive.Load(p.Archive, id); err != nil {
+			return nil, fmt.Errorf("issue %s: %w", id, err)
+		}
+	default:
+		return nil, err
+	}
+	b.Issue.Number = rec.Number
 	if err := p.render(b); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
+// Publish writes the archive folder of every built issue again from the
+// store, then the archive's index and feed: `digest archive`, on any
+// machine with the database and the config. Issues the store holds no
+// content for (built by an older version) keep their folder as it is.
+// It returns how many issues it wrote.
+func (p *Pipeline) Publish(ctx context.Context) (int, error) {
+	ids, err := p.Store.IssueIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, latest := 0, time.Time{}
+	for _, id := range ids {
+		if _, err := p.Store.IssueContent(ctx, id); errors.Is(err, ledger.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return n, err
+		}
+		b, err := p.Load(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if err := p.saveFolder(b); err != nil {
+			return n, err
+		}
+		n, latest = n+1, b.Issue.Date
+	}
+	// The feed's time is the latest issue's, as a build writes it: the
+	// same store publishes the same archive.
+	if latest.IsZero() {
+		latest = p.clock()
+	}
+	if err := archive.Write(p.Archive, p.Site, latest); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// rendererOf is the renderer b renders with: its build's, else the
+// pipeline's.
+func (p *Pipeline) rendererOf(b *Built) *render.Renderer {
+	if b.built {
+		return b.renderer
+	}
+	return p.Renderer
+}
+
+// topicsOf is the sources' topics b is delivered by: its build's, else
+// the pipeline's.
+func (p *Pipeline) topicsOf(b *Built) map[string][]string {
+	if b.built {
+		return b.topics
+	}
+	return p.SourceTopics
+}
+
 func (p *Pipeline) render(b *Built) error {
-	r, err := p.Renderer.Render(b.Issue, b.Issue.Intro)
+	r, err := p.rendererOf(b).Render(b.Issue, b.Issue.Intro)
 	if err != nil {
 		return fmt.Errorf("issue %s: %w", b.Issue.ID, err)
 	}
@@ -404,20 +534,28 @@ func (p *Pipeline) render(b *Built) error {
 	return nil
 }
 
-// archive writes the issue's folder (the web version: no recipient's name,
-// a generic unsubscribe page) and the archive's index and feed.
+// archive writes the issue's folder and the archive's index and feed.
 func (p *Pipeline) archive(b *Built) error {
+	if err := p.saveFolder(b); err != nil {
+		return err
+	}
+	// A broken older issue must not stop this one: the index is written from
+	// the rest and the problem logged.
+	if err := archive.Write(p.Archive, p.Site, b.Issue.Date); err != nil {
+		p.log().Warn("archive index", "err", err)
+	}
+	return nil
+}
+
+// saveFolder writes the issue's folder: the web version (no recipient's
+// name, a generic unsubscribe page) and issue.json.
+func (p *Pipeline) saveFolder(b *Built) error {
 	web := render.Personal{Email: "your address", UnsubscribeURL: p.UnsubscribePage, PreferencesURL: p.UnsubscribePage}
 	dir, err := archive.Save(p.Archive, b.Issue, b.Rendered.HTML(web), b.Rendered.Text(web))
 	if err != nil {
 		return err
 	}
 	b.Dir = dir
-	// A broken older issue must not stop this one: the index is written from
-	// the rest and the problem logged.
-	if err := archive.Write(p.Archive, p.Site, b.Issue.Date); err != nil {
-		p.log().Warn("archive index", "err", err)
-	}
 	return nil
 }
 

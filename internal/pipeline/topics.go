@@ -57,20 +57,21 @@ func (p *Pipeline) Encode(b *Built) (deliver.Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.SourceTopics == nil {
+	topics := p.topicsOf(b)
+	if topics == nil {
 		return full, nil
 	}
 	t := &topicBuilder{b: b, full: full, p: p, encode: p.Delivery.Encode, parts: map[string]*part{},
-		topicsOf: p.articleTopics(b.Issue)}
+		topicsOf: articleTopics(topics, b.Issue)}
 	return t, nil
 }
 
 // articleTopics lists the topics of each of the issue's articles (in the
-// order of Articles); nil means for everyone.
-func (p *Pipeline) articleTopics(iss issue.Issue) [][]string {
+// order of Articles) by its source's topics; nil means for everyone.
+func articleTopics(sourceTopics map[string][]string, iss issue.Issue) [][]string {
 	var out [][]string
 	for _, a := range iss.Articles() {
-		topics, ok := p.SourceTopics[a.Source]
+		topics, ok := sourceTopics[a.Source]
 		if !ok || len(topics) == 0 {
 			topics = nil // a source no longer configured, or topics: []: for everyone
 		}
@@ -98,7 +99,7 @@ func (p *Pipeline) ReaderIssue(iss issue.Issue, topics []string) issue.Issue {
 	if len(topics) == 0 || p.SourceTopics == nil {
 		return iss
 	}
-	return subset(iss, keepFor(p.articleTopics(iss), topics))
+	return subset(iss, keepFor(articleTopics(p.SourceTopics, iss), topics))
 }
 
 // Build builds rc's message, or returns an error wrapping deliver.ErrSkip
@@ -140,7 +141,7 @@ func (t *topicBuilder) part(keep []int) (deliver.Builder, error) {
 	t.mu.Unlock()
 	pt.once.Do(func() {
 		iss := subset(t.b.Issue, keep)
-		r, err := t.p.Renderer.Render(iss, iss.Intro)
+		r, err := t.p.rendererOf(t.b).Render(iss, iss.Intro)
 		if err != nil {
 			pt.err = fmt.Errorf("issue %s for topics: %w", iss.ID, err)
 			return

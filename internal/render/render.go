@@ -95,6 +95,7 @@ type Renderer struct {
 	html    *htmltemplate.Template
 	text    *texttemplate.Template
 	subject *texttemplate.Template
+	files   []file // the template sources, for Templates
 }
 
 // New parses the templates: files in dir (when it exists) override the
@@ -112,8 +113,37 @@ func New(dir string, nl Newsletter) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parse(files, nl)
+}
+
+// WithTemplates is a renderer of the same newsletter with a set of template
+// sources as Templates returned them (a built issue's, kept in the store),
+// parsed and checked as New does. Nothing is read from disk: an issue
+// renders as it did when it was built, whatever the templates folder holds
+// now.
+func (r *Renderer) WithTemplates(t map[string]string) (*Renderer, error) {
+	files := make([]file, 0, len(t))
+	for name, body := range t {
+		files = append(files, file{name: name, path: name + " (as built)", body: body})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	return parse(files, r.nl)
+}
+
+// Templates returns the template sources the renderer was made from, by
+// file name: what WithTemplates takes.
+func (r *Renderer) Templates() map[string]string {
+	out := make(map[string]string, len(r.files))
+	for _, f := range r.files {
+		out[f.name] = f.body
+	}
+	return out
+}
+
+// parse makes a renderer of files, sorted by name.
+func parse(files []file, nl Newsletter) (*Renderer, error) {
 	funcs := funcMap(nl.Location)
-	r := &Renderer{nl: nl}
+	r := &Renderer{nl: nl, files: files}
 
 	r.html = htmltemplate.New(HTMLFile).Funcs(htmltemplate.FuncMap(funcs))
 	r.text = texttemplate.New(TextFile).Funcs(funcs)

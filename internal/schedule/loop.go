@@ -310,7 +310,7 @@ func (l *Loop) resume(ctx context.Context) (time.Time, error) {
 			l.log.Info("resuming an interrupted run", "scheduled", st.Scheduled, "late", late.Round(time.Second))
 			l.start(ctx, Run{Scheduled: st.Scheduled, Kind: Resume, Late: late})
 		} else {
-			l.skip(ctx, st.Scheduled, "late", fmt.Sprintf("interrupted run is %s late, more than the grace of %s", late.Round(time.Second), l.grace))
+			l.skip(ctx, st.Scheduled, "late", fmt.Sprintf("interrupted run is %s late, more than the grace of %s: nothing new is built for it (an issue whose delivery started is still finished)", late.Round(time.Second), l.grace))
 		}
 	}
 	return st.Scheduled, nil

@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"time"
+
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/schedule"
 )
 
 // ErrLeaseTaken is returned by RenewLease when the named lease is no longer
@@ -16,30 +16,9 @@ import (
 // (A delivery run's own lease is ErrLeaseLost.)
 var ErrLeaseTaken = errors.New("the lease is no longer ours")
 
-// Holder identifies one process that holds, or wants, a lease. ID tells
-// processes apart (host and pid repeat across containers and reboots); Host
-// and PID are for people ("active: web-1 pid 4711").
-type Holder struct {
-	ID   string
-	Host string
-	PID  int
-}
-
-// NewHolder describes this process, with a fresh random ID.
-func NewHolder() (Holder, error) {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return Holder{}, fmt.Errorf("lease holder id: %w", err)
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	return Holder{ID: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}, nil
-}
-
-// String names the holder for people: "host pid 4711".
-func (h Holder) String() string { return fmt.Sprintf("%s pid %d", h.Host, h.PID) }
+// Holder is the process that holds, or wants, a lease: the same name as a
+// delivery run's (Store.Process for this one).
+type Holder = ledger.Process
 
 // Lease is a named lease as stored: one holder at a time, until Expires.
 type Lease struct {
@@ -48,6 +27,7 @@ type Lease struct {
 	Since   time.Time // when the holder took it
 	Renewed time.Time // its last renewal
 	Expires time.Time
+	key     string // alive_key: see liveness.go
 }
 
 // Expired reports whether the lease has run out at now.
@@ -63,43 +43,51 @@ type Acquisition struct {
 
 func scanLease(r scanner) (Lease, error) {
 	var l Lease
-	err := r.Scan(&l.Name, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Since, &l.Renewed, &l.Expires)
+	err := r.Scan(&l.Name, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Since, &l.Renewed, &l.Expires, &l.key)
 	l.Since, l.Renewed, l.Expires = l.Since.UTC(), l.Renewed.UTC(), l.Expires.UTC()
 	return l, err
 }
 
 // AcquireLease takes the named lease for h for ttl when it is free or
-// expired, renews it when h holds it already, and otherwise reports who
-// holds it. Expiry is judged by the store's clock and re-checked inside the
+// expired or its holder is provably gone (see liveness.go), renews it when
+// h holds it already, and otherwise reports who holds it. Expiry is judged
+// by the lease clock (the database's on Postgres) and re-checked inside the
 // transaction that takes the lease, so two processes never both hold it.
 func (s *Store) AcquireLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Acquisition, error) {
 	if ttl <= 0 || h.ID == "" {
 		return Acquisition{}, fmt.Errorf("acquire lease %s: a holder id and a positive ttl are required", name)
 	}
+	key, err := s.aliveKey(ctx, h.ID)
+	if err != nil {
+		return Acquisition{}, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
 	var a Acquisition
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		a = Acquisition{}
-		now := s.stamp()
-		mine := Lease{Name: name, Holder: h, Since: now, Renewed: now, Expires: now.Add(ttl)}
+		now, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		mine := Lease{Name: name, Holder: h, Since: now, Renewed: now, Expires: now.Add(ttl), key: key}
 		cur, err := scanLease(tx.QueryRowContext(ctx, s.q.getLease, name))
 		var n int64
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			n, err = affected(tx.ExecContext(ctx, s.q.insertLease, name, h.ID, h.Host, h.PID, now, now, mine.Expires))
+			n, err = affected(tx.ExecContext(ctx, s.q.insertLease, name, h.ID, h.Host, h.PID, now, now, mine.Expires, key))
 		case err != nil:
 			return err
 		case cur.Holder.ID == h.ID:
 			mine.Since = cur.Since
 			n, err = affected(tx.ExecContext(ctx, s.q.renewLease, now, mine.Expires, name, h.ID))
-		case cur.Expired(now):
-			n, err = affected(tx.ExecContext(ctx, s.q.takeLease, h.ID, h.Host, h.PID, now, now, mine.Expires,
-				name, cur.Holder.ID, now))
+		default:
+			var took bool
+			if took, n, err = s.takeLease(ctx, tx, cur, mine, now); err != nil || !took {
+				a.Lease = cur
+				return err
+			}
 			if n == 1 {
 				a.TookOver = &cur
 			}
-		default:
-			a.Lease = cur
-			return nil
 		}
 		if err != nil {
 			return err
@@ -118,13 +106,43 @@ func (s *Store) AcquireLease(ctx context.Context, name string, h Holder, ttl tim
 	return a, nil
 }
 
+// takeLease takes cur for mine when cur expired or its holder is gone; took
+// is false when neither is true (the lease stays cur's).
+func (s *Store) takeLease(ctx context.Context, tx *sql.Tx, cur, mine Lease, now time.Time) (took bool, n int64, err error) {
+	// The UPDATE re-checks that cur is unchanged and expired at upTo: now
+	// when it expired, its own expiry when its holder is gone.
+	upTo := now
+	if !cur.Expired(now) {
+		g, err := s.gone(ctx, tx, owner{host: cur.Holder.Host, pid: cur.Holder.PID, key: cur.key})
+		if err != nil || !g {
+			return false, 0, err
+		}
+		upTo = cur.Expires
+	}
+	h := mine.Holder
+	n, err = affected(tx.ExecContext(ctx, s.q.takeLease, h.ID, h.Host, h.PID, now, now, mine.Expires, mine.key,
+		cur.Name, cur.Holder.ID, upTo))
+	return true, n, err
+}
+
 // RenewLease extends h's lease by ttl from now. It returns ErrLeaseTaken when
-// h no longer holds it. A lease that expired but that nobody took is still
-// h's and is renewed.
+// h no longer holds it, or when this process's liveness connection dropped
+// (others may have seen it gone). A lease that expired but that nobody took
+// is still h's and is renewed.
 func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Lease, error) {
+	if h.ID == s.self.ID {
+		if err := s.stillAlive(ctx, h.ID); errors.Is(err, errAliveLost) {
+			return Lease{}, fmt.Errorf("renew lease %s: %w: %w", name, ErrLeaseTaken, err)
+		} else if err != nil {
+			return Lease{}, fmt.Errorf("renew lease %s: %w", name, err)
+		}
+	}
 	var l Lease
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		now := s.stamp()
+		now, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
 		n, err := affected(tx.ExecContext(ctx, s.q.renewLease, now, now.Add(ttl), name, h.ID))
 		if err != nil {
 			return err
@@ -206,4 +224,24 @@ func affected(res sql.Result, err error) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// LoadState returns the named schedule's state (schedule.StateStore);
+// found is false when none was saved.
+func (s *Store) LoadState(ctx context.Context, name string) (schedule.State, bool, error) {
+	st, err := s.ScheduleState(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return schedule.State{}, false, nil
+	}
+	if err != nil {
+		return schedule.State{}, false, err
+	}
+	return schedule.State{Scheduled: st.Scheduled, Outcome: schedule.Outcome(st.Outcome), At: st.At, Detail: st.Detail}, true, nil
+}
+
+// SaveState records the named schedule's state (schedule.StateStore), as
+// SaveScheduleState does.
+func (s *Store) SaveState(ctx context.Context, name string, st schedule.State) error {
+	return s.SaveScheduleState(ctx, name, ScheduleState{
+		Scheduled: st.Scheduled, Outcome: string(st.Outcome), At: st.At, Detail: st.Detail})
 }

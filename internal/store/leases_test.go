@@ -114,10 +114,7 @@ func testLeaseArguments(t *testing.T, db storetest.Backend) {
 	if _, err := s.AcquireLease(context.Background(), "daemon", holder(1), 0); err == nil {
 		t.Error("a zero ttl acquired")
 	}
-	h, err := NewHolder()
-	must(t, err)
-	h2, err := NewHolder()
-	must(t, err)
+	h, h2 := s.Process(), openAt(t, db.Fresh(t), &clock{t: t0}).Process()
 	if h.ID == h2.ID || h.PID == 0 || h.Host == "" {
 		t.Errorf("holders %+v and %+v", h, h2)
 	}

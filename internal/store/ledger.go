@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
@@ -129,11 +130,15 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 		status string
 		topics string
 	}
-	now, lnow := s.stamp(), s.leaseStamp()
-	lease := lnow.Add(r.ttl)
+	now := s.stamp()
 	var out []ledger.Recipient
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
+		lnow, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		lease := lnow.Add(r.ttl)
 		if _, err := tx.ExecContext(ctx, s.q.recoverExpired, now, issueID, lnow); err != nil {
 			return err
 		}
@@ -227,8 +232,17 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 		}
 	}
 	s := r.s
-	now, lnow := s.stamp(), s.leaseStamp()
+	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Retry times are on the lease clock (the database's on Postgres),
+		// which claims compare them with; only pending outcomes need it.
+		var lnow time.Time
+		if slices.ContainsFunc(outs, func(o ledger.Outcome) bool { return o.Status == ledger.Pending }) {
+			var err error
+			if lnow, err = s.leaseTime(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if s.d == dialectPostgres {
 			return s.recordPostgres(ctx, tx, issueID, outs, now, lnow, r.info.ID)
 		}
@@ -316,6 +330,8 @@ type Run struct {
 	s    *Store
 	info ledger.Run
 	ttl  time.Duration
+	// tookOver: the dead runs ended when this one registered.
+	tookOver []ledger.Run
 }
 
 // Info describes the run as registered.
@@ -331,14 +347,25 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 	if info.ID == "" || info.IssueID == "" || ttl <= 0 {
 		return nil, fmt.Errorf("begin run: id %q, issue %q and a lease (%s) are required", info.ID, info.IssueID, ttl)
 	}
-	lnow := s.leaseStamp()
-	info.StartedAt, info.SeenAt, info.Expires = lnow, lnow, lnow.Add(ttl)
-	var busy []ledger.Run
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	key, err := s.aliveKey(ctx, info.Process)
+	if err != nil {
+		return nil, fmt.Errorf("begin run %s: %w", info.ID, err)
+	}
+	var busy, dead []ledger.Run
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		busy = nil
 		// One registration at a time (Postgres; SQLite's immediate
 		// transaction already is), so that two runs starting at once
 		// cannot both see no live run.
 		if err := s.serialize(ctx, tx, "runs"); err != nil {
+			return err
+		}
+		lnow, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		info.StartedAt, info.SeenAt, info.Expires = lnow, lnow, lnow.Add(ttl)
+		if dead, err = s.endDeadRuns(ctx, tx, lnow); err != nil {
 			return err
 		}
 		// Dead runs are kept a day, for status; then forgotten.
@@ -354,7 +381,7 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, s.q.insertRun, info.ID, info.Host, info.PID, info.IssueID, info.Worker,
-			info.StartedAt, info.SeenAt, info.Expires)
+			info.StartedAt, info.SeenAt, info.Expires, key)
 		return err
 	})
 	if err != nil {
@@ -370,8 +397,13 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 		}
 		return nil, be
 	}
-	return &Run{s: s, info: info, ttl: ttl}, nil
+	info.Process = key
+	return &Run{s: s, info: info, ttl: ttl, tookOver: dead}, nil
 }
+
+// TookOver lists the runs whose process was gone (see liveness.go) and
+// whose rows this run's registration put back to pending.
+func (r *Run) TookOver() []ledger.Run { return r.tookOver }
 
 // Renew extends the run's lease, and that of every row it holds, by its
 // length from now, and returns how many runs are live (this one included),
@@ -379,9 +411,18 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 // ErrLeaseLost when the lease had expired before this call.
 func (r *Run) Renew(ctx context.Context) (live int, err error) {
 	s := r.s
-	lnow := s.leaseStamp()
-	lease := lnow.Add(r.ttl)
+	if err := s.stillAlive(ctx, r.info.Process); errors.Is(err, errAliveLost) {
+		return 0, fmt.Errorf("renew run %s: %w: %w", r.info.ID, ErrLeaseLost, err)
+	} else if err != nil {
+		return 0, fmt.Errorf("renew run %s: %w", r.info.ID, err)
+	}
+	var lnow, lease time.Time
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if lnow, err = s.leaseTime(ctx, tx); err != nil {
+			return err
+		}
+		lease = lnow.Add(r.ttl)
 		var until time.Time
 		if err := tx.QueryRowContext(ctx, s.q.runLease, r.info.ID).Scan(&until); errors.Is(err, sql.ErrNoRows) {
 			return ErrLeaseLost
@@ -411,12 +452,15 @@ func (r *Run) Renew(ctx context.Context) (live int, err error) {
 // kept for a day, for status.
 func (r *Run) End(ctx context.Context) error {
 	s := r.s
-	lnow := s.leaseStamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		lnow, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.q.releaseRunRows, s.stamp(), r.info.ID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q.endRun, lnow, lnow, r.info.ID)
+		_, err = tx.ExecContext(ctx, s.q.endRun, lnow, lnow, r.info.ID)
 		return err
 	})
 	if err != nil {
@@ -427,8 +471,22 @@ func (r *Run) End(ctx context.Context) error {
 
 // LiveRuns returns the runs whose lease has not expired, oldest first, with
 // their progress on their issue.
+//
+// Runs whose process is provably gone are ended first (and their rows put
+// back to pending): they are not live, whatever their lease says.
 func (s *Store) LiveRuns(ctx context.Context) ([]ledger.Run, error) {
-	runs, err := queryRuns(ctx, s.db, s.q.liveRuns, s.leaseStamp())
+	var runs []ledger.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		lnow, err := s.leaseTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := s.endDeadRuns(ctx, tx, lnow); err != nil {
+			return err
+		}
+		runs, err = queryRuns(ctx, tx, s.q.liveRuns, lnow)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("live runs: %w", err)
 	}
@@ -458,7 +516,7 @@ func queryRuns(ctx context.Context, q querier, query string, arg any) ([]ledger.
 	var out []ledger.Run
 	for rows.Next() {
 		var r ledger.Run
-		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &r.IssueID, &r.Worker, &r.StartedAt, &r.SeenAt, &r.Expires); err != nil {
+		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &r.IssueID, &r.Worker, &r.StartedAt, &r.SeenAt, &r.Expires, &r.Process); err != nil {
 			return nil, err
 		}
 		r.StartedAt, r.SeenAt, r.Expires = r.StartedAt.UTC(), r.SeenAt.UTC(), r.Expires.UTC()

@@ -48,6 +48,8 @@ type queries struct {
 	buildLock, buildUnlock                 string // Postgres
 
 	getLease, insertLease, takeLease, renewLease, releaseLease string
+	issueContent, putIssueContent, issueIDs, endDeadRun        string
+	aliveLock, aliveFree, dbNow                                string // Postgres
 	getScheduleState, saveScheduleState                        string
 
 	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
@@ -169,6 +171,10 @@ func newQueries(d dialect) *queries {
 		latestSentIssue:    b(sqlLatestSentIssue),
 		wasSent:            b(sqlWasSent),
 		forgetBounceReader: b(sqlForgetBounceReader),
+		issueContent:       b(sqlIssueContent),
+		putIssueContent:    b(sqlPutIssueContent),
+		issueIDs:           b(sqlIssueIDs),
+		endDeadRun:         b(sqlEndDeadRun),
 	}
 	switch d {
 	case dialectPostgres:
@@ -186,6 +192,9 @@ func newQueries(d dialect) *queries {
 		q.release = b(pgRelease)
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
+		q.aliveLock = b(pgAliveLock)
+		q.aliveFree = b(pgAliveFree)
+		q.dbNow = pgNow
 	default:
 		q.foreignKeysOff, q.foreignKeysOn = sqlForeignKeysOff, sqlForeignKeysOn
 		q.foreignKeysState, q.foreignKeyCheck = sqlForeignKeysState, sqlForeignKeyCheck

@@ -62,7 +62,10 @@ func (s *Store) LastRelayOutage(ctx context.Context) (o RelayOutage, ok bool, er
 // retry that is not due yet (a reader's own temporary failure), and when
 // the first falls due (real time); zero when none.
 func (s *Store) RetriesWaiting(ctx context.Context, issueID string) (int, time.Time, error) {
-	now := s.leaseStamp()
+	now, err := s.leaseTime(ctx, s.db)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
 	var n int
 	if err := s.db.QueryRowContext(ctx, s.q.retriesWaiting, issueID, now).Scan(&n); err != nil {
 		return 0, time.Time{}, fmt.Errorf("retries of issue %s: %w", issueID, err)

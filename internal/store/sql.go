@@ -249,6 +249,20 @@ func sqliteMigrations() []string {
 		CREATE INDEX bounce_events_subscriber ON bounce_events (subscriber_id, kind, received_at);
 		CREATE INDEX bounce_events_received ON bounce_events (received_at);
 		CREATE INDEX bounce_events_issue ON bounce_events (issue_id, kind);`,
+
+		// 11: built issues held in the store, so that any process with
+		// the database and the config can deliver, resume or publish one
+		// (the archive folder is written from here); and the liveness key
+		// of each run's and lease's process, whose death the store can
+		// tell (an advisory lock on Postgres) before the lease expires.
+		`CREATE TABLE issue_contents (
+			issue_id  TEXT PRIMARY KEY REFERENCES issues (id) ON DELETE CASCADE,
+			issue     TEXT NOT NULL,
+			templates TEXT NOT NULL,
+			topics    TEXT NOT NULL
+		);
+		ALTER TABLE runs ADD COLUMN alive_key TEXT NOT NULL DEFAULT '';
+		ALTER TABLE leases ADD COLUMN alive_key TEXT NOT NULL DEFAULT '';`,
 	}
 }
 
@@ -425,10 +439,10 @@ const (
 // Runs. (On Postgres, BeginRun's check-then-insert must hold a lock that
 // serializes registrations: here the immediate transaction does.)
 const (
-	runColumns        = `id, host, pid, issue_id, worker, started_at, seen_at, lease_until`
+	runColumns        = `id, host, pid, issue_id, worker, started_at, seen_at, lease_until, alive_key`
 	sqlLiveRuns       = `SELECT ` + runColumns + ` FROM runs WHERE lease_until > ? ORDER BY started_at, id`
 	sqlIssueRuns      = `SELECT ` + runColumns + ` FROM runs WHERE issue_id = ? ORDER BY started_at, id`
-	sqlInsertRun      = `INSERT INTO runs (` + runColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertRun      = `INSERT INTO runs (` + runColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlRunLease       = `SELECT lease_until FROM runs WHERE id = ?`
 	sqlRenewRun       = `UPDATE runs SET seen_at = ?, lease_until = ? WHERE id = ?`
 	sqlCountLiveRuns  = `SELECT COUNT(*) FROM runs WHERE lease_until > ?`
@@ -495,14 +509,26 @@ const (
 // UPDATE waits for a concurrent taker's commit and then finds nothing to
 // change, so two processes never both succeed.
 const (
-	leaseColumns   = `name, holder_id, host, pid, since, renewed_at, expires_at`
+	leaseColumns   = `name, holder_id, host, pid, since, renewed_at, expires_at, alive_key`
 	sqlGetLease    = `SELECT ` + leaseColumns + ` FROM leases WHERE name = ?`
-	sqlInsertLease = `INSERT INTO leases (` + leaseColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`
-	sqlTakeLease   = `UPDATE leases SET holder_id = ?, host = ?, pid = ?, since = ?, renewed_at = ?, expires_at = ?
+	sqlInsertLease = `INSERT INTO leases (` + leaseColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`
+	sqlTakeLease   = `UPDATE leases SET holder_id = ?, host = ?, pid = ?, since = ?, renewed_at = ?, expires_at = ?, alive_key = ?
 		WHERE name = ? AND holder_id = ? AND expires_at <= ?`
 	sqlRenewLease   = `UPDATE leases SET renewed_at = ?, expires_at = ? WHERE name = ? AND holder_id = ?`
 	sqlReleaseLease = `DELETE FROM leases WHERE name = ? AND holder_id = ?`
 )
+
+// Built issues' contents: what delivery renders each message from.
+const (
+	sqlIssueContent    = `SELECT issue, templates, topics FROM issue_contents WHERE issue_id = ?`
+	sqlPutIssueContent = `INSERT INTO issue_contents (issue_id, issue, templates, topics) VALUES (?, ?, ?, ?)
+		ON CONFLICT (issue_id) DO UPDATE SET issue = excluded.issue, templates = excluded.templates, topics = excluded.topics`
+	sqlIssueIDs = `SELECT id FROM issues ORDER BY number`
+)
+
+// Liveness: a dead owner's run ends now and its rows go back to pending
+// (sqlReleaseRunRows).
+const sqlEndDeadRun = `UPDATE runs SET lease_until = ? WHERE id = ? AND lease_until > ?`
 
 // Schedule state. A save never moves the state back to an earlier scheduled
 // time (a slow run finishing after a later time was skipped).

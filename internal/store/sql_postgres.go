@@ -186,6 +186,20 @@ func postgresMigrations() []string {
 		CREATE INDEX bounce_events_subscriber ON bounce_events (subscriber_id, kind, received_at);
 		CREATE INDEX bounce_events_received ON bounce_events (received_at);
 		CREATE INDEX bounce_events_issue ON bounce_events (issue_id, kind);`,
+
+		// 11: built issues held in the store, so that any process with
+		// the database and the config can deliver, resume or publish one
+		// (the archive folder is written from here); and the liveness key
+		// of each run's and lease's process, whose death the store can
+		// tell (an advisory lock on Postgres) before the lease expires.
+		`CREATE TABLE issue_contents (
+			issue_id  TEXT PRIMARY KEY REFERENCES issues (id) ON DELETE CASCADE,
+			issue     TEXT NOT NULL,
+			templates TEXT NOT NULL,
+			topics    TEXT NOT NULL
+		);
+		ALTER TABLE runs ADD COLUMN alive_key TEXT NOT NULL DEFAULT '';
+		ALTER TABLE leases ADD COLUMN alive_key TEXT NOT NULL DEFAULT '';`,
 	}
 }
 
@@ -300,4 +314,14 @@ const (
 const (
 	pgBuildLock   = `SELECT pg_advisory_lock(hashtextextended('digest.build.' || COALESCE(current_schema(), '') || '.' || ?::text, 0))`
 	pgBuildUnlock = `SELECT pg_advisory_unlock(hashtextextended('digest.build.' || COALESCE(current_schema(), '') || '.' || ?::text, 0))`
+	// pgAliveLock is held by every process that registers a run or holds a
+	// lease, on a connection of its own, for as long as it lives: the
+	// server frees it when that connection drops (the process died, its
+	// host went down). pgAliveFree, in another session's transaction,
+	// tells whether it is free, that is whether the process is gone; the
+	// transaction lock it takes then ends with that transaction.
+	pgAliveLock = `SELECT pg_try_advisory_lock(hashtextextended('digest.process.' || ?::text, 0))`
+	pgAliveFree = `SELECT pg_try_advisory_xact_lock(hashtextextended('digest.process.' || ?::text, 0))`
+	// pgNow is the database's clock, which every process's leases share.
+	pgNow = `SELECT clock_timestamp()`
 )

@@ -49,10 +49,16 @@ type Store struct {
 	q     *queries
 	where string // the file, or the URL without its password, for errors
 	now   func() time.Time
-	// leaseNow is the clock of leases (runs and claimed rows). It is real
-	// time even when now is pinned by --now: a lease is about whether a
-	// process is alive, and two processes must agree on it.
+	// leaseNow, when set, is the clock of leases (runs, claimed rows, the
+	// daemon's lease), for tests. Otherwise leases use the database's
+	// clock on Postgres (every machine agrees on it, whatever their skew)
+	// and the real time on SQLite, even when now is pinned by --now: a
+	// lease is about whether a process is alive.
 	leaseNow func() time.Time
+	// self is this process, as its runs and leases name it; alive is the
+	// liveness of self (see liveness.go).
+	self  ledger.Process
+	alive alive
 	// buildLock stands for the build lock of an in-memory SQLite database,
 	// which no other process can open.
 	buildLock chan struct{}
@@ -106,7 +112,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.now, s.leaseNow = time.Now, time.Now
+	s.now = time.Now
+	if s.self, err = ledger.NewProcess(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	s.q = newQueries(s.d)
 	s.buildLock = make(chan struct{}, 1)
 	for _, o := range opts {
@@ -175,6 +185,7 @@ func openSQLite(path string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.alive.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.where, err)
 	}
@@ -264,9 +275,6 @@ func (s *Store) serialize(ctx context.Context, tx *sql.Tx, name string) error {
 	}
 	return nil
 }
-
-// leaseStamp is the current real time, in UTC, for leases.
-func (s *Store) leaseStamp() time.Time { return s.leaseNow().UTC() }
 
 // stamp is the current time, in UTC, for the timestamps the store writes.
 func (s *Store) stamp() time.Time { return s.now().UTC() }

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/digest/digest/internal/ledger"
+)
+
+// Liveness. A lease says that its owner is alive for as long as it renews
+// it; when the owner dies, waiting for the lease to expire is waiting for
+// nothing. So a run or a lease also records the key of its process
+// (alive_key), and the store tells that the owner is gone, and takes over
+// at once, when it can prove it:
+//
+//   - on the same host, its pid is not running (a pid that was reused,
+//     such as a container's pid 1 after a restart, counts as running: the
+//     lease, or on Postgres the lock, decides);
+//   - on Postgres, the advisory lock its process holds on a connection of
+//     its own (pgAliveLock) is free: the server frees it when that
+//     connection drops, as it does when the process or its host dies.
+//
+// An owner that is alive but frozen or cut off keeps its lease until it
+// expires, and fences itself: it renews the lease before it sends, and its
+// renewal fails once the lease has lapsed or its liveness connection has
+// dropped (see stillAlive).
+
+// errAliveLost says the connection that held this process's liveness lock
+// dropped: others may now take its rows and its lease.
+var errAliveLost = errors.New("the connection that proves this process alive to the others dropped")
+
+// alive is this process's liveness lock on Postgres.
+type alive struct {
+	mu   sync.Mutex
+	conn *sql.Conn // nil until a run or lease asked for it, and after it dropped
+}
+
+func (a *alive) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn != nil {
+		discardConn(a.conn)
+		a.conn = nil
+	}
+}
+
+// Process is this process as the store names it in its runs and leases:
+// delivery runs and the daemon use it, so that the store knows which rows
+// are its own and holds its liveness lock for them.
+func (s *Store) Process() ledger.Process { return s.self }
+
+// aliveKey is the liveness key to record for a run or lease of the process
+// with this id: its id when it is this process (and, on Postgres, its
+// liveness lock is held), empty for another (a test's made-up holder),
+// whose death the store then learns only from its host and pid or from its
+// lease's expiry.
+func (s *Store) aliveKey(ctx context.Context, id string) (string, error) {
+	if id == "" || id != s.self.ID {
+		return "", nil
+	}
+	if s.d != dialectPostgres {
+		return id, nil
+	}
+	s.alive.mu.Lock()
+	defer s.alive.mu.Unlock()
+	if s.alive.conn != nil {
+		return id, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("liveness lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, s.q.aliveLock, id).Scan(&got); err != nil || !got {
+		discardConn(conn)
+		if err == nil {
+			err = errors.New("held by another session")
+		}
+		return "", fmt.Errorf("liveness lock: %w", err)
+	}
+	s.alive.conn = conn
+	return id, nil
+}
+
+// stillAlive checks, before a renewal, that this process's liveness lock is
+// still held (Postgres); when its connection dropped it returns
+// errAliveLost, once, and the next run or lease takes a new lock.
+func (s *Store) stillAlive(ctx context.Context, key string) error {
+	if key == "" || s.d != dialectPostgres {
+		return nil
+	}
+	s.alive.mu.Lock()
+	defer s.alive.mu.Unlock()
+	if s.alive.conn == nil {
+		return errAliveLost
+	}
+	var one int
+	if err := s.alive.conn.QueryRowContext(ctx, s.q.schemaVersion).Scan(&one); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		discardConn(s.alive.conn)
+		s.alive.conn = nil
+		return fmt.Errorf("%w: %w", errAliveLost, err)
+	}
+	return nil
+}
+
+// owner is whom a run or lease belongs to, as stored.
+type owner struct {
+	host string
+	pid  int
+	key  string // alive_key
+}
+
+// gone reports whether o is provably dead (see the package's liveness
+// rules above). Within tx, on Postgres, it may take o's liveness lock for
+// the rest of the transaction.
+func (s *Store) gone(ctx context.Context, tx *sql.Tx, o owner) (bool, error) {
+	if o.key != "" && o.key == s.self.ID {
+		return false, nil
+	}
+	if o.host != "" && o.host == s.self.Host && !pidRunning(o.pid) {
+		return true, nil
+	}
+	if o.key == "" || s.d != dialectPostgres {
+		return false, nil
+	}
+	var free bool
+	if err := tx.QueryRowContext(ctx, s.q.aliveFree, o.key).Scan(&free); err != nil {
+		return false, fmt.Errorf("liveness of %s pid %d: %w", o.host, o.pid, err)
+	}
+	return free, nil
+}
+
+// leaseTime is the time of leases: the test clock, else the database's on
+// Postgres (read through q, the transaction in progress), else the real
+// time.
+func (s *Store) leaseTime(ctx context.Context, q rowQuerier) (time.Time, error) {
+	switch {
+	case s.leaseNow != nil:
+		return s.leaseNow().UTC(), nil
+	case s.d == dialectPostgres:
+		var t time.Time
+		if err := q.QueryRowContext(ctx, s.q.dbNow).Scan(&t); err != nil {
+			return time.Time{}, fmt.Errorf("database clock: %w", err)
+		}
+		return t.UTC(), nil
+	}
+	return time.Now().UTC(), nil
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// endDeadRuns ends the live runs (at lnow) whose process is gone and puts
+// their rows back to pending, so that a rerun or a worker continues at
+// once instead of waiting out their leases. It returns the runs it ended.
+func (s *Store) endDeadRuns(ctx context.Context, tx *sql.Tx, lnow time.Time) ([]ledger.Run, error) {
+	live, err := queryRuns(ctx, tx, s.q.liveRuns, lnow)
+	if err != nil {
+		return nil, err
+	}
+	var dead []ledger.Run
+	for _, r := range live {
+		g, err := s.gone(ctx, tx, owner{host: r.Host, pid: r.PID, key: r.Process})
+		if err != nil {
+			return nil, err
+		}
+		if !g {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.q.releaseRunRows, s.stamp(), r.ID); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.endDeadRun, lnow, r.ID, lnow); err != nil {
+			return nil, err
+		}
+		dead = append(dead, r)
+	}
+	return dead, nil
+}
