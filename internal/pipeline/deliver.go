@@ -407,20 +407,45 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 	return b, false, err
 }
 
-// unfinished loads the latest issue when it is not except and its delivery
-// started and is not finished; nil when there is none such.
+// unfinishedLookback is how many of the latest incomplete issues unfinished
+// looks at.
+const unfinishedLookback = 20
+
+// unfinished loads the oldest of the latest incomplete issues (but except)
+// whose delivery started and has something to do now: rows pending, or
+// sending under a run that may have died. Rows that only wait for a
+// reader's own retry, not due yet, do not hold up a new issue (with a
+// retry_for longer than the time between issues they would hold up every
+// one); once due, a later run or the daemon's resume finds them here.
+// nil when there is none such.
 func (p *Pipeline) unfinished(ctx context.Context, except string) (*Built, error) {
-	last, err := p.Store.LatestIssue(ctx)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil || last.ID == except || !last.CompletedAt.IsZero() {
+	ids, err := p.Store.IncompleteIssues(ctx, unfinishedLookback)
+	if err != nil {
 		return nil, err
 	}
-	if c, err := p.Store.Counts(ctx, last.ID); err != nil || c.Unfinished() == 0 {
-		return nil, err
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] == except {
+			continue
+		}
+		if due, err := p.hasWork(ctx, ids[i]); err != nil || due {
+			if err != nil {
+				return nil, err
+			}
+			return p.Load(ctx, ids[i])
+		}
 	}
-	return p.Load(ctx, last.ID)
+	return nil, nil
+}
+
+// hasWork says whether the issue's delivery started and has rows to send
+// now (or held by a run), beyond those waiting for a retry not yet due.
+func (p *Pipeline) hasWork(ctx context.Context, id string) (bool, error) {
+	c, err := p.Store.Counts(ctx, id)
+	if err != nil || c.Unfinished() == 0 {
+		return false, err
+	}
+	waiting, _, err := p.Store.RetriesWaiting(ctx, id)
+	return c.Unfinished() > waiting, err
 }
 
 // buildOrLoad loads issue id (the issue for now) when it was built, and

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -400,5 +401,72 @@ func TestABuildNeverSentIsReplacedByTheNextIssue(t *testing.T) {
 	}
 	if n := emlCount(t, filepath.Join(outbox, res.Built.Issue.ID)); n != 1 {
 		t.Errorf("%d messages for the new issue", n)
+	}
+}
+
+// fullBox is a transport whose recipient box answers 452 4.2.2 (its
+// mailbox is full: the reader's own temporary failure) while full is set.
+type fullBox struct {
+	deliver.Transport
+	box  string
+	full atomic.Bool
+}
+
+func (f *fullBox) Open(ctx context.Context) (deliver.Conn, error) {
+	c, err := f.Transport.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return fullBoxConn{Conn: c, f: f}, nil
+}
+
+type fullBoxConn struct {
+	deliver.Conn
+	f *fullBox
+}
+
+func (c fullBoxConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error {
+	if rc.Email == c.f.box && c.f.full.Load() {
+		return &deliver.ReplyError{Command: "RCPT TO", Code: 452, Enhanced: "4.2.2", Message: "mailbox full"}
+	}
+	return c.Conn.Send(ctx, m, rc, ready)
+}
+
+// A reader waiting for a retry of their own does not hold up the next
+// issue, and is retried in the earlier issue once the retry is due.
+func TestRetriesWaitingDoNotHoldUpTheNextIssue(t *testing.T) {
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	clock := &leaseClock{t: time.Now()}
+	p, st := newPipelineWith(t, []store.Option{store.WithLeaseClock(clock.now)}, src)
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org", "bob@example.org")
+	outbox, _ := wire(t, p, st, clock)
+	tr := &fullBox{Transport: deliver.NewFile(outbox), box: "bob@example.org"}
+	tr.full.Store(true)
+	p.Delivery.Transport = tr
+
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
+	if err != nil || res.Counts != (ledger.Counts{Sent: 1, Pending: 1}) {
+		t.Fatalf("first issue: %+v, %v; want ann sent, bob waiting", res.Counts, err)
+	}
+	tr.full.Store(false)
+	clock.add(time.Minute) // each run has its own start (and name)
+	src.arts = append(src.arts, story("b", t0.Add(23*time.Hour)))
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(24 * time.Hour)})
+	if err != nil || res.Continued || res.Built.Issue.ID != "2026-12-01" || res.Counts != (ledger.Counts{Sent: 2}) {
+		t.Fatalf("next day before bob's retry is due: %+v, %v; want the new issue to everyone", res, err)
+	}
+	clock.add(time.Minute)
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(24 * time.Hour), Resume: true})
+	if err != nil || res.Built != nil {
+		t.Fatalf("resume before the retry is due: %+v, %v; want nothing to do", res, err)
+	}
+	clock.add(5 * time.Minute) // bob's first retry is due 5 minutes after his try
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(24 * time.Hour), Resume: true})
+	if err != nil || res.Built == nil || res.Built.Issue.ID != "2026-11-30" || res.Counts != (ledger.Counts{Sent: 2}) {
+		t.Fatalf("resume once due: %+v, %v; want bob's retry in the first issue", res, err)
+	}
+	if n := emlCount(t, filepath.Join(outbox, "2026-11-30")); n != 2 {
+		t.Errorf("%d messages of the first issue, want 2", n)
 	}
 }

@@ -34,6 +34,12 @@ type Store interface {
 	SaveIssue(ctx context.Context, iss ledger.Issue) (ledger.Issue, error)
 	GetIssue(ctx context.Context, id string) (ledger.Issue, error)
 	LatestIssue(ctx context.Context) (ledger.Issue, error)
+	// IncompleteIssues lists up to limit issues whose delivery is not
+	// complete, the latest first.
+	IncompleteIssues(ctx context.Context, limit int) ([]string, error)
+	// RetriesWaiting counts the issue's pending rows whose next attempt is
+	// not due yet (a reader's own temporary failure), and when the first is.
+	RetriesWaiting(ctx context.Context, issueID string) (int, time.Time, error)
 	MarkIssueComplete(ctx context.Context, id string, at time.Time) error
 	// DeleteUnsentIssue deletes an issue whose delivery never started; it
 	// returns ErrNotFound otherwise.

@@ -92,6 +92,28 @@ func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
 	return is, nil
 }
 
+// IncompleteIssues returns the ids of up to limit issues whose delivery is
+// not complete (or never started), the latest first.
+func (s *Store) IncompleteIssues(ctx context.Context, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.incompleteIssues, limit)
+	if err != nil {
+		return nil, fmt.Errorf("incomplete issues: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("incomplete issues: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("incomplete issues: %w", err)
+	}
+	return ids, nil
+}
+
 // DeleteUnsentIssue deletes the record of an issue whose delivery never
 // started (it has no ledger row), so that a later build replaces it. It
 // returns ErrNotFound when there is no such issue, or its delivery started.

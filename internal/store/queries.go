@@ -27,6 +27,7 @@ type queries struct {
 	nthSentSince                 string
 
 	issueByID, latestIssue, nextNumber, insertIssue, completeIssue string
+	incompleteIssues                                               string
 	deleteUnsentIssue                                              string
 	recentIssues                                                   string
 
@@ -103,11 +104,12 @@ func newQueries(d dialect) *queries {
 		nextRetry:        b(sqlNextRetry),
 		nthSentSince:     b(sqlNthSentSince),
 
-		issueByID:     b(sqlIssueByID),
-		latestIssue:   b(sqlLatestIssue),
-		nextNumber:    b(sqlNextNumber),
-		insertIssue:   b(sqlInsertIssue),
-		completeIssue: b(sqlCompleteIssue),
+		issueByID:        b(sqlIssueByID),
+		latestIssue:      b(sqlLatestIssue),
+		incompleteIssues: b(sqlIncompleteIssues),
+		nextNumber:       b(sqlNextNumber),
+		insertIssue:      b(sqlInsertIssue),
+		completeIssue:    b(sqlCompleteIssue),
 
 		deleteUnsentIssue: b(sqlDeleteUnsentIssue),
 		recentIssues:      b(sqlRecentIssues),

@@ -369,8 +369,11 @@ const (
 	issueColumns   = `id, number, subject, built_at, article_count, completed_at`
 	sqlIssueByID   = `SELECT ` + issueColumns + ` FROM issues WHERE id = ?`
 	sqlLatestIssue = `SELECT ` + issueColumns + ` FROM issues ORDER BY number DESC LIMIT 1`
-	sqlNextNumber  = `SELECT COALESCE(MAX(number), 0) + 1 FROM issues`
-	sqlInsertIssue = `INSERT INTO issues (id, number, subject, built_at, article_count, completed_at)
+	// sqlIncompleteIssues lists the issues whose delivery is not complete
+	// (or never started), the latest first.
+	sqlIncompleteIssues = `SELECT id FROM issues WHERE completed_at IS NULL ORDER BY number DESC LIMIT ?`
+	sqlNextNumber       = `SELECT COALESCE(MAX(number), 0) + 1 FROM issues`
+	sqlInsertIssue      = `INSERT INTO issues (id, number, subject, built_at, article_count, completed_at)
 		VALUES (?, ?, ?, ?, ?, ?)`
 	sqlCompleteIssue = `UPDATE issues SET completed_at = COALESCE(completed_at, ?) WHERE id = ?`
 	// An issue is deleted only while its delivery has not started.
