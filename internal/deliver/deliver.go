@@ -536,12 +536,16 @@ func (e *engine) ready(w *worker) error {
 	if err := w.waitAck(); err != nil {
 		return err
 	}
-	if e.o.Lease != nil && !e.o.Lease.Valid() {
+	if e.fenced() {
 		e.cancel(ErrLeaseLost)
 		return fmt.Errorf("%w: %w", ErrConnBroken, ErrLeaseLost)
 	}
 	return nil
 }
+
+// fenced reports that the run's lease is no longer certainly valid: it
+// must let no message be accepted, and settles nothing it is unsure of.
+func (e *engine) fenced() bool { return e.o.Lease != nil && !e.o.Lease.Valid() }
 
 // claimer feeds claimed rows to the workers until the ledger is drained or
 // the run stops.
@@ -562,7 +566,7 @@ func (e *engine) claimer() {
 			if !e.o.Sleep(e.ctx, e.o.PollEvery) {
 				return
 			}
-			if e.o.Lease != nil && !e.o.Lease.Valid() {
+			if e.fenced() {
 				e.cancel(ErrLeaseLost)
 				return
 			}
@@ -900,6 +904,14 @@ func (e *engine) settleTry(w *worker, t *try, v verdict, err error) (done, keepO
 // otherwise it is the recipient's own, retried later. It reports whether
 // the recipient is settled for this run.
 func (e *engine) temporary(w *worker, t *try, v verdict) bool {
+	if e.fenced() {
+		// The run lost its lease (it was frozen or cut off past it): the
+		// failure is most likely its own, not the reader's, and the row is
+		// no longer surely its to settle. It stays held, its attempts as
+		// they were, and is released (or recovered) for the next run.
+		t.attempts--
+		return true
+	}
 	held, down := e.gate.temporary(t, v)
 	if down {
 		t.attempts--

@@ -52,6 +52,38 @@ func TestLeaseLapseStopsTheRun(t *testing.T) {
 	}
 }
 
+// A temporary failure that comes after the run's lease lapsed is not the
+// reader's: the row is left for recovery with its attempts as they were,
+// and no retry delay.
+func TestTemporaryFailureAfterTheLeaseLapsedCountsNothing(t *testing.T) {
+	srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, _ int) smtptest.Fault {
+		if rcpt == "r004@example.com" {
+			return smtptest.Fault{Rcpt: smtptest.Reply(451, 4, 4, 2, "connection lost")}
+		}
+		return smtptest.Fault{}
+	}))
+	l := newFakeLedger(issueID, 6)
+	opts := fastOptions()
+	opts.Connections = 1
+	opts.BatchSize = 10
+	// Valid for the first three messages' final dots; asked again when
+	// the fourth reader's 451 comes, it has lapsed.
+	opts.Lease = newLease(3, 1)
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, deliver.ErrLeaseLost) {
+		t.Fatalf("err = %v, want ErrLeaseLost", err)
+	}
+	if sum.Sent != 3 {
+		t.Errorf("summary %+v, want the 3 sent under the lease", sum)
+	}
+	l.check(t)
+	r := l.row(4)
+	if r.status != ledger.Pending || r.last.Attempts != 0 || !r.due.IsZero() {
+		t.Errorf("reader 4 after the lapse: %s, %d attempts, due %v; want pending, uncounted, due at once",
+			r.status, r.last.Attempts, r.due)
+	}
+}
+
 // sharedLedger holds rows of another run that come back after a few polls.
 type sharedLedger struct {
 	*fakeLedger

@@ -124,8 +124,9 @@ func TestFrozenRunSendsNothingAfterItsLease(t *testing.T) {
 		t.Errorf("the thawed run exited 0 without finishing:\n%s", frozen.out.String())
 	}
 	// A rerun finishes the issue.
-	if code := start(t, ctx, bin, config).wait(t); code != 0 {
-		t.Fatalf("rerun after the frozen run: exit %d", code)
+	rerun := start(t, ctx, bin, config)
+	if code := rerun.wait(t); code != 0 {
+		t.Fatalf("rerun after the frozen run: exit %d:\n%s", code, rerun.out.String())
 	}
 	exactlyOnce(t, srv, emails, conns)
 }
