@@ -368,6 +368,9 @@ type engine struct {
 	start     time.Time
 	relay     *RelayState
 	firstSent sync.Once // the relay is told up at the run's first accepted message
+	// drained: the claimer found nothing left to claim and no other run
+	// holding rows, so what this run did not settle, others did.
+	drained atomic.Bool
 	gate      *gate
 	retries   []time.Duration // the wait before attempt n+2, after a temporary failure
 
@@ -482,6 +485,12 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 	if opts.Progress != nil {
 		p := e.progress()
 		p.Done = true
+		if e.drained.Load() && ctx.Err() == nil {
+			// The issue is settled but for what this run put back: the
+			// rest of Total went to other runs, and is not pending.
+			p.Pending = s.Pending
+			p.Total = p.Sent + p.Failed + p.Skipped + p.Pending
+		}
 		opts.Progress(p)
 	}
 	e.log.Info("delivery run finished", "sent", s.Sent, "failed", s.Failed, "skipped", s.Skipped, "returned_to_queue", s.Pending,
@@ -561,6 +570,7 @@ func (e *engine) claimer() {
 		}
 		if len(batch) == 0 {
 			if !e.othersHold() {
+				e.drained.Store(true)
 				return
 			}
 			if !e.o.Sleep(e.ctx, e.o.PollEvery) {

@@ -130,6 +130,28 @@ func TestWaitsForOtherRunsAndTakesOver(t *testing.T) {
 	l.check(t)
 }
 
+// A worker that joined an issue of 10 and found 4 rows for itself (other
+// runs delivered the rest) ends its progress with what it did, not with
+// the others' share as pending.
+func TestLastProgressOfAWorkerCountsNoOthersAsPending(t *testing.T) {
+	srv := smtptest.New(t)
+	l := newFakeLedger(issueID, 4)
+	opts := fastOptions()
+	opts.Total = 10
+	var last deliver.Progress
+	opts.Progress = func(p deliver.Progress) {
+		if p.Done {
+			last = p
+		}
+	}
+	if _, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
+		t.Fatal(err)
+	}
+	if last.Sent != 4 || last.Pending != 0 || last.Total != 4 {
+		t.Errorf("last progress %d/%d sent, %d pending; want 4/4, 0 pending", last.Sent, last.Total, last.Pending)
+	}
+}
+
 // skipOdd skips odd subscribers, as a topic filter would.
 type skipOdd struct{ *mail.Prepared }
 
