@@ -371,8 +371,8 @@ type engine struct {
 	// drained: the claimer found nothing left to claim and no other run
 	// holding rows, so what this run did not settle, others did.
 	drained atomic.Bool
-	gate      *gate
-	retries   []time.Duration // the wait before attempt n+2, after a temporary failure
+	gate    *gate
+	retries []time.Duration // the wait before attempt n+2, after a temporary failure
 
 	ctx    context.Context // the run: cancelled by the caller or on a fatal error
 	cancel context.CancelCauseFunc
