@@ -3,8 +3,10 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -277,6 +279,13 @@ func TestSendTestCopyAndDryRun(t *testing.T) {
 	code, out, errOut = w.run("send", "--now", issueNow, "--dry-run")
 	if code != 0 || !strings.Contains(out, "Dry run: 5 messages rendered") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Nor does it keep the issue it built: no record, no archive folder.
+	if _, err := os.Stat(filepath.Join(w.dir, "digests", "2026-11-30")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dry runs wrote the issue's archive folder (%v)", err)
+	}
+	if code, out, _ := w.run("status"); !strings.Contains(out, "No issue") {
+		t.Errorf("after dry runs, status (exit %d) says:\n%s", code, out)
 	}
 	if w.smtp.Total() != 0 {
 		t.Fatal("dry run sent mail")

@@ -403,7 +403,9 @@ func (p *Pipeline) pick(ctx context.Context, req Request) (b *Built, continued b
 	if b, err := p.unfinished(ctx, today); b != nil || err != nil {
 		return b, b != nil, err
 	}
-	b, err = p.buildOrLoad(ctx, req.Now, today)
+	// A dry run changes nothing: an issue not built yet is built as the
+	// preview builds it, without a record, an archive folder or sightings.
+	b, err = p.buildOrLoad(ctx, req.Now, today, !req.DryRun)
 	return b, false, err
 }
 
@@ -450,8 +452,9 @@ func (p *Pipeline) hasWork(ctx context.Context, id string) (bool, error) {
 
 // buildOrLoad loads issue id (the issue for now) when it was built, and
 // builds it otherwise, under the build lock, so that of several processes
-// starting at once one builds and the others load what it built.
-func (p *Pipeline) buildOrLoad(ctx context.Context, now time.Time, id string) (b *Built, err error) {
+// starting at once one builds and the others load what it built. Without
+// persist, an issue not built yet is built and kept nowhere.
+func (p *Pipeline) buildOrLoad(ctx context.Context, now time.Time, id string, persist bool) (b *Built, err error) {
 	err = p.lockBuild(ctx, id, func(ctx context.Context) error {
 		if _, err := p.Store.GetIssue(ctx, id); err == nil {
 			if b, err = p.Load(ctx, id); err == nil || !errors.Is(err, os.ErrNotExist) {
@@ -462,7 +465,7 @@ func (p *Pipeline) buildOrLoad(ctx context.Context, now time.Time, id string) (b
 		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return err
 		}
-		b, err = p.build(ctx, id, now, true)
+		b, err = p.build(ctx, id, now, persist)
 		if errors.Is(err, ErrDelivering) {
 			// Its delivery started meanwhile: use what the store holds.
 			b, err = p.Load(ctx, id)
