@@ -2,6 +2,7 @@ package preview_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -111,6 +112,16 @@ func waitFor[T any](t *testing.T, ctx context.Context, what, js string, check fu
 	}
 }
 
+// textOf is the text of the first element that css selects, once there is
+// some: read in one evaluation, so that a page redrawn meanwhile (the live
+// preview replaces its parts) cannot invalidate the node between finding
+// and reading it.
+func textOf(t *testing.T, ctx context.Context, css string) string {
+	t.Helper()
+	js := fmt.Sprintf(`(function () { var e = document.querySelector(%q); return e ? e.innerText : ""; })()`, css)
+	return waitFor(t, ctx, "text of "+css, js, func(s string) bool { return strings.TrimSpace(s) != "" })
+}
+
 // hasAll reports whether every frame's text has every story.
 func hasAll(stories ...string) func([]string) bool {
 	return func(frames []string) bool {
@@ -135,10 +146,7 @@ func TestBrowserShowsEveryStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "every story in both frames", frameTexts, hasAll(wantStories...))
-	report, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#stories")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := textOf(t, ctx, "#stories")
 	for _, s := range wantStories {
 		if !strings.Contains(report, s) {
 			t.Errorf("the report's story list lacks %q", s)
@@ -214,15 +222,7 @@ func TestBrowserShowsTheIssueThatWentOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "the stories not sent in both frames", frameTexts, hasAll(wantStories[2:]...))
-	text := func(css string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-		if err != nil {
-			t.Fatalf("%s: %v", css, err)
-		}
-		return s
-	}
-	banner, summary, stories := text("#went-out"), text("p.summary"), text("#stories")
+	banner, summary, stories := textOf(t, ctx, "#went-out"), textOf(t, ctx, "p.summary"), textOf(t, ctx, "#stories")
 	if want := "Issue 2026-11-30 #2 went out at 09:00 to 1,204 readers."; !strings.Contains(banner, want) {
 		t.Errorf("banner %q lacks %q", banner, want)
 	}
@@ -270,10 +270,7 @@ func TestBrowserBothWidthsFitANarrowWindow(t *testing.T) {
 	if width := g[3] - g[2]; width < 500 {
 		t.Errorf("desktop frame %.0f px wide: too small to read", width)
 	}
-	caption, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".frame.desktop figcaption")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	caption := textOf(t, ctx, ".frame.desktop figcaption")
 	if !strings.Contains(caption, "shown at") {
 		t.Errorf("caption %q does not say the frame is scaled", caption)
 	}
