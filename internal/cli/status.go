@@ -143,7 +143,7 @@ func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
 		case !r.Live(now) && r.SeenAt.Equal(r.Expires):
 			state = "ended"
 		case !r.Live(now):
-			state = "gone (lease expired)"
+			state = "gone (died or cut off)"
 		}
 		fmt.Fprintf(tw, "  pid %d on %s\t%s\t%d\t%d\t%.0f msg/s\t%s\t%s ago\n", r.PID, r.Host, state, r.Claimed, r.Sent, r.Rate(now),
 			r.StartedAt.Local().Format(time.DateTime), now.Sub(r.SeenAt).Round(time.Second))

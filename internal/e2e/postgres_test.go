@@ -238,7 +238,7 @@ func TestPostgresWorkers(t *testing.T) {
 			if recorded != n {
 				t.Errorf("runs in status recorded %d sent, want %d:\n%s", recorded, n, out)
 			}
-			if r := final[victim.cmd.Process.Pid]; r.state != "gone (lease expired)" || r.sent == 0 {
+			if r := final[victim.cmd.Process.Pid]; r.state != "gone (died or cut off)" || r.sent == 0 {
 				t.Errorf("killed run in status: %+v, want gone with some sent:\n%s", r, out)
 			}
 			for _, p := range live {
