@@ -42,7 +42,7 @@ type runStat struct {
 	claimed, sent int
 }
 
-var runLine = regexp.MustCompile(`^\s+pid (\d+) on \S+\s+(delivering \(worker\)|delivering|ended|gone \(lease expired\))\s+(\d+)\s+(\d+)\s`)
+var runLine = regexp.MustCompile(`^\s+pid (\d+) on \S+\s+(delivering \(worker\)|delivering|ended|gone \(died or cut off\))\s+(\d+)\s+(\d+)\s`)
 
 // status runs `digest status` and returns its runs by pid.
 func status(t *testing.T, ctx context.Context, bin, config string) (map[int]runStat, string) {
