@@ -30,6 +30,13 @@
 //     that the ledger does not yet show as sent: a crash repeats at most
 //     that one per connection, and a Record holds up to one sent outcome
 //     per connection (plus any failures) instead of one per transaction.
+//     The relay keeps the DATA phase open while the final "." waits, so
+//     the wait is bounded (Options.HoldMax): past it the connection is
+//     closed without the final "." (the relay cannot accept that message),
+//     the worker waits for the commit with no connection open, and sends
+//     the message again on a new connection, with no attempt counted. If
+//     the commit fails instead, the run stops; the recorded-too-late row
+//     stays sending for recovery (rule 1) and the held one is released.
 //  4. Failed and pending outcomes need no acknowledgement: losing one in a
 //     crash only means the recipient is tried again.
 //  5. A claimed row that was not attempted is released back to pending.
@@ -180,6 +187,11 @@ type Options struct {
 	// Lease, when set, is checked before each message is let through and
 	// tells how many runs share the limits. nil: this run is alone.
 	Lease Lease
+	// HoldMax bounds how long a worker holds a message's final "." back
+	// while its previous outcome commits (rule 3); past it, the connection
+	// is dropped without the final "." and the message sent again once the
+	// commit returned. 0 means 5s.
+	HoldMax time.Duration
 	// PollEvery is how often the engine claims again while other runs
 	// hold rows of the issue (SharedLedger); 0 means 2s.
 	PollEvery time.Duration
@@ -258,6 +270,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = 2 * time.Second
+	}
+	if o.HoldMax <= 0 {
+		o.HoldMax = defaultHoldMax
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
@@ -447,7 +462,7 @@ func (e *engine) recordedSent() int {
 // ready is called right before a message may be accepted: the previous
 // one is recorded, and the run's lease is still certainly valid.
 func (e *engine) ready(w *worker) error {
-	if err := w.waitAck(); err != nil {
+	if err := w.holdAck(e.o.HoldMax); err != nil {
 		return err
 	}
 	if e.o.Lease != nil && !e.o.Lease.Valid() {
@@ -632,6 +647,12 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		e.attempts.Add(1)
 		if err != nil && e.quota != nil && !errors.Is(err, ErrUnconfirmed) {
 			e.quota.refund(slot) // an unconfirmed message may count at the relay
+		}
+		if errors.Is(err, errHeldTooLong) {
+			if !e.afterHold(w, err) {
+				return false
+			}
+			continue
 		}
 		if err != nil && (errors.Is(err, errNotRecorded) || errors.Is(err, ErrLeaseLost)) {
 			// The ledger failed, or the lease lapsed (the run is stopping):
