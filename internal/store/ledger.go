@@ -392,8 +392,10 @@ func (r *Run) Renew(ctx context.Context) (live int, err error) {
 		if _, err := tx.ExecContext(ctx, s.q.renewRun, lnow, lease, r.info.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.renewRows, lease, r.info.ID); err != nil {
-			return err
+		if s.q.renewRows != "" { // Postgres: rows follow the run's lease
+			if _, err := tx.ExecContext(ctx, s.q.renewRows, lease, r.info.ID); err != nil {
+				return err
+			}
 		}
 		return tx.QueryRowContext(ctx, s.q.countLiveRuns, lnow).Scan(&live)
 	})
