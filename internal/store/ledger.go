@@ -226,6 +226,12 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 	}
 	s := r.s
 	now := s.stamp()
+	if s.d == dialectPostgres && oneStatement(outs) {
+		if err := s.recordPostgres(ctx, s.db, issueID, outs, now, r.info.ID); err != nil {
+			return fmt.Errorf("record issue %s: %w", issueID, err)
+		}
+		return nil
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.d == dialectPostgres {
 			return s.recordPostgres(ctx, tx, issueID, outs, now, r.info.ID)
