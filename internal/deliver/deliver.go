@@ -37,6 +37,10 @@
 //     the message again on a new connection, with no attempt counted. If
 //     the commit fails instead, the run stops; the recorded-too-late row
 //     stays sending for recovery (rule 1) and the held one is released.
+//     A ledger on a database server (ParallelLedger) takes several
+//     Records at once, each acknowledging its own outcomes: an outcome
+//     then waits for its own commit only, not also for the one in flight
+//     before it, and the server flushes the commits together.
 //  4. Failed and pending outcomes need no acknowledgement: losing one in a
 //     crash only means the recipient is tried again.
 //  5. A claimed row that was not attempted is released back to pending.
@@ -333,6 +337,8 @@ type engine struct {
 	records  atomic.Int64 // Record calls
 	relayMu  sync.Mutex
 	relayErr error
+
+	recordsAtOnce int // Record calls in flight at most
 }
 
 // worker is one sending goroutine's state.
@@ -366,6 +372,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
 	}
+	e.recordsAtOnce = recordsAtOnce(l, opts.Connections)
 	if opts.Rate > 0 {
 		e.peers.Store(1)
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
@@ -829,17 +836,22 @@ func (e *engine) relayError() error {
 
 // recorder writes outcomes with group commit: it takes every outcome that
 // is queued (up to BatchSize) and stores them in one Record, then answers
-// the workers waiting for them. It uses a context that outlives
-// cancellation, so that what was sent is always recorded.
+// the workers waiting for them. With a ParallelLedger up to
+// e.recordsAtOnce Records run side by side, each with the outcomes queued
+// when it starts; otherwise one at a time, the next batch growing while
+// the one before commits. It uses a context that outlives cancellation,
+// so that what was sent is always recorded.
 func (e *engine) recorder() {
-	batch := make([]outReq, 0, e.o.BatchSize)
-	failed := false
+	slots := make(chan struct{}, e.recordsAtOnce)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for {
 		req, ok := <-e.outs
 		if !ok {
-			return
+			break
 		}
-		batch = append(batch[:0], req)
+		slots <- struct{}{} // a free slot first: meanwhile more outcomes queue
+		batch := append(make([]outReq, 0, 8), req)
 	drain:
 		for len(batch) < e.o.BatchSize {
 			select {
@@ -852,15 +864,18 @@ func (e *engine) recorder() {
 				break drain
 			}
 		}
-		var err error
-		if failed {
-			err = errors.New("an earlier record failed")
-		} else {
-			err = e.record(batch)
-			failed = err != nil
-		}
-		e.settle(batch, err)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			var err error
+			if failed.Load() {
+				err = errors.New("an earlier record failed")
+			} else if err = e.record(batch); err != nil {
+				failed.Store(true)
+			}
+			e.settle(batch, err)
+		})
 	}
+	wg.Wait()
 }
 
 // settle updates the run's counts after a Record and answers the waiting

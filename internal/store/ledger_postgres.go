@@ -132,3 +132,19 @@ func oneStatement(outs []ledger.Outcome) bool {
 	}
 	return true
 }
+
+// parallelRecordsPostgres is Run.ParallelRecords on Postgres: each Record
+// in flight holds one of the process's 8 pooled connections, which leaves
+// room for the claims and the lease renewal.
+const parallelRecordsPostgres = 4
+
+// ParallelRecords is how many Record calls of the run the delivery engine
+// may keep in flight: on Postgres several (concurrent commits share the
+// server's WAL flush, so an outcome waits for its own commit only); on
+// SQLite one, as its transactions take the one write lock in turn anyway.
+func (r *Run) ParallelRecords() int {
+	if r.s.d == dialectPostgres {
+		return parallelRecordsPostgres
+	}
+	return 1
+}
