@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/digest/digest/internal/smtptest"
 	"github.com/digest/digest/internal/store/storetest"
 )
@@ -33,7 +35,8 @@ import (
 // binary's peak RSS (GNU time). Sub-benchmarks: sqlite (a database file on
 // disk) and postgres (DIGEST_TEST_POSTGRES; skipped without it).
 // DIGEST_BENCH_RTT (a Go duration, e.g. 1ms) puts a proxy that delays
-// each direction by half of it in front of both servers.
+// each direction by half of it in front of both servers; rtt-ms is the
+// round trip measured through it (timers overshoot on a loaded machine).
 //
 //	go test -run '^$' -bench SendVsBare -benchtime 1x -timeout 60m ./internal/e2e
 func BenchmarkSendVsBare(b *testing.B) {
@@ -73,6 +76,7 @@ func BenchmarkSendVsBare(b *testing.B) {
 				if ledger == "postgres" {
 					b.ReportMetric(med(func(r pairResult) float64 { return r.pgCPU }), "postgres-cpu-ms/msg")
 				}
+				b.ReportMetric(med(func(r pairResult) float64 { return r.rtt }), "rtt-ms")
 				if p := med(func(r pairResult) float64 { return r.rssMB }); p > 0 {
 					b.ReportMetric(p, "MB-peak-RSS")
 				}
@@ -87,6 +91,7 @@ func BenchmarkSendVsBare(b *testing.B) {
 // pairResult is one pair of BenchmarkSendVsBare.
 type pairResult struct {
 	rate, bare, cpu, pgCPU, rssMB float64
+	rtt                           float64 // ms, NOOP to reply, as measured
 }
 
 // sendPair is one pair of BenchmarkSendVsBare: a fresh site and store, the
@@ -133,7 +138,9 @@ func sendPair(b *testing.B, bin, ledger string, n, conns int, rtt time.Duration)
 		b.Fatalf("the sample copy: %d messages", len(msgs))
 	}
 	base := smtptest.New(b, smtptest.WithDiscard())
-	baseTook := barePush(b, "127.0.0.1:"+strconv.Itoa(delayProxy(b, base.Addr, rtt)), msgs[0], n, conns)
+	baseAddr := "127.0.0.1:" + strconv.Itoa(delayProxy(b, base.Addr, rtt))
+	rttMS := roundTrip(b, baseAddr)
+	baseTook := barePush(b, baseAddr, msgs[0], n, conns)
 
 	var pg0 time.Duration
 	if dsn != "" {
@@ -153,6 +160,7 @@ func sendPair(b *testing.B, bin, ledger string, n, conns int, rtt time.Duration)
 		rate: float64(n) / time.Duration(last.Load()-first.Load()).Seconds(),
 		bare: float64(n) / baseTook.Seconds(),
 		cpu:  float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6 / float64(n),
+		rtt:  rttMS,
 	}
 	if dsn != "" {
 		if pg1, ok := postgresCPU(dsn); ok {
@@ -163,6 +171,29 @@ func sendPair(b *testing.B, bin, ledger string, n, conns int, rtt time.Duration)
 		r.rssMB = kb / 1024
 	}
 	return r
+}
+
+// roundTrip is the mean time in ms of an SMTP NOOP and its reply to addr
+// (through the proxy, when there is one): the round trip as it is, timer
+// overshoot included.
+func roundTrip(b *testing.B, addr string) float64 {
+	b.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("bench.local"); err != nil {
+		b.Fatal(err)
+	}
+	const n = 50
+	start := time.Now()
+	for range n {
+		if err := c.Noop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(start)) / 1e6 / n
 }
 
 // delayProxy listens on a loopback port and relays each connection to
