@@ -173,7 +173,7 @@ type Options struct {
 	// across runs; nil counts this run only.
 	SentSince   func(ctx context.Context, since time.Time) (int, error)
 	MaxAttempts int // attempts per recipient across runs; 0 means 5
-	BatchSize   int // rows per Claim, and most outcomes per Record; 0 means 100
+	BatchSize   int // rows per Claim (more with many connections), and most outcomes per Record; 0 means 100
 	// OpenAttempts is how many times a worker tries to open a connection
 	// before it gives up; 0 means 3. When every worker gave up, the run
 	// stops with the relay's error and leaves the rest pending.
@@ -368,7 +368,7 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		issueID: issueID, msgs: msgs, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
 		start: start,
 		bg:    context.WithoutCancel(ctx),
-		jobs:  make(chan ledger.Recipient, opts.BatchSize),
+		jobs:  make(chan ledger.Recipient, claimSize(opts)),
 		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
 	}
@@ -484,7 +484,7 @@ func (e *engine) ready(w *worker) error {
 func (e *engine) claimer() {
 	defer close(e.jobs)
 	for e.ctx.Err() == nil {
-		batch, err := e.l.Claim(e.ctx, e.issueID, e.o.BatchSize)
+		batch, err := e.l.Claim(e.ctx, e.issueID, claimSize(e.o))
 		if err != nil {
 			if e.ctx.Err() == nil {
 				e.cancel(fmt.Errorf("claim: %w", err))

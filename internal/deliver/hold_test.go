@@ -135,3 +135,26 @@ func TestRunHoldCap(t *testing.T) {
 		})
 	}
 }
+
+// With many connections a claim takes 8 rows per connection when that is
+// more than BatchSize: 600 rows over 32 connections take 3 claims of up to
+// 256 and a last empty one, not 61 of BatchSize.
+func TestRunClaimsGrowWithConnections(t *testing.T) {
+	t.Parallel()
+	const n = 600
+	l := newFakeLedger(issueID, n)
+	srv := smtptest.New(t, smtptest.WithDiscard())
+	opts := fastOptions()
+	opts.Connections = 32
+	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if err != nil || sum.Sent != n {
+		t.Fatalf("summary %+v, err %v", sum, err)
+	}
+	l.check(t)
+	l.mu.Lock()
+	claims := l.claims
+	l.mu.Unlock()
+	if claims != 4 {
+		t.Errorf("%d claims for %d rows over %d connections, want 4", claims, n, opts.Connections)
+	}
+}
