@@ -30,6 +30,17 @@
 //     that the ledger does not yet show as sent: a crash repeats at most
 //     that one per connection, and a Record holds up to one sent outcome
 //     per connection (plus any failures) instead of one per transaction.
+//     The relay keeps the DATA phase open while the final "." waits, so
+//     the wait is bounded (Options.HoldMax): past it the connection is
+//     closed without the final "." (the relay cannot accept that message),
+//     the worker waits for the commit with no connection open, and sends
+//     the message again on a new connection, with no attempt counted. If
+//     the commit fails instead, the run stops; the recorded-too-late row
+//     stays sending for recovery (rule 1) and the held one is released.
+//     A ledger on a database server (ParallelLedger) takes several
+//     Records at once, each acknowledging its own outcomes: an outcome
+//     then waits for its own commit only, not also for the one in flight
+//     before it, and the server flushes the commits together.
 //  4. Failed and pending outcomes need no acknowledgement: losing one in a
 //     crash only means the recipient is tried again.
 //  5. A claimed row that was not attempted is released back to pending.
@@ -207,7 +218,7 @@ type Options struct {
 	// recorded in the ledger as the row's next attempt time, so that later
 	// runs retry it when due. 0 means 48h.
 	RetryFor  time.Duration
-	BatchSize int // rows per Claim, and most outcomes per Record; 0 means 100
+	BatchSize int // rows per Claim (more with many connections), and most outcomes per Record; 0 means 100
 	// OutageWait is how long a run waits for a relay that is down (or a
 	// cap) before it stops with every recipient it has not sent pending,
 	// and an error wrapping ErrRelayDown (or ErrQuota). 0 means 10
@@ -231,6 +242,11 @@ type Options struct {
 	// Lease, when set, is checked before each message is let through and
 	// tells how many runs share the limits. nil: this run is alone.
 	Lease Lease
+	// HoldMax bounds how long a worker holds a message's final "." back
+	// while its previous outcome commits (rule 3); past it, the connection
+	// is dropped without the final "." and the message sent again once the
+	// commit returned. 0 means 5s.
+	HoldMax time.Duration
 	// PollEvery is how often the engine claims again while other runs
 	// hold rows of the issue (SharedLedger); 0 means 2s.
 	PollEvery time.Duration
@@ -333,6 +349,9 @@ func (o *Options) defaults() {
 	if o.PollEvery <= 0 {
 		o.PollEvery = 2 * time.Second
 	}
+	if o.HoldMax <= 0 {
+		o.HoldMax = defaultHoldMax
+	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
@@ -401,6 +420,8 @@ type engine struct {
 	records  atomic.Int64 // Record calls
 	relayMu  sync.Mutex
 	relayErr error
+
+	recordsAtOnce int // Record calls in flight at most
 }
 
 // worker is one sending goroutine's state.
@@ -431,12 +452,13 @@ func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transpor
 		issueID: issueID, msgs: msgs, l: l, t: t, o: opts, log: opts.Logger.With("issue", issueID),
 		start: start,
 		bg:    context.WithoutCancel(ctx),
-		jobs:  make(chan ledger.Recipient, opts.BatchSize),
+		jobs:  make(chan ledger.Recipient, claimSize(opts)),
 		outs:  make(chan outReq, opts.BatchSize+opts.Connections),
 		state: make(map[int64]int),
 		relay: opts.Relay, retries: retrySchedule(opts.MaxAttempts, opts.RetryFor),
 	}
 	e.gate = newGate(e)
+	e.recordsAtOnce = recordsAtOnce(l, opts.Connections)
 	if opts.Rate > 0 {
 		e.peers.Store(1)
 		e.limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
@@ -542,7 +564,7 @@ func (e *engine) recordedSent() int {
 // ready is called right before a message may be accepted: the previous
 // one is recorded, and the run's lease is still certainly valid.
 func (e *engine) ready(w *worker) error {
-	if err := w.waitAck(); err != nil {
+	if err := w.holdAck(e.o.HoldMax); err != nil {
 		return err
 	}
 	if e.fenced() {
@@ -561,7 +583,7 @@ func (e *engine) fenced() bool { return e.o.Lease != nil && !e.o.Lease.Valid() }
 func (e *engine) claimer() {
 	defer close(e.jobs)
 	for e.ctx.Err() == nil {
-		batch, err := e.l.Claim(e.ctx, e.issueID, e.o.BatchSize)
+		batch, err := e.l.Claim(e.ctx, e.issueID, claimSize(e.o))
 		if err != nil {
 			if e.ctx.Err() == nil {
 				e.cancel(fmt.Errorf("claim: %w", err))
@@ -702,6 +724,19 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 			return next == leaveNext
 		}
 		err := w.conn.Send(e.ctx, &m, rc, func() error { return e.ready(w) })
+		if errors.Is(err, errHeldTooLong) {
+			// Not sent: the final dot was held past HoldMax and the
+			// connection dropped; resent once the commit is in, uncounted.
+			if e.quota != nil {
+				e.quota.refund(slot)
+			}
+			e.gate.endProbe(w.probe)
+			w.probe = 0
+			if !e.afterHold(w, err) {
+				return false
+			}
+			continue
+		}
 		e.attempts.Add(1)
 		v := classify(err)
 		if err != nil && e.quota != nil && v.kind != unconfirmed {
@@ -1078,17 +1113,22 @@ func (e *engine) relayError() error {
 
 // recorder writes outcomes with group commit: it takes every outcome that
 // is queued (up to BatchSize) and stores them in one Record, then answers
-// the workers waiting for them. It uses a context that outlives
-// cancellation, so that what was sent is always recorded.
+// the workers waiting for them. With a ParallelLedger up to
+// e.recordsAtOnce Records run side by side, each with the outcomes queued
+// when it starts; otherwise one at a time, the next batch growing while
+// the one before commits. It uses a context that outlives cancellation,
+// so that what was sent is always recorded.
 func (e *engine) recorder() {
-	batch := make([]outReq, 0, e.o.BatchSize)
-	failed := false
+	slots := make(chan struct{}, e.recordsAtOnce)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for {
 		req, ok := <-e.outs
 		if !ok {
-			return
+			break
 		}
-		batch = append(batch[:0], req)
+		slots <- struct{}{} // a free slot first: meanwhile more outcomes queue
+		batch := append(make([]outReq, 0, 8), req)
 	drain:
 		for len(batch) < e.o.BatchSize {
 			select {
@@ -1101,15 +1141,18 @@ func (e *engine) recorder() {
 				break drain
 			}
 		}
-		var err error
-		if failed {
-			err = errors.New("an earlier record failed")
-		} else {
-			err = e.record(batch)
-			failed = err != nil
-		}
-		e.settle(batch, err)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			var err error
+			if failed.Load() {
+				err = errors.New("an earlier record failed")
+			} else if err = e.record(batch); err != nil {
+				failed.Store(true)
+			}
+			e.settle(batch, err)
+		})
 	}
+	wg.Wait()
 }
 
 // settle updates the run's counts after a Record and answers the waiting

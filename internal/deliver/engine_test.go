@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,9 +23,15 @@ type slowLedger struct {
 	delay   time.Duration
 	records atomic.Int32
 	sent    atomic.Int32
+	// inFlight and most count the Records running at once.
+	inFlight, most atomic.Int32
 }
 
 func (l *slowLedger) Record(ctx context.Context, issueID string, outs []ledger.Outcome) error {
+	n := l.inFlight.Add(1)
+	defer l.inFlight.Add(-1)
+	for m := l.most.Load(); n > m && !l.most.CompareAndSwap(m, n); m = l.most.Load() {
+	}
 	time.Sleep(l.delay)
 	if err := l.fakeLedger.Record(ctx, issueID, outs); err != nil {
 		return err
@@ -38,40 +45,62 @@ func (l *slowLedger) Record(ctx context.Context, issueID string, outs []ledger.O
 	return nil
 }
 
+// parallelLedger is a slowLedger that takes several Records at once.
+type parallelLedger struct {
+	*slowLedger
+	n int
+}
+
+func (l parallelLedger) ParallelRecords() int { return l.n }
+
 // At any moment, the messages the server accepted that the ledger does not
 // show as sent are at most one per connection; and outcomes are written in
-// batches, not one Record per message.
+// batches, not one Record per message; with a ParallelLedger too, whose
+// Records run side by side up to its limit.
 func TestRunAtMostOneUnrecordedPerConnection(t *testing.T) {
-	const n, conns = 120, 4
-	l := &slowLedger{fakeLedger: newFakeLedger(issueID, n), delay: 3 * time.Millisecond}
-	var accepted atomic.Int32
-	var worst atomic.Int32
-	srv := smtptest.New(t, smtptest.WithOnData(func(string) {
-		gap := accepted.Add(1) - l.sent.Load()
-		for {
-			w := worst.Load()
-			if gap <= w || worst.CompareAndSwap(w, gap) {
-				break
+	t.Parallel()
+	for _, parallel := range []int{1, 3} {
+		t.Run(fmt.Sprintf("records at once %d", parallel), func(t *testing.T) {
+			t.Parallel()
+			const n, conns = 120, 4
+			l := &slowLedger{fakeLedger: newFakeLedger(issueID, n), delay: 3 * time.Millisecond}
+			var dl deliver.Ledger = l
+			if parallel > 1 {
+				dl = parallelLedger{l, parallel}
 			}
-		}
-	}))
-	opts := fastOptions()
-	opts.Connections, opts.BatchSize = conns, 50
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
-	if err != nil || sum.Sent != n {
-		t.Fatalf("summary %+v, err %v", sum, err)
+			var accepted atomic.Int32
+			var worst atomic.Int32
+			srv := smtptest.New(t, smtptest.WithOnData(func(string) {
+				gap := accepted.Add(1) - l.sent.Load()
+				for {
+					w := worst.Load()
+					if gap <= w || worst.CompareAndSwap(w, gap) {
+						break
+					}
+				}
+			}))
+			opts := fastOptions()
+			opts.Connections, opts.BatchSize = conns, 50
+			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), dl, smtpTransport(t, srv, nil), opts)
+			if err != nil || sum.Sent != n {
+				t.Fatalf("summary %+v, err %v", sum, err)
+			}
+			l.check(t)
+			if w := worst.Load(); w > conns {
+				t.Errorf("up to %d accepted messages were unrecorded at once, want at most %d (one per connection)", w, conns)
+			}
+			// While one Record waits on the slow ledger the other connections'
+			// outcomes queue up; how many depends on scheduling, so only "one
+			// Record per message" is a failure (a loaded machine must not flake).
+			if r := l.records.Load(); r >= n && parallel == 1 {
+				t.Errorf("%d Record calls for %d messages: not batched", r, n)
+			}
+			if m := l.most.Load(); m > int32(parallel) {
+				t.Errorf("%d Records at once, want at most %d", m, parallel)
+			}
+			t.Logf("worst gap %d, %d records for %d messages, at most %d at once", worst.Load(), l.records.Load(), n, l.most.Load())
+		})
 	}
-	l.check(t)
-	if w := worst.Load(); w > conns {
-		t.Errorf("up to %d accepted messages were unrecorded at once, want at most %d (one per connection)", w, conns)
-	}
-	// While one Record waits on the slow ledger the other connections'
-	// outcomes queue up; how many depends on scheduling, so only "one
-	// Record per message" is a failure (a loaded machine must not flake).
-	if r := l.records.Load(); r >= n {
-		t.Errorf("%d Record calls for %d messages: not batched", r, n)
-	}
-	t.Logf("worst gap %d, %d records for %d messages", worst.Load(), l.records.Load(), n)
 }
 
 func TestRunQuota(t *testing.T) {

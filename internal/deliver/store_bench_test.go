@@ -77,6 +77,14 @@ func (c *countingLedger) recordMillis() float64 {
 	return 0
 }
 
+// ParallelRecords passes on the store's answer (see deliver.ParallelLedger).
+func (c *countingLedger) ParallelRecords() int {
+	if pl, ok := c.SharedLedger.(deliver.ParallelLedger); ok {
+		return pl.ParallelRecords()
+	}
+	return 1
+}
+
 func (c *countingLedger) Release(ctx context.Context, issueID string, ids []int64) error {
 	c.tx.Add(1)
 	return c.SharedLedger.Release(ctx, issueID, ids)

@@ -233,11 +233,19 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 	}
 	s := r.s
 	now := s.stamp()
+	pending := slices.ContainsFunc(outs, func(o ledger.Outcome) bool { return o.Status == ledger.Pending })
+	if s.d == dialectPostgres && oneStatement(outs) && !pending {
+		// No retry time to write: the lease clock is not needed.
+		if err := s.recordPostgres(ctx, s.db, issueID, outs, now, time.Time{}, r.info.ID); err != nil {
+			return fmt.Errorf("record issue %s: %w", issueID, err)
+		}
+		return nil
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Retry times are on the lease clock (the database's on Postgres),
 		// which claims compare them with; only pending outcomes need it.
 		var lnow time.Time
-		if slices.ContainsFunc(outs, func(o ledger.Outcome) bool { return o.Status == ledger.Pending }) {
+		if pending {
 			var err error
 			if lnow, err = s.leaseTime(ctx, tx); err != nil {
 				return err
@@ -435,8 +443,10 @@ func (r *Run) Renew(ctx context.Context) (live int, err error) {
 		if _, err := tx.ExecContext(ctx, s.q.renewRun, lnow, lease, r.info.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.renewRows, lease, r.info.ID); err != nil {
-			return err
+		if s.q.renewRows != "" { // Postgres: rows follow the run's lease
+			if _, err := tx.ExecContext(ctx, s.q.renewRows, lease, r.info.ID); err != nil {
+				return err
+			}
 		}
 		return tx.QueryRowContext(ctx, s.q.countLiveRuns, lnow).Scan(&live)
 	})

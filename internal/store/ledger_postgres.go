@@ -68,7 +68,7 @@ func (s *Store) claimPostgres(ctx context.Context, tx *sql.Tx, issueID string, l
 // outcomes and one for the bounces per run of outcomes in which no
 // subscriber repeats (an UPDATE … FROM applies one source row per target
 // row, so a repeat starts a new statement and outcomes apply in order).
-func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, outs []ledger.Outcome, now, lnow time.Time,
+func (s *Store) recordPostgres(ctx context.Context, tx execer, issueID string, outs []ledger.Outcome, now, lnow time.Time,
 	owner string) error {
 	for len(outs) > 0 {
 		seen := make(map[int64]bool, len(outs))
@@ -111,4 +111,42 @@ func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, issueID string, 
 		}
 	}
 	return nil
+}
+
+// execer is a *sql.Tx or the *sql.DB.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// oneStatement reports whether recordPostgres stores outs in a single
+// statement (no subscriber twice, no bounce). A single statement is atomic
+// by itself, so Run.Record sends it without BEGIN and COMMIT: one round
+// trip to the server per Record instead of three, and every connection of
+// the run waits for that Record before its next message may be accepted.
+// It is as durable: the server flushes its commit before it answers.
+func oneStatement(outs []ledger.Outcome) bool {
+	seen := make(map[int64]bool, len(outs))
+	for _, o := range outs {
+		if o.Bounced || seen[o.SubscriberID] {
+			return false
+		}
+		seen[o.SubscriberID] = true
+	}
+	return true
+}
+
+// parallelRecordsPostgres is Run.ParallelRecords on Postgres: each Record
+// in flight holds one of the process's 8 pooled connections, which leaves
+// room for the claims and the lease renewal.
+const parallelRecordsPostgres = 4
+
+// ParallelRecords is how many Record calls of the run the delivery engine
+// may keep in flight: on Postgres several (concurrent commits share the
+// server's WAL flush, so an outcome waits for its own commit only); on
+// SQLite one, as its transactions take the one write lock in turn anyway.
+func (r *Run) ParallelRecords() int {
+	if r.s.d == dialectPostgres {
+		return parallelRecordsPostgres
+	}
+	return 1
 }

@@ -187,11 +187,12 @@ func newQueries(d dialect) *queries {
 		q.syncInsert = b(pgSyncInsert)
 		q.syncUpdate = b(pgSyncUpdate)
 		q.enqueue = b(pgEnqueue)
-		q.recoverExpired = b(pgRecoverExpired)
+		q.recoverExpired = pgRecoverExpired // numbered parameters already
 		q.claim = b(pgClaim)
 		q.record = b(pgRecord)
 		q.bounceSubscriber = b(pgBounce)
 		q.release = b(pgRelease)
+		q.renewRows = pgRenewRows
 		q.buildLock = b(pgBuildLock)
 		q.buildUnlock = b(pgBuildUnlock)
 		q.aliveLock = b(pgAliveLock)

@@ -246,13 +246,18 @@ const (
 		ON CONFLICT (issue_id, subscriber_id) DO NOTHING`
 	// pgRecoverExpired is sqlRecoverExpired that skips rows another
 	// transaction holds (another claimer recovering them, or their owner
-	// renewing or recording them): two claimers never wait for, or
-	// deadlock on, each other's rows.
-	pgRecoverExpired = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
+	// recording them): two claimers never wait for, or deadlock on, each
+	// other's rows. A row's lease is its owner's: the run's lease_until,
+	// renewed on the runs row alone (see pgRenewRows), so a row is
+	// recovered once its claim-time lease is over and its owner is not a
+	// live run. Written with numbered parameters, $3 (the lease clock's
+	// now) used twice.
+	pgRecoverExpired = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = $1
 		WHERE (issue_id, subscriber_id) IN (
-			SELECT issue_id, subscriber_id FROM deliveries
-			WHERE issue_id = ? AND status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)
-			FOR UPDATE SKIP LOCKED)`
+			SELECT d.issue_id, d.subscriber_id FROM deliveries AS d
+			WHERE d.issue_id = $2 AND d.status = 'sending' AND (d.lease_until IS NULL OR d.lease_until <= $3)
+			  AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.id = d.owner AND r.lease_until > $3)
+			FOR UPDATE OF d SKIP LOCKED)`
 	// pgClaim takes up to LIMIT pending rows that no other transaction holds
 	// (SKIP LOCKED: concurrent claimers get disjoint rows without waiting
 	// for each other) in one statement: rows of active subscribers go to
@@ -306,6 +311,14 @@ const (
 		WHERE s.id = o.id AND s.status = 'active'`
 	pgRelease = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = ?
 		WHERE issue_id = ? AND subscriber_id = ANY(?::bigint[]) AND status = 'sending' AND owner = ?`
+	// pgRenewRows is empty: on Postgres a renewal extends the runs row
+	// only, and the rows a run holds follow its lease (pgRecoverExpired).
+	// Renewing each row, as SQLite does, made a renewal wait for every
+	// Record in turn (both lock the run's sending rows) and deadlock with
+	// them: a Record locks its rows in outcome order, the renewal in index
+	// order, and the server takes a second (deadlock_timeout) to abort one
+	// of the two, while every connection of the run waits for that Record.
+	pgRenewRows = ``
 )
 
 // Build lock: a session advisory lock held on a connection of its own for
