@@ -269,7 +269,7 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 // runStore adapts the store's runs to the pipeline's interface.
 type runStore struct{ st *store.Store }
 
-func (r runStore) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+func (r runStore) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (pipeline.Run, error) {
 	run, err := r.st.BeginRun(ctx, info, ttl)
 	if err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (r runStore) BeginRun(ctx context.Context, info ledger.Run, ttl time.Durati
 	return run, nil
 }
 
-func (r runStore) LiveRuns(ctx context.Context) ([]ledger.Run, error) { return r.st.LiveRuns(ctx) }
+func (r runStore) LiveRuns(ctx context.Context) ([]ledger.RunInfo, error) { return r.st.LiveRuns(ctx) }
 
 // where names the configured transport for the summary.
 func (e *env) where() string {

@@ -273,7 +273,7 @@ type observedRuns struct {
 	m *metrics.Metrics
 }
 
-func (o observedRuns) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+func (o observedRuns) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (pipeline.Run, error) {
 	r, err := o.Runs.BeginRun(ctx, info, ttl)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ type guardedRuns struct {
 	limit float64
 }
 
-func (g guardedRuns) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+func (g guardedRuns) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (pipeline.Run, error) {
 	r, err := g.Runs.BeginRun(ctx, info, ttl)
 	if err != nil || g.limit <= 0 {
 		return r, err

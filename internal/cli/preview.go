@@ -212,7 +212,7 @@ func (s *session) SendTest(ctx context.Context, b *pipeline.Built, addr string) 
 
 func (s *session) Reader(ctx context.Context, email string) (preview.Reader, error) {
 	sub, err := s.env.store.Get(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		return preview.Reader{}, preview.ErrNoReader
 	}
 	if err != nil {

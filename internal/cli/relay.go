@@ -79,7 +79,7 @@ func (r *relayRecorder) Deferred(reason string) { r.m.Deferred(reason) }
 
 // printWaits says, in digest status, what the unfinished issue waits for:
 // the relay (or a cap), and readers' retries not yet due.
-func (e *env) printWaits(ctx context.Context, iss store.Issue, c ledger.Counts, runs []ledger.Run) error {
+func (e *env) printWaits(ctx context.Context, iss store.Issue, c ledger.Counts, runs []ledger.RunInfo) error {
 	if !iss.CompletedAt.IsZero() || c.Unfinished() == 0 {
 		return nil
 	}
@@ -112,7 +112,7 @@ func printRelay(w io.Writer, o store.RelayOutage, delivering bool) {
 }
 
 // liveRuns counts the runs whose lease is valid at now.
-func liveRuns(runs []ledger.Run, now time.Time) int {
+func liveRuns(runs []ledger.RunInfo, now time.Time) int {
 	n := 0
 	for _, r := range runs {
 		if r.Live(now) {

@@ -30,7 +30,7 @@ func (e *env) status(ctx context.Context, args []string) error {
 	} else {
 		iss, err = e.store.LatestIssue(ctx)
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		if len(pos) == 1 {
 			return fmt.Errorf("status: no issue %s", pos[0])
 		}
@@ -122,7 +122,7 @@ func (e *env) printRecent(ctx context.Context) error {
 // printRuns lists who is delivering the issue (and who did, in the last
 // day): per run its process, what it holds now, what it sent, its rate and
 // when it last renewed its lease.
-func printRuns(w io.Writer, runs []ledger.Run, now time.Time) {
+func printRuns(w io.Writer, runs []ledger.RunInfo, now time.Time) {
 	if len(runs) == 0 {
 		return
 	}

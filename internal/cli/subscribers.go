@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/web"
@@ -244,7 +245,7 @@ func (e *env) subsRemove(ctx context.Context, args []string) error {
 	addr := strings.TrimSpace(pos[0])
 	if *purge {
 		err := e.store.Delete(ctx, addr)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, ledger.ErrNotFound) {
 			return fmt.Errorf("subscribers remove: %s is not a subscriber", addr)
 		}
 		if err != nil {
@@ -256,9 +257,9 @@ func (e *env) subsRemove(ctx context.Context, args []string) error {
 	// What the address was, to say truthfully what removing it did.
 	before, err := e.store.Get(ctx, addr)
 	pending := false
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		su, serr := e.store.SignupByEmail(ctx, addr)
-		if errors.Is(serr, store.ErrNotFound) {
+		if errors.Is(serr, ledger.ErrNotFound) {
 			return fmt.Errorf("subscribers remove: %s is not a subscriber", addr)
 		}
 		if serr != nil {
@@ -336,7 +337,7 @@ func (e *env) writeList(ctx context.Context, status string) error {
 				// the sign-up).
 				if _, err := e.store.Get(ctx, su.Email); err == nil {
 					return nil
-				} else if !errors.Is(err, store.ErrNotFound) {
+				} else if !errors.Is(err, ledger.ErrNotFound) {
 					return err
 				}
 			}

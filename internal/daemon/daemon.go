@@ -16,7 +16,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -48,7 +47,7 @@ const (
 
 // Leases keeps the daemon's lease (package store implements it). Acquire
 // takes a free, expired or orphaned lease; Renew fails with an error
-// wrapping store.ErrLeaseTaken when the lease is no longer the holder's.
+// wrapping ledger.ErrLeaseLost when the lease is no longer the holder's.
 type Leases interface {
 	AcquireLease(ctx context.Context, name string, h ledger.Process, ttl time.Duration) (store.Acquisition, error)
 	RenewLease(ctx context.Context, name string, h ledger.Process, ttl time.Duration) (store.Lease, error)
@@ -264,8 +263,8 @@ func (d *Daemon) keep(ctx context.Context, loopErr <-chan error) why {
 		NewTimer: func(dur time.Duration) lease.Timer { return d.clock.NewTimer(dur) },
 		Renew: func(ctx context.Context) error {
 			_, err := d.o.Store.RenewLease(ctx, Name, d.o.Holder, d.current().Lease)
-			if errors.Is(err, store.ErrLeaseTaken) {
-				return fmt.Errorf("%w: %w", lease.ErrLost, err)
+			if errors.Is(err, ledger.ErrLeaseLost) {
+				return err
 			}
 			if err != nil {
 				d.setProblem("lease: " + errLine(err))
@@ -286,7 +285,7 @@ func (d *Daemon) keep(ctx context.Context, loopErr <-chan error) why {
 		d.setProblem("schedule: " + errLine(err))
 		return scheduleFailed
 	case <-k.LostC():
-		if errors.Is(k.Lost(), lease.ErrLost) {
+		if errors.Is(k.Lost(), ledger.ErrLeaseLost) {
 			return leaseTaken
 		}
 		return leaseLapsing

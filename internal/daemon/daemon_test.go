@@ -272,7 +272,7 @@ func TestResumeAfterBusy(t *testing.T) {
 	t.Parallel()
 	c := newClock()
 	st := openStore(t, c)
-	busy := &ledger.BusyError{Runs: []ledger.Run{{ID: "r", IssueID: "2026-12-07", Host: "elsewhere", PID: 9, Expires: t0.Add(lease)}}}
+	busy := &ledger.BusyError{Runs: []ledger.RunInfo{{ID: "r", IssueID: "2026-12-07", Host: "elsewhere", PID: 9, Expires: t0.Add(lease)}}}
 	f := &deliverer{answer: func(_ context.Context, req pipeline.Request, n int) (pipeline.Result, error) {
 		if req.Resume && n == 1 {
 			return pipeline.Result{Busy: busy}, nil

@@ -23,14 +23,14 @@ type runRecord struct {
 
 // tick is one scheduled run: the same use case as `digest send`. The
 // scheduled time is the run's time: the issue is the one for it.
-func (d *Daemon) tick(ctx context.Context, r schedule.Run) error {
+func (d *Daemon) tick(ctx context.Context, r schedule.Tick) error {
 	_, err := d.deliver(ctx, r.Kind.String(), r.Scheduled, d.request(r))
 	return err
 }
 
 // request is the use case's request for a scheduled run, the issue named
 // by its scheduled time.
-func (d *Daemon) request(r schedule.Run) pipeline.Request {
+func (d *Daemon) request(r schedule.Tick) pipeline.Request {
 	// The scheduled time names the issue; now is when its stories are
 	// gathered.
 	return pipeline.Request{Now: d.clock.Now(), Scheduled: r.Scheduled}

@@ -153,7 +153,7 @@ func BenchmarkThroughput(b *testing.B) {
 		l := newFakeLedger(issueID, n)
 		tr := smtpTransport(b, srv, nil)
 		start := time.Now()
-		sum, err := deliver.Run(b.Context(), issueID, prepare(b, comp, r), l, tr, deliver.Options{Connections: conns})
+		sum, err := deliver.Issue(b.Context(), issueID, prepare(b, comp, r), l, tr, deliver.Options{Connections: conns})
 		engineTime += time.Since(start)
 		if err != nil || sum.Sent != n || srv.Total() != n {
 			b.Fatalf("engine: %+v, server accepted %d, err %v", sum, srv.Total(), err)

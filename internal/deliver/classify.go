@@ -4,6 +4,8 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+
+	"github.com/digest/digest/internal/ledger"
 )
 
 // outcomeKind is what one attempt to send a message came to, from the
@@ -64,7 +66,7 @@ func classify(err error) verdict {
 	if err == nil {
 		return verdict{kind: sent}
 	}
-	if errors.Is(err, errNotRecorded) || errors.Is(err, ErrLeaseLost) {
+	if errors.Is(err, errNotRecorded) || errors.Is(err, ledger.ErrLeaseLost) {
 		return verdict{kind: local, reply: replyText(err), reconnect: true}
 	}
 	v := verdict{kind: temporary, reply: replyText(err)}

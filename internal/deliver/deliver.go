@@ -184,10 +184,6 @@ type Lease interface {
 	Peers() int
 }
 
-// ErrLeaseLost is the cause of a run that stopped because its lease was
-// no longer certainly valid.
-var ErrLeaseLost = ledger.ErrLeaseLost
-
 // Options tunes a run. The zero value works: one connection, no rate limit,
 // 5 attempts, batches of 100.
 type Options struct {
@@ -197,7 +193,7 @@ type Options struct {
 	// day, for relays with quotas; 0 means no cap. When a cap is reached
 	// the run pauses as for a relay outage, until the cap allows the next
 	// message; when that is further than OutageWait, the run stops with the
-	// rest pending and Run returns an error wrapping ErrQuota that says
+	// rest pending and Issue returns an error wrapping ErrQuota that says
 	// when sending resumes.
 	PerHour, PerDay int
 	// SentSince, when set with a cap, tells how many messages were sent
@@ -262,7 +258,7 @@ type Options struct {
 	Logger *slog.Logger // nil discards
 }
 
-// ErrQuota is wrapped by Run's error when PerHour or PerDay stopped the run.
+// ErrQuota is wrapped by Issue's error when PerHour or PerDay stopped the run.
 var ErrQuota = errors.New("sending cap reached")
 
 // Progress is a snapshot of a run.
@@ -437,7 +433,7 @@ type worker struct {
 // errNotRecorded aborts a message whose predecessor could not be recorded.
 var errNotRecorded = errors.New("previous outcome not recorded")
 
-// Run delivers an issue, built per recipient by msgs, to the recipients it
+// Issue delivers an issue, built per recipient by msgs, to the recipients it
 // claims from l until none is left (and, with a SharedLedger, no other run
 // holds any), the relay is unreachable, a cap is reached, the lease lapses
 // or ctx is cancelled. On cancellation it stops claiming, lets messages in
@@ -445,7 +441,7 @@ var errNotRecorded = errors.New("previous outcome not recorded")
 // known, releases the rest and returns ctx.Err(). If no connection can be
 // opened it returns an error naming the relay failure, with the recipients
 // left pending.
-func Run(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transport, opts Options) (Summary, error) {
+func Issue(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transport, opts Options) (Summary, error) {
 	opts.defaults()
 	start := time.Now()
 	e := &engine{
@@ -568,8 +564,8 @@ func (e *engine) ready(w *worker) error {
 		return err
 	}
 	if e.fenced() {
-		e.cancel(ErrLeaseLost)
-		return fmt.Errorf("%w: %w", ErrConnBroken, ErrLeaseLost)
+		e.cancel(ledger.ErrLeaseLost)
+		return fmt.Errorf("%w: %w", ErrConnBroken, ledger.ErrLeaseLost)
 	}
 	return nil
 }
@@ -599,7 +595,7 @@ func (e *engine) claimer() {
 				return
 			}
 			if e.fenced() {
-				e.cancel(ErrLeaseLost)
+				e.cancel(ledger.ErrLeaseLost)
 				return
 			}
 			continue

@@ -36,7 +36,7 @@ func TestRunDeliversEachOnce(t *testing.T) {
 	opts.ProgressEvery = 5 * time.Millisecond
 	opts.Progress = func(p deliver.Progress) { pmu.Lock(); progress = append(progress, p); pmu.Unlock() }
 
-	sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, testRendered()), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, prepare(t, comp, testRendered()), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestRunFaults(t *testing.T) {
 			// run until nothing is left, two days apart.
 			var sum deliver.Summary
 			for range 10 {
-				s, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+				s, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 				if err != nil {
 					t.Fatalf("Run: %v", err)
 				}
@@ -283,7 +283,7 @@ func TestRunDuplicateTrap(t *testing.T) {
 	l := newFakeLedger(issueID, 5)
 	opts := fastOptions()
 	opts.Connections = 1
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestRunRelayDown(t *testing.T) {
 	opts := withClock(fastOptions(), clock)
 	opts.Backoff = deliver.DefaultBackoff
 	start := clock.Now()
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, countingTransport{tr, &opens}, opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, countingTransport{tr, &opens}, opts)
 	if !errors.Is(err, deliver.ErrRelayDown) || !strings.Contains(err.Error(), "since 18:02") {
 		t.Fatalf("err = %v, want ErrRelayDown since 18:02", err)
 	}
@@ -358,7 +358,7 @@ func (c countingTransport) Open(ctx context.Context) (deliver.Conn, error) {
 func TestRunSenderRefused(t *testing.T) {
 	srv := smtptest.New(t, smtptest.WithMailError(smtptest.Reply(550, 5, 7, 1, "relaying denied")))
 	l := newFakeLedger(issueID, 10)
-	_, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), fastOptions())
+	_, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), fastOptions())
 	if err == nil || !strings.Contains(err.Error(), "relay refused the sender") {
 		t.Fatalf("err = %v", err)
 	}
@@ -378,7 +378,7 @@ func TestRunAuth(t *testing.T) {
 			srv := smtptest.New(t, smtptest.WithAuth("ann", "s3cret"))
 			l := newFakeLedger(issueID, 3)
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Username, o.Password = "ann", tt.pass })
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, fastOptions())
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, fastOptions())
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -404,7 +404,7 @@ func TestRunRateLimit(t *testing.T) {
 	opts := fastOptions()
 	opts.Rate = 20 // 10 messages: the first at once, 9 more 50ms apart
 	start := time.Now()
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 10 {
 		t.Fatalf("Run: %+v, %v", sum, err)
 	}
@@ -427,7 +427,7 @@ func TestRunCancel(t *testing.T) {
 	l := newFakeLedger(issueID, n)
 	opts := fastOptions()
 	opts.Connections = 2
-	sum, err := deliver.Run(ctx, issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(ctx, issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -447,7 +447,7 @@ func TestRunRecordFailureStops(t *testing.T) {
 	l.recordErr = errors.New("disk full")
 	opts := fastOptions()
 	opts.BatchSize = 5
-	_, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	_, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v, want the record error", err)
 	}
@@ -459,7 +459,7 @@ func TestRunRecordFailureStops(t *testing.T) {
 func TestRunEmptyLedgerOpensNothing(t *testing.T) {
 	var opens atomic.Int32
 	l := newFakeLedger(issueID, 0)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l,
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l,
 		countingTransport{deliver.NewFile(t.TempDir()), &opens}, fastOptions())
 	if err != nil || sum != (deliver.Summary{Duration: sum.Duration}) || opens.Load() != 0 {
 		t.Errorf("summary %+v, err %v, %d opens", sum, err, opens.Load())
@@ -471,7 +471,7 @@ func TestFileTransport(t *testing.T) {
 	l := newFakeLedger(issueID, 6)
 	l.add(ledger.Recipient{IssueID: issueID, SubscriberID: 7, Email: "../../evil/x@example.com"})
 	comp := testComposer(t)
-	sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, testRendered()), l, deliver.NewFile(dir), fastOptions())
+	sum, err := deliver.Issue(t.Context(), issueID, prepare(t, comp, testRendered()), l, deliver.NewFile(dir), fastOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func TestRunStaleConnectionCostsNoAttempt(t *testing.T) {
 	l := newFakeLedger(issueID, 4)
 	opts := fastOptions()
 	opts.Connections, opts.MaxAttempts = 1, 1
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

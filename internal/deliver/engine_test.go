@@ -81,7 +81,7 @@ func TestRunAtMostOneUnrecordedPerConnection(t *testing.T) {
 			}))
 			opts := fastOptions()
 			opts.Connections, opts.BatchSize = conns, 50
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), dl, smtpTransport(t, srv, nil), opts)
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), dl, smtpTransport(t, srv, nil), opts)
 			if err != nil || sum.Sent != n {
 				t.Fatalf("summary %+v, err %v", sum, err)
 			}
@@ -124,7 +124,7 @@ func TestRunQuota(t *testing.T) {
 			opts := fastOptions()
 			opts.PerHour, opts.PerDay = tt.perHour, tt.perDay
 			opts.SentSince = func(context.Context, time.Time) (int, error) { return tt.before + l.count(ledger.Sent), nil }
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 			l.check(t)
 			if sum.Sent != tt.wantSent || srv.Total() != tt.wantSent || l.count(ledger.Pending) != 20-tt.wantSent {
 				t.Errorf("summary %+v, server %d, pending %d; want %d sent", sum, srv.Total(), l.count(ledger.Pending), tt.wantSent)
@@ -150,7 +150,7 @@ func TestSMTPAuthMechanisms(t *testing.T) {
 			srv := smtptest.New(t, smtptest.WithAuth("ann", "s3cret", tt.server))
 			l := newFakeLedger(issueID, 3)
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.Username, o.Password, o.Auth = "ann", "s3cret", tt.client })
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, fastOptions())
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, fastOptions())
 			if err != nil || sum.Sent != 3 {
 				t.Errorf("summary %+v, err %v", sum, err)
 			}
@@ -182,7 +182,7 @@ func TestSMTPSendsExactBytes(t *testing.T) {
 			if noPipe {
 				deliver.WithoutPipelining(tr)
 			}
-			sum, err := deliver.Run(t.Context(), issueID, prepare(t, comp, r), l, tr, fastOptions())
+			sum, err := deliver.Issue(t.Context(), issueID, prepare(t, comp, r), l, tr, fastOptions())
 			if err != nil || sum.Sent != 5 {
 				t.Fatalf("summary %+v, err %v", sum, err)
 			}
@@ -219,7 +219,7 @@ func TestSMTPRefusedRecipientKeepsConnection(t *testing.T) {
 	l := newFakeLedger(issueID, 6)
 	opts := fastOptions()
 	opts.Connections = 1
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 4 || sum.Failed != 2 || srv.Sessions() != 1 {
 		t.Errorf("summary %+v, %d sessions, err %v", sum, srv.Sessions(), err)
 	}

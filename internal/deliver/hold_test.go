@@ -101,7 +101,7 @@ func TestRunHoldCap(t *testing.T) {
 			opts := fastOptions()
 			opts.Connections, opts.HoldMax = 1, 20*time.Millisecond
 			opts.Sleep = func(ctx context.Context, _ time.Duration) bool { return ctx.Err() == nil }
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 			if got := srv.Total(); got != tc.accepted {
 				t.Errorf("server accepted %d messages, want %d", got, tc.accepted)
 			}
@@ -146,7 +146,7 @@ func TestRunClaimsGrowWithConnections(t *testing.T) {
 	srv := smtptest.New(t, smtptest.WithDiscard())
 	opts := fastOptions()
 	opts.Connections = 32
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != n {
 		t.Fatalf("summary %+v, err %v", sum, err)
 	}

@@ -38,8 +38,8 @@ func TestLeaseLapseStopsTheRun(t *testing.T) {
 	opts := fastOptions()
 	opts.Connections = 1
 	opts.Lease = newLease(10, 1)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
-	if !errors.Is(err, deliver.ErrLeaseLost) {
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("err = %v, want ErrLeaseLost", err)
 	}
 	// Ten messages were let through while the lease held; not one after.
@@ -69,8 +69,8 @@ func TestTemporaryFailureAfterTheLeaseLapsedCountsNothing(t *testing.T) {
 	// Valid for the first three messages' final dots; asked again when
 	// the fourth reader's 451 comes, it has lapsed.
 	opts.Lease = newLease(3, 1)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
-	if !errors.Is(err, deliver.ErrLeaseLost) {
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	if !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("err = %v, want ErrLeaseLost", err)
 	}
 	if sum.Sent != 3 {
@@ -117,7 +117,7 @@ func TestWaitsForOtherRunsAndTakesOver(t *testing.T) {
 	opts.PollEvery = time.Hour // never really waited: Sleep is a fake
 	opts.Sleep = func(ctx context.Context, d time.Duration) bool { slept = append(slept, d); return ctx.Err() == nil }
 	opts.Lease = newLease(1000, 1)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestLastProgressOfAWorkerCountsNoOthersAsPending(t *testing.T) {
 			last = p
 		}
 	}
-	if _, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
+	if _, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
 		t.Fatal(err)
 	}
 	if last.Sent != 4 || last.Pending != 0 || last.Total != 4 {
@@ -165,7 +165,7 @@ func (s skipOdd) Build(dst []byte, rc ledger.Recipient) (mail.Message, error) {
 func TestSkippedRecipients(t *testing.T) {
 	srv := smtptest.New(t)
 	l := newFakeLedger(issueID, 10)
-	sum, err := deliver.Run(t.Context(), issueID, skipOdd{testPrepared(t)}, l, smtpTransport(t, srv, nil), fastOptions())
+	sum, err := deliver.Issue(t.Context(), issueID, skipOdd{testPrepared(t)}, l, smtpTransport(t, srv, nil), fastOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestCapsSharedAmongRuns(t *testing.T) {
 	opts.PerHour = 10
 	opts.SentSince = func(context.Context, time.Time) (int, error) { return 2 + l.count(ledger.Sent), nil }
 	opts.Lease = newLease(1000, 2)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if !errors.Is(err, deliver.ErrQuota) {
 		t.Fatalf("err = %v, want ErrQuota", err)
 	}
@@ -220,7 +220,7 @@ func TestReadersWhoLeftAreSkippedNotSent(t *testing.T) {
 	opts := fastOptions()
 	opts.Total = 5
 	opts.Progress = func(p deliver.Progress) { last = p }
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // stderr). On a terminal (isTTY) it redraws one line: a bar, counts, rate
 // and ETA, ending the line on the last report. Otherwise it writes a log
 // line at most every 5 seconds, and the last report always. It is safe for
-// use from one goroutine at a time, as Run calls it.
+// use from one goroutine at a time, as Issue calls it.
 func NewProgressPrinter(w io.Writer, isTTY bool) func(Progress) {
 	var (
 		mu      sync.Mutex

@@ -17,7 +17,7 @@ func TestProgressDoesNotCountSkippedAsFailed(t *testing.T) {
 	var last deliver.Progress
 	opts := fastOptions()
 	opts.Progress = func(p deliver.Progress) { last = p }
-	sum, err := deliver.Run(t.Context(), issueID, skipOdd{testPrepared(t)}, l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, skipOdd{testPrepared(t)}, l, smtpTransport(t, srv, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

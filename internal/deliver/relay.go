@@ -11,7 +11,7 @@ import (
 	"github.com/digest/digest/internal/ledger"
 )
 
-// ErrRelayDown is wrapped by Run's error when the run stopped because the
+// ErrRelayDown is wrapped by Issue's error when the run stopped because the
 // relay stayed unavailable for Options.OutageWait: every recipient it had
 // not sent is still pending, with no attempt counted.
 var ErrRelayDown = errors.New("relay unavailable")

@@ -113,7 +113,7 @@ func TestRelayDownForAnHourThenBack(t *testing.T) {
 	opts.OutageWait = -1
 	opts.Relay = deliver.NewRelayState(obs)
 	opts.Logger = slog.New(slog.NewTextHandler(lockedBuffer{&mu, &logs}, nil))
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestRelayDownOutlastsOutageWait(t *testing.T) {
 	opts := withClock(fastOptions(), clock)
 	opts.Backoff = deliver.DefaultBackoff
 	opts.Progress = func(p deliver.Progress) { progress = append(progress, p) }
-	_, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+	_, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 	if !errors.Is(err, deliver.ErrRelayDown) || !strings.Contains(err.Error(), "relay unavailable since 18:02") ||
 		!strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v, want ErrRelayDown since 18:02 with the reason", err)
@@ -182,7 +182,7 @@ func TestRelayDownOutlastsOutageWait(t *testing.T) {
 	}
 	t.Logf("10-minute outage (outage_wait): %d session tries, 0 attempts per reader", tr.opens.Load())
 	clock.Advance(time.Hour)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 	if err != nil || sum.Sent != 12 {
 		t.Fatalf("rerun: %+v, %v", sum, err)
 	}
@@ -208,7 +208,7 @@ func TestRelaySame451ToEveryoneThenBack(t *testing.T) {
 	opts.Backoff = deliver.DefaultBackoff
 	opts.OutageWait = -1
 	opts.Relay = deliver.NewRelayState(obs)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 25 {
 		t.Fatalf("Run: %+v, %v", sum, err)
 	}
@@ -251,7 +251,7 @@ func TestRelayAcceptsOneInTwo(t *testing.T) {
 	opts.Relay = deliver.NewRelayState(obs)
 	runs, delivering := 0, 0 // runs, and those that sent something
 	for ; runs < 20 && l.count(ledger.Pending) > 0; runs++ {
-		sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+		sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 		if err != nil {
 			t.Fatalf("run %d: %v", runs+1, err)
 		}
@@ -297,7 +297,7 @@ func TestGreylistingEndsInSent(t *testing.T) {
 	l := newFakeLedger(issueID, 4)
 	l.clock = clock
 	opts := withClock(fastOptions(), clock)
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 3 || sum.Waiting != 1 {
 		t.Fatalf("first run: %+v, %v; want 3 sent, 1 waiting", sum, err)
 	}
@@ -306,11 +306,11 @@ func TestGreylistingEndsInSent(t *testing.T) {
 	}
 	// Before the retry is due, a run sends nothing.
 	clock.Advance(4 * time.Minute)
-	if sum, _ := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); sum.Sent != 0 {
+	if sum, _ := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); sum.Sent != 0 {
 		t.Errorf("a run before the retry time sent %d", sum.Sent)
 	}
 	clock.Advance(time.Minute)
-	if sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil || sum.Sent != 1 {
+	if sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil || sum.Sent != 1 {
 		t.Fatalf("run once due: %+v, %v", sum, err)
 	}
 	if row := l.row(2); row.status != ledger.Sent || row.rc.Attempts != 2 {
@@ -337,7 +337,7 @@ func TestMailboxFullThreeDaysThenFailed(t *testing.T) {
 	opts := withClock(fastOptions(), clock)
 	var failedAt time.Time
 	for clock.Now().Sub(start) < 72*time.Hour {
-		if _, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
+		if _, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts); err != nil {
 			t.Fatal(err)
 		}
 		if failedAt.IsZero() && l.row(1).status == ledger.Failed {
@@ -422,7 +422,7 @@ func TestProbeWithoutAnswerDoesNotStall(t *testing.T) {
 	opts.OutageWait = -1
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	sum, err := deliver.Run(ctx, issueID, testPrepared(t), l, tr, opts)
+	sum, err := deliver.Issue(ctx, issueID, testPrepared(t), l, tr, opts)
 	if err != nil {
 		t.Fatalf("Run: %v (%+v)", err, sum)
 	}
@@ -446,7 +446,7 @@ func TestQuotaPausesAndSaysWhenItResumes(t *testing.T) {
 		opts.Connections, opts.PerHour, opts.OutageWait = 1, 3, wait
 		obs := &observer{}
 		opts.Relay = deliver.NewRelayState(obs)
-		sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+		sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 		if wait > 0 {
 			want := "sending resumes at " + start.Add(time.Hour).Format(time.DateTime)
 			if !errors.Is(err, deliver.ErrQuota) || !strings.Contains(err.Error(), want) || sum.Sent != 3 {
@@ -482,7 +482,7 @@ func TestRelay421MidSession(t *testing.T) {
 	opts := withClock(fastOptions(), clock)
 	opts.Backoff = deliver.DefaultBackoff
 	opts.OutageWait = -1
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, smtpTransport(t, srv, nil), opts)
 	if err != nil || sum.Sent != 6 {
 		t.Fatalf("Run: %+v, %v", sum, err)
 	}

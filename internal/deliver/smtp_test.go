@@ -14,7 +14,7 @@ func TestSMTPHelo(t *testing.T) {
 	for _, helo := range []string{"mx.example.net", ""} {
 		srv := smtptest.New(t)
 		tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) { o.HELO = helo })
-		sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), newFakeLedger(issueID, 1), tr, fastOptions())
+		sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), newFakeLedger(issueID, 1), tr, fastOptions())
 		if err != nil || sum.Sent != 1 {
 			t.Fatalf("summary %+v, err %v", sum, err)
 		}

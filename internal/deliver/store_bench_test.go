@@ -149,7 +149,7 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 					l = sharedFake{newFakeLedger(issueID, n)}
 				} else {
 					st := benchStore(b, be.dsn(b), r.Subject, n)
-					run, err := st.BeginRun(b.Context(), ledger.Run{ID: "bench", Host: "h", PID: 1, IssueID: issueID}, time.Hour)
+					run, err := st.BeginRun(b.Context(), ledger.RunInfo{ID: "bench", Host: "h", PID: 1, IssueID: issueID}, time.Hour)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -165,7 +165,7 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 				}
 				srv = smtptest.New(b, smtptest.WithDiscard())
 				start := time.Now()
-				sum, err := deliver.Run(b.Context(), issueID, prep, cl, smtpTransport(b, srv, nil), deliver.Options{Connections: conns, Total: n})
+				sum, err := deliver.Issue(b.Context(), issueID, prep, cl, smtpTransport(b, srv, nil), deliver.Options{Connections: conns, Total: n})
 				engineTime += time.Since(start)
 				if err != nil || sum.Sent != n || srv.Total() != n {
 					b.Fatalf("engine: %+v, server accepted %d, err %v", sum, srv.Total(), err)
@@ -216,7 +216,7 @@ func deliver100k(b *testing.B, dsn func(b *testing.B) string) {
 	for b.Loop() {
 		b.StopTimer()
 		st := benchStore(b, dsn(b), r.Subject, n)
-		run, err := st.BeginRun(b.Context(), ledger.Run{ID: "bench", Host: "h", PID: 1, IssueID: issueID}, time.Hour)
+		run, err := st.BeginRun(b.Context(), ledger.RunInfo{ID: "bench", Host: "h", PID: 1, IssueID: issueID}, time.Hour)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -226,7 +226,7 @@ func deliver100k(b *testing.B, dsn func(b *testing.B) string) {
 		srv := smtptest.New(b, smtptest.WithDiscard())
 		b.StartTimer()
 		start := time.Now()
-		sum, err := deliver.Run(b.Context(), issueID, prep, cl, smtpTransport(b, srv, nil), deliver.Options{Connections: 4, Total: n})
+		sum, err := deliver.Issue(b.Context(), issueID, prep, cl, smtpTransport(b, srv, nil), deliver.Options{Connections: 4, Total: n})
 		took := time.Since(start)
 		if err != nil || sum.Sent != n || srv.Total() != n {
 			b.Fatalf("summary %+v, server %d, err %v", sum, srv.Total(), err)

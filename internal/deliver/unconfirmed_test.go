@@ -79,7 +79,7 @@ func TestRunNoReplyAfterData(t *testing.T) {
 			tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) {
 				o.Timeout, o.DataTimeout = 100*time.Millisecond, tt.dataTimeout
 			})
-			sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+			sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -107,7 +107,7 @@ func TestRunNoReplyAfterData(t *testing.T) {
 			if tt.wantStatus2 == "" {
 				return
 			}
-			if _, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts); err != nil {
+			if _, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts); err != nil {
 				t.Fatalf("second Run: %v", err)
 			}
 			l.check(t)
@@ -135,7 +135,7 @@ func TestRunStopsWhenRelayNeverConfirms(t *testing.T) {
 	tr := smtpTransport(t, srv, func(o *deliver.SMTPOptions) {
 		o.Timeout, o.DataTimeout = 100*time.Millisecond, 200*time.Millisecond
 	})
-	sum, err := deliver.Run(t.Context(), issueID, testPrepared(t), l, tr, opts)
+	sum, err := deliver.Issue(t.Context(), issueID, testPrepared(t), l, tr, opts)
 	if err == nil || !strings.Contains(err.Error(), "no reply after end of DATA") {
 		t.Fatalf("Run: %v, want the relay error", err)
 	}
@@ -172,7 +172,7 @@ func TestRunCancelDuringDataWait(t *testing.T) {
 		o.Timeout, o.DataTimeout = 100*time.Millisecond, 10*time.Second
 	})
 	start := time.Now()
-	sum, err := deliver.Run(ctx, issueID, testPrepared(t), l, tr, opts)
+	sum, err := deliver.Issue(ctx, issueID, testPrepared(t), l, tr, opts)
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Run took %v after cancel, want about Timeout", took)
 	}

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/digest/digest/internal/ledger"
 )
 
 // Timer is a one-shot timer (schedule.Timer is one).
@@ -32,7 +34,7 @@ type Options struct {
 	// Margin is how long before the lease could lapse Valid turns false,
 	// for the work in flight; 0 means a sixth of TTL.
 	Margin time.Duration
-	// Renew renews the lease once. An error wrapping ErrLost says it is no
+	// Renew renews the lease once. An error wrapping ledger.ErrLeaseLost says it is no
 	// longer the holder's (it lapsed, or another took it): the keeper
 	// stops. Other errors are retried at the next interval.
 	Renew func(ctx context.Context) error
@@ -42,9 +44,6 @@ type Options struct {
 	NewTimer func(d time.Duration) Timer
 	Logger   *slog.Logger
 }
-
-// ErrLost says a lease is no longer its holder's.
-var ErrLost = errors.New("the lease is lost")
 
 // Keeper renews one lease until Close.
 type Keeper struct {
@@ -101,7 +100,7 @@ func (k *Keeper) loop() {
 }
 
 // Renew renews the lease once now (also done in the background every
-// Every). After a failure that is not ErrLost, it closes Lost's channel
+// Every). After a failure that is not ledger.ErrLeaseLost, it closes Lost's channel
 // when the lease can no longer be valid.
 func (k *Keeper) Renew(ctx context.Context) {
 	k.renewing.Lock()
@@ -122,7 +121,7 @@ func (k *Keeper) Renew(ctx context.Context) {
 	switch {
 	case err == nil:
 		k.ok, k.lastErr = start, nil
-	case errors.Is(err, ErrLost):
+	case errors.Is(err, ledger.ErrLeaseLost):
 		k.o.Logger.Error("lease lost: another process may take over; stopping", "lease", k.o.Name, "err", err)
 		k.markLost(err)
 	default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/lease"
+	"github.com/digest/digest/internal/ledger"
 )
 
 // fakeTime is a clock that moves only when told; the keeper's own timer
@@ -35,10 +36,10 @@ func TestKeeper(t *testing.T) {
 		after     time.Duration // time passed, renewing through Valid every 10 s
 		valid     bool
 		lost      bool
-		lostIsErr bool // Lost wraps ErrLost
+		lostIsErr bool // Lost wraps ledger.ErrLeaseLost
 	}{
 		{"renewals work", nil, 2 * time.Minute, true, false, false},
-		{"lost at once", fmt.Errorf("renew: %w", lease.ErrLost), 10 * time.Second, false, true, true},
+		{"lost at once", fmt.Errorf("renew: %w", ledger.ErrLeaseLost), 10 * time.Second, false, true, true},
 		{"failing, still within the lease", errors.New("connection refused"), 20 * time.Second, true, false, false},
 		{"failing past the lease less the margin", errors.New("connection refused"), 30 * time.Second, false, true, false},
 	}
@@ -68,7 +69,7 @@ func TestKeeper(t *testing.T) {
 					t.Error("not lost")
 				}
 			}
-			if tt.lost && errors.Is(k.Lost(), lease.ErrLost) != tt.lostIsErr {
+			if tt.lost && errors.Is(k.Lost(), ledger.ErrLeaseLost) != tt.lostIsErr {
 				t.Errorf("Lost() = %v", k.Lost())
 			}
 			if calls == 0 {

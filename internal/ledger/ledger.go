@@ -22,15 +22,18 @@ import (
 // not exist.
 var ErrNotFound = errors.New("not found")
 
-// ErrLeaseLost says a run's lease expired before it was renewed: other runs
-// may have taken over its rows, so it must stop sending.
-var ErrLeaseLost = errors.New("the run's lease lapsed; another run may take over its recipients")
+// ErrLeaseLost says a lease is no longer its holder's: it expired before it
+// was renewed, or another process took it. A delivery run must stop
+// sending (other runs may take over its rows); a daemon steps down. It is
+// the one error for a lost lease, whatever keeps it (package lease, the
+// store's runs and named leases).
+var ErrLeaseLost = errors.New("the lease lapsed or was taken; another process may carry on")
 
 // BusyError says other live runs are delivering, and the run that asked
 // did not offer to help (send --worker).
 type BusyError struct {
-	Runs   []Run  // the live runs, oldest first, with their progress
-	Counts Counts // the ledger of the first run's issue
+	Runs   []RunInfo // the live runs, oldest first, with their progress
+	Counts Counts    // the ledger of the first run's issue
 }
 
 func (e *BusyError) Error() string {
@@ -121,9 +124,9 @@ type Issue struct {
 	CompletedAt time.Time // zero until delivery has finished
 }
 
-// Run is one process delivering an issue, as others see it: it names the
+// RunInfo is one process delivering an issue, as others see it: it names the
 // owner of the rows it claims.
-type Run struct {
+type RunInfo struct {
 	ID   string // host:pid:start, the owner written on claimed rows
 	Host string
 	PID  int
@@ -140,12 +143,12 @@ type Run struct {
 }
 
 // Live reports whether the run's lease is still valid at now.
-func (r Run) Live(now time.Time) bool { return now.Before(r.Expires) }
+func (r RunInfo) Live(now time.Time) bool { return now.Before(r.Expires) }
 
 // Rate is the run's messages sent per second from its start until now (or
 // its end, when it is no longer live). Sent is counted live from the
 // ledger, so the time is now's, not the last renewal's.
-func (r Run) Rate(now time.Time) float64 {
+func (r RunInfo) Rate(now time.Time) float64 {
 	end := now
 	if !r.Live(now) {
 		end = r.SeenAt

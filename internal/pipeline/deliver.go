@@ -66,7 +66,7 @@ type Result struct {
 	// TestTo is the address a test copy went to.
 	TestTo string
 	// Run is this call's delivery run (zero when none was registered).
-	Run ledger.Run
+	Run ledger.RunInfo
 	// Joined counts the other live runs this one worked beside.
 	Joined int
 	// Enqueued counts ledger rows created by this call.
@@ -160,7 +160,7 @@ func (p *Pipeline) offLedger(ctx context.Context, req Request) (Result, error) {
 // admit looks at the live runs: a plain call refuses while there are some
 // (busy is then the result), a worker joins their issue (req.IssueID is
 // set to it); alone, the subscribers file is synced first.
-func (p *Pipeline) admit(ctx context.Context, req *Request) (live []ledger.Run, busy *Result, err error) {
+func (p *Pipeline) admit(ctx context.Context, req *Request) (live []ledger.RunInfo, busy *Result, err error) {
 	live, err = p.Delivery.Runs.LiveRuns(ctx)
 	switch {
 	case err != nil:
@@ -212,7 +212,7 @@ func (p *Pipeline) register(ctx context.Context, id string, worker bool) (*regis
 	if me.Host == "" {
 		me.Host = "localhost"
 	}
-	info := ledger.Run{
+	info := ledger.RunInfo{
 		ID:   fmt.Sprintf("%s:%d:%s", me.Host, me.PID, now().UTC().Format("20060102T150405.000000")),
 		Host: me.Host, PID: me.PID, Process: me.ID, IssueID: id, Worker: worker,
 	}
@@ -224,7 +224,7 @@ func (p *Pipeline) register(ctx context.Context, id string, worker bool) (*regis
 	if err != nil {
 		return nil, err
 	}
-	if t, ok := run.(interface{ TookOver() []ledger.Run }); ok {
+	if t, ok := run.(interface{ TookOver() []ledger.RunInfo }); ok {
 		for _, dead := range t.TookOver() {
 			p.log().Warn("taking over the recipients of a run whose process is gone", "run", dead.ID,
 				"host", dead.Host, "pid", dead.PID)
@@ -245,7 +245,7 @@ func (r *registered) end(ctx context.Context, p *Pipeline) {
 // prepareLedger enqueues every active subscriber and remembers the issue's
 // stories, unless a worker joins runs that did it already, then waits until
 // the other live runs share the rate with this one.
-func (p *Pipeline) prepareLedger(ctx context.Context, b *Built, live []ledger.Run, r *registered, res *Result) error {
+func (p *Pipeline) prepareLedger(ctx context.Context, b *Built, live []ledger.RunInfo, r *registered, res *Result) error {
 	id := b.Issue.ID
 	// A worker joining live runs finds the issue enqueued (and its stories
 	// remembered) by the run that started it: re-enqueueing a list of
@@ -288,7 +288,7 @@ func (p *Pipeline) runEngine(ctx context.Context, b *Built, msgs deliver.Builder
 		opts.Total = c.Unfinished() // what is left to do
 	}
 	began := time.Now()
-	sum, runErr := deliver.Run(ctx, id, msgs, r.run, p.Delivery.Transport, opts)
+	sum, runErr := deliver.Issue(ctx, id, msgs, r.run, p.Delivery.Transport, opts)
 	res.Summary, res.Took = sum, time.Since(began)
 	bg := context.WithoutCancel(ctx)
 	if res.Counts, err = p.Store.Counts(bg, id); err != nil {
@@ -320,7 +320,7 @@ func (p *Pipeline) leaseClock() func() time.Time {
 // renewed for three renewal intervals is stalled or dead (a sending run
 // renews every interval): it is not waited for, and neither is anyone for
 // longer than that. It returns how many others are live.
-func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.Run, registered time.Time, ttl time.Duration) (int, error) {
+func (p *Pipeline) awaitPeers(ctx context.Context, me ledger.RunInfo, registered time.Time, ttl time.Duration) (int, error) {
 	every := renewEvery(ttl)
 	step := every / 2
 	logged := false
@@ -370,7 +370,7 @@ func (p *Pipeline) chosen(b *Built, continued bool) {
 }
 
 // busy reports the live runs that keep this call from delivering.
-func (p *Pipeline) busy(ctx context.Context, live []ledger.Run) (Result, error) {
+func (p *Pipeline) busy(ctx context.Context, live []ledger.RunInfo) (Result, error) {
 	c, err := p.Store.Counts(ctx, live[0].IssueID)
 	if err != nil {
 		return Result{}, err

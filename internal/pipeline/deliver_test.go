@@ -31,14 +31,14 @@ func (c *leaseClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.
 // runs adapts the store's runs to the pipeline (as cli does).
 type runs struct{ st *store.Store }
 
-func (r runs) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (pipeline.Run, error) {
+func (r runs) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (pipeline.Run, error) {
 	run, err := r.st.BeginRun(ctx, info, ttl)
 	if err != nil {
 		return nil, err
 	}
 	return run, nil
 }
-func (r runs) LiveRuns(ctx context.Context) ([]ledger.Run, error) { return r.st.LiveRuns(ctx) }
+func (r runs) LiveRuns(ctx context.Context) ([]ledger.RunInfo, error) { return r.st.LiveRuns(ctx) }
 
 // flaky is a transport that fails to connect while down is set.
 type flaky struct {
@@ -175,7 +175,7 @@ func TestDeliverRefusesWhileAnotherRunIsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process claims two readers and dies (SIGKILL: no End).
-	other, err := st.BeginRun(ctx, ledger.Run{ID: "other", Host: "elsewhere", PID: 99, IssueID: b.Issue.ID}, pipeline.DefaultLease)
+	other, err := st.BeginRun(ctx, ledger.RunInfo{ID: "other", Host: "elsewhere", PID: 99, IssueID: b.Issue.ID}, pipeline.DefaultLease)
 	if err != nil {
 		t.Fatal(err)
 	}

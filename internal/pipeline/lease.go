@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -31,9 +29,9 @@ func renewEvery(ttl time.Duration) time.Duration { return min(ttl/3, 2*time.Seco
 type Runs interface {
 	// BeginRun registers a run under a lease of ttl. Unless info.Worker is
 	// set it fails with a *ledger.BusyError while another run is live.
-	BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (Run, error)
+	BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (Run, error)
 	// LiveRuns returns the runs whose lease has not expired, oldest first.
-	LiveRuns(ctx context.Context) ([]ledger.Run, error)
+	LiveRuns(ctx context.Context) ([]ledger.RunInfo, error)
 }
 
 // Run is one registered delivery run: the ledger as it sees it, and its
@@ -46,7 +44,7 @@ type Run interface {
 	Renew(ctx context.Context) (live int, err error)
 	// End ends the lease and gives back any row still held.
 	End(ctx context.Context) error
-	Info() ledger.Run
+	Info() ledger.RunInfo
 }
 
 // runLease keeps a run's lease (lease.Keeper, renewed every renewEvery)
@@ -69,9 +67,6 @@ func keep(ctx context.Context, run Run, ttl time.Duration, now func() time.Time,
 		Name: "delivery run " + run.Info().ID, TTL: ttl, Every: renewEvery(ttl), Now: now, Logger: log,
 		Renew: func(ctx context.Context) error {
 			live, err := run.Renew(ctx)
-			if errors.Is(err, ledger.ErrLeaseLost) {
-				return fmt.Errorf("%w: %w", lease.ErrLost, err)
-			}
 			if err == nil {
 				r.peers.Store(int64(max(live, 1)))
 			}

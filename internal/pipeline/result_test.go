@@ -19,8 +19,8 @@ func TestResultOutcome(t *testing.T) {
 	partial := pipeline.SourceResult{Name: "b", Err: &source.Error{Kind: "markdown", Source: "b", Problems: []error{errors.New("bad.md")}, Partial: true}}
 	ok := pipeline.SourceResult{Name: "c"}
 	full := &pipeline.Built{Issue: issue.Issue{ID: "w1", Sections: []issue.Section{{Name: "N", Articles: make([]article.Article, 1)}}}}
-	busy := &ledger.BusyError{Runs: []ledger.Run{{ID: "r", IssueID: "w1"}}}
-	run := ledger.Run{ID: "me"}
+	busy := &ledger.BusyError{Runs: []ledger.RunInfo{{ID: "r", IssueID: "w1"}}}
+	run := ledger.RunInfo{ID: "me"}
 	tests := []struct {
 		name    string
 		res     pipeline.Result

@@ -123,8 +123,8 @@ func (k Kind) String() string {
 	return "on time"
 }
 
-// Run is one run of the job.
-type Run struct {
+// Tick is one run of the job at a scheduled time (or a resumed one).
+type Tick struct {
 	Scheduled time.Time     // the scheduled time it is for
 	Kind      Kind          // why it runs
 	Late      time.Duration // how long after Scheduled it started
@@ -132,7 +132,7 @@ type Run struct {
 
 // Job is the work done at each scheduled time. ctx is cancelled when the
 // loop stops; the job should then finish what is in flight and return.
-type Job func(ctx context.Context, r Run) error
+type Job func(ctx context.Context, r Tick) error
 
 // Options configure a Loop. Name, Schedule, Store, Job and Grace are required.
 type Options struct {
@@ -180,11 +180,11 @@ type Status struct {
 	Next     time.Time // the next scheduled time; zero when none
 	Last     State     // the state as last recorded
 	Running  bool      // a run is in progress
-	Current  Run       // the run in progress, when Running
+	Current  Tick      // the run in progress, when Running
 }
 
 type result struct {
-	run  Run
+	run  Tick
 	err  error
 	took time.Duration
 }
@@ -308,7 +308,7 @@ func (l *Loop) resume(ctx context.Context) (time.Time, error) {
 		late := now.Sub(st.Scheduled)
 		if late < l.grace {
 			l.log.Info("resuming an interrupted run", "scheduled", st.Scheduled, "late", late.Round(time.Second))
-			l.start(ctx, Run{Scheduled: st.Scheduled, Kind: Resume, Late: late})
+			l.start(ctx, Tick{Scheduled: st.Scheduled, Kind: Resume, Late: late})
 		} else {
 			l.skip(ctx, st.Scheduled, "late", fmt.Sprintf("interrupted run is %s late, more than the grace of %s: nothing new is built for it (an issue whose delivery started is still finished)", late.Round(time.Second), l.grace))
 		}
@@ -383,7 +383,7 @@ func (l *Loop) fire(ctx context.Context, sched *Schedule, last time.Time, waited
 			l.obs.CaughtUp()
 			l.log.Info("catching up a missed run", "scheduled", due, "late", late.Round(time.Second))
 		}
-		l.start(ctx, Run{Scheduled: due, Kind: kind, Late: late})
+		l.start(ctx, Tick{Scheduled: due, Kind: kind, Late: late})
 	}
 	return due
 }
@@ -410,7 +410,7 @@ func (l *Loop) walk(s *Schedule, last, now time.Time) (due time.Time, missed int
 }
 
 // start records the run as running and starts the job.
-func (l *Loop) start(ctx context.Context, r Run) {
+func (l *Loop) start(ctx context.Context, r Tick) {
 	begun := l.clock.Now()
 	l.running = true
 	st := State{Scheduled: r.Scheduled, Outcome: OutcomeRunning, At: begun}
@@ -428,7 +428,7 @@ func (l *Loop) start(ctx context.Context, r Run) {
 }
 
 // call runs the job; a panic is a failed run, not a dead daemon.
-func (l *Loop) call(ctx context.Context, r Run) (err error) {
+func (l *Loop) call(ctx context.Context, r Tick) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.log.Error("scheduled job panicked", "panic", p, "stack", string(debug.Stack()))
@@ -450,7 +450,7 @@ func (l *Loop) finish(ctx context.Context, res result) {
 	}
 	l.save(context.WithoutCancel(ctx), st)
 	l.mu.Lock()
-	l.status.Running, l.status.Current = false, Run{}
+	l.status.Running, l.status.Current = false, Tick{}
 	if !st.Scheduled.Before(l.status.Last.Scheduled) {
 		l.status.Last = st
 	}

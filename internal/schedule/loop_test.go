@@ -18,7 +18,7 @@ type harness struct {
 	clock  *fakeClock
 	state  *memState
 	obs    *counts
-	runs   chan schedule.Run
+	runs   chan schedule.Tick
 	hold   chan error // when set, each run waits for its result here
 	loop   *schedule.Loop
 	cancel context.CancelFunc
@@ -39,7 +39,7 @@ type setup struct {
 
 func start(t *testing.T, s setup) *harness {
 	t.Helper()
-	h := &harness{t: t, obs: &counts{}, runs: make(chan schedule.Run, 10), errc: make(chan error, 1)}
+	h := &harness{t: t, obs: &counts{}, runs: make(chan schedule.Tick, 10), errc: make(chan error, 1)}
 	if s.reuse != nil {
 		h.clock, h.state = s.reuse.clock, s.reuse.state
 		h.clock.set(s.now)
@@ -61,7 +61,7 @@ func start(t *testing.T, s setup) *harness {
 	}
 	h.loop = schedule.New(schedule.Options{
 		Name: name, Schedule: sched, Store: h.state, Grace: s.grace, Clock: h.clock, Observer: h.obs,
-		Job: func(ctx context.Context, r schedule.Run) error {
+		Job: func(ctx context.Context, r schedule.Tick) error {
 			h.runs <- r
 			if h.hold == nil {
 				return nil
@@ -99,14 +99,14 @@ func (h *harness) stop() {
 }
 
 // run returns the next run the job saw.
-func (h *harness) run() schedule.Run {
+func (h *harness) run() schedule.Tick {
 	h.t.Helper()
 	select {
 	case r := <-h.runs:
 		return r
 	case <-time.After(hang):
 		h.t.Fatal("no run")
-		return schedule.Run{}
+		return schedule.Tick{}
 	}
 }
 
@@ -453,7 +453,7 @@ func TestJobPanicIsAFailedRun(t *testing.T) {
 	}
 	calls := 0
 	loop := schedule.New(schedule.Options{Name: name, Schedule: sched, Store: state, Grace: time.Hour, Clock: clock,
-		Job: func(context.Context, schedule.Run) error {
+		Job: func(context.Context, schedule.Tick) error {
 			calls++
 			panic(fmt.Sprintf("call %d", calls))
 		}})

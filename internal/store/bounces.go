@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/bounce"
+	"github.com/digest/digest/internal/ledger"
 )
 
 // The bounce policy.
@@ -173,12 +174,12 @@ func (s *Store) RecentBounces(ctx context.Context, limit int) ([]bounce.Event, e
 }
 
 // BounceRaw returns the kept copy of an event's message (unmatched events
-// only), or ErrNotFound.
+// only), or ledger.ErrNotFound.
 func (s *Store) BounceRaw(ctx context.Context, id int64) ([]byte, error) {
 	var raw []byte
 	err := s.db.QueryRowContext(ctx, s.q.bounceEventRaw, id).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && raw == nil) {
-		return nil, fmt.Errorf("bounce event %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("bounce event %d: %w", id, ledger.ErrNotFound)
 	}
 	return raw, err
 }

@@ -29,12 +29,12 @@ func (s *Store) SaveIssueContent(ctx context.Context, id string, c ledger.IssueC
 }
 
 // IssueContent returns what SaveIssueContent stored for the issue, or an
-// error wrapping ErrNotFound.
+// error wrapping ledger.ErrNotFound.
 func (s *Store) IssueContent(ctx context.Context, id string) (ledger.IssueContent, error) {
 	var iss, tmpl, topics string
 	err := s.db.QueryRowContext(ctx, s.q.issueContent, id).Scan(&iss, &tmpl, &topics)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ledger.IssueContent{}, fmt.Errorf("issue %s: content: %w", id, ErrNotFound)
+		return ledger.IssueContent{}, fmt.Errorf("issue %s: content: %w", id, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return ledger.IssueContent{}, fmt.Errorf("issue %s: content: %w", id, err)

@@ -84,7 +84,7 @@ func testSentSince(t *testing.T, db storetest.Backend) {
 	if _, err := st.Enqueue(ctx, "2026-11-30"); err != nil {
 		t.Fatal(err)
 	}
-	run, err := st.BeginRun(ctx, ledger.Run{ID: "t", Host: "h", PID: 1, IssueID: "2026-11-30"}, time.Minute)
+	run, err := st.BeginRun(ctx, ledger.RunInfo{ID: "t", Host: "h", PID: 1, IssueID: "2026-11-30"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

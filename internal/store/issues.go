@@ -67,11 +67,11 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 	return saved, nil
 }
 
-// GetIssue returns the issue with this ID, or ErrNotFound.
+// GetIssue returns the issue with this ID, or ledger.ErrNotFound.
 func (s *Store) GetIssue(ctx context.Context, id string) (Issue, error) {
 	is, err := scanIssue(s.db.QueryRowContext(ctx, s.q.issueByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Issue{}, fmt.Errorf("get issue %s: %w", id, ErrNotFound)
+		return Issue{}, fmt.Errorf("get issue %s: %w", id, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return Issue{}, fmt.Errorf("get issue %s: %w", id, err)
@@ -79,12 +79,12 @@ func (s *Store) GetIssue(ctx context.Context, id string) (Issue, error) {
 	return is, nil
 }
 
-// LatestIssue returns the issue with the highest number, or ErrNotFound when
+// LatestIssue returns the issue with the highest number, or ledger.ErrNotFound when
 // none was built yet.
 func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
 	is, err := scanIssue(s.db.QueryRowContext(ctx, s.q.latestIssue))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Issue{}, fmt.Errorf("latest issue: %w", ErrNotFound)
+		return Issue{}, fmt.Errorf("latest issue: %w", ledger.ErrNotFound)
 	}
 	if err != nil {
 		return Issue{}, fmt.Errorf("latest issue: %w", err)
@@ -116,7 +116,7 @@ func (s *Store) IncompleteIssues(ctx context.Context, limit int) ([]string, erro
 
 // DeleteUnsentIssue deletes the record of an issue whose delivery never
 // started (it has no ledger row), so that a later build replaces it. It
-// returns ErrNotFound when there is no such issue, or its delivery started.
+// returns ledger.ErrNotFound when there is no such issue, or its delivery started.
 func (s *Store) DeleteUnsentIssue(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, s.q.deleteUnsentIssue, id)
 	if err != nil {
@@ -125,13 +125,13 @@ func (s *Store) DeleteUnsentIssue(ctx context.Context, id string) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("delete issue %s: %w", id, err)
 	} else if n == 0 {
-		return fmt.Errorf("delete issue %s: %w", id, ErrNotFound)
+		return fmt.Errorf("delete issue %s: %w", id, ledger.ErrNotFound)
 	}
 	return nil
 }
 
 // MarkIssueComplete records that delivery of the issue finished at at. A
-// second call keeps the first time. It returns ErrNotFound for an unknown ID.
+// second call keeps the first time. It returns ledger.ErrNotFound for an unknown ID.
 func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		at = s.stamp()
@@ -143,7 +143,7 @@ func (s *Store) MarkIssueComplete(ctx context.Context, id string, at time.Time) 
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("complete issue %s: %w", id, err)
 	} else if n == 0 {
-		return fmt.Errorf("complete issue %s: %w", id, ErrNotFound)
+		return fmt.Errorf("complete issue %s: %w", id, ledger.ErrNotFound)
 	}
 	return nil
 }

@@ -11,11 +11,6 @@ import (
 	"github.com/digest/digest/internal/schedule"
 )
 
-// ErrLeaseTaken is returned by RenewLease when the named lease is no longer
-// the caller's: it expired and another process took it, or it was released.
-// (A delivery run's own lease is ErrLeaseLost.)
-var ErrLeaseTaken = errors.New("the lease is no longer ours")
-
 // Holder is the process that holds, or wants, a lease: the same name as a
 // delivery run's (Store.Process for this one).
 type Holder = ledger.Process
@@ -125,14 +120,14 @@ func (s *Store) takeLease(ctx context.Context, tx *sql.Tx, cur, mine Lease, now 
 	return true, n, err
 }
 
-// RenewLease extends h's lease by ttl from now. It returns ErrLeaseTaken when
+// RenewLease extends h's lease by ttl from now. It returns an error wrapping ledger.ErrLeaseLost when
 // h no longer holds it, or when this process's liveness connection dropped
 // (others may have seen it gone). A lease that expired but that nobody took
 // is still h's and is renewed.
 func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.Duration) (Lease, error) {
 	if h.ID == s.self.ID {
 		if err := s.stillAlive(ctx, h.ID); errors.Is(err, errAliveLost) {
-			return Lease{}, fmt.Errorf("renew lease %s: %w: %w", name, ErrLeaseTaken, err)
+			return Lease{}, fmt.Errorf("renew lease %s: %w: %w", name, ledger.ErrLeaseLost, err)
 		} else if err != nil {
 			return Lease{}, fmt.Errorf("renew lease %s: %w", name, err)
 		}
@@ -148,7 +143,7 @@ func (s *Store) RenewLease(ctx context.Context, name string, h Holder, ttl time.
 			return err
 		}
 		if n == 0 {
-			return ErrLeaseTaken
+			return ledger.ErrLeaseLost
 		}
 		l, err = scanLease(tx.QueryRowContext(ctx, s.q.getLease, name))
 		return err
@@ -168,12 +163,12 @@ func (s *Store) ReleaseLease(ctx context.Context, name string, h Holder) error {
 	return nil
 }
 
-// LeaseHolder returns the named lease, expired or not, or ErrNotFound when
+// LeaseHolder returns the named lease, expired or not, or ledger.ErrNotFound when
 // nobody holds it.
 func (s *Store) LeaseHolder(ctx context.Context, name string) (Lease, error) {
 	l, err := scanLease(s.db.QueryRowContext(ctx, s.q.getLease, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Lease{}, fmt.Errorf("lease %s: %w", name, ErrNotFound)
+		return Lease{}, fmt.Errorf("lease %s: %w", name, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return Lease{}, fmt.Errorf("lease %s: %w", name, err)
@@ -190,12 +185,12 @@ type ScheduleState struct {
 	At        time.Time
 }
 
-// ScheduleState returns the named schedule's state, or ErrNotFound.
+// ScheduleState returns the named schedule's state, or ledger.ErrNotFound.
 func (s *Store) ScheduleState(ctx context.Context, name string) (ScheduleState, error) {
 	var st ScheduleState
 	err := s.db.QueryRowContext(ctx, s.q.getScheduleState, name).Scan(&st.Scheduled, &st.Outcome, &st.Detail, &st.At)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ScheduleState{}, fmt.Errorf("schedule state %s: %w", name, ErrNotFound)
+		return ScheduleState{}, fmt.Errorf("schedule state %s: %w", name, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return ScheduleState{}, fmt.Errorf("schedule state %s: %w", name, err)
@@ -230,7 +225,7 @@ func affected(res sql.Result, err error) (int64, error) {
 // found is false when none was saved.
 func (s *Store) LoadState(ctx context.Context, name string) (schedule.State, bool, error) {
 	st, err := s.ScheduleState(ctx, name)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		return schedule.State{}, false, nil
 	}
 	if err != nil {

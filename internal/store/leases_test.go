@@ -1,14 +1,15 @@
 package store
 
 import (
-	"github.com/digest/digest/internal/store/storetest"
-
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/store/storetest"
 )
 
 const ttl = 30 * time.Second
@@ -22,7 +23,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 	s, c := openTest(t, db)
 	a, b := holder(1), holder(2)
 
-	if _, err := s.LeaseHolder(ctx, "daemon"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.LeaseHolder(ctx, "daemon"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("LeaseHolder of a free lease: %v", err)
 	}
 	got, err := s.AcquireLease(ctx, "daemon", a, ttl)
@@ -50,7 +51,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 	if !l.Expires.Equal(t0.Add(20*time.Second+ttl)) || !l.Renewed.Equal(t0.Add(20*time.Second)) {
 		t.Fatalf("renewed: %+v", l)
 	}
-	if _, err := s.RenewLease(ctx, "daemon", b, ttl); !errors.Is(err, ErrLeaseTaken) {
+	if _, err := s.RenewLease(ctx, "daemon", b, ttl); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("b renewed a's lease: %v", err)
 	}
 
@@ -61,7 +62,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 	if !got.Held || got.Holder != b || got.TookOver == nil || got.TookOver.Holder != a {
 		t.Fatalf("take-over of an expired lease: %+v", got)
 	}
-	if _, err := s.RenewLease(ctx, "daemon", a, ttl); !errors.Is(err, ErrLeaseTaken) {
+	if _, err := s.RenewLease(ctx, "daemon", a, ttl); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("a renewed a lease b took: %v", err)
 	}
 	if got, err := s.AcquireLease(ctx, "daemon", a, ttl); err != nil || got.Held || got.Holder != b {
@@ -74,7 +75,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 		t.Fatalf("after a's release: %+v, %v", l, err)
 	}
 	must(t, s.ReleaseLease(ctx, "daemon", b))
-	if _, err := s.LeaseHolder(ctx, "daemon"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.LeaseHolder(ctx, "daemon"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("after b's release: %v", err)
 	}
 	if got, err := s.AcquireLease(ctx, "daemon", a, ttl); err != nil || !got.Held || got.TookOver != nil {
@@ -176,7 +177,7 @@ func TestScheduleState(t *testing.T) { storetest.Run(t, testScheduleState) }
 func testScheduleState(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	s, c := openTest(t, db)
-	if _, err := s.ScheduleState(ctx, "digest"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ScheduleState(ctx, "digest"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("no state: %v", err)
 	}
 	ten := time.Date(2026, 5, 4, 10, 0, 0, 0, time.FixedZone("CEST", 2*3600))
@@ -197,7 +198,7 @@ func testScheduleState(t *testing.T, db storetest.Backend) {
 	if !st.Scheduled.Equal(eleven) || st.Outcome != "skipped" || !st.At.Equal(eleven) {
 		t.Fatalf("state %+v, want skipped at 11:00", st)
 	}
-	if _, err := s.ScheduleState(ctx, "other"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ScheduleState(ctx, "other"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("other name: %v", err)
 	}
 }

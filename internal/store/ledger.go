@@ -16,7 +16,7 @@ import (
 // yet for the issue, in the database (the list is never loaded), and returns
 // how many it added. It never touches rows that exist: a row in sending
 // belongs to its owner until the owner's lease expires (see [Run.Claim]).
-// It returns ErrNotFound for an unknown issue.
+// It returns ledger.ErrNotFound for an unknown issue.
 func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err error) {
 	now := s.stamp()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -25,7 +25,7 @@ func (s *Store) Enqueue(ctx context.Context, issueID string) (added int, err err
 			return err
 		}
 		if n == 0 {
-			return ErrNotFound
+			return ledger.ErrNotFound
 		}
 		res, err := tx.ExecContext(ctx, s.q.enqueue, issueID, now, now)
 		if err != nil {
@@ -322,10 +322,6 @@ func (r *Run) Release(ctx context.Context, issueID string, subscriberIDs []int64
 	return nil
 }
 
-// ErrLeaseLost is returned by [Run.Renew] when the run's lease had already
-// expired: other runs may have taken over its rows, so it must stop sending.
-var ErrLeaseLost = ledger.ErrLeaseLost
-
 // BusyError is returned by [Store.BeginRun] when another live run is
 // delivering and the new run did not ask to join.
 type BusyError = ledger.BusyError
@@ -336,14 +332,14 @@ type BusyError = ledger.BusyError
 // works, and ended (End) when it stops.
 type Run struct {
 	s    *Store
-	info ledger.Run
+	info ledger.RunInfo
 	ttl  time.Duration
 	// tookOver: the dead runs ended when this one registered.
-	tookOver []ledger.Run
+	tookOver []ledger.RunInfo
 }
 
 // Info describes the run as registered.
-func (r *Run) Info() ledger.Run { return r.info }
+func (r *Run) Info() ledger.RunInfo { return r.info }
 
 // BeginRun registers a run of info.IssueID (info.ID, Host and PID name it;
 // StartedAt, SeenAt and Expires are set here) under a lease of ttl. Unless
@@ -351,7 +347,7 @@ func (r *Run) Info() ledger.Run { return r.info }
 // live, whatever issue it delivers: one list, one relay. A worker joins the
 // live runs instead. The check and the registration are one transaction, so
 // two runs starting at once cannot both pass.
-func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration) (*Run, error) {
+func (s *Store) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (*Run, error) {
 	if info.ID == "" || info.IssueID == "" || ttl <= 0 {
 		return nil, fmt.Errorf("begin run: id %q, issue %q and a lease (%s) are required", info.ID, info.IssueID, ttl)
 	}
@@ -359,7 +355,7 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("begin run %s: %w", info.ID, err)
 	}
-	var busy, dead []ledger.Run
+	var busy, dead []ledger.RunInfo
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		busy = nil
 		// One registration at a time (Postgres; SQLite's immediate
@@ -411,16 +407,16 @@ func (s *Store) BeginRun(ctx context.Context, info ledger.Run, ttl time.Duration
 
 // TookOver lists the runs whose process was gone (see liveness.go) and
 // whose rows this run's registration put back to pending.
-func (r *Run) TookOver() []ledger.Run { return r.tookOver }
+func (r *Run) TookOver() []ledger.RunInfo { return r.tookOver }
 
 // Renew extends the run's lease, and that of every row it holds, by its
 // length from now, and returns how many runs are live (this one included),
 // so that the caller can share the list's rate among them. It returns
-// ErrLeaseLost when the lease had expired before this call.
+// ledger.ErrLeaseLost when the lease had expired before this call.
 func (r *Run) Renew(ctx context.Context) (live int, err error) {
 	s := r.s
 	if err := s.stillAlive(ctx, r.info.Process); errors.Is(err, errAliveLost) {
-		return 0, fmt.Errorf("renew run %s: %w: %w", r.info.ID, ErrLeaseLost, err)
+		return 0, fmt.Errorf("renew run %s: %w: %w", r.info.ID, ledger.ErrLeaseLost, err)
 	} else if err != nil {
 		return 0, fmt.Errorf("renew run %s: %w", r.info.ID, err)
 	}
@@ -433,12 +429,12 @@ func (r *Run) Renew(ctx context.Context) (live int, err error) {
 		lease = lnow.Add(r.ttl)
 		var until time.Time
 		if err := tx.QueryRowContext(ctx, s.q.runLease, r.info.ID).Scan(&until); errors.Is(err, sql.ErrNoRows) {
-			return ErrLeaseLost
+			return ledger.ErrLeaseLost
 		} else if err != nil {
 			return err
 		}
 		if !lnow.Before(until) {
-			return ErrLeaseLost
+			return ledger.ErrLeaseLost
 		}
 		if _, err := tx.ExecContext(ctx, s.q.renewRun, lnow, lease, r.info.ID); err != nil {
 			return err
@@ -484,8 +480,8 @@ func (r *Run) End(ctx context.Context) error {
 //
 // Runs whose process is provably gone are ended first (and their rows put
 // back to pending): they are not live, whatever their lease says.
-func (s *Store) LiveRuns(ctx context.Context) ([]ledger.Run, error) {
-	var runs []ledger.Run
+func (s *Store) LiveRuns(ctx context.Context) ([]ledger.RunInfo, error) {
+	var runs []ledger.RunInfo
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		lnow, err := s.leaseTime(ctx, tx)
 		if err != nil {
@@ -505,7 +501,7 @@ func (s *Store) LiveRuns(ctx context.Context) ([]ledger.Run, error) {
 
 // IssueRuns returns every run of the issue still on record (live ones and
 // those that ended or died in the last day), oldest first, with progress.
-func (s *Store) IssueRuns(ctx context.Context, issueID string) ([]ledger.Run, error) {
+func (s *Store) IssueRuns(ctx context.Context, issueID string) ([]ledger.RunInfo, error) {
 	runs, err := queryRuns(ctx, s.db, s.q.issueRuns, issueID)
 	if err != nil {
 		return nil, fmt.Errorf("runs of issue %s: %w", issueID, err)
@@ -517,15 +513,15 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func queryRuns(ctx context.Context, q querier, query string, arg any) ([]ledger.Run, error) {
+func queryRuns(ctx context.Context, q querier, query string, arg any) ([]ledger.RunInfo, error) {
 	rows, err := q.QueryContext(ctx, query, arg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []ledger.Run
+	var out []ledger.RunInfo
 	for rows.Next() {
-		var r ledger.Run
+		var r ledger.RunInfo
 		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &r.IssueID, &r.Worker, &r.StartedAt, &r.SeenAt, &r.Expires, &r.Process); err != nil {
 			return nil, err
 		}
@@ -536,7 +532,7 @@ func queryRuns(ctx context.Context, q querier, query string, arg any) ([]ledger.
 }
 
 // addProgress fills each run's Claimed and Sent from the ledger.
-func (s *Store) addProgress(ctx context.Context, runs []ledger.Run) error {
+func (s *Store) addProgress(ctx context.Context, runs []ledger.RunInfo) error {
 	byIssue := map[string]map[string][2]int{}
 	for i := range runs {
 		id := runs[i].IssueID

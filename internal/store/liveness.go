@@ -161,12 +161,12 @@ type rowQuerier interface {
 // endDeadRuns ends the live runs (at lnow) whose process is gone and puts
 // their rows back to pending, so that a rerun or a worker continues at
 // once instead of waiting out their leases. It returns the runs it ended.
-func (s *Store) endDeadRuns(ctx context.Context, tx *sql.Tx, lnow time.Time) ([]ledger.Run, error) {
+func (s *Store) endDeadRuns(ctx context.Context, tx *sql.Tx, lnow time.Time) ([]ledger.RunInfo, error) {
 	live, err := queryRuns(ctx, tx, s.q.liveRuns, lnow)
 	if err != nil {
 		return nil, err
 	}
-	var dead []ledger.Run
+	var dead []ledger.RunInfo
 	for _, r := range live {
 		g, err := s.gone(ctx, tx, owner{host: r.Host, pid: r.PID, key: r.Process})
 		if err != nil {

@@ -52,7 +52,7 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 
 	// Same host, pid gone.
 	me := dying.Process()
-	run, err := dying.BeginRun(ctx, ledger.Run{ID: "dead", Host: me.Host, PID: deadPID(t), Process: me.ID, IssueID: issue}, testLease)
+	run, err := dying.BeginRun(ctx, ledger.RunInfo{ID: "dead", Host: me.Host, PID: deadPID(t), Process: me.ID, IssueID: issue}, testLease)
 	must(t, err)
 	if got, err := run.Claim(ctx, issue, 2); err != nil || len(got) != 2 {
 		t.Fatalf("claim: %v, %d rows", err, len(got))
@@ -67,7 +67,7 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	}
 
 	// Another host, the process alive: live.
-	next, err := dying.BeginRun(ctx, ledger.Run{ID: "far", Host: "elsewhere", PID: 1, Process: me.ID, IssueID: issue}, testLease)
+	next, err := dying.BeginRun(ctx, ledger.RunInfo{ID: "far", Host: "elsewhere", PID: 1, Process: me.ID, IssueID: issue}, testLease)
 	must(t, err)
 	if len(next.TookOver()) != 0 {
 		t.Errorf("took over %+v: the dead run was already ended", next.TookOver())
@@ -88,11 +88,11 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	if db == storetest.SQLite {
 		want = 1 // no lock to tell: the lease decides
 	}
-	live = eventually(t, func() []ledger.Run {
+	live = eventually(t, func() []ledger.RunInfo {
 		live, err := other.LiveRuns(ctx)
 		must(t, err)
 		return live
-	}, func(l []ledger.Run) bool { return len(l) == want })
+	}, func(l []ledger.RunInfo) bool { return len(l) == want })
 	if len(live) != want {
 		t.Fatalf("%s: %d live runs after their process closed, want %d: %+v", db, len(live), want, live)
 	}
@@ -138,13 +138,13 @@ func TestRenewAfterLivenessLost(t *testing.T) {
 	ctx := context.Background()
 	seed(t, s, 1, "w10")
 	me := s.Process()
-	run, err := s.BeginRun(ctx, ledger.Run{ID: "r", Host: me.Host, PID: me.PID, Process: me.ID, IssueID: "w10"}, testLease)
+	run, err := s.BeginRun(ctx, ledger.RunInfo{ID: "r", Host: me.Host, PID: me.PID, Process: me.ID, IssueID: "w10"}, testLease)
 	must(t, err)
 	if _, err := run.Renew(ctx); err != nil {
 		t.Fatalf("renew: %v", err)
 	}
 	s.alive.close() // as when the server or the network drops it
-	if _, err := run.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
+	if _, err := run.Renew(ctx); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Fatalf("renew after the liveness connection dropped: %v, want ErrLeaseLost", err)
 	}
 }

@@ -28,7 +28,7 @@ func BenchmarkRenewWhileRecording(b *testing.B) {
 			seed(b, s, n, "w1")
 			_, err := s.Enqueue(ctx, "w1")
 			must(b, err)
-			run, err := s.BeginRun(ctx, ledger.Run{ID: "r1", Host: "h", PID: 1, IssueID: "w1"}, testLease)
+			run, err := s.BeginRun(ctx, ledger.RunInfo{ID: "r1", Host: "h", PID: 1, IssueID: "w1"}, testLease)
 			must(b, err)
 
 			stop := make(chan struct{})

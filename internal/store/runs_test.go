@@ -20,7 +20,7 @@ func testBeginRunAdmission(t *testing.T, db storetest.Backend) {
 	_, err := s.Enqueue(ctx, issue)
 	must(t, err)
 
-	first, err := s.BeginRun(ctx, ledger.Run{ID: "a", Host: "h1", PID: 10, IssueID: issue}, testLease)
+	first, err := s.BeginRun(ctx, ledger.RunInfo{ID: "a", Host: "h1", PID: 10, IssueID: issue}, testLease)
 	must(t, err)
 	batch, err := first.Claim(ctx, issue, 2)
 	must(t, err)
@@ -28,7 +28,7 @@ func testBeginRunAdmission(t *testing.T, db storetest.Backend) {
 
 	// A second plain run is refused, and told who, since when, how far.
 	c.set(t0.Add(5 * time.Second))
-	_, err = s.BeginRun(ctx, ledger.Run{ID: "b", Host: "h2", PID: 20, IssueID: issue}, testLease)
+	_, err = s.BeginRun(ctx, ledger.RunInfo{ID: "b", Host: "h2", PID: 20, IssueID: issue}, testLease)
 	var busy *BusyError
 	if !errors.As(err, &busy) {
 		t.Fatalf("second BeginRun: %v, want a BusyError", err)
@@ -42,7 +42,7 @@ func testBeginRunAdmission(t *testing.T, db storetest.Backend) {
 	}
 
 	// A worker joins instead, and never gets a's rows.
-	w, err := s.BeginRun(ctx, ledger.Run{ID: "w", Host: "h2", PID: 21, IssueID: issue, Worker: true}, testLease)
+	w, err := s.BeginRun(ctx, ledger.RunInfo{ID: "w", Host: "h2", PID: 21, IssueID: issue, Worker: true}, testLease)
 	must(t, err)
 	got, err := w.Claim(ctx, issue, 10)
 	must(t, err)
@@ -58,7 +58,7 @@ func testBeginRunAdmission(t *testing.T, db storetest.Backend) {
 	// Once both end, a plain run is admitted again.
 	must(t, first.End(ctx))
 	must(t, w.End(ctx))
-	if _, err := s.BeginRun(ctx, ledger.Run{ID: "c", Host: "h3", PID: 30, IssueID: issue}, testLease); err != nil {
+	if _, err := s.BeginRun(ctx, ledger.RunInfo{ID: "c", Host: "h3", PID: 30, IssueID: issue}, testLease); err != nil {
 		t.Errorf("BeginRun after the others ended: %v", err)
 	}
 }
@@ -78,10 +78,10 @@ func testRunLeaseExpiry(t *testing.T, db storetest.Backend) {
 
 	// A dead run's lease ends: a plain run is admitted, and takes its rows.
 	c.set(t0.Add(testLease))
-	if _, err := stale.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
+	if _, err := stale.Renew(ctx); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Errorf("Renew after the lease: %v, want ErrLeaseLost", err)
 	}
-	next, err := s.BeginRun(ctx, ledger.Run{ID: "next", Host: "h", PID: 2, IssueID: issue}, testLease)
+	next, err := s.BeginRun(ctx, ledger.RunInfo{ID: "next", Host: "h", PID: 2, IssueID: issue}, testLease)
 	must(t, err)
 	got, err := next.Claim(ctx, issue, 10)
 	must(t, err)

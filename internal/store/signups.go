@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
 )
 
@@ -49,12 +50,12 @@ func (s *Store) PutSignup(ctx context.Context, email, name string, topics []stri
 	return su, nil
 }
 
-// Signup returns the pending sign-up with this id, or ErrNotFound (also
+// Signup returns the pending sign-up with this id, or ledger.ErrNotFound (also
 // once it was confirmed or purged).
 func (s *Store) Signup(ctx context.Context, id int64) (subscriber.Signup, error) {
 	su, err := scanSignup(s.db.QueryRowContext(ctx, s.q.signupByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return subscriber.Signup{}, fmt.Errorf("sign-up %d: %w", id, ErrNotFound)
+		return subscriber.Signup{}, fmt.Errorf("sign-up %d: %w", id, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return subscriber.Signup{}, fmt.Errorf("sign-up %d: %w", id, err)
@@ -66,14 +67,14 @@ func (s *Store) Signup(ctx context.Context, id int64) (subscriber.Signup, error)
 // transaction: a new address is added; a known one (unsubscribed, bounced
 // or even active) becomes active with the sign-up's topics, and its name
 // when the sign-up gave one. The sign-up is deleted. It returns the
-// subscriber, or ErrNotFound when no such sign-up is pending.
+// subscriber, or ledger.ErrNotFound when no such sign-up is pending.
 func (s *Store) ConfirmSignup(ctx context.Context, id int64) (subscriber.Subscriber, error) {
 	now := s.stamp()
 	var sub subscriber.Subscriber
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		su, err := scanSignup(tx.QueryRowContext(ctx, s.q.signupByID, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+			return ledger.ErrNotFound
 		}
 		if err != nil {
 			return err

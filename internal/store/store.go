@@ -37,11 +37,6 @@ import (
 	"github.com/digest/digest/internal/ledger"
 )
 
-// ErrNotFound is returned when the subscriber, issue or row asked for does
-// not exist. It is [ledger.ErrNotFound], so that the use cases can test for
-// it without knowing the store.
-var ErrNotFound = ledger.ErrNotFound
-
 // Store is the database-backed state. It is safe for concurrent use.
 type Store struct {
 	db    *sql.DB

@@ -262,7 +262,7 @@ func testSyncNeverReactivates(t *testing.T, db storetest.Backend) {
 	if err == nil || !strings.Contains(err.Error(), "line 9") {
 		t.Errorf("Sync with a bad row: %v, want an error naming line 9", err)
 	}
-	if _, err := s.Get(ctx, "zed@example.org"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "zed@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("failed Sync left zed behind: %v", err)
 	}
 }
@@ -282,8 +282,8 @@ func testRemoveAndDelete(t *testing.T, db storetest.Backend) {
 		op   func() error
 		want error
 	}{
-		{"remove unknown", func() error { return s.Remove(ctx, "zed@example.org") }, ErrNotFound},
-		{"delete unknown", func() error { return s.Delete(ctx, "zed@example.org") }, ErrNotFound},
+		{"remove unknown", func() error { return s.Remove(ctx, "zed@example.org") }, ledger.ErrNotFound},
+		{"delete unknown", func() error { return s.Delete(ctx, "zed@example.org") }, ledger.ErrNotFound},
 		{"remove in other case", func() error { return s.Remove(ctx, "ANN@EXAMPLE.ORG") }, nil},
 		{"remove twice", func() error { return s.Remove(ctx, "ann@example.org") }, nil},
 	}
@@ -305,7 +305,7 @@ func testRemoveAndDelete(t *testing.T, db storetest.Backend) {
 	_, err = s.Enqueue(ctx, "2025-w10")
 	must(t, err)
 	must(t, s.Delete(ctx, "BOB@example.org"))
-	if _, err := s.Get(ctx, "bob@example.org"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "bob@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
 	}
 	var n int
@@ -375,10 +375,10 @@ func testSetStatusAndUnsubscribe(t *testing.T, db storetest.Backend) {
 	if err := s.SetStatus(ctx, id, "gone"); err == nil {
 		t.Error("SetStatus with an unknown status succeeded")
 	}
-	if err := s.SetStatus(ctx, id+100, subscriber.StatusBounced); !errors.Is(err, ErrNotFound) {
+	if err := s.SetStatus(ctx, id+100, subscriber.StatusBounced); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("SetStatus of unknown id: %v", err)
 	}
-	if err := s.Unsubscribe(ctx, id+100); !errors.Is(err, ErrNotFound) {
+	if err := s.Unsubscribe(ctx, id+100); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Unsubscribe of unknown id: %v", err)
 	}
 
@@ -440,10 +440,10 @@ func TestIssues(t *testing.T) { storetest.Run(t, testIssues) }
 func testIssues(t *testing.T, db storetest.Backend) {
 	s, c := openTest(t, db)
 	ctx := context.Background()
-	if _, err := s.LatestIssue(ctx); !errors.Is(err, ErrNotFound) {
+	if _, err := s.LatestIssue(ctx); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("LatestIssue on empty store: %v", err)
 	}
-	if _, err := s.GetIssue(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetIssue(ctx, "nope"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("GetIssue unknown: %v", err)
 	}
 	if _, err := s.SaveIssue(ctx, Issue{}); err == nil {
@@ -486,7 +486,7 @@ func testIssues(t *testing.T, db storetest.Backend) {
 	if !got.CompletedAt.Equal(done) {
 		t.Errorf("CompletedAt = %v, want the first %v", got.CompletedAt, done)
 	}
-	if err := s.MarkIssueComplete(ctx, "nope", done); !errors.Is(err, ErrNotFound) {
+	if err := s.MarkIssueComplete(ctx, "nope", done); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("MarkIssueComplete unknown: %v", err)
 	}
 }
@@ -570,7 +570,7 @@ const testLease = 30 * time.Second
 // can run at once).
 func beginRun(t testing.TB, s *Store, issue, id string) *Run {
 	t.Helper()
-	r, err := s.BeginRun(context.Background(), ledger.Run{ID: id, Host: "test", PID: 1, IssueID: issue, Worker: true}, testLease)
+	r, err := s.BeginRun(context.Background(), ledger.RunInfo{ID: id, Host: "test", PID: 1, IssueID: issue, Worker: true}, testLease)
 	must(t, err)
 	return r
 }
@@ -592,7 +592,7 @@ func testLedgerFlow(t *testing.T, db storetest.Backend) {
 	ids := seed(t, s, 6, issue)
 	must(t, s.Remove(ctx, "user00005@example.org")) // not enqueued
 
-	if _, err := s.Enqueue(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Enqueue(ctx, "nope"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Enqueue of unknown issue: %v", err)
 	}
 	added, err := s.Enqueue(ctx, issue)
@@ -948,11 +948,11 @@ func testDeleteUnsentIssue(t *testing.T, db storetest.Backend) {
 	must(t, err)
 	_, err = s.Enqueue(ctx, "sent")
 	must(t, err)
-	if err := s.DeleteUnsentIssue(ctx, "sent"); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteUnsentIssue(ctx, "sent"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("deleting an issue whose delivery started: %v, want ErrNotFound", err)
 	}
 	must(t, s.DeleteUnsentIssue(ctx, "unsent"))
-	if _, err := s.GetIssue(ctx, "unsent"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetIssue(ctx, "unsent"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("unsent issue still there: %v", err)
 	}
 	if _, err := s.GetIssue(ctx, "sent"); err != nil {

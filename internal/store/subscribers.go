@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
 )
 
@@ -482,7 +483,7 @@ func (w *pgSync) close() {}
 // Remove unsubscribes the address (the record and its history stay); an
 // address that is unsubscribed already keeps its first unsubscription time.
 // For an address that is only a pending sign-up, it deletes the sign-up.
-// It returns ErrNotFound for an unknown address.
+// It returns ledger.ErrNotFound for an unknown address.
 func (s *Store) Remove(ctx context.Context, email string) error {
 	key := subscriber.EmailKey(email)
 	now := s.stamp()
@@ -497,7 +498,7 @@ func (s *Store) Remove(ctx context.Context, email string) error {
 			if n, err := res.RowsAffected(); err != nil || n > 0 {
 				return err
 			}
-			return ErrNotFound
+			return ledger.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -512,11 +513,11 @@ func (s *Store) Remove(ctx context.Context, email string) error {
 }
 
 // SignupByEmail returns the pending sign-up of the address
-// (case-insensitively), or ErrNotFound.
+// (case-insensitively), or ledger.ErrNotFound.
 func (s *Store) SignupByEmail(ctx context.Context, email string) (subscriber.Signup, error) {
 	su, err := scanSignup(s.db.QueryRowContext(ctx, s.q.signupByKey, subscriber.EmailKey(email)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, ErrNotFound)
+		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return subscriber.Signup{}, fmt.Errorf("sign-up %s: %w", email, err)
@@ -525,7 +526,7 @@ func (s *Store) SignupByEmail(ctx context.Context, email string) (subscriber.Sig
 }
 
 // Delete erases the subscriber, its delivery ledger rows and any pending
-// sign-up of the address (for erasure requests). It returns ErrNotFound
+// sign-up of the address (for erasure requests). It returns ledger.ErrNotFound
 // when the address is neither.
 func (s *Store) Delete(ctx context.Context, email string) error {
 	key := subscriber.EmailKey(email)
@@ -544,7 +545,7 @@ func (s *Store) Delete(ctx context.Context, email string) error {
 			if signups > 0 {
 				return nil
 			}
-			return ErrNotFound
+			return ledger.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -567,11 +568,11 @@ func (s *Store) Delete(ctx context.Context, email string) error {
 }
 
 // Get returns the subscriber with this address (case-insensitively), or
-// ErrNotFound.
+// ledger.ErrNotFound.
 func (s *Store) Get(ctx context.Context, email string) (subscriber.Subscriber, error) {
 	sub, err := scanSubscriber(s.db.QueryRowContext(ctx, s.q.subscriberByKey, subscriber.EmailKey(email)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %s: %w", email, ErrNotFound)
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %s: %w", email, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %s: %w", email, err)
@@ -579,11 +580,11 @@ func (s *Store) Get(ctx context.Context, email string) (subscriber.Subscriber, e
 	return sub, nil
 }
 
-// Subscriber returns the subscriber with this id, or ErrNotFound.
+// Subscriber returns the subscriber with this id, or ledger.ErrNotFound.
 func (s *Store) Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error) {
 	sub, err := scanSubscriber(s.db.QueryRowContext(ctx, s.q.subscriberByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, ErrNotFound)
+		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, ledger.ErrNotFound)
 	}
 	if err != nil {
 		return subscriber.Subscriber{}, fmt.Errorf("get subscriber %d: %w", id, err)
@@ -651,7 +652,7 @@ func (s *Store) CountActive(ctx context.Context) (int, error) {
 }
 
 // SetStatus sets a subscriber's status (one of subscriber.StatusActive,
-// StatusUnsubscribed, StatusBounced). It returns ErrNotFound for an unknown
+// StatusUnsubscribed, StatusBounced). It returns ledger.ErrNotFound for an unknown
 // id.
 func (s *Store) SetStatus(ctx context.Context, id int64, status string) error {
 	switch status {
@@ -667,14 +668,14 @@ func (s *Store) SetStatus(ctx context.Context, id int64, status string) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("set status of subscriber %d: %w", id, err)
 	} else if n == 0 {
-		return fmt.Errorf("set status of subscriber %d: %w", id, ErrNotFound)
+		return fmt.Errorf("set status of subscriber %d: %w", id, ledger.ErrNotFound)
 	}
 	return nil
 }
 
 // Unsubscribe marks the subscriber unsubscribed, as asked by the subscriber
 // (the one-click link). It is idempotent: the first unsubscription time is
-// kept. It returns ErrNotFound for an unknown id (for instance one deleted
+// kept. It returns ledger.ErrNotFound for an unknown id (for instance one deleted
 // since the link was sent).
 func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64) error {
 	now := s.stamp()
@@ -693,7 +694,7 @@ func (s *Store) Unsubscribe(ctx context.Context, subscriberID int64) error {
 
 // Resubscribe makes an unsubscribed subscriber active again, as asked by
 // the subscriber through the signed link of their preferences page. A
-// bounced or active subscriber is left as it is. It returns ErrNotFound for
+// bounced or active subscriber is left as it is. It returns ledger.ErrNotFound for
 // an unknown id.
 func (s *Store) Resubscribe(ctx context.Context, subscriberID int64) error {
 	now := s.stamp()
@@ -710,7 +711,7 @@ func (s *Store) Resubscribe(ctx context.Context, subscriberID int64) error {
 	return nil
 }
 
-// existsUnlessChanged returns ErrNotFound when res changed no row and the
+// existsUnlessChanged returns ledger.ErrNotFound when res changed no row and the
 // subscriber does not exist.
 func (s *Store) existsUnlessChanged(ctx context.Context, tx *sql.Tx, res sql.Result, id int64) error {
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
@@ -721,13 +722,13 @@ func (s *Store) existsUnlessChanged(ctx context.Context, tx *sql.Tx, res sql.Res
 		return err
 	}
 	if n == 0 {
-		return ErrNotFound
+		return ledger.ErrNotFound
 	}
 	return nil
 }
 
 // SetPreferences stores a subscriber's name and topics (nil or empty:
-// every topic), as chosen on the preferences page. It returns ErrNotFound
+// every topic), as chosen on the preferences page. It returns ledger.ErrNotFound
 // for an unknown id.
 func (s *Store) SetPreferences(ctx context.Context, subscriberID int64, name string, topics []string) error {
 	topics, err := subscriber.NormalizeTopics(topics)
@@ -741,7 +742,7 @@ func (s *Store) SetPreferences(ctx context.Context, subscriberID int64, name str
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, err)
 	} else if n == 0 {
-		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, ErrNotFound)
+		return fmt.Errorf("preferences of subscriber %d: %w", subscriberID, ledger.ErrNotFound)
 	}
 	return nil
 }

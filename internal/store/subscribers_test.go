@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/store/storetest"
 	"github.com/digest/digest/internal/subscriber"
 )
@@ -89,7 +90,7 @@ func testImportStatusesTopicsAndCreated(t *testing.T, db storetest.Backend) {
 		}
 	}
 	// The import superseded the pending sign-up.
-	if _, err := s.SignupByEmail(ctx, "pending@example.org"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SignupByEmail(ctx, "pending@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("sign-up left after import: %v", err)
 	}
 	// Nil topics keep the stored ones.
@@ -114,7 +115,7 @@ func testSignupFlow(t *testing.T, db storetest.Backend) {
 		t.Fatalf("PutSignup = %+v", su)
 	}
 	// Not a subscriber: never enqueued, not counted.
-	if _, err := s.Get(ctx, "nia@example.org"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "nia@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("a sign-up is a subscriber: %v", err)
 	}
 	// A second request renews it and keeps the id.
@@ -135,10 +136,10 @@ func testSignupFlow(t *testing.T, db storetest.Backend) {
 	if sub.Status != subscriber.StatusActive || sub.Email != "nia@EXAMPLE.org" || sub.Name != "Nia N." {
 		t.Errorf("confirmed = %+v", sub)
 	}
-	if _, err := s.ConfirmSignup(ctx, su.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ConfirmSignup(ctx, su.ID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("second confirm: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Signup(ctx, su.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Signup(ctx, su.ID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("sign-up left after confirm: %v", err)
 	}
 
@@ -187,7 +188,7 @@ func testRemoveAndDeletePendingSignup(t *testing.T, db storetest.Backend) {
 	_, err := s.PutSignup(ctx, "p@example.org", "", nil)
 	must(t, err)
 	must(t, s.Remove(ctx, "P@example.org"))
-	if err := s.Remove(ctx, "p@example.org"); !errors.Is(err, ErrNotFound) {
+	if err := s.Remove(ctx, "p@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("second Remove: %v", err)
 	}
 	_, err = s.PutSignup(ctx, "p@example.org", "", nil)
@@ -199,7 +200,7 @@ func testRemoveAndDeletePendingSignup(t *testing.T, db storetest.Backend) {
 	must(t, s.Delete(ctx, "p@example.org"))
 	must(t, s.Delete(ctx, "q@example.org"))
 	for _, e := range []string{"p@example.org", "q@example.org"} {
-		if _, err := s.SignupByEmail(ctx, e); !errors.Is(err, ErrNotFound) {
+		if _, err := s.SignupByEmail(ctx, e); !errors.Is(err, ledger.ErrNotFound) {
 			t.Errorf("%s: sign-up left after Delete: %v", e, err)
 		}
 	}
@@ -219,10 +220,10 @@ func testPreferencesAndResubscribe(t *testing.T, db storetest.Backend) {
 	if got.Name != "Ann B." || !reflect.DeepEqual(got.Topics, []string{"town", "world"}) {
 		t.Errorf("after SetPreferences: %+v", got)
 	}
-	if err := s.SetPreferences(ctx, id+9, "", nil); !errors.Is(err, ErrNotFound) {
+	if err := s.SetPreferences(ctx, id+9, "", nil); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("SetPreferences of unknown id: %v", err)
 	}
-	if _, err := s.Subscriber(ctx, id+9); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Subscriber(ctx, id+9); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Subscriber of unknown id: %v", err)
 	}
 
@@ -237,7 +238,7 @@ func testPreferencesAndResubscribe(t *testing.T, db storetest.Backend) {
 	if got := mustGet(t, s, "ann@example.org"); got.Status != subscriber.StatusBounced {
 		t.Errorf("Resubscribe of a bounced address: %s", got.Status)
 	}
-	if err := s.Resubscribe(ctx, id+9); !errors.Is(err, ErrNotFound) {
+	if err := s.Resubscribe(ctx, id+9); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("Resubscribe of unknown id: %v", err)
 	}
 }

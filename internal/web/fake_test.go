@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
 )
@@ -61,7 +62,7 @@ func (f *fakeStore) Subscriber(_ context.Context, id int64) (subscriber.Subscrib
 	}
 	s, ok := f.subs[id]
 	if !ok {
-		return subscriber.Subscriber{}, fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
+		return subscriber.Subscriber{}, fmt.Errorf("subscriber %d: %w", id, ledger.ErrNotFound)
 	}
 	return *s, nil
 }
@@ -75,7 +76,7 @@ func (f *fakeStore) Get(_ context.Context, email string) (subscriber.Subscriber,
 	if s := f.byKey(email); s != nil {
 		return *s, nil
 	}
-	return subscriber.Subscriber{}, fmt.Errorf("subscriber %s: %w", email, ErrNotFound)
+	return subscriber.Subscriber{}, fmt.Errorf("subscriber %s: %w", email, ledger.ErrNotFound)
 }
 
 func (f *fakeStore) setStatus(id int64, from []string, to string) error {
@@ -86,7 +87,7 @@ func (f *fakeStore) setStatus(id int64, from []string, to string) error {
 	}
 	s, ok := f.subs[id]
 	if !ok {
-		return fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
+		return fmt.Errorf("subscriber %d: %w", id, ledger.ErrNotFound)
 	}
 	if slices.Contains(from, s.Status) && s.Status != to {
 		s.Status = to
@@ -108,7 +109,7 @@ func (f *fakeStore) SetPreferences(_ context.Context, id int64, name string, top
 	defer f.mu.Unlock()
 	s, ok := f.subs[id]
 	if !ok {
-		return fmt.Errorf("subscriber %d: %w", id, ErrNotFound)
+		return fmt.Errorf("subscriber %d: %w", id, ledger.ErrNotFound)
 	}
 	s.Name, s.Topics = name, topics
 	f.version++
@@ -136,7 +137,7 @@ func (f *fakeStore) Signup(_ context.Context, id int64) (subscriber.Signup, erro
 	defer f.mu.Unlock()
 	su, ok := f.signups[id]
 	if !ok {
-		return subscriber.Signup{}, fmt.Errorf("sign-up %d: %w", id, ErrNotFound)
+		return subscriber.Signup{}, fmt.Errorf("sign-up %d: %w", id, ledger.ErrNotFound)
 	}
 	return *su, nil
 }
@@ -146,7 +147,7 @@ func (f *fakeStore) ConfirmSignup(_ context.Context, id int64) (subscriber.Subsc
 	defer f.mu.Unlock()
 	su, ok := f.signups[id]
 	if !ok {
-		return subscriber.Subscriber{}, fmt.Errorf("sign-up %d: %w", id, ErrNotFound)
+		return subscriber.Subscriber{}, fmt.Errorf("sign-up %d: %w", id, ledger.ErrNotFound)
 	}
 	delete(f.signups, id)
 	f.version++

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/token"
 )
@@ -24,7 +25,7 @@ func (h *Handler) prefsSubscriber(w http.ResponseWriter, r *http.Request) (subsc
 	switch {
 	case err == nil:
 		return sub, true
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, ErrNotFound):
+	case errors.Is(err, token.ErrInvalid), errors.Is(err, ledger.ErrNotFound):
 		h.invalidLink(w, r)
 	default:
 		h.serverError(w, "preferences", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/token"
 )
@@ -70,7 +71,7 @@ func (h *Handler) signup(ctx context.Context, email, name string, topics []strin
 	sub, err := h.opts.Store.Get(ctx, email)
 	known := err == nil
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound):
 	case err != nil:
 		return err
 	case sub.Status == subscriber.StatusActive:
@@ -129,7 +130,7 @@ func (h *Handler) confirmToken(w http.ResponseWriter, r *http.Request) (int64, b
 		h.render(w, http.StatusGone, "message", view{Title: "This link has expired",
 			Message: []string{"Confirmation links work for 48 hours. Sign up again to get a new one."},
 			LinkURL: h.link("/subscribe"), LinkText: "Sign up again"})
-	case errors.Is(err, ErrNotFound), errors.Is(err, token.ErrInvalid):
+	case errors.Is(err, ledger.ErrNotFound), errors.Is(err, token.ErrInvalid):
 		// The sign-up is gone (confirmed already: the link was opened
 		// twice; or purged), or the token is forged: one answer, so that a
 		// forged id learns nothing.
@@ -172,7 +173,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := h.opts.Store.ConfirmSignup(r.Context(), id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		h.usedLink(w, r)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/token"
 )
@@ -22,7 +23,7 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := h.opts.Store.Subscriber(r.Context(), id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		h.message(w, http.StatusNotFound, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
 		return
 	}
@@ -62,7 +63,7 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		oneClick = r.PostFormValue("List-Unsubscribe") == "One-Click"
 	}
 	err = h.opts.Store.Unsubscribe(r.Context(), id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ledger.ErrNotFound) {
 		h.message(w, http.StatusOK, "Not on the list", "This address is no longer on the list: nothing is sent to it.")
 		return
 	}
@@ -114,7 +115,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) mailLink(ctx context.Context, email string) error {
 	sub, err := h.opts.Store.Get(ctx, email)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
@@ -142,7 +143,7 @@ func (h *Handler) tokenOK(w http.ResponseWriter, r *http.Request, err error, wha
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, ErrNotFound), errors.Is(err, token.ErrInvalid):
+	case errors.Is(err, ledger.ErrNotFound), errors.Is(err, token.ErrInvalid):
 		h.invalidLink(w, r)
 	default:
 		h.serverError(w, what, err)

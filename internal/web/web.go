@@ -34,19 +34,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
 )
 
-// ErrNotFound is what a [Store] method's error wraps when the subscriber or
-// sign-up asked for does not exist. It is the records' own not-found
-// (ledger.ErrNotFound, which package store returns), so that the store
-// implements Store as it is.
-var ErrNotFound = ledger.ErrNotFound
-
 // Store is what the handlers need of the subscriber store. Errors for a
-// missing subscriber or sign-up wrap ErrNotFound.
+// missing subscriber or sign-up wrap ledger.ErrNotFound.
 type Store interface {
 	// Subscriber returns the subscriber with this id.
 	Subscriber(ctx context.Context, id int64) (subscriber.Subscriber, error)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/token"
@@ -321,7 +322,7 @@ func TestSignupDoubleOptIn(t *testing.T) {
 			confirm = path(t, links(n)[0])
 		}
 	}
-	if _, err := e.st.Get(context.Background(), "new@example.org"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.st.Get(context.Background(), "new@example.org"); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatal("a sign-up is a subscriber before confirming")
 	}
 
