@@ -262,7 +262,11 @@ func (d *Daemon) keep(ctx context.Context, loopErr <-chan error) why {
 		Name: Name, TTL: ttl, Every: ttl / 3, Margin: ttl / 2, Now: d.clock.Now, Logger: d.log,
 		NewTimer: func(dur time.Duration) lease.Timer { return d.clock.NewTimer(dur) },
 		Renew: func(ctx context.Context) error {
-			_, err := d.o.Store.RenewLease(ctx, Name, d.o.Holder, d.current().Lease)
+			// The length this keeper renews at: a reload's new lease
+			// applies from the next time this daemon becomes active
+			// (renewing a shorter one at this keeper's interval would let
+			// it lapse between renewals).
+			_, err := d.o.Store.RenewLease(ctx, Name, d.o.Holder, ttl)
 			if errors.Is(err, ledger.ErrLeaseLost) {
 				return err
 			}

@@ -171,4 +171,8 @@ func (q *quota) refund(t time.Time) {
 			return
 		}
 	}
+	if q.sentSince != nil && q.taken > 0 {
+		// Taken before a refresh emptied times: still counted in flight.
+		q.taken--
+	}
 }

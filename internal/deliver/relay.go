@@ -208,6 +208,12 @@ func (g *gate) endProbe(probe int) {
 	g.mu.Lock()
 	if g.probing && g.probeID == probe {
 		g.probing = false
+		if g.down {
+			// Wake the waiters: one of them probes next (the prober
+			// itself may have no recipient left to try).
+			close(g.upCh)
+			g.upCh = make(chan struct{})
+		}
 	}
 	g.mu.Unlock()
 }

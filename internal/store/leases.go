@@ -108,7 +108,7 @@ func (s *Store) takeLease(ctx context.Context, tx *sql.Tx, cur, mine Lease, now 
 	// when it expired, its own expiry when its holder is gone.
 	upTo := now
 	if !cur.Expired(now) {
-		g, err := s.gone(ctx, tx, owner{host: cur.Holder.Host, pid: cur.Holder.PID, key: cur.key})
+		g, err := s.gone(ctx, tx, owner{host: cur.Holder.Host, pid: cur.Holder.PID, key: cur.key, seen: cur.Renewed}, now)
 		if err != nil || !g {
 			return false, 0, err
 		}

@@ -139,7 +139,13 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 			return err
 		}
 		lease := lnow.Add(r.ttl)
-		if _, err := tx.ExecContext(ctx, s.q.recoverExpired, now, issueID, lnow); err != nil {
+		recover := []any{now, issueID, lnow}
+		if s.d == dialectPostgres {
+			// A renewal is given up after a third of its lease (package
+			// lease): one still open then never counts.
+			recover = append(recover, lnow.Add(-r.ttl/3-time.Second))
+		}
+		if _, err := tx.ExecContext(ctx, s.q.recoverExpired, recover...); err != nil {
 			return err
 		}
 		if s.d == dialectPostgres {

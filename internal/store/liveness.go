@@ -100,9 +100,11 @@ func (s *Store) stillAlive(ctx context.Context, key string) error {
 	}
 	var one int
 	if err := s.alive.conn.QueryRowContext(ctx, s.q.schemaVersion).Scan(&one); err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return ctx.Err()
 		}
+		// Dropped, or no answer in time (a partition): others may see the
+		// lock free; this process must stop as if it were.
 		discardConn(s.alive.conn)
 		s.alive.conn = nil
 		return fmt.Errorf("%w: %w", errAliveLost, err)
@@ -114,27 +116,39 @@ func (s *Store) stillAlive(ctx context.Context, key string) error {
 type owner struct {
 	host string
 	pid  int
-	key  string // alive_key
+	key  string    // alive_key
+	seen time.Time // its last renewal, on the lease clock
 }
 
-// gone reports whether o is provably dead (see the package's liveness
-// rules above). Within tx, on Postgres, it may take o's liveness lock for
-// the rest of the transaction.
-func (s *Store) gone(ctx context.Context, tx *sql.Tx, o owner) (bool, error) {
+// lockGrace is how long after an owner's last renewal a free liveness lock
+// counts as its death. A lock is freed when the owner's connection drops,
+// which a live owner can outlast: it learns of it at its next renewal
+// (every 2 s at most) and then stops; a server that cut it off at once
+// must not hand its rows to another before that.
+const lockGrace = 5 * time.Second
+
+// gone reports whether o is provably dead at now (see the package's
+// liveness rules above). Within tx, on Postgres, it may take o's liveness
+// lock for the rest of the transaction. On Postgres an owner with a
+// liveness key is judged by its lock: a pid is proof only on a host whose
+// processes see each other's, which a shared host name does not promise
+// (containers on the host's network, cloned machines), so a dead pid only
+// spares the wait of lockGrace.
+func (s *Store) gone(ctx context.Context, tx *sql.Tx, o owner, now time.Time) (bool, error) {
 	if o.key != "" && o.key == s.self.ID {
 		return false, nil
 	}
-	if o.host != "" && o.host == s.self.Host && !pidRunning(o.pid) {
-		return true, nil
-	}
+	deadPid := o.host != "" && o.host == s.self.Host && !pidRunning(o.pid)
 	if o.key == "" || s.d != dialectPostgres {
-		return false, nil
+		return deadPid, nil
 	}
 	var free bool
 	if err := tx.QueryRowContext(ctx, s.q.aliveFree, o.key).Scan(&free); err != nil {
 		return false, fmt.Errorf("liveness of %s pid %d: %w", o.host, o.pid, err)
 	}
-	return free, nil
+	// Both a free lock and a dead pid here: gone at once. A free lock
+	// alone: once the owner has had time to learn it lost it.
+	return free && (deadPid || now.Sub(o.seen) >= lockGrace), nil
 }
 
 // leaseTime is the time of leases: the test clock, else the database's on
@@ -168,7 +182,7 @@ func (s *Store) endDeadRuns(ctx context.Context, tx *sql.Tx, lnow time.Time) ([]
 	}
 	var dead []ledger.RunInfo
 	for _, r := range live {
-		g, err := s.gone(ctx, tx, owner{host: r.Host, pid: r.PID, key: r.Process})
+		g, err := s.gone(ctx, tx, owner{host: r.Host, pid: r.PID, key: r.Process, seen: r.SeenAt}, lnow)
 		if err != nil {
 			return nil, err
 		}

@@ -50,9 +50,13 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	_, err := other.Enqueue(ctx, issue)
 	must(t, err)
 
-	// Same host, pid gone.
+	// Same host, pid gone (and, on Postgres, its process's liveness lock
+	// free: the process that held it has closed).
 	me := dying.Process()
-	run, err := dying.BeginRun(ctx, ledger.RunInfo{ID: "dead", Host: me.Host, PID: deadPID(t), Process: me.ID, IssueID: issue}, testLease)
+	ghost := openAt(t, path, c)
+	ghostID := ghost.Process().ID
+	ghost.Close()
+	run, err := dying.BeginRun(ctx, ledger.RunInfo{ID: "dead", Host: me.Host, PID: deadPID(t), Process: ghostID, IssueID: issue}, testLease)
 	must(t, err)
 	if got, err := run.Claim(ctx, issue, 2); err != nil || len(got) != 2 {
 		t.Fatalf("claim: %v, %d rows", err, len(got))
@@ -82,8 +86,10 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	}
 	// Its process dies: its liveness connection drops with it (the
 	// server frees the lock as soon as its backend sees the connection
-	// closed, a moment later).
+	// closed, a moment later); the lock counts once the process had time
+	// to learn it lost it (lockGrace), well inside the lease.
 	dying.Close()
+	c.set(t0.Add(lockGrace))
 	want := 0
 	if db == storetest.SQLite {
 		want = 1 // no lock to tell: the lease decides
@@ -119,6 +125,9 @@ func testGoneLeaseHolder(t *testing.T, db storetest.Backend) {
 		t.Fatal("took the lease of a live holder")
 	}
 	dying.Close()
+	// A free lock counts once the holder had time to learn it lost it
+	// (lockGrace), still well inside the lease.
+	c.set(t0.Add(lockGrace))
 	want := db == storetest.Postgres
 	b = eventually(t, func() Acquisition {
 		b, err := other.AcquireLease(ctx, "daemon", other.Process(), ttl)

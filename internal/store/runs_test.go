@@ -77,7 +77,7 @@ func testRunLeaseExpiry(t *testing.T, db storetest.Backend) {
 	must(t, err)
 
 	// A dead run's lease ends: a plain run is admitted, and takes its rows.
-	c.set(t0.Add(testLease))
+	c.set(t0.Add(recoverAfter))
 	if _, err := stale.Renew(ctx); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Errorf("Renew after the lease: %v, want ErrLeaseLost", err)
 	}

@@ -250,13 +250,17 @@ const (
 	// other's rows. A row's lease is its owner's: the run's lease_until,
 	// renewed on the runs row alone (see pgRenewRows), so a row is
 	// recovered once its claim-time lease is over and its owner is not a
-	// live run. Written with numbered parameters, $3 (the lease clock's
-	// now) used twice.
+	// live run. Its owner counts as not live only once its run's lease
+	// ended a while ago ($4: the lease clock's now less the longest a
+	// renewal may take): the runs row is read without a lock, so a renewal
+	// that began before the lease ended and has not committed yet looks
+	// expired for as long as it lasts, and its run would then go on sending
+	// rows taken from it. Written with numbered parameters.
 	pgRecoverExpired = `UPDATE deliveries SET status = 'pending', owner = '', lease_until = NULL, updated_at = $1
 		WHERE (issue_id, subscriber_id) IN (
 			SELECT d.issue_id, d.subscriber_id FROM deliveries AS d
 			WHERE d.issue_id = $2 AND d.status = 'sending' AND (d.lease_until IS NULL OR d.lease_until <= $3)
-			  AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.id = d.owner AND r.lease_until > $3)
+			  AND NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.id = d.owner AND r.lease_until > $4)
 			FOR UPDATE OF d SKIP LOCKED)`
 	// pgClaim takes up to LIMIT pending rows that no other transaction holds
 	// (SKIP LOCKED: concurrent claimers get disjoint rows without waiting

@@ -566,6 +566,11 @@ func counts(t testing.TB, s *Store, issue string) ledger.Counts {
 // testLease is the lease of the runs in these tests.
 const testLease = 30 * time.Second
 
+// recoverAfter is when the rows of a run whose lease began at t0 (and was
+// never renewed) are certainly recovered: on Postgres a third of the lease
+// and a second after it ended (a renewal may still be committing).
+const recoverAfter = testLease + testLease/3 + time.Second
+
 // beginRun registers a run named id of the issue (a worker, so that several
 // can run at once).
 func beginRun(t testing.TB, s *Store, issue, id string) *Run {
@@ -751,7 +756,7 @@ func testCrashRecoveryAndRelease(t *testing.T, db storetest.Backend) {
 	if live, err := next.Renew(ctx); err != nil || live != 2 {
 		t.Fatalf("Renew = %d, %v; want 2 live runs (dead's lease not yet over)", live, err)
 	}
-	c.set(t0.Add(testLease))
+	c.set(t0.Add(recoverAfter))
 	batch, err = next.Claim(ctx, issue, 10)
 	must(t, err)
 	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[1:3]) {
