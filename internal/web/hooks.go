@@ -13,7 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/digest/digest/internal/bounce"
 )
@@ -41,6 +43,9 @@ type HookOptions struct {
 	// SNS are the certificate fetcher, the subscription confirmer and the
 	// clock of the SES verification; zero values use HTTPS and time.Now.
 	SNS    *SNSVerifier
+	// Now is the clock the providers' timestamps are checked on; nil: the
+	// SNS verifier's, else time.Now.
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -59,6 +64,12 @@ func NewHooks(o HookOptions) *Hooks {
 	}
 	if o.SNS == nil {
 		o.SNS = &SNSVerifier{}
+	}
+	if o.Now == nil {
+		o.Now = o.SNS.Now
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	o.SNS.init()
 	return &Hooks{o: o}
@@ -167,8 +178,23 @@ func (h *Hooks) mailgun(body []byte) ([]bounce.Event, error) {
 	if m.Signature.Token == "" || !hmac.Equal([]byte(want), []byte(strings.ToLower(m.Signature.Signature))) {
 		return nil, fmt.Errorf("%w: mailgun signature", errHookAuth)
 	}
-	return h.o.Parser.Mailgun(m.EventData)
+	// The signature covers the timestamp and token, not the event: a
+	// signature seen once must not carry another event. So it must be
+	// fresh, and its token names the event (a token used again is a
+	// replay, recorded once).
+	ts, err := strconv.ParseInt(m.Signature.Timestamp, 10, 64)
+	if err != nil || h.o.Now().Sub(time.Unix(ts, 0)).Abs() > mailgunMaxAge {
+		return nil, fmt.Errorf("%w: mailgun timestamp %q is not within %s of now", errHookAuth, m.Signature.Timestamp, mailgunMaxAge)
+	}
+	evs, err := h.o.Parser.Mailgun(m.EventData)
+	for i := range evs {
+		evs[i].Fingerprint = "mailgun-token:" + m.Signature.Token
+	}
+	return evs, err
 }
+
+// mailgunMaxAge is how far a Mailgun signature's timestamp may be from now.
+const mailgunMaxAge = 15 * time.Minute
 
 // SendGrid's signature headers.
 const (

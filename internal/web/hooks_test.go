@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -133,11 +134,7 @@ func TestHooks(t *testing.T) {
 	basic := func(u, p string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(u, p) } }
 
 	mgData := `{"event":"complained","id":"mg-1","recipient":"bob@example.org","message":{"headers":{"message-id":"2026-11-30.7.0011223344556677@example.org"}}}`
-	mgBody := func(key string) []byte {
-		mac := hmac.New(sha256.New, []byte(key))
-		mac.Write([]byte("1764493200" + "tok"))
-		return []byte(`{"signature":{"timestamp":"1764493200","token":"tok","signature":"` + hex.EncodeToString(mac.Sum(nil)) + `"},"event-data":` + mgData + `}`)
-	}
+	mgBody := func(key string) []byte { return mailgunSigned(key, hookNow, "tok", mgData) }
 
 	sg := []byte(`[{"email":"cy@example.org","event":"bounce","sg_event_id":"sg-1","status":"5.1.1","reason":"550 5.1.1 user unknown","smtp-id":"<2026-11-30.9.0011223344556677@example.org>"},{"email":"cy@example.org","event":"open","sg_event_id":"sg-2"}]`)
 	sgSign := func(key *ecdsa.PrivateKey, ts string, body []byte) func(*http.Request) {
@@ -217,5 +214,40 @@ func TestHooks(t *testing.T) {
 	f.hooks.ServeHTTP(rw, r)
 	if rw.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", rw.Code)
+	}
+}
+
+// mailgunSigned is a Mailgun webhook body signed under key at ts with token.
+func mailgunSigned(key string, ts time.Time, token, data string) []byte {
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(stamp + token))
+	return []byte(`{"signature":{"timestamp":"` + stamp + `","token":"` + token + `","signature":"` + hex.EncodeToString(mac.Sum(nil)) + `"},"event-data":` + data + `}`)
+}
+
+// A Mailgun signature seen once cannot carry another event: an old one is
+// refused, and its token used again is the same event, recorded once.
+func TestMailgunSignatureReuse(t *testing.T) {
+	t.Parallel()
+	f := newHookFixture(t)
+	old := mailgunSigned("mg-key", hookNow.Add(-time.Hour), "tok-old", `{"event":"complained","id":"a","recipient":"ann@example.org"}`)
+	if code := f.post("mailgun", old, nil); code != http.StatusUnauthorized {
+		t.Errorf("an hour-old signature: %d, want 401", code)
+	}
+	first := mailgunSigned("mg-key", hookNow, "tok-1", `{"event":"complained","id":"b","recipient":"ann@example.org"}`)
+	forged := mailgunSigned("mg-key", hookNow, "tok-1", `{"event":"failed","severity":"permanent","id":"c","recipient":"bob@example.org"}`)
+	for _, body := range [][]byte{first, forged} {
+		if code := f.post("mailgun", body, nil); code != http.StatusOK {
+			t.Fatalf("mailgun: %d", code)
+		}
+	}
+	fps := map[string]bool{}
+	f.sink.mu.Lock()
+	defer f.sink.mu.Unlock()
+	for _, ev := range f.sink.evs {
+		fps[ev.Fingerprint] = true
+	}
+	if len(fps) != 1 {
+		t.Errorf("events with %d fingerprints from one signature token, want 1: %+v", len(fps), f.sink.evs)
 	}
 }

@@ -358,6 +358,17 @@ func withoutAddress(err error, email string) error {
 	}
 	msg := err.Error()
 	lower, key := strings.ToLower(msg), strings.ToLower(email)
+	if len(lower) != len(msg) || len(key) != len(email) {
+		// Lower-casing changed byte lengths (some non-ASCII letters do), so
+		// indexes in one are not indexes in the other: replace the
+		// spellings known instead.
+		for _, a := range []string{email, key, subscriber.EmailKey(email)} {
+			if a != "" {
+				msg = strings.ReplaceAll(msg, a, "<address>")
+			}
+		}
+		return errors.New(msg)
+	}
 	var b strings.Builder
 	for {
 		i := strings.Index(lower, key)
