@@ -22,6 +22,11 @@ const DefaultMaxSize = 10 << 20
 const (
 	maxDepth  = 4  // nested messages (a DSN forwarded inside a message)
 	maxParts  = 64 // MIME entities looked at in one message
+	maxNest   = 8  // multipart levels within one message
+	// copyFactor times MaxSize bounds the bytes a walk copies out of
+	// parts: each level copies its part, so a deep tree of one big part
+	// would otherwise cost its size at every level.
+	copyFactor = 4
 	maxHops   = 50 // Received headers: more is a mail loop (RFC 5321 6.3)
 	maxTokens = 8  // candidates of each sort checked against the store
 )
@@ -120,6 +125,8 @@ type walker struct {
 	tokens Tokens
 	seen   map[string]bool
 	parts  int
+	nest   int // multipart levels entered
+	copied int // bytes of parts copied out of their parents
 }
 
 // entity is one MIME entity, its body decoded.
@@ -250,13 +257,23 @@ func (w *walker) walk(e entity, depth int, f *found) {
 		if e.media == "multipart/report" && f.reportType == "" {
 			f.reportType = strings.ToLower(e.params["report-type"])
 		}
+		if w.nest >= maxNest {
+			return
+		}
+		w.nest++
+		defer func() { w.nest-- }()
 		mr := multipart.NewReader(bytes.NewReader(e.body), e.params["boundary"])
 		for {
 			part, err := mr.NextRawPart()
 			if err != nil {
 				return
 			}
-			raw, _ := io.ReadAll(part)
+			budget := int64(copyFactor*w.p.MaxSize() - w.copied)
+			if budget <= 0 {
+				return
+			}
+			raw, _ := io.ReadAll(io.LimitReader(part, budget))
+			w.copied += len(raw)
 			w.walk(entityOf(part.Header, raw), depth, f)
 		}
 	case e.media == "message/delivery-status", e.media == "message/global-delivery-status":
