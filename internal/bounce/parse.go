@@ -20,15 +20,15 @@ import (
 const DefaultMaxSize = 10 << 20
 
 const (
-	maxDepth  = 4  // nested messages (a DSN forwarded inside a message)
-	maxParts  = 64 // MIME entities looked at in one message
-	maxNest   = 8  // multipart levels within one message
+	maxDepth = 4  // nested messages (a DSN forwarded inside a message)
+	maxParts = 64 // MIME entities looked at in one message
+	maxNest  = 8  // multipart levels within one message
 	// copyFactor times MaxSize bounds the bytes a walk copies out of
 	// parts: each level copies its part, so a deep tree of one big part
 	// would otherwise cost its size at every level.
 	copyFactor = 4
-	maxHops   = 50 // Received headers: more is a mail loop (RFC 5321 6.3)
-	maxTokens = 8  // candidates of each sort checked against the store
+	maxHops    = 50 // Received headers: more is a mail loop (RFC 5321 6.3)
+	maxTokens  = 8  // candidates of each sort checked against the store
 )
 
 // Options configures a Parser.

@@ -42,7 +42,7 @@ type HookOptions struct {
 	SESTopicARN string
 	// SNS are the certificate fetcher, the subscription confirmer and the
 	// clock of the SES verification; zero values use HTTPS and time.Now.
-	SNS    *SNSVerifier
+	SNS *SNSVerifier
 	// Now is the clock the providers' timestamps are checked on; nil: the
 	// SNS verifier's, else time.Now.
 	Now    func() time.Time
