@@ -432,6 +432,35 @@ func TestProbeWithoutAnswerDoesNotStall(t *testing.T) {
 	l.check(t)
 }
 
+// The same with two connections and a recipient each: the prober's try
+// ends without an answer and it has nobody left, so the worker waiting at
+// the gate must be woken to probe (it waited for ever before).
+func TestProbeWithoutAnswerWakesTheWaiters(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	tr := fakeTransport{clock: clock, until: clock.Now().Add(10 * time.Minute),
+		errs: &errQueue{errs: []error{errors.New("read tcp: i/o timeout")}}}
+	l := newFakeLedger(issueID, 2)
+	l.clock = clock
+	opts := withClock(fastOptions(), clock)
+	opts.Connections, opts.BatchSize, opts.OutageWait = 2, 2, -1
+	sleep := opts.Sleep
+	opts.Sleep = func(ctx context.Context, d time.Duration) bool {
+		time.Sleep(5 * time.Millisecond) // let the other worker reach the gate
+		return sleep(ctx, d)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	sum, err := deliver.Issue(ctx, issueID, testPrepared(t), l, tr, opts)
+	if err != nil {
+		t.Fatalf("Run: %v (%+v)", err, sum)
+	}
+	if sum.Sent+sum.Waiting != 2 {
+		t.Errorf("summary %+v, want both readers settled", sum)
+	}
+	l.check(t)
+}
+
 // A per_hour cap pauses the run like an outage: a one-shot run stops after
 // OutageWait and says when sending resumes; a daemon's run waits for the
 // slot and goes on by itself.
