@@ -51,21 +51,27 @@ func (s *Store) IssueContent(ctx context.Context, id string) (ledger.IssueConten
 
 // IssueIDs lists every built issue's ID, oldest first.
 func (s *Store) IssueIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.issueIDs)
+	return s.queryIDs(ctx, "issues", s.q.issueIDs)
+}
+
+// queryIDs runs a query of one text column and returns its values; what
+// names them in errors.
+func (s *Store) queryIDs(ctx context.Context, what, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("issues: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("issues: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("issues: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return ids, nil
 }

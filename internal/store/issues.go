@@ -95,23 +95,7 @@ func (s *Store) LatestIssue(ctx context.Context) (Issue, error) {
 // IncompleteIssues returns the ids of up to limit issues whose delivery is
 // not complete (or never started), the latest first.
 func (s *Store) IncompleteIssues(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.incompleteIssues, limit)
-	if err != nil {
-		return nil, fmt.Errorf("incomplete issues: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("incomplete issues: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("incomplete issues: %w", err)
-	}
-	return ids, nil
+	return s.queryIDs(ctx, "incomplete issues", s.q.incompleteIssues, limit)
 }
 
 // DeleteUnsentIssue deletes the record of an issue whose delivery never
