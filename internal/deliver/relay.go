@@ -81,19 +81,22 @@ func (r *RelayState) Status() RelayStatus {
 }
 
 // down records a failure at now; it reports whether the relay was up
-// until then (an outage starts).
-func (r *RelayState) down(now time.Time, reply string, retry time.Time, quota bool) bool {
+// until then (an outage starts) and since when it is down, both read
+// under one lock: a worker that sees the relay answer in between cannot
+// make the outage look as old as the zero time.
+func (r *RelayState) down(now time.Time, reply string, retry time.Time, quota bool) (started bool, since time.Time) {
 	r.mu.Lock()
 	was := !r.st.Down
 	if was {
 		r.st.Since = now
 	}
 	r.st.Down, r.st.Reply, r.st.Retry, r.st.Quota = true, reply, retry, quota
+	since = r.st.Since
 	r.mu.Unlock()
 	if was && r.obs != nil {
 		r.obs.RelayUp(false)
 	}
-	return was
+	return was, since
 }
 
 // up records that the relay answered; it returns the status until then.
@@ -180,9 +183,9 @@ func (g *gate) wait() (probe int, ok bool) {
 			probe = g.probeID
 			now := e.o.Clock()
 			d := g.next.Sub(now)
-			if e.o.OutageWait > 0 {
+			if s := e.relay.Status(); e.o.OutageWait > 0 && s.Down {
 				// Wake at the deadline too, for a last try.
-				d = min(d, e.relay.Status().Since.Add(e.o.OutageWait).Sub(now))
+				d = min(d, s.Since.Add(e.o.OutageWait).Sub(now))
 			}
 			g.mu.Unlock()
 			return probe, d <= 0 || e.o.Sleep(e.ctx, d)
@@ -255,17 +258,16 @@ func (g *gate) fail(probe int, reply, key string, quota bool, resume time.Time) 
 	logQuota := quota && !g.quotaLogged
 	g.quotaLogged = g.quotaLogged || quota
 	g.mu.Unlock()
-	st := e.relay
-	if started := st.down(now, reply, next, quota); started && !quota {
+	started, since := e.relay.down(now, reply, next, quota)
+	if started && !quota {
 		e.log.Warn("relay unavailable: pausing delivery until it answers again", "reply", reply, "retry_in", wait.Round(time.Second))
 	} else if started && logQuota {
 		e.log.Warn("sending cap reached: pausing delivery until "+next.Local().Format(time.DateTime), "reply", reply)
 	}
-	s := st.Status()
-	if e.o.OutageWait > 0 && now.Sub(s.Since) >= e.o.OutageWait {
-		err := fmt.Errorf("%w since %s: %s", ErrRelayDown, s.Since.Local().Format("15:04"), reply)
+	if e.o.OutageWait > 0 && now.Sub(since) >= e.o.OutageWait {
+		err := fmt.Errorf("%w since %s: %s", ErrRelayDown, since.Local().Format("15:04"), reply)
 		if e.o.OutageWait >= time.Second {
-			err = fmt.Errorf("%w since %s (waited %s): %s", ErrRelayDown, s.Since.Local().Format("15:04"), e.o.OutageWait, reply)
+			err = fmt.Errorf("%w since %s (waited %s): %s", ErrRelayDown, since.Local().Format("15:04"), e.o.OutageWait, reply)
 		}
 		if quota {
 			err = fmt.Errorf("%w: %s; sending resumes at %s", ErrQuota,
