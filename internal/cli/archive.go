@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+
+	"github.com/digest/digest/internal/plural"
 )
 
 // archive is `digest archive`: it writes every built issue's folder, and the
@@ -26,6 +28,6 @@ func (e *env) archive(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Archive %s written from the store: %s.\n", e.cfg.Archive, plural(n, "issue", "issues"))
+	fmt.Fprintf(e.stdout, "Archive %s written from the store: %s.\n", e.cfg.Archive, plural.N(n, "issue", "issues"))
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/plural"
 )
 
 func (e *env) build(ctx context.Context, args []string) error {
@@ -61,7 +62,7 @@ func printBuilt(w io.Writer, b *pipeline.Built) {
 		how = "already built"
 	}
 	fmt.Fprintf(w, "Issue %s (#%d) %s: %s in %s\n", b.Issue.ID, b.Issue.Number, how,
-		plural(b.Issue.Count(), "story", "stories"), plural(len(b.Issue.Sections), "section", "sections"))
+		plural.N(b.Issue.Count(), "story", "stories"), plural.N(len(b.Issue.Sections), "section", "sections"))
 	if line := heldBack(b.Issue); line != "" {
 		fmt.Fprintln(w, line)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/plural"
 	"github.com/digest/digest/internal/source"
 )
 
@@ -22,13 +23,6 @@ func relPath(p string) string {
 		return r
 	}
 	return p
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // failStreak is how many failed runs in a row make a source's report loud.
@@ -53,7 +47,7 @@ func printSources(w io.Writer, results []pipeline.SourceResult) {
 	}
 	fmt.Fprintf(w, "%s, %d failed\n", summary, failed)
 	for _, r := range results {
-		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
+		yield := fmt.Sprintf("%s, %s (%s)", r.Status, plural.N(r.Articles, "item", "items"), r.Took.Round(time.Millisecond))
 		switch {
 		case r.Failing(failStreak):
 			printReasons(w, fmt.Sprintf("  !!! %s has failed %d runs in a row", r.Name, r.Streak), r.Err)

@@ -10,6 +10,7 @@ import (
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/metrics"
+	"github.com/digest/digest/internal/plural"
 	"github.com/digest/digest/internal/store"
 )
 
@@ -93,7 +94,7 @@ func (e *env) printWaits(ctx context.Context, iss store.Issue, c ledger.Counts, 
 		return err
 	}
 	fmt.Fprintf(e.stdout, "  %s for a retry after a temporary failure of their own; the next at %s\n",
-		plural(n, "reader waits", "readers wait"), next.Local().Format(time.DateTime))
+		plural.N(n, "reader waits", "readers wait"), next.Local().Format(time.DateTime))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/digest/digest/internal/plural"
 	"strings"
 
 	"github.com/digest/digest/internal/config"
@@ -47,7 +48,7 @@ func heldBack(iss issue.Issue) string {
 		{issue.Backlog, "in a new source's backlog (never sent)"},
 	} {
 		if n[r.reason] > 0 {
-			parts = append(parts, plural(n[r.reason], "story", "stories")+" "+r.say)
+			parts = append(parts, plural.N(n[r.reason], "story", "stories")+" "+r.say)
 		}
 	}
 	if len(parts) == 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/plural"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -120,10 +121,10 @@ func (e *env) printDelivery(res pipeline.Result, runErr error) error {
 func (e *env) printRun(w io.Writer, res pipeline.Result) {
 	b, c, s := res.Built, res.Counts, res.Summary
 	if res.Joined > 0 {
-		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural(res.Joined, "other run", "other runs"), b.Issue.ID)
+		fmt.Fprintf(w, "Working beside %s on issue %s.\n", plural.N(res.Joined, "other run", "other runs"), b.Issue.ID)
 	}
 	fmt.Fprintf(w, "Delivery via %s: %d sent now; issue total %d sent, %d failed, %d skipped, %d pending of %s (%s",
-		e.where(), s.Sent, c.Sent, c.Failed, c.Skipped, c.Unfinished(), plural(c.Total(), "recipient", "recipients"),
+		e.where(), s.Sent, c.Sent, c.Failed, c.Skipped, c.Unfinished(), plural.N(c.Total(), "recipient", "recipients"),
 		res.Took.Round(time.Millisecond))
 	if secs := res.Took.Seconds(); s.Sent > 0 && secs > 0 {
 		fmt.Fprintf(w, ", %.0f msg/s", float64(s.Sent)/secs)
@@ -147,9 +148,9 @@ func deliveryExit(w io.Writer, res pipeline.Result, runErr error) error {
 	c, s := res.Counts, res.Summary
 	if s.Waiting > 0 {
 		fmt.Fprintf(w, "%s a retry after a temporary failure of their own; the first is due at %s (run send again then; the daemon retries by itself).\n",
-			plural(s.Waiting, "recipient waits for", "recipients wait for"), s.NextRetry.Local().Format(time.DateTime))
+			plural.N(s.Waiting, "recipient waits for", "recipients wait for"), s.NextRetry.Local().Format(time.DateTime))
 	}
-	left := plural(c.Unfinished(), "recipient is", "recipients are")
+	left := plural.N(c.Unfinished(), "recipient is", "recipients are")
 	switch {
 	case errors.Is(runErr, deliver.ErrRelayDown):
 		return &exitError{code: ExitFailed, err: fmt.Errorf("the relay was down: %w; %s still pending (no attempt counted); run send again to continue", runErr, left)}
@@ -179,7 +180,7 @@ func (e *env) recordDelivery(res pipeline.Result) {
 func (e *env) printDryRun(res pipeline.Result, runErr error) error {
 	w, d := e.stdout, res.DryRun
 	fmt.Fprintf(w, "Dry run: %s rendered (%d KiB in all), %d skipped (topics), %d could not be built; nothing sent, ledger untouched\n",
-		plural(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
+		plural.N(d.Messages, "message", "messages"), d.Bytes/1024, d.Skipped, d.Failed)
 	if e.cfg.SubscribersCSV != "" {
 		fmt.Fprintf(w, "The subscribers file %s was not synced (a dry run changes nothing): a real send syncs it first.\n", relPath(e.cfg.SubscribersCSV))
 	}
@@ -202,7 +203,7 @@ func printBusy(w io.Writer, b *ledger.BusyError, now time.Time) {
 	fmt.Fprintf(w, "  progress: %d sent, %d failed, %d skipped, %d pending of %d; that run sent %d\n",
 		c.Sent, c.Failed, c.Skipped, c.Unfinished(), c.Total(), r.Sent)
 	if len(b.Runs) > 1 {
-		fmt.Fprintf(w, "  with %s\n", plural(len(b.Runs)-1, "more run", "more runs"))
+		fmt.Fprintf(w, "  with %s\n", plural.N(len(b.Runs)-1, "more run", "more runs"))
 	}
 	fmt.Fprintf(w, "Nothing sent. Use send --worker to help it, or wait. That process is alive as far as can be told "+
 		"(a dead one on its host, or on Postgres, is taken over at once); if it is frozen or cut off, its lease ends at %s and a new send takes over then.\n",

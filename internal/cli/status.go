@@ -10,6 +10,7 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/pipeline"
+	"github.com/digest/digest/internal/plural"
 	"github.com/digest/digest/internal/source"
 	"github.com/digest/digest/internal/store"
 )
@@ -45,7 +46,7 @@ func (e *env) status(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Issue %s (#%d), %s, built %s: %s\n", iss.ID, iss.Number,
-		plural(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), issueState(iss, c))
+		plural.N(iss.Articles, "story", "stories"), iss.BuiltAt.Format(time.RFC3339), issueState(iss, c))
 	fmt.Fprintf(e.stdout, "  sent %d, failed %d, skipped %d, pending %d, sending %d (of %d)\n",
 		c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, c.Total())
 	outcome, err := e.store.IssueOutcome(ctx, iss.ID)

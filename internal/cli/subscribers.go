@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/plural"
 	"github.com/digest/digest/internal/store"
 	"github.com/digest/digest/internal/subscriber"
 	"github.com/digest/digest/internal/web"
@@ -146,7 +147,7 @@ func (e *env) subsImport(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Imported %s: %d added, %d updated, %d unchanged, %s, %d skipped\n",
-		pos[0], rep.Added, rep.Updated, rep.Unchanged, plural(rep.Duplicates, "duplicate", "duplicates"), rep.Bad)
+		pos[0], rep.Added, rep.Updated, rep.Unchanged, plural.N(rep.Duplicates, "duplicate", "duplicates"), rep.Bad)
 	return nil
 }
 

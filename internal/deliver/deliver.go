@@ -107,6 +107,7 @@ import (
 
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
+	"github.com/digest/digest/internal/plural"
 )
 
 // Ledger is the per-recipient delivery record as one run sees it,
@@ -522,17 +523,10 @@ func Issue(ctx context.Context, issueID string, msgs Builder, l Ledger, t Transp
 	}
 	if s.Pending > 0 {
 		if err := e.relayError(); err != nil {
-			return s, fmt.Errorf("%s left pending: %w", plural(s.Pending, "recipient", "recipients"), err)
+			return s, fmt.Errorf("%s left pending: %w", plural.N(s.Pending, "recipient", "recipients"), err)
 		}
 	}
 	return s, nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // shareRate divides Options.Rate among the live runs the lease reports.

@@ -2,7 +2,8 @@ package pipeline
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/digest/digest/internal/plural"
 )
 
 // Outcome is what a Deliver call came to, in one word or two: the same for
@@ -62,11 +63,7 @@ func (r Result) Err() error {
 			return ErrEverySourceFailed
 		}
 	case OutcomePendingLeft:
-		n := r.Counts.Unfinished()
-		if n == 1 {
-			return errors.New("1 recipient is still pending")
-		}
-		return fmt.Errorf("%d recipients are still pending", n)
+		return errors.New(plural.N(r.Counts.Unfinished(), "recipient is", "recipients are") + " still pending")
 	}
 	return nil
 }
