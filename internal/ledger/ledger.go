@@ -118,7 +118,6 @@ type Failure struct {
 type Issue struct {
 	ID          string
 	Number      int // 1, 2, …: assigned by the store when 0
-	Subject     string
 	BuiltAt     time.Time
 	Articles    int
 	CompletedAt time.Time // zero until delivery has finished

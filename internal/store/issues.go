@@ -18,7 +18,7 @@ func scanIssue(r scanner) (Issue, error) {
 		is        Issue
 		completed sql.NullTime
 	)
-	if err := r.Scan(&is.ID, &is.Number, &is.Subject, &is.BuiltAt, &is.Articles, &completed); err != nil {
+	if err := r.Scan(&is.ID, &is.Number, &is.BuiltAt, &is.Articles, &completed); err != nil {
 		return Issue{}, err
 	}
 	is.BuiltAt = is.BuiltAt.UTC()
@@ -57,7 +57,7 @@ func (s *Store) SaveIssue(ctx context.Context, is Issue) (Issue, error) {
 		}
 		saved.BuiltAt = saved.BuiltAt.UTC()
 		saved.CompletedAt = utc(saved.CompletedAt)
-		_, err = tx.ExecContext(ctx, s.q.insertIssue, saved.ID, saved.Number, saved.Subject,
+		_, err = tx.ExecContext(ctx, s.q.insertIssue, saved.ID, saved.Number,
 			saved.BuiltAt, saved.Articles, nullTime(saved.CompletedAt))
 		return err
 	})

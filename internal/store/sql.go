@@ -366,15 +366,19 @@ const (
 
 // Issues.
 const (
-	issueColumns   = `id, number, subject, built_at, article_count, completed_at`
+	// issues.subject (migration 1) is neither written nor read: the subject
+	// is rendered after the number is given, and the stored content renders
+	// it again. The column stays, so that an older version sharing the
+	// database keeps working.
+	issueColumns   = `id, number, built_at, article_count, completed_at`
 	sqlIssueByID   = `SELECT ` + issueColumns + ` FROM issues WHERE id = ?`
 	sqlLatestIssue = `SELECT ` + issueColumns + ` FROM issues ORDER BY number DESC LIMIT 1`
 	// sqlIncompleteIssues lists the issues whose delivery is not complete
 	// (or never started), the latest first.
 	sqlIncompleteIssues = `SELECT id FROM issues WHERE completed_at IS NULL ORDER BY number DESC LIMIT ?`
 	sqlNextNumber       = `SELECT COALESCE(MAX(number), 0) + 1 FROM issues`
-	sqlInsertIssue      = `INSERT INTO issues (id, number, subject, built_at, article_count, completed_at)
-		VALUES (?, ?, ?, ?, ?, ?)`
+	sqlInsertIssue      = `INSERT INTO issues (id, number, built_at, article_count, completed_at)
+		VALUES (?, ?, ?, ?, ?)`
 	sqlCompleteIssue = `UPDATE issues SET completed_at = COALESCE(completed_at, ?) WHERE id = ?`
 	// An issue is deleted only while its delivery has not started.
 	sqlDeleteUnsentIssue = `DELETE FROM issues WHERE id = ?
