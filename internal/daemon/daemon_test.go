@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/daemon"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/pipeline"
@@ -24,74 +25,12 @@ var t0 = time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
 
 const lease = 30 * time.Second
 
-// clock is a fake clock: timers fire when the test moves it.
-type clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*timer]bool
-}
+// newClock is a fake clock at t0.
+func newClock() *clocktest.Clock { return clocktest.New(t0) }
 
-type timer struct {
-	c  *clock
-	at time.Time
-	ch chan time.Time
-}
-
-func newClock() *clock { return &clock{now: t0, timers: map[*timer]bool{}} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) NewTimer(d time.Duration) schedule.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &timer{c: c, at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.ch <- c.now
-		return t
-	}
-	c.timers[t] = true
-	return t
-}
-
-func (t *timer) C() <-chan time.Time { return t.ch }
-
-func (t *timer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	active := t.c.timers[t]
-	delete(t.c.timers, t)
-	return active
-}
-
-// advance moves the clock by d and fires the timers due.
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-			delete(c.timers, t)
-		}
-	}
-}
-
-// until moves the clock in steps of 100 ms, letting the daemon's
-// goroutines run between them, until cond holds; it fails after budget of
-// fake time (and a few seconds of real time).
-func (c *clock) until(t *testing.T, what string, budget time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := c.Now()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if c.Now().Sub(start) > budget || time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s of fake time", what, c.Now().Sub(start))
-		}
-		time.Sleep(time.Millisecond)
-		c.advance(100 * time.Millisecond)
-	}
-	return c.Now().Sub(start)
-}
+// step is how far the tests' Until moves the clock at a time, letting the
+// daemon's goroutines run between steps.
+const step = 100 * time.Millisecond
 
 // flaky is the real store, whose lease renewals can be made to fail.
 type flaky struct {
@@ -113,7 +52,7 @@ func (f *flaky) AcquireLease(ctx context.Context, name string, h ledger.Process,
 	return f.Store.AcquireLease(ctx, name, h, ttl)
 }
 
-func openStore(t *testing.T, c *clock) *store.Store {
+func openStore(t *testing.T, c *clocktest.Clock) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "digest.db"),
 		store.WithClock(c.Now), store.WithLeaseClock(c.Now))
@@ -172,7 +111,7 @@ func config(t *testing.T, spec string, f *deliverer) *daemon.Config {
 }
 
 // start runs a daemon until the test ends.
-func start(t *testing.T, st daemon.Store, holder ledger.Process, c *clock, cfg *daemon.Config, load func(context.Context) (*daemon.Config, error)) *daemon.Daemon {
+func start(t *testing.T, st daemon.Store, holder ledger.Process, c *clocktest.Clock, cfg *daemon.Config, load func(context.Context) (*daemon.Config, error)) *daemon.Daemon {
 	t.Helper()
 	d := daemon.New(daemon.Options{Store: st, Holder: holder, Clock: c, Load: load}, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -220,12 +159,12 @@ func TestTakeover(t *testing.T) {
 			}
 			f := &deliverer{}
 			d := start(t, st, st.Process(), c, config(t, "@every 1h", f), nil)
-			c.until(t, "standing by", time.Second, func() bool { return status(d) == daemon.RoleStandby || status(d) == daemon.RoleActive })
-			took := c.until(t, "active", tt.within, func() bool { return status(d) == daemon.RoleActive })
+			c.Until(t, "standing by", step, time.Second, func() bool { return status(d) == daemon.RoleStandby || status(d) == daemon.RoleActive })
+			took := c.Until(t, "active", step, tt.within, func() bool { return status(d) == daemon.RoleActive })
 			if took < tt.after {
 				t.Errorf("active after %s of fake time, before the lease could expire", took)
 			}
-			c.until(t, "resumed", time.Second, func() bool { return f.count(true) >= 1 })
+			c.Until(t, "resumed", step, time.Second, func() bool { return f.count(true) >= 1 })
 		})
 	}
 }
@@ -246,9 +185,9 @@ func TestStepDownOnLostRenewals(t *testing.T) {
 		return pipeline.Result{}, nil
 	}}
 	d := start(t, st, st.Process(), c, config(t, "@every 1h", f), nil)
-	c.until(t, "active", time.Second, func() bool { return status(d) == daemon.RoleActive })
+	c.Until(t, "active", step, time.Second, func() bool { return status(d) == daemon.RoleActive })
 	st.fail.Store(true)
-	took := c.until(t, "stepped down", lease, func() bool {
+	took := c.Until(t, "stepped down", step, lease, func() bool {
 		select {
 		case <-stopped:
 			return true
@@ -259,7 +198,7 @@ func TestStepDownOnLostRenewals(t *testing.T) {
 	if took >= lease {
 		t.Errorf("work stopped %s after the renewals began to fail, not before the lease (%s)", took, lease)
 	}
-	c.until(t, "health says so", time.Second, func() bool { return status(d) != daemon.RoleActive })
+	c.Until(t, "health says so", step, time.Second, func() bool { return status(d) != daemon.RoleActive })
 	h, code := d.Health(context.Background())
 	if h.Status != daemon.RoleUnavailable || code != http.StatusServiceUnavailable || h.Reason == "" {
 		t.Errorf("health after stepping down: %d %+v", code, h)
@@ -280,8 +219,8 @@ func TestResumeAfterBusy(t *testing.T) {
 		return pipeline.Result{}, nil
 	}}
 	d := start(t, st, st.Process(), c, config(t, "@every 1h", f), nil)
-	c.until(t, "first resume", time.Second, func() bool { return f.count(true) >= 1 })
-	took := c.until(t, "second resume", daemon.ResumeEvery, func() bool { return f.count(true) >= 2 })
+	c.Until(t, "first resume", step, time.Second, func() bool { return f.count(true) >= 1 })
+	took := c.Until(t, "second resume", step, daemon.ResumeEvery, func() bool { return f.count(true) >= 2 })
 	if took > 3*time.Second {
 		t.Errorf("looked again %s after a busy answer", took)
 	}
@@ -300,7 +239,7 @@ func TestNoOverlap(t *testing.T) {
 		return pipeline.Result{}, nil
 	}}
 	start(t, st, st.Process(), c, config(t, "@every 1s", f), nil)
-	c.until(t, "runs and resumes", time.Minute, func() bool { return f.count(false) >= 5 && f.count(true) >= 1 })
+	c.Until(t, "runs and resumes", step, time.Minute, func() bool { return f.count(false) >= 5 && f.count(true) >= 1 })
 	if n := f.overlaps.Load(); n > 0 {
 		t.Errorf("%d overlapping Deliver calls", n)
 	}
@@ -322,7 +261,7 @@ func TestReload(t *testing.T) {
 		return next, nil
 	}
 	d := start(t, st, st.Process(), c, config(t, "@every 1h", f), load)
-	c.until(t, "active", time.Second, func() bool { return status(d) == daemon.RoleActive })
+	c.Until(t, "active", step, time.Second, func() bool { return status(d) == daemon.RoleActive })
 	if d.Reload(context.Background()) {
 		t.Fatal("a failed reload reported success")
 	}
@@ -354,7 +293,7 @@ func TestHealthFields(t *testing.T) {
 		return pipeline.Result{}, nil
 	}}
 	d := start(t, st, st.Process(), c, config(t, "@every 10s", f), nil)
-	c.until(t, "active", time.Second, func() bool {
+	c.Until(t, "active", step, time.Second, func() bool {
 		h, _ := d.Health(context.Background())
 		return h.Status == daemon.RoleActive && h.NextRun != ""
 	})
@@ -365,14 +304,14 @@ func TestHealthFields(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, h.NextRun); err != nil || h.NextRun[len(h.NextRun)-1] != 'Z' {
 		t.Errorf("next_run %q: want RFC 3339 in UTC", h.NextRun)
 	}
-	c.until(t, "a run going", 15*time.Second, func() bool { return f.count(false) == 1 })
-	c.advance(10 * time.Second) // the next tick finds the run going: skipped
-	c.until(t, "the overlap recorded", 2*time.Second, func() bool {
+	c.Until(t, "a run going", step, 15*time.Second, func() bool { return f.count(false) == 1 })
+	c.Advance(10 * time.Second) // the next tick finds the run going: skipped
+	c.Until(t, "the overlap recorded", step, 2*time.Second, func() bool {
 		h, _ := d.Health(context.Background())
 		return h.LastRun != nil && h.LastRun.Outcome == "skipped"
 	})
 	close(release)
-	c.until(t, "the long run recorded", 2*time.Second, func() bool {
+	c.Until(t, "the long run recorded", step, 2*time.Second, func() bool {
 		h, _ := d.Health(context.Background())
 		return h.LastRun != nil && h.LastRun.Outcome == "ok"
 	})
@@ -383,7 +322,7 @@ func TestHealthFields(t *testing.T) {
 
 	// A second daemon on the database stands by and names the active one.
 	b := start(t, st, ledger.Process{ID: "b", Host: "elsewhere", PID: 2}, c, config(t, "@every 10s", &deliverer{}), nil)
-	c.until(t, "standing by", time.Second, func() bool { return status(b) == daemon.RoleStandby })
+	c.Until(t, "standing by", step, time.Second, func() bool { return status(b) == daemon.RoleStandby })
 	hb, code := b.Health(context.Background())
 	if code != http.StatusOK || hb.Active == nil || hb.Active.Holder != st.Process().String() || hb.LastRun == nil {
 		t.Errorf("standby health: %d %+v", code, hb)
@@ -404,11 +343,11 @@ func TestInterruptedPastGraceIsFinished(t *testing.T) {
 	}
 	f := &deliverer{}
 	d := start(t, st, st.Process(), c, config(t, "@every 24h", f), nil) // grace 1h
-	c.until(t, "resumed", time.Second, func() bool { return f.count(true) >= 1 })
+	c.Until(t, "resumed", step, time.Second, func() bool { return f.count(true) >= 1 })
 	if n := f.count(false); n != 0 {
 		t.Errorf("%d scheduled runs for a time past the grace", n)
 	}
-	c.until(t, "the skip recorded", time.Second, func() bool {
+	c.Until(t, "the skip recorded", step, time.Second, func() bool {
 		h, _ := d.Health(context.Background())
 		return h.LastRun != nil && h.LastRun.Outcome == "skipped"
 	})

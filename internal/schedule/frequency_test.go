@@ -275,8 +275,8 @@ func TestLoopTimesNameIssues(t *testing.T) {
 			}
 			var got []string
 			for range tt.want {
-				h.clock.waitTimer(t)
-				h.clock.set(h.loop.Status().Next)
+				h.clock.WaitTimer(t, hang)
+				h.clock.Set(h.loop.Status().Next)
 				r := h.run()
 				if r.Kind != schedule.OnTime {
 					t.Errorf("run %+v, want on time", r)

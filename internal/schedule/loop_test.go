@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/schedule"
 )
 
@@ -15,7 +16,7 @@ const name = "digest"
 // harness runs one loop over a fake clock and an in-memory state.
 type harness struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *clocktest.Clock
 	state  *memState
 	obs    *counts
 	runs   chan schedule.Tick
@@ -42,9 +43,9 @@ func start(t *testing.T, s setup) *harness {
 	h := &harness{t: t, obs: &counts{}, runs: make(chan schedule.Tick, 10), errc: make(chan error, 1)}
 	if s.reuse != nil {
 		h.clock, h.state = s.reuse.clock, s.reuse.state
-		h.clock.set(s.now)
+		h.clock.Set(s.now)
 	} else {
-		h.clock, h.state = newFakeClock(s.now), newMemState()
+		h.clock, h.state = clocktest.New(s.now), newMemState()
 	}
 	if s.state != nil {
 		h.state.st[name] = *s.state
@@ -134,7 +135,7 @@ func (h *harness) save(outcome schedule.Outcome, scheduled time.Time) schedule.S
 // next waits until the loop waits, and checks the next scheduled time.
 func (h *harness) next(want time.Time) {
 	h.t.Helper()
-	h.clock.waitTimer(h.t)
+	h.clock.WaitTimer(h.t, hang)
 	if got := h.loop.Status().Next; !got.Equal(want) {
 		h.t.Fatalf("next run %s, want %s", got, want)
 	}
@@ -148,7 +149,7 @@ func TestOnTime(t *testing.T) {
 	h.next(at(10, 0))
 	h.noRun()
 
-	h.clock.set(at(10, 0))
+	h.clock.Set(at(10, 0))
 	if r := h.run(); !r.Scheduled.Equal(at(10, 0)) || r.Kind != schedule.OnTime {
 		t.Errorf("run %+v, want on time at 10:00", r)
 	}
@@ -231,7 +232,7 @@ func TestBeyondGraceSkipped(t *testing.T) {
 	h2.noRun()
 
 	// Tomorrow's runs on time.
-	h2.clock.set(tomorrow)
+	h2.clock.Set(tomorrow)
 	if r := h2.run(); !r.Scheduled.Equal(tomorrow) || r.Kind != schedule.OnTime {
 		t.Errorf("run %+v", r)
 	}
@@ -242,7 +243,7 @@ func TestNeverTwice(t *testing.T) {
 	h := start(t, setup{spec: "0 * * * *", now: at(9, 59)})
 	h.save(schedule.OutcomeStarted, at(9, 59))
 	h.next(at(10, 0))
-	h.clock.set(at(10, 0))
+	h.clock.Set(at(10, 0))
 	h.run()
 	h.save(schedule.OutcomeRunning, at(10, 0))
 	h.save(schedule.OutcomeOK, at(10, 0))
@@ -268,7 +269,7 @@ func TestDSTGap(t *testing.T) {
 	t.Run("running through the gap", func(t *testing.T) {
 		h := start(t, setup{spec: "30 2 * * *", loc: berlin, now: day(29, 1, 0), state: last})
 		h.next(gapRun)
-		h.clock.set(gapRun)
+		h.clock.Set(gapRun)
 		if r := h.run(); !r.Scheduled.Equal(gapRun) || r.Kind != schedule.OnTime {
 			t.Errorf("run %+v, want on time at %s", r, gapRun)
 		}
@@ -295,12 +296,12 @@ func TestOverlapSkipped(t *testing.T) {
 	h := start(t, setup{spec: "*/5 * * * *", now: at(10, 0).Add(30 * time.Second), hold: true})
 	h.save(schedule.OutcomeStarted, at(10, 0).Add(30*time.Second))
 	h.next(at(10, 5))
-	h.clock.set(at(10, 5))
+	h.clock.Set(at(10, 5))
 	h.run()
 	h.save(schedule.OutcomeRunning, at(10, 5))
 	h.next(at(10, 10))
 
-	h.clock.set(at(10, 10))
+	h.clock.Set(at(10, 10))
 	h.save(schedule.OutcomeSkipped, at(10, 10))
 	h.next(at(10, 15))
 	h.noRun()
@@ -312,7 +313,7 @@ func TestOverlapSkipped(t *testing.T) {
 	}
 	h.next(at(10, 15))
 
-	h.clock.set(at(10, 15))
+	h.clock.Set(at(10, 15))
 	if r := h.run(); !r.Scheduled.Equal(at(10, 15)) {
 		t.Errorf("run %+v, want 10:15", r)
 	}
@@ -340,10 +341,10 @@ func TestClockJump(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := start(t, setup{spec: "0 10 * * *", now: at(9, 0)})
 			h.save(schedule.OutcomeStarted, at(9, 0))
-			if fires := h.clock.waitTimer(t); !fires.Equal(at(9, 1)) {
+			if fires := h.clock.WaitTimer(t, hang); !fires.Equal(at(9, 1)) {
 				t.Fatalf("the loop sleeps until %s; it must look at the clock every minute", fires)
 			}
-			h.clock.set(tt.to)
+			h.clock.Set(tt.to)
 			if tt.run {
 				if r := h.run(); !r.Scheduled.Equal(at(10, 0)) || r.Kind != schedule.CatchUp {
 					t.Errorf("run %+v, want a catch-up of 10:00", r)
@@ -352,7 +353,7 @@ func TestClockJump(t *testing.T) {
 			} else {
 				h.save(schedule.OutcomeSkipped, at(10, 0))
 			}
-			h.clock.waitTimer(t)
+			h.clock.WaitTimer(t, hang)
 		})
 	}
 }
@@ -393,7 +394,7 @@ func TestCancelStopsCleanly(t *testing.T) {
 		h := start(t, setup{spec: "0 * * * *", now: at(9, 59), hold: true})
 		h.save(schedule.OutcomeStarted, at(9, 59))
 		h.next(at(10, 0))
-		h.clock.set(at(10, 0))
+		h.clock.Set(at(10, 0))
 		h.run()
 		h.save(schedule.OutcomeRunning, at(10, 0))
 		h.stop()
@@ -426,7 +427,7 @@ func TestReschedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.loop.Reschedule(hourly)
-	h.clock.waitTimer(t) // the old timer, or the new one
+	h.clock.WaitTimer(t, hang) // the old timer, or the new one
 	deadline := time.After(hang)
 	for !h.loop.Status().Next.Equal(at(9, 30)) {
 		select {
@@ -438,14 +439,14 @@ func TestReschedule(t *testing.T) {
 	if s := h.loop.Status().Schedule; s != "30 * * * *" {
 		t.Errorf("status schedule %q", s)
 	}
-	h.clock.set(at(9, 30))
+	h.clock.Set(at(9, 30))
 	if r := h.run(); !r.Scheduled.Equal(at(9, 30)) {
 		t.Errorf("run %+v", r)
 	}
 }
 
 func TestJobPanicIsAFailedRun(t *testing.T) {
-	clock := newFakeClock(at(9, 59))
+	clock := clocktest.New(at(9, 59))
 	state := newMemState()
 	sched, err := schedule.Parse("0 * * * *", nil)
 	if err != nil {
@@ -463,8 +464,8 @@ func TestJobPanicIsAFailedRun(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	state.nextSave(t) // started
 	for _, hour := range []int{10, 11} {
-		clock.waitTimer(t)
-		clock.set(at(hour, 0))
+		clock.WaitTimer(t, hang)
+		clock.Set(at(hour, 0))
 		state.nextSave(t) // running
 		if st := state.nextSave(t); st.Outcome != schedule.OutcomeFailed || st.Detail == "" {
 			t.Errorf("%d:00: saved %+v, want failed with the panic", hour, st)

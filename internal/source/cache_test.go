@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/fetch"
 )
 
@@ -71,28 +72,10 @@ func (fs *feedServer) lastINM() string {
 	return fs.inm[len(fs.inm)-1]
 }
 
-// clock is an injected, settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestFeedConditionalAndStale(t *testing.T) {
 	fs := newFeedServer(t)
 	cache := &MemoryCache{}
-	clk := &clock{t: date("2024-06-20T08:00:00Z")}
+	clk := clocktest.New(date("2024-06-20T08:00:00Z"))
 	env := Env{Cache: cache, Now: clk.Now, StaleFallback: 24 * time.Hour,
 		Fetcher: fetch.New(fetch.Options{Timeout: 2 * time.Second})}
 	src, err := New(Spec{Name: "W", Type: "feed", URL: fs.srv.URL + "/rss.xml"}, env)
@@ -130,7 +113,7 @@ func TestFeedConditionalAndStale(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			fs.set(st.mode)
-			clk.add(st.advance)
+			clk.Advance(st.advance)
 			got, rep, err := Check(context.Background(), src)
 			if inm := fs.lastINM(); inm != st.wantINM {
 				t.Errorf("If-None-Match = %q, want %q", inm, st.wantINM)

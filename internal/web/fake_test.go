@@ -182,16 +182,3 @@ func (m *fakeMailer) notices() []mail.Notice {
 	defer m.mu.Unlock()
 	return slices.Clone(m.sent)
 }
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}

@@ -94,7 +94,7 @@ func TestConfirmationBudget(t *testing.T) {
 	if n := len(e.st.signups); n != 5 {
 		t.Errorf("%d sign-ups recorded, want all 5", n)
 	}
-	e.clk.add(20 * time.Minute) // a third of an hour: one more
+	e.clk.Advance(20 * time.Minute) // a third of an hour: one more
 	e.signup("f@example.org", "")
 	e.signup("g@example.org", "")
 	e.h.Wait()
@@ -152,7 +152,7 @@ func TestFailedTokensAreRateLimited(t *testing.T) {
 	other := httptest.NewRecorder()
 	e.h.ServeHTTP(other, r)
 	wantStatus(t, other, http.StatusOK, "ann@example.org")
-	e.clk.add(time.Minute)
+	e.clk.Advance(time.Minute)
 	wantStatus(t, e.do("GET", e.prefsPath(ann), nil), http.StatusOK, "ann@example.org")
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/subscriber"
@@ -28,18 +29,18 @@ type env struct {
 	h      *Handler
 	st     *fakeStore
 	ml     *fakeMailer
-	clk    *clock
+	clk    *clocktest.Clock
 	secret []byte
 }
 
 func newEnv(t *testing.T, mod func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, clk: &clock{t: t0}, ml: &fakeMailer{}, secret: []byte("0123456789abcdef")}
-	e.st = newFakeStore(e.clk.now)
+	e := &env{t: t, clk: clocktest.New(t0), ml: &fakeMailer{}, secret: []byte("0123456789abcdef")}
+	e.st = newFakeStore(e.clk.Now)
 	o := Options{
 		Store: e.st, Mailer: e.ml, Secret: e.secret, ListName: "The Example Weekly", BaseURL: base,
 		Topics:      []Topic{{"world", "World"}, {"science", "Science"}, {"around town", "Around town"}},
-		DoubleOptIn: true, Now: e.clk.now,
+		DoubleOptIn: true, Now: e.clk.Now,
 	}
 	if mod != nil {
 		mod(&o)
@@ -347,7 +348,7 @@ func TestSignupDoubleOptIn(t *testing.T) {
 			goneLink = path(t, links(n)[0])
 		}
 	}
-	e.clk.add(ConfirmLifetime)
+	e.clk.Advance(ConfirmLifetime)
 	wantStatus(t, e.do("POST", goneLink, url.Values{}), http.StatusGone, "expired", "/subscribe")
 	if got, _ := e.st.Get(context.Background(), "gone@example.org"); got.Status != subscriber.StatusUnsubscribed {
 		t.Errorf("an expired link re-subscribed: %s", got.Status)
@@ -397,7 +398,7 @@ func TestSignupHoneypotAndLimits(t *testing.T) {
 		t.Fatalf("%d mails for three sign-ups of one address, want 1", n)
 	}
 	// Ten minutes later, one more.
-	e.clk.add(10 * time.Minute)
+	e.clk.Advance(10 * time.Minute)
 	e.signup("nia@example.org", "")
 	e.h.Wait()
 	if n := len(e.ml.notices()); n != 2 {
@@ -414,7 +415,7 @@ func TestSignupHoneypotAndLimits(t *testing.T) {
 	if w.Header().Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
-	e.clk.add(time.Minute)
+	e.clk.Advance(time.Minute)
 	wantStatus(t, e.signup("rz@example.org", ""), http.StatusOK)
 }
 
@@ -523,7 +524,7 @@ func TestPreferences(t *testing.T) {
 	}
 
 	// The form token expires after a day.
-	e.clk.add(25 * time.Hour)
+	e.clk.Advance(25 * time.Hour)
 	wantStatus(t, e.do("POST", p, url.Values{"action": {"unsubscribe"}, "form": {formTok}}), http.StatusForbidden)
 }
 
