@@ -140,6 +140,7 @@ var (
 	errNoRelay  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here, and no relaying"}
 	errTooFast  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "too many messages; try again later"}
 	errTempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot record the message now; try again later"}
+	errNoReader = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such bounce address: its token names no reader"}
 )
 
 func (s *session) Reset()        { s.rcpts = nil }
@@ -156,9 +157,27 @@ func (s *session) Mail(string, *smtp.MailOptions) error {
 	return nil
 }
 
+// Rcpt accepts the bounce address and its VERP forms whose token is
+// genuine: a forged or stale token (a reader since deleted) is refused
+// here, so that nobody can have the store keep copies of their mail by
+// inventing addresses. The bare address takes what comes without a token
+// (feedback loops' reports, bounces of mail sent before VERP).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !s.r.h.Parser.IsBounceAddress(to) {
 		return errNoRelay
+	}
+	if tok := s.r.h.Parser.VERPToken(to); tok != "" {
+		_, err := s.r.h.Resolver.Identify(Tokens{VERP: []string{tok}})
+		switch {
+		case errors.Is(err, ErrNoReader):
+			if s.r.opts.Refused != nil {
+				s.r.opts.Refused("token")
+			}
+			return errNoReader
+		case err != nil:
+			s.r.opts.Logger.Warn("inbound bounce: cannot check its address now; the relay will retry", "err", err)
+			return errTempFail
+		}
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
