@@ -11,6 +11,7 @@ import (
 
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/plural"
 	"github.com/digest/digest/internal/subscriber"
 )
 
@@ -38,6 +39,10 @@ type Request struct {
 	// recipients pending); it never builds one. With nothing to resume,
 	// Result.Built is nil and the error nil.
 	Resume bool
+
+	// synced: the subscribers file was synced already by this call (a
+	// stale issue's rebuild does not sync it again).
+	synced bool
 }
 
 // named is the time that names the request's issue: Scheduled, else Now.
@@ -98,11 +103,44 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request) (Result, error) {
 	if d.Runs == nil || d.Encode == nil || d.Transport == nil {
 		return Result{}, errors.New("deliver: the pipeline has no delivery wiring (Runs, Encode, Transport)")
 	}
-	live, busy, err := p.admit(ctx, &req)
+	res, err := p.deliver(ctx, &req)
+	var stale *StaleError
+	if errors.As(err, &stale) && req.IssueID == "" {
+		// Built before another issue delivered some of its stories, and
+		// not started: it is built again from what is new.
+		if _, err := p.dropUnsent(ctx, stale.Issue); err != nil {
+			return res, err
+		}
+		p.log().Warn("an issue built but never sent carried stories another issue delivered since: it is built again",
+			"issue", stale.Issue, "by", stale.SentIn, "stories", stale.Stories)
+		return p.deliver(ctx, &req)
+	}
+	return res, err
+}
+
+// StaleError is the error of a delivery that was about to start an issue
+// built before another issue delivered some of its stories: sending it
+// would give readers those stories twice. Deliver builds such an issue
+// again when the request named no issue; with Request.IssueID it returns
+// this error.
+type StaleError struct {
+	Issue   string // the stale issue
+	SentIn  string // an issue that delivered some of its stories
+	Stories int    // how many of its stories were delivered elsewhere
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("issue %s was built before issue %s delivered %s of it; it was not sent (build it again: digest build)",
+		e.Issue, e.SentIn, plural.N(e.Stories, "story", "stories"))
+}
+
+// deliver is Deliver on the ledger, with req.IssueID as admit sets it.
+func (p *Pipeline) deliver(ctx context.Context, req *Request) (Result, error) {
+	live, busy, err := p.admit(ctx, req)
 	if busy != nil || err != nil {
 		return *busy, err
 	}
-	b, cont, err := p.pick(ctx, req)
+	b, cont, err := p.pick(ctx, *req)
 	res := Result{Built: b, Continued: cont}
 	p.chosen(b, cont)
 	if err != nil || b.Empty() {
@@ -173,10 +211,11 @@ func (p *Pipeline) admit(ctx context.Context, req *Request) (live []ledger.RunIn
 		if req.IssueID == "" {
 			req.IssueID = live[0].IssueID
 		}
-	case p.Delivery.Sync != nil:
+	case p.Delivery.Sync != nil && !req.synced:
 		if err := p.Delivery.Sync(ctx); err != nil {
 			return nil, &Result{}, err
 		}
+		req.synced = true
 	}
 	return live, nil, nil
 }
@@ -255,6 +294,11 @@ func (p *Pipeline) prepareLedger(ctx context.Context, b *Built, live []ledger.Ru
 		return err
 	}
 	if len(live) == 0 || c.Total() == 0 {
+		if c.Total() == 0 {
+			if err := p.fresh(ctx, b); err != nil {
+				return err
+			}
+		}
 		if res.Enqueued, err = p.Store.Enqueue(ctx, id); err != nil {
 			return err
 		}
@@ -473,6 +517,24 @@ func (p *Pipeline) buildOrLoad(ctx context.Context, now time.Time, id string, pe
 		return err
 	})
 	return b, err
+}
+
+// fresh returns a *StaleError when another issue delivered some of b's
+// stories after b was built (b was loaded as built earlier: by `digest
+// build`, or by a process that then found another run live). It runs once
+// this call's run is registered and before anything is enqueued: a plain
+// run is the only live run, so no other issue can start between the check
+// and the remembering of b's stories.
+func (p *Pipeline) fresh(ctx context.Context, b *Built) error {
+	sentIn, err := p.sentIn(ctx, b.Issue.Articles(), b.Issue.ID)
+	if err != nil || len(sentIn) == 0 {
+		return err
+	}
+	e := &StaleError{Issue: b.Issue.ID, Stories: len(sentIn)}
+	for _, in := range sentIn {
+		e.SentIn = max(e.SentIn, in) // the latest, for a stable message
+	}
+	return e
 }
 
 // remember records the issue's articles as sent, by ID and canonical link,

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,50 @@ func TestDailyIDsUnchanged(t *testing.T) {
 	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(2 * time.Hour)})
 	if err != nil || !res.Already || res.Built.Issue.ID != "2026-11-30" {
 		t.Fatalf("same day: %+v, %v; want already delivered", res, err)
+	}
+}
+
+// An issue built for a later time and left unsent (another process found a
+// run live, or `digest build` made it) is not sent with stories that an
+// issue for an earlier time delivered meanwhile: it is built again from
+// what is new; named with --issue, it is refused with the reason.
+func TestStaleBuiltIssueIsBuiltAgain(t *testing.T) {
+	t.Parallel()
+	src := &fakeSource{name: "s", arts: []article.Article{story("a", t0.Add(-time.Hour))}}
+	p, st := newPipeline(t, src)
+	p.Frequency = schedule.Minutely
+	ctx := context.Background()
+	addReaders(t, st, "ann@example.org")
+	wire(t, p, st, nil)
+
+	later, err := p.Build(ctx, t0.Add(2*time.Hour))
+	if err != nil || later.Issue.ID != "2026-11-30-1000" || !slices.Equal(ids(later), []string{"a"}) {
+		t.Fatalf("build for 10:00: %+v, %v", later, err)
+	}
+	// The issue for 08:00 goes out first, with the same story.
+	res, err := p.Deliver(ctx, pipeline.Request{Now: t0, Scheduled: t0})
+	if err != nil || res.Built.Issue.ID != "2026-11-30-0800" || res.Summary.Sent != 1 {
+		t.Fatalf("08:00: %+v, %v", res, err)
+	}
+	first := res.Built.Issue.Number
+
+	if _, err := p.Deliver(ctx, pipeline.Request{Now: t0.Add(2 * time.Hour), IssueID: "2026-11-30-1000"}); err == nil ||
+		!strings.Contains(err.Error(), "issue 2026-11-30-1000 was built before issue 2026-11-30-0800 delivered 1 story of it") {
+		t.Fatalf("--issue of the stale issue: %v", err)
+	}
+	if c, _ := st.Counts(ctx, "2026-11-30-1000"); c.Total() != 0 {
+		t.Fatalf("the refused issue was enqueued: %+v", c)
+	}
+
+	src.arts = append(src.arts, story("b", t0.Add(time.Hour)))
+	res, err = p.Deliver(ctx, pipeline.Request{Now: t0.Add(2 * time.Hour), Scheduled: t0.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Built.Issue.ID != "2026-11-30-1000" || !slices.Equal(ids(res.Built), []string{"b"}) || res.Summary.Sent != 1 {
+		t.Fatalf("10:00: %+v; want it built again with b only", res.Built)
+	}
+	if res.Built.Issue.Number <= first {
+		t.Errorf("the rebuilt issue is #%d, want a number after 08:00's #%d", res.Built.Issue.Number, first)
 	}
 }

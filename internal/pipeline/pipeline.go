@@ -396,16 +396,25 @@ func (p *Pipeline) replaceUnsent(ctx context.Context, id string) error {
 	if err != nil || !unsent {
 		return err
 	}
-	if err := p.Store.DeleteUnsentIssue(ctx, old.ID); errors.Is(err, ledger.ErrNotFound) {
-		return nil // its delivery started meanwhile: it stays
-	} else if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(archive.Dir(p.Archive, old.ID)); err != nil {
-		return fmt.Errorf("archive: %w", err)
+	if dropped, err := p.dropUnsent(ctx, old.ID); err != nil || !dropped {
+		return err // !dropped: its delivery started meanwhile; it stays
 	}
 	p.log().Warn("an issue built but never sent is replaced by the new one", "unsent", old.ID, "number", old.Number, "issue", id)
 	return nil
+}
+
+// dropUnsent deletes issue id, its record and its archive folder, unless
+// its delivery has started (dropped is then false).
+func (p *Pipeline) dropUnsent(ctx context.Context, id string) (dropped bool, err error) {
+	if err := p.Store.DeleteUnsentIssue(ctx, id); errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if err := os.RemoveAll(archive.Dir(p.Archive, id)); err != nil {
+		return true, fmt.Errorf("archive: %w", err)
+	}
+	return true, nil
 }
 
 // nextNumber is the number issue id has, or would get if built now.
