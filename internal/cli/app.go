@@ -245,7 +245,9 @@ func (e *env) wireDelivery(ctx context.Context, p *pipeline.Pipeline) error {
 		return err
 	}
 	d := &p.Delivery
-	d.Runs = guardedRuns{Runs: observedRuns{Runs: runStore{e.store}, m: e.metrics}, st: e.store, limit: e.cfg.Delivery.PauseOnBounceRate}
+	d.Runs = runStore{e.store}
+	d.PauseOnBounceRate = e.cfg.Delivery.PauseOnBounceRate
+	d.Recorded = func(o ledger.Outcome) { e.metrics.Message(o.Status, o.Code, o.Enhanced) }
 	d.Subscribers = e.store.List
 	d.Encode = func(r *render.Rendered) (deliver.Builder, error) {
 		prep, err := comp.Prepare(r)

@@ -16,8 +16,6 @@ import (
 	"github.com/digest/digest/internal/config"
 	"github.com/digest/digest/internal/daemon"
 	"github.com/digest/digest/internal/deliver"
-	"github.com/digest/digest/internal/ledger"
-	"github.com/digest/digest/internal/metrics"
 	"github.com/digest/digest/internal/pipeline"
 	"github.com/digest/digest/internal/web"
 )
@@ -264,34 +262,4 @@ func healthURL(listen string) string {
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/healthz"
-}
-
-// observedRuns counts every outcome a delivery run records, for the
-// metrics; everything else passes through.
-type observedRuns struct {
-	pipeline.Runs
-	m *metrics.Metrics
-}
-
-func (o observedRuns) BeginRun(ctx context.Context, info ledger.RunInfo, ttl time.Duration) (pipeline.Run, error) {
-	r, err := o.Runs.BeginRun(ctx, info, ttl)
-	if err != nil {
-		return nil, err
-	}
-	return observedRun{Run: r, m: o.m}, nil
-}
-
-type observedRun struct {
-	pipeline.Run
-	m *metrics.Metrics
-}
-
-func (r observedRun) Record(ctx context.Context, issueID string, outs []ledger.Outcome) error {
-	if err := r.Run.Record(ctx, issueID, outs); err != nil {
-		return err
-	}
-	for _, o := range outs {
-		r.m.Message(o.Status, o.Code, o.Enhanced)
-	}
-	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/digest/digest/internal/bounce"
-	"github.com/digest/digest/internal/store"
+	"github.com/digest/digest/internal/ledger"
 )
 
 // The rates past which an issue is burning the sender's reputation: Gmail
@@ -19,7 +19,7 @@ const (
 )
 
 // printOutcome writes what became of an issue's readers after it was sent.
-func printOutcome(w io.Writer, o store.IssueOutcome, sent int) {
+func printOutcome(w io.Writer, o ledger.IssueOutcome, sent int) {
 	if sent == 0 {
 		return
 	}

@@ -123,6 +123,14 @@ type Issue struct {
 	CompletedAt time.Time // zero until delivery has finished
 }
 
+// IssueOutcome is what became of an issue's readers after it was sent.
+type IssueOutcome struct {
+	// Readers with each kind of event about this issue (distinct readers).
+	Hard, Soft, Complaints int
+	// Of the readers the issue was sent to, those no longer active now.
+	Unsubscribed, Bounced, Complained int
+}
+
 // RunInfo is one process delivering an issue, as others see it: it names the
 // owner of the rows it claims.
 type RunInfo struct {

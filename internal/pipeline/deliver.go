@@ -269,6 +269,7 @@ func (p *Pipeline) register(ctx context.Context, id string, worker bool) (*regis
 				"host", dead.Host, "pid", dead.PID)
 		}
 	}
+	run = p.watch(run)
 	// From here on every other run's renewal counts this one.
 	return &registered{run: run, ttl: ttl, registered: now(), keeper: keep(ctx, run, ttl, now, p.log())}, nil
 }

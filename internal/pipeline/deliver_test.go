@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,10 +116,15 @@ func TestDeliverFlow(t *testing.T) {
 	outbox, _ := wire(t, p, st, nil)
 	done := t0.Add(42 * time.Minute)
 	p.Delivery.Clock = func() time.Time { return done }
+	var recorded []string
+	p.Delivery.Recorded = func(o ledger.Outcome) { recorded = append(recorded, o.Status) }
 
 	res, err := p.Deliver(ctx, pipeline.Request{Now: t0})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(recorded, []string{ledger.Sent, ledger.Sent, ledger.Sent}) {
+		t.Errorf("Recorded was told %q, want three sent", recorded)
 	}
 	if res.Built == nil || res.Built.Issue.ID != "2026-11-30" || res.Enqueued != 3 || res.Summary.Sent != 3 ||
 		res.Counts != (ledger.Counts{Sent: 3}) || !res.Counts.Done() || res.Run.ID == "" {

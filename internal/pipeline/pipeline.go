@@ -61,6 +61,8 @@ type Store interface {
 	IssueContent(ctx context.Context, id string) (ledger.IssueContent, error)
 	// IssueIDs lists the built issues, oldest first.
 	IssueIDs(ctx context.Context) ([]string, error)
+	// IssueOutcome counts the bounces and complaints about an issue.
+	IssueOutcome(ctx context.Context, issueID string) (ledger.IssueOutcome, error)
 }
 
 // ErrDelivering is returned by Build when the issue's delivery has started:
@@ -151,6 +153,13 @@ type Delivery struct {
 	// (--now when given, so that a run is reproducible); nil means the real
 	// time. Request.Now says which issue; this says when it finished.
 	Clock func() time.Time
+	// PauseOnBounceRate, when above 0, pauses a delivery once this share
+	// of the issue's messages done failed or hard-bounced (see
+	// checkBounceRate): delivery.pause_on_bounce_rate.
+	PauseOnBounceRate float64
+	// Recorded, when set, is told of every outcome once it is recorded
+	// (the metrics count them).
+	Recorded func(ledger.Outcome)
 	// Chosen, when set, is told which issue a Deliver call picked (and
 	// whether it continues an earlier one) before anything is sent, so
 	// that a long delivery can be announced as it starts.

@@ -184,18 +184,10 @@ func (s *Store) BounceRaw(ctx context.Context, id int64) ([]byte, error) {
 	return raw, err
 }
 
-// IssueOutcome is what became of an issue's readers after it was sent.
-type IssueOutcome struct {
-	// Readers with each kind of event about this issue (distinct readers).
-	Hard, Soft, Complaints int
-	// Of the readers the issue was sent to, those no longer active now.
-	Unsubscribed, Bounced, Complained int
-}
-
 // IssueOutcome counts the bounce events about an issue and the statuses of
 // the readers it was sent to.
-func (s *Store) IssueOutcome(ctx context.Context, issueID string) (IssueOutcome, error) {
-	var o IssueOutcome
+func (s *Store) IssueOutcome(ctx context.Context, issueID string) (ledger.IssueOutcome, error) {
+	var o ledger.IssueOutcome
 	if err := s.countPairs(ctx, s.q.issueBounces, issueID, func(k string, n int) {
 		switch bounce.Kind(k) {
 		case bounce.Hard:

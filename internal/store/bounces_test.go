@@ -161,7 +161,7 @@ func testIssueOutcome(t *testing.T, db storetest.Backend) {
 	must(t, s.Unsubscribe(ctx, ids[4]))
 	o, err := s.IssueOutcome(ctx, "i1")
 	must(t, err)
-	want := IssueOutcome{Hard: 1, Soft: 1, Complaints: 1, Unsubscribed: 1, Bounced: 1, Complained: 1}
+	want := ledger.IssueOutcome{Hard: 1, Soft: 1, Complaints: 1, Unsubscribed: 1, Bounced: 1, Complained: 1}
 	if o != want {
 		t.Errorf("outcome %+v, want %+v", o, want)
 	}
