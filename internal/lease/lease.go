@@ -92,10 +92,42 @@ func (k *Keeper) loop() {
 			return
 		case <-t.C():
 		}
-		k.Renew(k.ctx)
+		k.renewWatched()
 		if k.Lost() != nil {
 			return
 		}
+	}
+}
+
+// errHung is why a lease is given up whose renewal has not returned by the
+// time it could lapse.
+var errHung = errors.New("the renewal did not return before the lease could lapse")
+
+// renewWatched renews in the background and waits for it, but not past
+// the time the lease stops being valid: a renewal that hangs (a store that
+// ignores its context) must not keep its holder acting as the holder, or
+// saying so, after the lease may have passed to another process. The hung
+// renewal is left to return by itself.
+func (k *Keeper) renewWatched() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k.Renew(k.ctx)
+	}()
+	k.mu.Lock()
+	left := k.ok.Add(k.o.TTL - k.o.Margin).Sub(k.o.Now())
+	k.mu.Unlock()
+	t := k.o.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C():
+		k.mu.Lock()
+		if !k.isLost && !k.o.Now().Before(k.ok.Add(k.o.TTL-k.o.Margin)) {
+			k.o.Logger.Error("lease renewal hangs: stopping before the lease can lapse", "lease", k.o.Name)
+			k.markLost(errHung)
+		}
+		k.mu.Unlock()
 	}
 }
 
@@ -173,7 +205,8 @@ func (k *Keeper) Lost() error {
 // LostC is closed when the lease is lost or can no longer be valid.
 func (k *Keeper) LostC() <-chan struct{} { return k.lost }
 
-// Close stops the renewals and waits for the one in progress.
+// Close stops the renewals and waits for the one in progress, unless it
+// hung past the lease (see renewWatched).
 func (k *Keeper) Close() {
 	k.stop()
 	<-k.done

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/lease"
 	"github.com/digest/digest/internal/ledger"
 )
@@ -76,5 +77,45 @@ func TestKeeper(t *testing.T) {
 				t.Error("Valid never renewed a lease that was due")
 			}
 		})
+	}
+}
+
+// A renewal that never returns (a store that ignores its context) does not
+// keep the holder believing in its lease: Lost is closed once the lease
+// could lapse, without waiting for the renewal.
+func TestHungRenewalLosesTheLeaseInTime(t *testing.T) {
+	t.Parallel()
+	const ttl = 30 * time.Second
+	clock := clocktest.New(time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC))
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	k := lease.Keep(context.Background(), lease.Options{
+		Name: "test", TTL: ttl, Every: 10 * time.Second, Margin: 5 * time.Second, Now: clock.Now,
+		NewTimer: func(d time.Duration) lease.Timer { return clock.NewTimer(d) },
+		Renew: func(context.Context) error {
+			started <- struct{}{}
+			<-release // hangs, whatever its context says
+			return nil
+		},
+	})
+	defer func() { close(release); k.Close() }()
+	clock.WaitTimer(t, 10*time.Second)
+	clock.Advance(10 * time.Second)
+	<-started
+	clock.WaitTimer(t, 10*time.Second) // the watch on the hung renewal
+	clock.Advance(14 * time.Second)    // 24 s since the lease was taken: still valid
+	select {
+	case <-k.LostC():
+		t.Fatal("lost while the lease was still valid")
+	case <-time.After(20 * time.Millisecond):
+	}
+	clock.Advance(time.Second) // 25 s: the lease less the margin
+	select {
+	case <-k.LostC():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hung renewal kept the lease past its validity")
+	}
+	if k.Valid() || k.Lost() == nil {
+		t.Errorf("after the hung renewal: Valid %v, Lost %v", k.Valid(), k.Lost())
 	}
 }
