@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/digest/digest/internal/bounce"
@@ -25,6 +26,10 @@ const (
 	UnmatchedKeep = 30 * 24 * time.Hour
 	// maxRawKept bounds the copy of an unmatched message kept.
 	maxRawKept = 256 << 10
+	// RawBudget bounds all the copies kept together: past it an event is
+	// kept without its copy (its reason says so), so that strangers
+	// mailing the bounce address cannot grow the database without bound.
+	RawBudget = 64 << 20
 )
 
 // RecordBounce keeps an event and applies the policy to its reader, in one
@@ -60,6 +65,23 @@ func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event
 				return err
 			}
 		}
+		// What is past UnmatchedKeep goes first, making room for copies.
+		if _, err := tx.ExecContext(ctx, s.q.forgetUnmatched, ev.At.Add(-UnmatchedKeep)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.forgetRaw, ev.At.Add(-UnmatchedKeep)); err != nil {
+			return err
+		}
+		if raw != nil {
+			var kept int64
+			if err := tx.QueryRowContext(ctx, s.q.bounceRawKept).Scan(&kept); err != nil {
+				return err
+			}
+			if kept+int64(len(raw)) > s.rawBudget {
+				raw = nil
+				ev.Reason = strings.TrimPrefix(ev.Reason+"; ", "; ") + fmt.Sprintf("its copy was not kept: the copies kept hold %d MiB already", kept>>20)
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.q.insertBounceEvent, ev.Fingerprint, ev.At, ev.At.Format(time.DateOnly),
 			ev.Source, string(ev.Kind), ev.Status, ev.Diagnostic, ev.Recipient, ev.Format, ev.Reason,
 			sub, ev.Reader.IssueID, ev.Reader.Via, raw)
@@ -78,10 +100,7 @@ func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event
 		if ev.Action, err = s.applyBounce(ctx, tx, ev); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.setBounceAction, ev.Action, ev.ID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, s.q.forgetUnmatched, ev.At.Add(-UnmatchedKeep))
+		_, err = tx.ExecContext(ctx, s.q.setBounceAction, ev.Action, ev.ID)
 		return err
 	})
 	if err != nil {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +140,57 @@ func testUnmatchedKeptForAWhile(t *testing.T, db storetest.Backend) {
 	must(t, err)
 	if totals[[2]string{"unmatched", "test"}] != 1 {
 		t.Errorf("totals %v", totals)
+	}
+}
+
+func TestRawCopiesHaveABudget(t *testing.T) { storetest.Run(t, testRawCopiesHaveABudget) }
+
+// The copies of unmatched messages kept hold at most the budget together:
+// past it events are kept without their copy, saying so; copies older than
+// UnmatchedKeep go, even of events that stay.
+func testRawCopiesHaveABudget(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	s.rawBudget = 25
+	ctx := context.Background()
+	record := func(kind bounce.Kind, day int, fp, raw string) bounce.Event {
+		t.Helper()
+		ev := event(kind, 0, day, fp)
+		ev.Raw, ev.Reason = []byte(raw), "names nobody"
+		got, err := s.RecordBounce(ctx, ev)
+		must(t, err)
+		return got
+	}
+	first := record(bounce.Hard, 0, "a", "0123456789")
+	second := record(bounce.Unmatched, 0, "b", "0123456789")
+	third := record(bounce.Unmatched, 0, "c", "0123456789")
+	for _, c := range []struct {
+		ev   bounce.Event
+		want string
+	}{{first, "0123456789"}, {second, "0123456789"}, {third, ""}} {
+		raw, err := s.BounceRaw(ctx, c.ev.ID)
+		if c.want == "" {
+			if !errors.Is(err, ledger.ErrNotFound) {
+				t.Errorf("event %s: copy %q, %v; want none kept, over the budget", c.ev.Fingerprint, raw, err)
+			}
+			continue
+		}
+		if err != nil || string(raw) != c.want {
+			t.Errorf("event %s: copy %q, %v", c.ev.Fingerprint, raw, err)
+		}
+	}
+	evs, err := s.RecentBounces(ctx, 10)
+	must(t, err)
+	if len(evs) != 3 || !strings.Contains(evs[0].Reason, "names nobody; its copy was not kept") {
+		t.Errorf("latest event's reason %q", evs[0].Reason)
+	}
+	// A month later the unmatched ones are gone, and so is the hard
+	// bounce's copy, though the event stays: room for new copies.
+	later := record(bounce.Unmatched, 31, "d", "abcdefghij")
+	if raw, err := s.BounceRaw(ctx, later.ID); err != nil || string(raw) != "abcdefghij" {
+		t.Errorf("a month later: copy %q, %v", raw, err)
+	}
+	if raw, err := s.BounceRaw(ctx, first.ID); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("the old hard bounce's copy: %q, %v; want dropped", raw, err)
 	}
 }
 

@@ -56,6 +56,7 @@ type queries struct {
 	insertBounceEvent, bounceEventID, setBounceAction, softBounceDays string
 	complainSubscriber, recentBounceEvents, bounceEventRaw            string
 	forgetUnmatched, issueBounces, issueGone, bounceTotals            string
+	forgetRaw, bounceRawKept                                          string
 	latestSentIssue, wasSent, forgetBounceReader                      string
 	foreignKeysOff, foreignKeysOn, foreignKeysState, foreignKeyCheck  string // SQLite
 }
@@ -167,6 +168,8 @@ func newQueries(d dialect) *queries {
 		recentBounceEvents: b(sqlRecentBounceEvents),
 		bounceEventRaw:     b(sqlBounceEventRaw),
 		forgetUnmatched:    b(sqlForgetUnmatched),
+		forgetRaw:          b(sqlForgetRaw),
+		bounceRawKept:      b(sqlBounceRawKept),
 		issueBounces:       b(sqlIssueBounces),
 		issueGone:          b(sqlIssueGone),
 		bounceTotals:       b(sqlBounceTotals),

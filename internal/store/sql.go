@@ -571,7 +571,12 @@ const (
 	// auto-replies that an ESP may report for every message.
 	sqlForgetUnmatched = `DELETE FROM bounce_events
 		WHERE kind IN ('unmatched', 'delivered', 'delayed', 'auto-reply') AND received_at < ?`
-	sqlIssueBounces = `SELECT kind, COUNT(DISTINCT subscriber_id) FROM bounce_events
+	// sqlForgetRaw drops, past UnmatchedKeep, the copies of the events
+	// that stay (a hard bounce that named no reader, say).
+	sqlForgetRaw = `UPDATE bounce_events SET raw = NULL WHERE raw IS NOT NULL AND received_at < ?`
+	// sqlBounceRawKept is the size of the copies kept (RawBudget).
+	sqlBounceRawKept = `SELECT COALESCE(SUM(LENGTH(raw)), 0) FROM bounce_events WHERE raw IS NOT NULL`
+	sqlIssueBounces  = `SELECT kind, COUNT(DISTINCT subscriber_id) FROM bounce_events
 		WHERE issue_id = ? AND subscriber_id IS NOT NULL GROUP BY kind`
 	sqlIssueGone = `SELECT s.status, COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.issue_id = ? AND d.status = 'sent' AND s.status <> 'active' GROUP BY s.status`

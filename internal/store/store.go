@@ -54,6 +54,8 @@ type Store struct {
 	// liveness of self (see liveness.go).
 	self  ledger.Process
 	alive alive
+	// rawBudget is RawBudget (smaller in tests).
+	rawBudget int64
 	// buildLock stands for the build lock of an in-memory SQLite database,
 	// which no other process can open.
 	buildLock chan struct{}
@@ -107,7 +109,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.now = time.Now
+	s.now, s.rawBudget = time.Now, RawBudget
 	if s.self, err = ledger.NewProcess(); err != nil {
 		s.db.Close()
 		return nil, err
