@@ -17,9 +17,12 @@ import (
 // (alive_key), and the store tells that the owner is gone, and takes over
 // at once, when it can prove it:
 //
-//   - on the same host, its pid is not running (a pid that was reused,
-//     such as a container's pid 1 after a restart, counts as running: the
-//     lease, or on Postgres the lock, decides);
+//   - on the same host and in the same pid space (the same boot and pid
+//     namespace: ledger.PIDSpace), its pid is not running (a pid that was
+//     reused, such as a container's pid 1 after a restart, counts as
+//     running: the lease, or on Postgres the lock, decides; containers
+//     that share a host name but not their pids never judge each other by
+//     pid);
 //   - on Postgres, the advisory lock its process holds on a connection of
 //     its own (pgAliveLock) is free: the server frees it when that
 //     connection drops, as it does when the process or its host dies.
@@ -138,7 +141,7 @@ func (s *Store) gone(ctx context.Context, tx *sql.Tx, o owner, now time.Time) (b
 	if o.key != "" && o.key == s.self.ID {
 		return false, nil
 	}
-	deadPid := o.host != "" && o.host == s.self.Host && !pidRunning(o.pid)
+	deadPid := o.host != "" && o.host == s.self.Host && samePIDs(o.key, s.self.ID) && !pidRunning(o.pid)
 	if o.key == "" || s.d != dialectPostgres {
 		return deadPid, nil
 	}
@@ -149,6 +152,14 @@ func (s *Store) gone(ctx context.Context, tx *sql.Tx, o owner, now time.Time) (b
 	// Both a free lock and a dead pid here: gone at once. A free lock
 	// alone: once the owner has had time to learn it lost it.
 	return free && (deadPid || now.Sub(o.seen) >= lockGrace), nil
+}
+
+// samePIDs reports whether the owner recorded under key sees the pids this
+// process does (key empty: an owner that recorded none, judged by its host
+// alone; an ID of an older version, without its pid space, likewise).
+func samePIDs(key, self string) bool {
+	theirs := ledger.PIDSpace(key)
+	return theirs == "" || theirs == ledger.PIDSpace(self)
 }
 
 // leaseTime is the time of leases: the test clock, else the database's on

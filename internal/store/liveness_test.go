@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,36 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	}, func(l []ledger.RunInfo) bool { return len(l) == want })
 	if len(live) != want {
 		t.Fatalf("%s: %d live runs after their process closed, want %d: %+v", db, len(live), want, live)
+	}
+}
+
+// A process that shares the host name but not the pids (a container on
+// the host's network, with a pid namespace of its own) is never judged
+// dead by its pid: its lease decides.
+func TestOtherPIDSpaceIsNotJudgedByPID(t *testing.T) { storetest.Run(t, testOtherPIDSpace) }
+
+func testOtherPIDSpace(t *testing.T, db storetest.Backend) {
+	ctx := context.Background()
+	path := db.Fresh(t)
+	c := &clock{t: t0}
+	boxed, host := openAt(t, path, c), openAt(t, path, c)
+	if ledger.PIDSpace(host.Process().ID) == "" {
+		t.Fatal("this system gives no pid space")
+	}
+	boxed.self.ID = "0000000000-" + boxed.self.ID[strings.Index(boxed.self.ID, "-")+1:]
+	me := boxed.Process()
+	const issue = "w10"
+	seed(t, host, 2, issue)
+	_, err := host.Enqueue(ctx, issue)
+	must(t, err)
+	// Its pid, as this process sees pids, is gone.
+	if _, err := boxed.BeginRun(ctx, ledger.RunInfo{ID: "boxed", Host: me.Host, PID: deadPID(t), Process: me.ID, IssueID: issue}, testLease); err != nil {
+		t.Fatal(err)
+	}
+	live, err := host.LiveRuns(ctx)
+	must(t, err)
+	if len(live) != 1 || live[0].ID != "boxed" {
+		t.Fatalf("live runs: %+v; want the run of the other pid space, whose lease has not expired", live)
 	}
 }
 
