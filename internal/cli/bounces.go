@@ -47,7 +47,7 @@ func (e *env) bounceHandler(ctx context.Context) (*bounce.Handler, error) {
 		s, err := e.store.Get(ctx, email)
 		return s.ID, err
 	}
-	warner := &rateWarner{e: e}
+	warner := &bounce.RateWarner{Store: e.store, Logger: e.log}
 	return &bounce.Handler{
 		Parser: bounce.NewParser(bounce.Options{BounceAddress: e.cfg.Bounces.Address}),
 		Resolver: bounce.Resolver{Secret: secret, Lookup: lookup, ByAddress: byAddress,
@@ -55,7 +55,7 @@ func (e *env) bounceHandler(ctx context.Context) (*bounce.Handler, error) {
 		Store: e.store,
 		Observe: func(ev bounce.Event) {
 			e.metrics.Bounce(string(ev.Kind), ev.Source, ev.Action)
-			warner.check(ctx, ev)
+			warner.Check(ctx, ev)
 		},
 		Logger: e.log,
 	}, nil
