@@ -41,8 +41,11 @@ type queries struct {
 	renewRun, countLiveRuns, endRun            string
 	forgetOldRuns, releaseRunRows              string
 	insertSeen, firstSeen, sentIssue, markSent string
-	observed, setPrint, changed, markBacklog   string
-	sourceSeen, insertSource                   string
+	setPrint, changed, markBacklog             string
+	// insertSeenChunk inserts observeChunk stories at once, as insertSeen
+	// does one; observedChunk reads what is known of observeChunk stories.
+	insertSeenChunk, observedChunk string
+	sourceSeen, insertSource       string
 
 	getDocument, putDocument               string
 	sourceOK, sourceFailed, sourceFailures string
@@ -139,12 +142,13 @@ func newQueries(d dialect) *queries {
 		sentIssue:  b(sqlSentIssue),
 		markSent:   b(sqlMarkSent),
 
-		observed:     b(sqlObserved),
-		setPrint:     b(sqlSetPrint),
-		changed:      b(sqlChanged),
-		markBacklog:  b(sqlMarkBacklog),
-		sourceSeen:   b(sqlSourceSeen),
-		insertSource: b(sqlInsertSource),
+		insertSeenChunk: b(sqlInsertSeenChunk(observeChunk)),
+		observedChunk:   b(sqlObservedChunk(observeChunk)),
+		setPrint:        b(sqlSetPrint),
+		changed:         b(sqlChanged),
+		markBacklog:     b(sqlMarkBacklog),
+		sourceSeen:      b(sqlSourceSeen),
+		insertSource:    b(sqlInsertSource),
 
 		getDocument:    b(sqlGetDocument),
 		putDocument:    b(sqlPutDocument),

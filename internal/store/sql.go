@@ -1,5 +1,7 @@
 package store
 
+import "strings"
+
 // The SQL of the package is here and, for what Postgres must do otherwise,
 // in sql_postgres.go. The statements below are written once for both
 // engines, with "?" placeholders that a Postgres store rebinds to "$n" once
@@ -472,11 +474,23 @@ const (
 		WHERE articles_seen.sent_at IS NULL`
 )
 
+// sqlInsertSeenChunk is sqlInsertSeen for n stories (a story twice in it is
+// inserted once).
+func sqlInsertSeenChunk(n int) string {
+	return `INSERT INTO articles_seen (article_id, first_seen) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ` ON CONFLICT (article_id) DO NOTHING`
+}
+
+// sqlObservedChunk reads what is known of n stories, each row named.
+func sqlObservedChunk(n int) string {
+	return `SELECT article_id, first_seen, fingerprint, changed_at, backlog FROM articles_seen WHERE article_id IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+}
+
 // Stories' changes and sources' first sight (settle, backfill). A
 // fingerprint is recorded without a change the first time (and over the
 // empty one of rows older than migration 7); a different one is a change.
 const (
-	sqlObserved     = `SELECT first_seen, fingerprint, changed_at, backlog FROM articles_seen WHERE article_id = ?`
 	sqlSetPrint     = `UPDATE articles_seen SET fingerprint = ? WHERE article_id = ?`
 	sqlChanged      = `UPDATE articles_seen SET fingerprint = ?, changed_at = ? WHERE article_id = ?`
 	sqlSourceSeen   = `SELECT first_seen FROM sources_seen WHERE name = ?`

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/digest/digest/internal/ledger"
@@ -24,35 +25,15 @@ func (s *Store) Observe(ctx context.Context, seen []ledger.Sighting, now time.Ti
 	}
 	now = now.UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := prepareAll(ctx, tx, s.q.insertSeen, s.q.observed, s.q.setPrint, s.q.changed)
+		st, err := prepareAll(ctx, tx, s.q.insertSeenChunk, s.q.observedChunk, s.q.setPrint, s.q.changed)
 		if err != nil {
 			return err
 		}
 		defer closeAll(st)
-		ins, get, setPrint, changed := st[0], st[1], st[2], st[3]
-		for _, sg := range seen {
-			if _, err := ins.ExecContext(ctx, sg.ID, now); err != nil {
-				return fmt.Errorf("article %s: %w", sg.ID, err)
+		for chunk := range slices.Chunk(seen, observeChunk) {
+			if err := s.observeChunk(ctx, st, chunk, now, out); err != nil {
+				return err
 			}
-			var o ledger.Observed
-			var print string
-			var at sql.NullTime
-			if err := get.QueryRowContext(ctx, sg.ID).Scan(&o.FirstSeen, &print, &at, &o.Backlog); err != nil {
-				return fmt.Errorf("article %s: %w", sg.ID, err)
-			}
-			o.FirstSeen, o.Changed = o.FirstSeen.UTC(), utc(at.Time)
-			switch {
-			case print == sg.Fingerprint:
-			case print == "":
-				_, err = setPrint.ExecContext(ctx, sg.Fingerprint, sg.ID)
-			default:
-				_, err = changed.ExecContext(ctx, sg.Fingerprint, now, sg.ID)
-				o.Changed = now
-			}
-			if err != nil {
-				return fmt.Errorf("article %s: %w", sg.ID, err)
-			}
-			out[sg.ID] = o
 		}
 		return nil
 	})
@@ -60,6 +41,74 @@ func (s *Store) Observe(ctx context.Context, seen []ledger.Sighting, now time.Ti
 		return nil, fmt.Errorf("observe stories: %w", err)
 	}
 	return out, nil
+}
+
+// observeChunk is how many stories Observe inserts and reads in one
+// statement each: two round trips per chunk rather than two per story.
+const observeChunk = 100
+
+// observeChunk observes up to observeChunk stories with the statements
+// insertSeenChunk, observedChunk, setPrint and changed (prepared in st),
+// into out. A short chunk is padded with its last story, which the
+// statements then see twice and treat once.
+func (s *Store) observeChunk(ctx context.Context, st []*sql.Stmt, chunk []ledger.Sighting, now time.Time, out map[string]ledger.Observed) error {
+	ins, get, setPrint, changed := st[0], st[1], st[2], st[3]
+	ids := make([]any, observeChunk)
+	rows := make([]any, 0, 2*observeChunk)
+	for i := range ids {
+		id := chunk[min(i, len(chunk)-1)].ID
+		ids[i] = id
+		rows = append(rows, id, now)
+	}
+	if _, err := ins.ExecContext(ctx, rows...); err != nil {
+		return fmt.Errorf("articles %s…: %w", chunk[0].ID, err)
+	}
+	type known struct {
+		o     ledger.Observed
+		print string
+	}
+	got := make(map[string]known, len(chunk))
+	r, err := get.QueryContext(ctx, ids...)
+	if err != nil {
+		return fmt.Errorf("articles %s…: %w", chunk[0].ID, err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var id string
+		var k known
+		var at sql.NullTime
+		if err := r.Scan(&id, &k.o.FirstSeen, &k.print, &at, &k.o.Backlog); err != nil {
+			return fmt.Errorf("articles %s…: %w", chunk[0].ID, err)
+		}
+		k.o.FirstSeen, k.o.Changed = k.o.FirstSeen.UTC(), utc(at.Time)
+		got[id] = k
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("articles %s…: %w", chunk[0].ID, err)
+	}
+	r.Close()
+	for _, sg := range chunk {
+		k, ok := got[sg.ID]
+		if !ok {
+			return fmt.Errorf("article %s: not recorded", sg.ID)
+		}
+		switch {
+		case k.print == sg.Fingerprint:
+		case k.print == "":
+			_, err = setPrint.ExecContext(ctx, sg.Fingerprint, sg.ID)
+		default:
+			_, err = changed.ExecContext(ctx, sg.Fingerprint, now, sg.ID)
+			k.o.Changed = now
+		}
+		if err != nil {
+			return fmt.Errorf("article %s: %w", sg.ID, err)
+		}
+		// A story sighted twice in one run is recorded once, as the
+		// per-story statements did: its later sighting sees the first.
+		got[sg.ID] = known{o: k.o, print: sg.Fingerprint}
+		out[sg.ID] = k.o
+	}
+	return nil
 }
 
 // SourcesSeen returns when each of the named sources was first seen (see

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,6 +54,49 @@ func testObserveStories(t *testing.T, db storetest.Backend) {
 	must(t, err)
 	if want := (ledger.Observed{FirstSeen: t1}); got["old"] != want {
 		t.Errorf("Observe of a story first seen without a fingerprint = %+v, want %+v", got["old"], want)
+	}
+}
+
+func TestObserveManyStories(t *testing.T) { storetest.Run(t, testObserveManyStories) }
+
+// Observe takes stories in chunks: a number that is not a multiple of the
+// chunk, and a story sighted twice in one call (once in each of two
+// chunks, with another fingerprint the second time), come out as if they
+// were sighted one by one.
+func testObserveManyStories(t *testing.T, db storetest.Backend) {
+	s, _ := openTest(t, db)
+	ctx := context.Background()
+	seen := make([]ledger.Sighting, 2*observeChunk+7)
+	for i := range seen {
+		seen[i] = ledger.Sighting{ID: fmt.Sprintf("story-%d", i), Fingerprint: "v1"}
+	}
+	got, err := s.Observe(ctx, seen, t0)
+	must(t, err)
+	if len(got) != len(seen) {
+		t.Fatalf("%d stories observed, want %d", len(got), len(seen))
+	}
+	later := t0.Add(time.Hour)
+	again := append(slices.Clone(seen[:3]), ledger.Sighting{ID: "new", Fingerprint: "v1"})
+	again = append(again, make([]ledger.Sighting, observeChunk)...)
+	for i := 4; i < len(again); i++ {
+		again[i] = ledger.Sighting{ID: fmt.Sprintf("other-%d", i), Fingerprint: "v1"}
+	}
+	again = append(again, ledger.Sighting{ID: "story-1", Fingerprint: "v2"})
+	got, err = s.Observe(ctx, again, later)
+	must(t, err)
+	if o := got["story-0"]; !o.FirstSeen.Equal(t0) || !o.Changed.IsZero() {
+		t.Errorf("story-0, unchanged: %+v", o)
+	}
+	if o := got["story-1"]; !o.FirstSeen.Equal(t0) || !o.Changed.Equal(later) {
+		t.Errorf("story-1, changed in the second chunk: %+v", o)
+	}
+	if o := got["new"]; !o.FirstSeen.Equal(later) || !o.Changed.IsZero() {
+		t.Errorf("a new story: %+v", o)
+	}
+	got, err = s.Observe(ctx, []ledger.Sighting{{ID: "story-1", Fingerprint: "v2"}}, later.Add(time.Hour))
+	must(t, err)
+	if o := got["story-1"]; !o.Changed.Equal(later) {
+		t.Errorf("story-1 seen again as it was: %+v", o)
 	}
 }
 
