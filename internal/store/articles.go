@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -57,23 +57,39 @@ func (s *Store) SentBefore(ctx context.Context, ids []string, exceptIssue string
 	}
 	// A plain prepared statement, not a transaction: transactions here begin
 	// IMMEDIATE and would lock out other processes' writes for a read.
-	get, err := s.db.PrepareContext(ctx, s.q.sentIssue)
+	get, err := s.db.PrepareContext(ctx, s.q.sentIssueChunk)
 	if err != nil {
 		return nil, fmt.Errorf("sent before: %w", err)
 	}
 	defer get.Close()
-	for _, id := range ids {
-		var issue string
-		err := get.QueryRowContext(ctx, id, exceptIssue).Scan(&issue)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+	args := make([]any, observeChunk+1)
+	for chunk := range slices.Chunk(ids, observeChunk) {
+		for i := range observeChunk {
+			args[i] = chunk[min(i, len(chunk)-1)] // a short chunk repeats its last id
 		}
-		if err != nil {
-			return nil, fmt.Errorf("sent before: article %s: %w", id, err)
+		args[observeChunk] = exceptIssue
+		if err := sentIn(ctx, get, args, out); err != nil {
+			return nil, fmt.Errorf("sent before: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// sentIn adds to out the articles of one chunk that an issue carried.
+func sentIn(ctx context.Context, get *sql.Stmt, args []any, out map[string]string) error {
+	rows, err := get.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, issue string
+		if err := rows.Scan(&id, &issue); err != nil {
+			return err
 		}
 		out[id] = issue
 	}
-	return out, nil
+	return rows.Err()
 }
 
 // MarkArticlesSent records that the articles went out in the issue. An

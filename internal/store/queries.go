@@ -31,21 +31,23 @@ type queries struct {
 	deleteUnsentIssue                                              string
 	recentIssues                                                   string
 
-	issueExists, enqueue, recoverExpired       string
-	pendingBatch, markSending, skipInactive    string // SQLite
-	claim                                      string // Postgres
-	record, bounceSubscriber, release          string // one row each on SQLite, a batch on Postgres
-	counts, failures, sentSince                string
-	renewRows, heldByOthers, ownerCounts       string
-	liveRuns, issueRuns, insertRun, runLease   string
-	renewRun, countLiveRuns, endRun            string
-	forgetOldRuns, releaseRunRows              string
-	insertSeen, firstSeen, sentIssue, markSent string
-	setPrint, changed, markBacklog             string
+	issueExists, enqueue, recoverExpired     string
+	pendingBatch, markSending, skipInactive  string // SQLite
+	claim                                    string // Postgres
+	record, bounceSubscriber, release        string // one row each on SQLite, a batch on Postgres
+	counts, failures, sentSince              string
+	renewRows, heldByOthers, ownerCounts     string
+	liveRuns, issueRuns, insertRun, runLease string
+	renewRun, countLiveRuns, endRun          string
+	forgetOldRuns, releaseRunRows            string
+	insertSeen, firstSeen, markSent          string
+	setPrint, changed, markBacklog           string
 	// insertSeenChunk inserts observeChunk stories at once, as insertSeen
 	// does one; observedChunk reads what is known of observeChunk stories.
 	insertSeenChunk, observedChunk string
-	sourceSeen, insertSource       string
+	// sentIssueChunk is sentIssue for observeChunk articles.
+	sentIssueChunk           string
+	sourceSeen, insertSource string
 
 	getDocument, putDocument               string
 	sourceOK, sourceFailed, sourceFailures string
@@ -139,11 +141,11 @@ func newQueries(d dialect) *queries {
 
 		insertSeen: b(sqlInsertSeen),
 		firstSeen:  b(sqlFirstSeen),
-		sentIssue:  b(sqlSentIssue),
 		markSent:   b(sqlMarkSent),
 
 		insertSeenChunk: b(sqlInsertSeenChunk(observeChunk)),
 		observedChunk:   b(sqlObservedChunk(observeChunk)),
+		sentIssueChunk:  b(sqlSentIssueChunk(observeChunk)),
 		setPrint:        b(sqlSetPrint),
 		changed:         b(sqlChanged),
 		markBacklog:     b(sqlMarkBacklog),

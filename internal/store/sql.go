@@ -466,8 +466,6 @@ const (
 	sqlInsertSeen = `INSERT INTO articles_seen (article_id, first_seen) VALUES (?, ?)
 		ON CONFLICT (article_id) DO NOTHING`
 	sqlFirstSeen = `SELECT first_seen FROM articles_seen WHERE article_id = ?`
-	sqlSentIssue = `SELECT issue_id FROM articles_seen
-		WHERE article_id = ? AND sent_at IS NOT NULL AND issue_id IS NOT NULL AND issue_id <> ?`
 	// The first issue that carried an article keeps it.
 	sqlMarkSent = `INSERT INTO articles_seen (article_id, first_seen, issue_id, sent_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (article_id) DO UPDATE SET issue_id = excluded.issue_id, sent_at = excluded.sent_at
@@ -479,6 +477,13 @@ const (
 func sqlInsertSeenChunk(n int) string {
 	return `INSERT INTO articles_seen (article_id, first_seen) VALUES ` +
 		strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ` ON CONFLICT (article_id) DO NOTHING`
+}
+
+// sqlSentIssueChunk gives, of n articles, those that an issue other than
+// the last argument carried, and that issue.
+func sqlSentIssueChunk(n int) string {
+	return `SELECT article_id, issue_id FROM articles_seen WHERE article_id IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) AND sent_at IS NOT NULL AND issue_id IS NOT NULL AND issue_id <> ?`
 }
 
 // sqlObservedChunk reads what is known of n stories, each row named.

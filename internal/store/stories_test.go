@@ -166,3 +166,28 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSentBefore: a build's look-up of 2,000 keys (1,000 stories by
+// id and link), half of them carried by an earlier issue.
+func BenchmarkSentBefore(b *testing.B) {
+	for _, db := range storetest.Backends() {
+		b.Run(string(db), func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := openTest(b, db)
+			keys := make([]string, 2000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("key-%d", i)
+			}
+			_, err := s.SaveIssue(ctx, Issue{ID: "earlier"})
+			must(b, err)
+			must(b, s.MarkArticlesSent(ctx, "earlier", keys[:1000]))
+			b.ResetTimer()
+			for b.Loop() {
+				got, err := s.SentBefore(ctx, keys, "now")
+				if err != nil || len(got) != 1000 {
+					b.Fatalf("%d sent, %v", len(got), err)
+				}
+			}
+		})
+	}
+}
