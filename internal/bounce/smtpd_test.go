@@ -36,6 +36,12 @@ func startReceiver(t *testing.T, rec Recorder, o ReceiverOptions) (addr string, 
 	var got []string
 	o.Refused = func(r string) { mu.Lock(); got = append(got, r); mu.Unlock() }
 	h := &Handler{Parser: NewParser(Options{BounceAddress: "bounces@news.example.org", MaxSize: 64 << 10}), Resolver: resolver, Store: rec}
+	return serveReceiver(t, h, o), &got
+}
+
+// serveReceiver runs a receiver of h on a free port until the test ends.
+func serveReceiver(t *testing.T, h *Handler, o ReceiverOptions) (addr string) {
+	t.Helper()
 	r := NewReceiver(h, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +56,7 @@ func startReceiver(t *testing.T, rec Recorder, o ReceiverOptions) (addr string, 
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), &got
+	return ln.Addr().String()
 }
 
 func send(addr, from, to string, data []byte) error {
@@ -131,17 +137,9 @@ func TestReceiverCannotCheckAToken(t *testing.T) {
 	h := &Handler{Parser: NewParser(Options{BounceAddress: "bounces@news.example.org", MaxSize: 64 << 10}),
 		Resolver: Resolver{Secret: testSecret, Lookup: func(int64) (string, error) { return "", errors.New("database is locked") }},
 		Store:    &memRecorder{}}
-	r := NewReceiver(h, ReceiverOptions{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	addr := serveReceiver(t, h, ReceiverOptions{})
 	verp := "bounces+NDIuMjAyNi0wNS0wNJfl2xF32LK5sJeuTP_k8mI@news.example.org"
-	if err := send(ln.Addr().String(), "", verp, dsn); smtpCode(err) != 451 {
+	if err := send(addr, "", verp, dsn); smtpCode(err) != 451 {
 		t.Errorf("token check with the store down: %v, want 451", err)
 	}
 }
