@@ -15,6 +15,8 @@
 //	// dial srv.Addr (or 127.0.0.1:srv.Port()), then check srv.Received(...)
 //
 // The server is closed by t.Cleanup. Every method is safe for concurrent use.
+// DelayProxy puts a round trip in front of it (or any server) for
+// benchmarks.
 // It speaks plain SMTP (no TLS) and advertises PIPELINING, 8BITMIME and
 // CHUNKING as go-smtp does (WithoutPipelining hides the first); with
 // WithAuth it requires authentication.
