@@ -18,9 +18,15 @@ type job struct {
 // that its transaction can start in the same write as the current
 // message's end of DATA. It runs while the previous outcome commits. A
 // recipient it takes is the worker's: delivered next, or released with
-// the rest of the held rows when the run stops first (rule 5).
+// the rest of the held rows when the run stops first (rule 5). Rows with
+// nothing to send (skipped, or that cannot be built) are settled on the
+// way, up to lookAheadTries of them, so that a list of mostly skipped
+// readers does not keep the relay's DATA phase open.
 func (e *engine) lookAhead(w *worker) {
-	for w.ahead == nil && e.ctx.Err() == nil {
+	for range lookAheadTries {
+		if w.ahead != nil || e.ctx.Err() != nil {
+			return
+		}
 		rc, ok := e.gate.again()
 		if !ok {
 			select {
@@ -34,6 +40,9 @@ func (e *engine) lookAhead(w *worker) {
 		w.ahead = e.build(rc, w)
 	}
 }
+
+// lookAheadTries bounds the rows one lookAhead takes.
+const lookAheadTries = 8
 
 // offer returns the message of the worker's next recipient when it may go
 // at once, for its transaction to start with the current end of DATA: the
