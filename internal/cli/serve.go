@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
-	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/web"
 )
@@ -130,5 +129,5 @@ func (m noticeMailer) Send(ctx context.Context, n mail.Notice) error {
 	if err != nil {
 		return err
 	}
-	return deliver.SendMessage(ctx, m.t, &msg, ledger.Recipient{IssueID: "notices", Email: msg.To})
+	return deliver.SendMessage(ctx, m.t, &msg)
 }

@@ -41,6 +41,24 @@
 //     Records at once, each acknowledging its own outcomes: an outcome
 //     then waits for its own commit only, not also for the one in flight
 //     before it, and the server flushes the commits together.
+//     When the relay offers PIPELINING (RFC 2920), the final "." goes in
+//     one write with the worker's next message's MAIL, RCPT and DATA, if
+//     that message is at hand (taken and built while the commit runs) and
+//     may go at once: an attempt left, the relay not down, no wait for the
+//     rate limit or a cap. The next message's data follows the replies,
+//     and its own final "." again waits for this message's outcome to be
+//     durable, so the rule above is unchanged: a message's envelope lets
+//     the relay accept nothing. Per message that is one round trip
+//     instead of two. The message so started is in flight: when the run
+//     stops, it is sent as a message already being sent is (its final "."
+//     still waits for the outcome before it and for the lease), then the
+//     session ends with QUIT. A transaction so opened whose connection is
+//     given up (this message is to be tried again on a new one, or the
+//     relay closes the session) is ended without its final ".": once the
+//     relay waits for the data, only by closing the connection; that row
+//     was not attempted, and goes on the next connection uncounted. A
+//     refusal of this message's final "." leaves the next one's
+//     transaction as it is.
 //  4. Failed and pending outcomes need no acknowledgement: losing one in a
 //     crash only means the recipient is tried again.
 //  5. A claimed row that was not attempted is released back to pending.
@@ -50,8 +68,10 @@
 //     row stays sending until the run ends, and is then recorded pending
 //     with the attempt counted (failed when it was the last attempt), so
 //     that each run repeats it at most once; later runs retry it as usual.
-//     The connection is closed and another opened. (A reply of 250
-//     followed by a dropped connection is a success: the row is sent.)
+//     The connection is closed and another opened; a next message whose
+//     envelope went with that final "." is sent again on the new one,
+//     with no attempt counted. (A reply of 250 followed by a dropped
+//     connection is a success: the row is sent.)
 //     The wait for that reply is long (SMTPOptions.DataTimeout), and after
 //     3 such outcomes per connection in a row, with no message accepted in
 //     between, the run stops with the rest pending: the relay is not
@@ -131,20 +151,45 @@ type Transport interface {
 	Open(ctx context.Context) (Conn, error)
 }
 
+// Ready is what Conn.Send calls right before the step that lets the
+// server accept a message (the end of DATA). canOpen says whether the
+// connection can start another message in the same write (the server
+// offers PIPELINING, RFC 2920). An error forbids that step. When canOpen,
+// next is the message to start with it, or nil for none; without canOpen
+// it is nil.
+type Ready func(canOpen bool) (next *mail.Message, err error)
+
 // Conn is one connection, used by one worker at a time.
 type Conn interface {
-	// Send transmits m to rc and returns nil once the server accepted it.
-	// Right before the step that lets the server accept the message (the
-	// end of DATA), it calls ready when ready is not nil; if ready fails it
-	// must not complete that step (it may close the connection) and returns
-	// an error wrapping ErrConnBroken. An error that wraps ErrConnBroken, or
-	// that carries no SMTP reply (no *ReplyError), makes the engine re-open
-	// the connection. An error wrapping ErrUnconfirmed says the message was
-	// handed over whole but its verdict never came (it may have been
-	// accepted): the engine does not retry it in this run. Implementations
-	// may ignore ctx once transmission started.
-	Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error
-	// Close releases the connection.
+	// Send transmits m (to m.To; m also tells transports that file
+	// messages where they go) and returns nil once the server accepted it.
+	//
+	// Right before the step that lets the server accept m (the end of
+	// DATA) it calls ready, when ready is not nil; if ready fails it must
+	// not complete that step (it may close the connection) and returns an
+	// error wrapping ErrConnBroken.
+	//
+	// When ready returns a next message, Send may send the start of next's
+	// transaction (MAIL, RCPT and DATA) in the same write as m's end of
+	// DATA, never before it, and never next's end of DATA. opened reports
+	// that it did so and that the connection is still usable, whatever m's
+	// own result: the connection then holds next's transaction open (the
+	// server may be waiting for next's data), and its next call must be
+	// Send(ctx, next, ...) with that very pointer, which goes on from
+	// there (it reads the replies to next's start instead of sending it
+	// again), or Close, which ends the transaction without the server
+	// accepting next (closing the connection if need be). opened is false
+	// when next was not sent, and when the connection broke.
+	//
+	// An error that wraps ErrConnBroken, or that carries no SMTP reply (no
+	// *ReplyError), makes the engine re-open the connection. An error
+	// wrapping ErrUnconfirmed says the message was handed over whole but
+	// its verdict never came (it may have been accepted): the engine does
+	// not retry it in this run. Implementations may ignore ctx once
+	// transmission started.
+	Send(ctx context.Context, m *mail.Message, ready Ready) (opened bool, err error)
+	// Close releases the connection; a transaction that Send left open
+	// ends without its message being accepted.
 	Close() error
 }
 
@@ -424,11 +469,21 @@ type engine struct {
 // worker is one sending goroutine's state.
 type worker struct {
 	conn    Conn
-	buf     []byte     // message buffer, reused
+	spare   []byte     // the message buffer not in use, reused
 	ack     chan error // answer for the last sent outcome
 	waiting bool       // an answer is due on ack
 	ackErr  error      // a Record that failed: send nothing more
 	probe   int        // while this worker tries a relay that is down: its token (see gate.wait)
+
+	// ahead is the next recipient, taken and built while the current
+	// message is sent, so that its start can go with the current end of
+	// DATA (see lookAhead).
+	ahead *job
+	// opened: conn holds the transaction of ahead (once taken, of the
+	// current job), started with the last end of DATA under openSlot of
+	// the caps; offered: ready handed ahead to Send, under openSlot.
+	opened, offered bool
+	openSlot        time.Time
 }
 
 // errNotRecorded aborts a message whose predecessor could not be recorded.
@@ -552,16 +607,25 @@ func (e *engine) recordedSent() int {
 }
 
 // ready is called right before a message may be accepted: the previous
-// one is recorded, and the run's lease is still certainly valid.
-func (e *engine) ready(w *worker) error {
+// one is recorded, and the run's lease is still certainly valid. When the
+// connection can start another message in the same write (canOpen), it
+// returns the worker's next one if that may go at once (see offer); it
+// takes and builds it first, while the previous outcome commits.
+func (e *engine) ready(w *worker, canOpen bool) (*mail.Message, error) {
+	if canOpen {
+		e.lookAhead(w)
+	}
 	if err := w.holdAck(e.o.HoldMax); err != nil {
-		return err
+		return nil, err
 	}
 	if e.fenced() {
 		e.cancel(ledger.ErrLeaseLost)
-		return fmt.Errorf("%w: %w", ErrConnBroken, ledger.ErrLeaseLost)
+		return nil, fmt.Errorf("%w: %w", ErrConnBroken, ledger.ErrLeaseLost)
 	}
-	return nil
+	if !canOpen {
+		return nil, nil
+	}
+	return e.offer(w), nil
 }
 
 // fenced reports that the run's lease is no longer certainly valid: it
@@ -643,32 +707,42 @@ func (e *engine) work() {
 	w := &worker{ack: make(chan error, 1)}
 	defer func() {
 		w.waitAck()
-		if w.conn != nil {
-			if err := w.conn.Close(); err != nil {
-				e.log.Debug("close connection", "err", err)
-			}
-		}
+		e.drop(w)
 	}()
 	for {
-		var rc ledger.Recipient
-		var ok bool
-		select {
-		case <-e.ctx.Done():
-			return
-		case rc, ok = <-e.jobs:
-			if !ok {
-				return
-			}
-		}
-		if !e.deliver(rc, w) {
+		j, ok := e.take(w)
+		if !ok || !e.deliver(j, w) {
 			return
 		}
-		// Recipients handed back by a run of identical replies (the relay
-		// was down) go before new ones.
-		for rc, ok := e.gate.again(); ok && e.ctx.Err() == nil; rc, ok = e.gate.again() {
-			if !e.deliver(rc, w) {
-				return
+	}
+}
+
+// take returns the worker's next recipient with its message built: the
+// one it took ahead, else one handed back by a run of identical replies
+// (the relay was down; they go before new ones), else the next claimed
+// row, waiting for one. ok is false when the run stops or nothing is left.
+func (e *engine) take(w *worker) (j *job, ok bool) {
+	for {
+		if j := w.ahead; j != nil {
+			w.ahead = nil
+			return j, true
+		}
+		if e.ctx.Err() != nil {
+			return nil, false
+		}
+		rc, ok := e.gate.again()
+		if !ok {
+			select {
+			case <-e.ctx.Done():
+				return nil, false
+			case rc, ok = <-e.jobs:
+				if !ok {
+					return nil, false
+				}
 			}
+		}
+		if j := e.build(rc, w); j != nil {
+			return j, true
 		}
 	}
 }
@@ -691,29 +765,35 @@ func (w *worker) waitAck() error {
 // deliver tries one recipient until it is sent, failed for good, or left
 // for a later attempt. It reports false when the worker should stop (the
 // run is stopping, or the ledger failed).
-func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
-	m, ok := e.build(rc, w)
-	if !ok {
-		return true
-	}
+func (e *engine) deliver(j *job, w *worker) bool {
+	rc := j.rc
 	t := &try{rc: rc, attempts: rc.Attempts}
-	defer func() { e.gate.endProbe(w.probe); w.probe = 0 }()
+	defer func() {
+		e.gate.endProbe(w.probe)
+		w.probe = 0
+		w.spare = j.m.Data[:0] // the message is done with: its buffer is free
+	}()
+	ready := func(canOpen bool) (*mail.Message, error) { return e.ready(w, canOpen) }
 	for {
 		if t.attempts >= e.o.MaxAttempts {
 			e.giveUp(t)
 			return true
 		}
-		if e.ctx.Err() != nil {
+		// A message whose transaction is open on the connection (started
+		// with the last end of DATA) is in flight: it goes on when the run
+		// stops, as a message being sent does.
+		if e.ctx.Err() != nil && !w.opened {
 			return e.leave(w, rc, t.attempts, t.last)
 		}
-		slot, next := e.await(w, t)
+		slot, next := e.begin(w, t)
 		if next == again {
 			continue
 		}
 		if next != proceed {
 			return next == leaveNext
 		}
-		err := w.conn.Send(e.ctx, &m, rc, func() error { return e.ready(w) })
+		opened, err := w.conn.Send(e.ctx, &j.m, ready)
+		e.settleOffer(w, opened)
 		if errors.Is(err, errHeldTooLong) {
 			// Not sent: the final dot was held past HoldMax and the
 			// connection dropped; resent once the commit is in, uncounted.
@@ -740,6 +820,11 @@ func (e *engine) deliver(rc ledger.Recipient, w *worker) bool {
 		if done {
 			return keepOn
 		}
+		if w.opened {
+			// This message is tried again, and the connection holds the
+			// next one's transaction: give that up with the connection.
+			e.drop(w)
+		}
 	}
 }
 
@@ -753,22 +838,22 @@ type try struct {
 	staleRetried bool
 }
 
-// build builds the recipient's message; when there is nothing to send (a
-// skip, or a message that cannot be built) it settles the row and reports
-// false.
-func (e *engine) build(rc ledger.Recipient, w *worker) (mail.Message, bool) {
-	m, err := e.msgs.Build(w.buf, rc)
+// build builds the recipient's message into the worker's spare buffer;
+// when there is nothing to send (a skip, or a message that cannot be
+// built) it settles the row and returns nil.
+func (e *engine) build(rc ledger.Recipient, w *worker) *job {
+	m, err := e.msgs.Build(w.spare, rc)
 	if errors.Is(err, ErrSkip) {
 		e.emit(w, rc, ledger.Skipped, rc.Attempts, verdict{reply: err.Error()})
-		return m, false
+		return nil
 	}
 	if err != nil {
 		// No retry can fix a message that cannot be built.
 		e.emit(w, rc, ledger.Failed, rc.Attempts, verdict{reply: "compose: " + err.Error()})
-		return m, false
+		return nil
 	}
-	w.buf = m.Data[:0]
-	return m, true
+	w.spare = nil // in use until the message is done with
+	return &job{rc: rc, m: m}
 }
 
 // giveUp fails a recipient whose attempts are spent, with the last reply.
@@ -1080,10 +1165,26 @@ func (e *engine) peerCount() int {
 	return max(e.o.Lease.Peers(), 1)
 }
 
+// drop closes the worker's connection, and with it a transaction it held
+// open for the next message (whose slot under the caps is refunded).
 func (e *engine) drop(w *worker) {
 	if w.conn != nil {
-		_ = w.conn.Close()
+		if err := w.conn.Close(); err != nil {
+			e.log.Debug("close connection", "err", err)
+		}
 		w.conn = nil
+	}
+	if w.opened {
+		w.opened = false
+		e.refund(w.openSlot)
+	}
+}
+
+// refund gives back a slot under the caps taken for a message that was
+// not accepted.
+func (e *engine) refund(slot time.Time) {
+	if e.quota != nil {
+		e.quota.refund(slot)
 	}
 }
 

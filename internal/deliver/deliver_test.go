@@ -21,6 +21,7 @@ import (
 
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
+	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/smtptest"
 )
 
@@ -493,6 +494,14 @@ func TestFileTransport(t *testing.T) {
 		}
 		checkMessage(t, raw, rc, comp.MessageID(issueID, rc.SubscriberID), comp.UnsubscribeURL(rc))
 	}
+	// A message of no issue (a notice) is filed under notices/.
+	notice := mail.Message{From: "news@example.org", To: "ann@example.com", Data: []byte("Subject: hi\r\n\r\nhello\r\n")}
+	if err := deliver.SendMessage(t.Context(), deliver.NewFile(dir), &notice); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := os.ReadFile(filepath.Join(dir, "notices", "ann@example.com.eml")); err != nil || !bytes.Equal(raw, notice.Data) {
+		t.Errorf("notice file: %q, %v", raw, err)
+	}
 	f := deliver.NewFile(dir)
 	if p := f.Path(ledger.Recipient{IssueID: "../x", Email: "../../etc/passwd"}); !strings.HasPrefix(p, dir+string(filepath.Separator)) || strings.Count(p, string(filepath.Separator)) != strings.Count(dir, string(filepath.Separator))+2 {
 		t.Errorf("Path escapes the outbox: %s", p)
@@ -585,7 +594,7 @@ func TestSendMessageTestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deliver.SendMessage(t.Context(), smtpTransport(t, srv, nil), &m, rc); err != nil {
+	if err := deliver.SendMessage(t.Context(), smtpTransport(t, srv, nil), &m); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Received("ed@example.com"); len(got) != 1 || !bytes.Contains(got[0], []byte("[TEST]")) {

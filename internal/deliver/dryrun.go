@@ -48,12 +48,13 @@ func DryRun(ctx context.Context, msgs Builder, recipients iter.Seq[ledger.Recipi
 }
 
 // SendMessage opens a connection, sends one built message (such as
-// mail.Prepared.BuildTest's test copy, which is DKIM-signed when configured)
-// and closes it, outside any ledger.
-func SendMessage(ctx context.Context, t Transport, m *mail.Message, rc ledger.Recipient) error {
+// mail.Prepared.BuildTest's test copy, which is DKIM-signed when configured,
+// or a notice) and closes it, outside any ledger.
+func SendMessage(ctx context.Context, t Transport, m *mail.Message) error {
 	c, err := t.Open(ctx)
 	if err != nil {
 		return err
 	}
-	return errors.Join(c.Send(ctx, m, rc, nil), c.Close())
+	_, err = c.Send(ctx, m, nil)
+	return errors.Join(err, c.Close())
 }

@@ -17,9 +17,10 @@ import (
 // <dir>/<issue id>/<recipient address>.eml instead of sending it: for
 // development, previews and tests. A test copy goes to
 // <dir>/<issue id>/test/<address>.<n>.eml instead, n counting up, so that
-// it never replaces a delivered message or an earlier test copy. The bytes
-// are those an SMTP relay would receive. Files appear atomically (written
-// to a temporary name, then renamed).
+// it never replaces a delivered message or an earlier test copy. A message
+// of no issue (a notice: mail.Message.Issue empty) goes under
+// <dir>/notices/. The bytes are those an SMTP relay would receive. Files
+// appear atomically (written to a temporary name, then renamed).
 type File struct {
 	dir string
 }
@@ -30,12 +31,19 @@ func NewFile(dir string) *File { return &File{dir: dir} }
 // Path returns the file a recipient's message is written to (for a test
 // copy, the folder's pattern: see File).
 func (f *File) Path(rc ledger.Recipient) string {
-	dir := filepath.Join(f.dir, safeName(rc.IssueID, "issue"))
-	if rc.Test {
-		return filepath.Join(dir, "test", safeName(rc.Email, "recipient")+".*.eml")
-	}
-	return filepath.Join(dir, safeName(rc.Email, "recipient")+".eml")
+	return f.path(rc.IssueID, rc.Email, rc.Test)
 }
+
+func (f *File) path(issueID, email string, test bool) string {
+	dir := filepath.Join(f.dir, safeName(issueID, "issue"))
+	if test {
+		return filepath.Join(dir, "test", safeName(email, "recipient")+".*.eml")
+	}
+	return filepath.Join(dir, safeName(email, "recipient")+".eml")
+}
+
+// noticesDir is the folder of messages of no issue (notices).
+const noticesDir = "notices"
 
 // testPath picks the first free numbered name for a test copy. Test copies
 // are sent one at a time by hand, so the race between the check and the
@@ -54,33 +62,39 @@ func (f *File) Open(context.Context) (Conn, error) { return fileConn{f}, nil }
 
 type fileConn struct{ f *File }
 
-func (c fileConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error {
+// Send writes m to its file; it never starts a next message (opened is
+// always false).
+func (c fileConn) Send(ctx context.Context, m *mail.Message, ready Ready) (opened bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
-	path := c.f.Path(rc)
-	if rc.Test {
+	issueID := m.Issue
+	if issueID == "" {
+		issueID = noticesDir
+	}
+	path := c.f.path(issueID, m.To, m.Test)
+	if m.Test {
 		path = testPath(path)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("outbox %s: %w", dir, err)
+		return false, fmt.Errorf("outbox %s: %w", dir, err)
 	}
 	// The rename is the step that "accepts" the message: it comes only
 	// after ready.
-	err := atomicfile.Write(path, m.Data, 0o600, func() error {
+	err = atomicfile.Write(path, m.Data, 0o600, func() error {
 		if ready == nil {
 			return nil
 		}
-		if err := ready(); err != nil {
+		if _, err := ready(false); err != nil {
 			return fmt.Errorf("%w: %w", ErrConnBroken, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("outbox %s: %w", path, err)
+		return false, fmt.Errorf("outbox %s: %w", path, err)
 	}
-	return nil
+	return false, nil
 }
 
 func (fileConn) Close() error { return nil }

@@ -67,8 +67,8 @@ type signalConn struct {
 	t *closeSignal
 }
 
-func (c *signalConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error {
-	return c.Conn.Send(ctx, m, rc, ready)
+func (c *signalConn) Send(ctx context.Context, m *mail.Message, ready deliver.Ready) (bool, error) {
+	return c.Conn.Send(ctx, m, ready)
 }
 
 func (c *signalConn) Close() error {

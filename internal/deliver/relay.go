@@ -200,6 +200,14 @@ func (g *gate) wait() (probe int, ok bool) {
 	}
 }
 
+// up reports whether the relay is believed up: a worker may send without
+// waiting at the gate.
+func (g *gate) up() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.down
+}
+
 // endProbe ends the probe of the worker holding token probe, if it is
 // still going, when its try neither failed for the relay nor got an answer
 // (a timeout of its own, a stale connection, a stop): the next worker to

@@ -385,11 +385,12 @@ func (q *errQueue) next() error {
 	return err
 }
 
-func (c fakeConn) Send(_ context.Context, _ *mail.Message, _ ledger.Recipient, ready func() error) error {
+func (c fakeConn) Send(_ context.Context, _ *mail.Message, ready deliver.Ready) (bool, error) {
 	if err := c.errs.next(); err != nil {
-		return err
+		return false, err
 	}
-	return ready()
+	_, err := ready(false)
+	return false, err
 }
 
 func (fakeConn) Close() error { return nil }

@@ -15,7 +15,6 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
-	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
 )
 
@@ -96,8 +95,10 @@ type SMTPOptions struct {
 
 // SMTP is a Transport that relays over SMTP. go-mail dials, greets, starts
 // TLS and authenticates; messages, already built, go over go-mail's SMTP
-// client connection with MAIL/RCPT/DATA pipelined when the server offers
-// PIPELINING (RFC 2920), and the data dot-stuffed in bulk.
+// client connection, the data dot-stuffed in bulk. When the server offers
+// PIPELINING (RFC 2920), MAIL/RCPT/DATA go in one write, and a message's
+// end of DATA carries the next message's MAIL/RCPT/DATA when Send is given
+// one (see Conn): one round trip per message.
 type SMTP struct {
 	opts SMTPOptions
 	addr string
@@ -194,6 +195,7 @@ func (s *SMTP) Open(ctx context.Context) (Conn, error) {
 	conn.openData = conn.openOneByOne
 	if ok, _ := sc.Extension("PIPELINING"); ok && !s.noPipelining {
 		conn.openData = conn.openPipelined
+		conn.pipelining = true
 	}
 	return conn, nil
 }
@@ -207,35 +209,70 @@ type smtpConn struct {
 	// openData sends MAIL, RCPT and DATA: pipelined when the server
 	// offers PIPELINING, one by one otherwise (chosen once, at Open).
 	openData func(mailCmd, rcptCmd string, reused bool) error
-	utf8     bool
-	maxSize  int
-	used     bool // a message was sent before on this connection
-	closed   bool // closed without QUIT: the dialogue is out of step
+	// pipelining: the server offers PIPELINING, so the end of DATA can
+	// carry the next message's MAIL, RCPT and DATA.
+	pipelining bool
+	// opened is the message whose MAIL, RCPT and DATA went out with the
+	// last end of DATA; their replies are not read yet.
+	opened  *mail.Message
+	utf8    bool
+	maxSize int
+	used    bool // a message was sent before on this connection
+	closed  bool // closed without QUIT: the dialogue is out of step
 }
 
-// Send transmits one message and returns nil once the server accepted it.
-// A refusal is a *ReplyError; a failure without a reply wraps
-// ErrConnBroken, and also ErrUnconfirmed when it happened while waiting for
-// the reply to the end of DATA. ctx is not consulted while the message is
-// transmitted (each step is bounded by the timeout); while waiting for that
-// last reply, its cancellation cuts the wait to the timeout.
-func (c *smtpConn) Send(ctx context.Context, m *mail.Message, _ ledger.Recipient, ready func() error) error {
+// Send transmits one message and returns nil once the server accepted it
+// (see Conn for ready, the next message and opened). A refusal is a
+// *ReplyError; a failure without a reply wraps ErrConnBroken, and also
+// ErrUnconfirmed when it happened while waiting for the reply to the end
+// of DATA. ctx is not consulted while the message is transmitted (each
+// step is bounded by the timeout); while waiting for that last reply, its
+// cancellation cuts the wait to the timeout.
+func (c *smtpConn) Send(ctx context.Context, m *mail.Message, ready Ready) (opened bool, err error) {
+	if c.opened != nil {
+		return c.sendOpened(ctx, m, ready)
+	}
 	mailCmd, err := c.envelope(m)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// A dead connection that was used before is stale: the server closed
 	// it while idle, and nothing of this message reached it.
 	reused := c.used
 	c.used = true
 	if err := c.sc.UpdateDeadline(c.timeout); err != nil {
-		return &connError{stage: "set deadline", err: err}
+		return false, &connError{stage: "set deadline", err: err}
 	}
-	if err := c.openData(mailCmd, "RCPT TO:<"+m.To+">", reused); err != nil {
-		return err
+	if err := c.openData(mailCmd, rcptCommand(m), reused); err != nil {
+		return false, err
 	}
 	return c.writeData(ctx, m.Data, ready)
 }
+
+// sendOpened goes on with m, whose MAIL, RCPT and DATA went out with the
+// previous message's end of DATA: it reads their replies, then sends the
+// data. A connection that died before the reply to MAIL is stale, as in
+// Send: nothing of m reached the server.
+func (c *smtpConn) sendOpened(ctx context.Context, m *mail.Message, ready Ready) (bool, error) {
+	if c.opened != m {
+		// Not the message whose transaction is open: the caller broke the
+		// contract. Nothing of m was sent; the connection is given up.
+		c.opened = nil
+		c.abort()
+		return false, &connError{stage: "MAIL FROM", stale: true, err: errors.New("another message's transaction is open on this connection")}
+	}
+	c.opened = nil
+	if err := c.sc.UpdateDeadline(c.timeout); err != nil {
+		c.abort()
+		return false, &connError{stage: "set deadline", err: err}
+	}
+	if err := c.openReplies(true); err != nil {
+		return false, err
+	}
+	return c.writeData(ctx, m.Data, ready)
+}
+
+func rcptCommand(m *mail.Message) string { return "RCPT TO:<" + m.To + ">" }
 
 // envelope checks what the server can take before anything is sent, and
 // returns the MAIL FROM command.
@@ -274,19 +311,31 @@ func (c *smtpConn) openOneByOne(mailCmd, rcptCmd string, reused bool) error {
 // openPipelined sends MAIL, RCPT and DATA at once (RFC 2920), then reads
 // the three replies; nil means the server is waiting for the data.
 func (c *smtpConn) openPipelined(mailCmd, rcptCmd string, reused bool) error {
-	t := c.sc.Text
-	var err error
-	for _, cmd := range []string{mailCmd, rcptCmd, "DATA"} {
-		if err == nil {
-			_, err = t.W.WriteString(cmd + "\r\n")
-		}
-	}
+	err := c.writeOpen(mailCmd, rcptCmd)
 	if err == nil {
-		err = t.W.Flush()
+		err = c.sc.Text.W.Flush()
 	}
 	if err != nil {
 		return &connError{stage: "MAIL FROM", stale: reused, err: err}
 	}
+	return c.openReplies(reused)
+}
+
+// writeOpen buffers MAIL, RCPT and DATA; the caller flushes.
+func (c *smtpConn) writeOpen(mailCmd, rcptCmd string) error {
+	_, err := c.sc.Text.W.WriteString(openCommands(mailCmd, rcptCmd))
+	return err
+}
+
+func openCommands(mailCmd, rcptCmd string) string {
+	return mailCmd + "\r\n" + rcptCmd + "\r\nDATA\r\n"
+}
+
+// openReplies reads the replies to a pipelined MAIL, RCPT and DATA; nil
+// means the server is waiting for the data. A refusal leaves the
+// connection reset (RSET) for the next message.
+func (c *smtpConn) openReplies(reused bool) error {
+	t := c.sc.Text
 	errMail := c.reply("MAIL FROM", 250)
 	if isConnErr(errMail) {
 		markStale(errMail, reused)
@@ -316,40 +365,78 @@ func (c *smtpConn) openPipelined(mailCmd, rcptCmd string, reused bool) error {
 }
 
 // writeData sends the dot-stuffed data and, only once ready agrees, the
-// final "." that lets the server accept the message; then it reads the
-// server's verdict.
-func (c *smtpConn) writeData(ctx context.Context, data []byte, ready func() error) error {
+// final "." that lets the server accept the message, followed in the same
+// write by the next message's MAIL, RCPT and DATA when ready gives one;
+// then it reads the server's verdict on this message (the replies to the
+// next one's commands are read by its Send).
+func (c *smtpConn) writeData(ctx context.Context, data []byte, ready Ready) (opened bool, err error) {
 	w := c.sc.Text.W
 	// The data may take longer than one command: a second more per 100 KB.
 	if err := c.sc.UpdateDeadline(c.timeout + time.Duration(len(data)/100_000)*time.Second); err != nil {
-		return &connError{stage: "set deadline", err: err}
+		return false, &connError{stage: "set deadline", err: err}
 	}
 	if err := writeDotStuffed(w, data); err != nil {
-		return &connError{stage: "DATA", err: err}
+		return false, &connError{stage: "DATA", err: err}
 	}
+	var next *mail.Message
 	if ready != nil {
-		if err := ready(); err != nil {
+		if next, err = ready(c.pipelining); err != nil {
 			// Without the final dot the server cannot accept the message:
 			// give up the connection instead.
 			c.abort()
-			return &connError{stage: "DATA", err: err}
+			return false, &connError{stage: "DATA", err: err}
 		}
 		if err := c.sc.UpdateDeadline(c.timeout); err != nil {
-			return &connError{stage: "set deadline", err: err}
+			return false, &connError{stage: "set deadline", err: err}
 		}
 	}
-	if _, err := w.WriteString(".\r\n"); err != nil {
-		return &connError{stage: "DATA", err: err}
+	next, tail := c.openNext(next)
+	if len(tail) > w.Available() {
+		// What is buffered goes first, so that the final "." and the
+		// commands behind it leave in one write.
+		err = w.Flush()
 	}
-	if err := w.Flush(); err != nil {
+	if err == nil {
+		_, err = w.WriteString(tail)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
 		// The final "." did not reach the server whole: it cannot have
-		// accepted the message.
-		return &connError{stage: "DATA", err: err}
+		// accepted the message (nor started the next one).
+		c.abort()
+		return false, &connError{stage: "DATA", err: err}
 	}
+	c.opened = next
 	if err := c.dataReply(ctx); err != nil {
-		return c.resetOnReply(err)
+		if c.opened == nil {
+			return false, c.resetOnReply(err)
+		}
+		if isConnErr(err) {
+			c.opened = nil // gone with the connection
+			return false, err
+		}
+		// The verdict ended this message's transaction and the next one's
+		// MAIL began a new one: no RSET.
+		return true, err
 	}
-	return nil
+	return c.opened != nil, nil
+}
+
+// openNext returns the end of DATA, followed by next's MAIL, RCPT and DATA
+// when the server takes pipelined commands and next's envelope passes the
+// checks made before sending; else next is returned nil (its own Send
+// gives the refusal).
+func (c *smtpConn) openNext(next *mail.Message) (*mail.Message, string) {
+	if next == nil || !c.pipelining {
+		return nil, ".\r\n"
+	}
+	mailCmd, err := c.envelope(next)
+	if err != nil {
+		return nil, ".\r\n"
+	}
+	return next, ".\r\n" + openCommands(mailCmd, rcptCommand(next))
 }
 
 // dataReply reads the reply to the end of DATA, waiting up to dataTimeout
@@ -425,8 +512,13 @@ func (c *smtpConn) reset(err error) error {
 }
 
 // Close sends QUIT and closes the connection; a connection that is already
-// gone is closed without error.
+// gone is closed without error. A transaction left open for a next message
+// is ended first (see endOpened).
 func (c *smtpConn) Close() error {
+	if c.opened != nil {
+		c.opened = nil
+		c.endOpened()
+	}
 	if c.closed {
 		return nil
 	}
@@ -436,6 +528,25 @@ func (c *smtpConn) Close() error {
 		_ = c.sc.Close()
 	}
 	return err
+}
+
+// endOpened ends the transaction of a message whose MAIL, RCPT and DATA
+// went out but which is not to be sent: it reads their replies, and once
+// the server waits for the data (354) nothing but closing the connection
+// without the final "." ends that phase without the message being
+// accepted (any command would be taken as data). A refused transaction
+// leaves the connection usable for QUIT.
+func (c *smtpConn) endOpened() {
+	if c.closed {
+		return
+	}
+	_ = c.sc.UpdateDeadline(c.timeout)
+	errMail := c.reply("MAIL FROM", 250)
+	errRcpt := c.reply("RCPT TO", 25)
+	errData := c.reply("DATA", 354)
+	if errData == nil || isConnErr(errMail) || isConnErr(errRcpt) || isConnErr(errData) {
+		c.abort()
+	}
 }
 
 func replyError(name string, te *textproto.Error) *ReplyError {

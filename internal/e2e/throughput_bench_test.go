@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -118,7 +116,7 @@ func sendPair(b *testing.B, bin, ledger string, n, conns int, rtt time.Duration)
 		s = strings.Replace(s, "database: digest.db\n", "database: "+strconv.Quote(dsn)+"\n", 1)
 	}
 	port := func(p int) string { return fmt.Sprintf("port: %d,", p) }
-	relay := delayProxy(b, srv.Addr, rtt)
+	relay := smtptest.DelayProxy(b, srv.Addr, rtt)
 	s = strings.Replace(s, port(srv.Port()), port(relay), 1)
 	write(b, config, s)
 	dir := filepath.Dir(config)
@@ -138,7 +136,7 @@ func sendPair(b *testing.B, bin, ledger string, n, conns int, rtt time.Duration)
 		b.Fatalf("the sample copy: %d messages", len(msgs))
 	}
 	base := smtptest.New(b, smtptest.WithDiscard())
-	baseAddr := "127.0.0.1:" + strconv.Itoa(delayProxy(b, base.Addr, rtt))
+	baseAddr := "127.0.0.1:" + strconv.Itoa(smtptest.DelayProxy(b, base.Addr, rtt))
 	rttMS := roundTrip(b, baseAddr)
 	baseTook := barePush(b, baseAddr, msgs[0], n, conns)
 
@@ -194,76 +192,4 @@ func roundTrip(b *testing.B, addr string) float64 {
 		}
 	}
 	return float64(time.Since(start)) / 1e6 / n
-}
-
-// delayProxy listens on a loopback port and relays each connection to
-// addr, delivering every chunk read in either direction rtt/2 after it
-// was read (a round trip of rtt, bandwidth unbounded, order kept). rtt 0
-// returns addr's own port: no proxy.
-func delayProxy(b *testing.B, addr string, rtt time.Duration) int {
-	b.Helper()
-	if rtt == 0 {
-		_, p, _ := net.SplitHostPort(addr)
-		port, _ := strconv.Atoi(p)
-		return port
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			var both sync.WaitGroup
-			both.Go(func() { delayCopy(up, c, rtt/2) })
-			both.Go(func() { delayCopy(c, up, rtt/2) })
-			go func() { both.Wait(); c.Close(); up.Close() }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// delayCopy copies src to dst, each chunk d after it was read; at the end
-// of src it closes dst for writing.
-func delayCopy(dst, src net.Conn, d time.Duration) {
-	type chunk struct {
-		at   time.Time
-		data []byte
-	}
-	q := make(chan chunk, 1024)
-	go func() {
-		defer close(q)
-		for {
-			buf := make([]byte, 64<<10)
-			n, err := src.Read(buf)
-			if n > 0 {
-				q <- chunk{time.Now().Add(d), buf[:n]}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for c := range q {
-		time.Sleep(time.Until(c.at))
-		if _, err := dst.Write(c.data); err != nil {
-			break
-		}
-	}
-	for range q { // drain, so that the reader ends
-	}
-	if tc, ok := dst.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-	} else {
-		_ = dst.Close()
-	}
 }

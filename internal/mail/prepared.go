@@ -26,6 +26,13 @@ type Message struct {
 	// Data is the whole RFC 5322 message: 7-bit, CRLF line ends, no line
 	// longer than 998 octets, not dot-stuffed.
 	Data []byte
+	// Issue is the id of the issue the message is a copy of, for
+	// transports that file messages (the file transport); empty for a
+	// message outside any issue, such as a notice.
+	Issue string
+	// Test marks a test copy (BuildTest), which such transports keep apart
+	// from delivered messages.
+	Test bool
 }
 
 // Prepared is an issue encoded once for many recipients: the headers that
@@ -139,28 +146,40 @@ func (p *Prepared) Size() int { return p.size + 512 }
 
 // Build appends rc's message to dst[:0] (pass a buffer to reuse between
 // messages, or nil) and returns it. A recipient marked Test gets a test copy
-// (see BuildTest), addressed to rc.Email with rc.Name. An unparsable address
-// gives an error wrapping ErrBadAddress.
+// (see BuildTest), addressed to rc.Email with rc.Name. The message carries
+// rc.IssueID as its Issue. An unparsable address gives an error wrapping
+// ErrBadAddress.
 func (p *Prepared) Build(dst []byte, rc ledger.Recipient) (Message, error) {
 	if rc.Test {
 		to := rc.Email
 		if rc.Name != "" {
 			to = (&netmail.Address{Name: subscriber.CleanName(rc.Name), Address: rc.Email}).String()
 		}
-		return p.BuildTest(dst, to)
+		m, err := p.BuildTest(dst, to)
+		if err != nil {
+			return Message{}, err
+		}
+		m.Issue = rc.IssueID
+		return m, nil
 	}
 	to, err := recipientAddress(rc.Email, rc.Name)
 	if err != nil {
 		return Message{}, fmt.Errorf("subscriber %d: %w", rc.SubscriberID, err)
 	}
 	rc.Email = to.Address
-	return p.build(dst, to, rc.IssueID, rc.SubscriberID, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.c.PreferencesURL(rc), p.head)
+	m, err := p.build(dst, to, rc.IssueID, rc.SubscriberID, p.c.MessageID(rc.IssueID, rc.SubscriberID), p.c.UnsubscribeURL(rc), p.c.PreferencesURL(rc), p.head)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Issue = rc.IssueID
+	return m, nil
 }
 
 // BuildTest makes a test copy (`send --to ADDR`, the preview's test send):
 // the very message a reader gets, but the subject is prefixed with
 // "[TEST] ", the Message-ID is fresh on every call so that test copies never
-// look like repeats, and the unsubscribe link belongs to no subscriber.
+// look like repeats, and the unsubscribe link belongs to no subscriber. The
+// message is marked Test; its Issue is left empty (Build sets it).
 func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 	addr, err := netmail.ParseAddress(to)
 	if err != nil {
@@ -170,7 +189,12 @@ func (p *Prepared) BuildTest(dst []byte, to string) (Message, error) {
 	test := ledger.Recipient{IssueID: "test", SubscriberID: 0, Email: addr.Address}
 	unsub, prefs := p.c.UnsubscribeURL(test), p.c.PreferencesURL(test)
 	msgID := "test." + strconv.FormatInt(p.c.now().Unix(), 36) + "." + randomHex() + "@" + p.c.domain
-	return p.build(dst, addr, test.IssueID, 0, msgID, unsub, prefs, p.testHead)
+	m, err := p.build(dst, addr, test.IssueID, 0, msgID, unsub, prefs, p.testHead)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Test = true
+	return m, nil
 }
 
 func (p *Prepared) build(dst []byte, to *netmail.Address, issueID string, subscriberID int64, msgID, unsub, prefs string, head []byte) (Message, error) {

@@ -571,7 +571,7 @@ func (p *Pipeline) SendTest(ctx context.Context, b *Built, rc ledger.Recipient) 
 	if err != nil {
 		return fmt.Errorf("test copy to %s: %w", addr, err)
 	}
-	if err := deliver.SendMessage(ctx, d.Transport, &m, rc); err != nil {
+	if err := deliver.SendMessage(ctx, d.Transport, &m); err != nil {
 		return fmt.Errorf("test copy to %s: %w", addr, err)
 	}
 	return nil

@@ -431,12 +431,22 @@ type fullBoxConn struct {
 	f *fullBox
 }
 
-func (c fullBoxConn) Send(ctx context.Context, m *mail.Message, rc ledger.Recipient, ready func() error) error {
-	if rc.Email == c.f.box && c.f.full.Load() {
-		return &deliver.ReplyError{Command: "RCPT TO", Code: 452, Enhanced: "4.2.2", Message: "mailbox full"}
+func (c fullBoxConn) Send(ctx context.Context, m *mail.Message, ready deliver.Ready) (bool, error) {
+	if c.refused(m) {
+		return false, &deliver.ReplyError{Command: "RCPT TO", Code: 452, Enhanced: "4.2.2", Message: "mailbox full"}
 	}
-	return c.Conn.Send(ctx, m, rc, ready)
+	// A next message for the full box is not started on the connection:
+	// this wrapper refuses it instead.
+	return c.Conn.Send(ctx, m, func(canOpen bool) (*mail.Message, error) {
+		next, err := ready(canOpen)
+		if next != nil && c.refused(next) {
+			next = nil
+		}
+		return next, err
+	})
 }
+
+func (c fullBoxConn) refused(m *mail.Message) bool { return m.To == c.f.box && c.f.full.Load() }
 
 // A reader waiting for a retry of their own does not hold up the next
 // issue, and is retried in the earlier issue once the retry is due.

@@ -1,8 +1,10 @@
 // Package smtptest runs an in-process SMTP server on 127.0.0.1 for tests:
 // it records what it accepts (or only counts it, for benchmarks) and can
 // inject faults per recipient: a reply to RCPT TO or to DATA, a stall, a
-// late reply to an accepted message, or a connection dropped right after a
-// message was accepted.
+// late reply to an accepted message, a connection dropped right after a
+// message was accepted, or one dropped at the end of DATA instead of
+// replying. It counts the turns of the dialogue (Turns), so that tests can
+// tell how many round trips a client waited for.
 //
 //	srv := smtptest.New(t, smtptest.WithFaults(func(rcpt string, call int) smtptest.Fault {
 //		if rcpt == "b@example.com" && call == 1 {
@@ -13,8 +15,11 @@
 //	// dial srv.Addr (or 127.0.0.1:srv.Port()), then check srv.Received(...)
 //
 // The server is closed by t.Cleanup. Every method is safe for concurrent use.
+// DelayProxy puts a round trip in front of it (or any server) for
+// benchmarks.
 // It speaks plain SMTP (no TLS) and advertises PIPELINING, 8BITMIME and
-// CHUNKING as go-smtp does; with WithAuth it requires authentication.
+// CHUNKING as go-smtp does (WithoutPipelining hides the first); with
+// WithAuth it requires authentication.
 package smtptest
 
 import (
@@ -29,6 +34,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +54,9 @@ type Fault struct {
 	// with a slow content scanner. The wait ends early when the server
 	// closes.
 	DataDelay time.Duration
+	// HangUpAtData closes the connection at the end of DATA instead of
+	// replying, without accepting the message (a relay that crashed).
+	HangUpAtData bool
 }
 
 // FaultFunc decides the fault for one RCPT TO: call counts the RCPT TO
@@ -80,6 +89,10 @@ func WithAuth(user, pass string, mechs ...string) Option {
 // methods for long: it runs in the session's goroutine.
 func WithOnData(f func(rcpt string)) Option { return func(s *Server) { s.onData = f } }
 
+// WithoutPipelining leaves PIPELINING out of the EHLO reply, as a relay
+// that does not offer it (go-smtp still reads pipelined commands).
+func WithoutPipelining() Option { return func(s *Server) { s.noPipelining = true } }
+
 // WithDiscard keeps no message bytes: Received, EnvelopeFrom and All return
 // nothing, while Total, Count, Counts and Bytes still count. For benchmarks
 // and large runs.
@@ -108,6 +121,9 @@ type Server struct {
 	auth     *credentials
 	discard  bool
 	closed   chan struct{} // closed by Cleanup: ends DataDelay waits
+
+	noPipelining bool
+	turns        atomic.Int64 // reads that followed a write, over all sessions
 
 	mu       sync.Mutex
 	msgs     map[string][][]byte // recipient → messages accepted
@@ -161,13 +177,20 @@ func New(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("smtptest: listen: %v", err)
 	}
 	s.Addr = ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
+	go func() { _ = s.srv.Serve(wireListener{ln, s}) }()
 	t.Cleanup(func() {
 		close(s.closed)
 		_ = s.srv.Close()
 	})
 	return s
 }
+
+// Turns is the number of times, over all sessions, that the server read
+// from a connection after it had written to it: each is a turn of the
+// dialogue, which costs the client a round trip when it waited for the
+// reply before sending more. Commands that a client pipelines behind
+// others share their turn.
+func (s *Server) Turns() int { return int(s.turns.Load()) }
 
 // Port is the listening TCP port.
 func (s *Server) Port() int {
@@ -370,6 +393,10 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if ss.f.HangUpAtData {
+		_ = ss.c.Conn().Close()
+		return errors.New("smtptest: hung up at the end of DATA")
+	}
 	if ss.f.Data != nil {
 		return ss.f.Data
 	}
@@ -463,4 +490,46 @@ func (c *cramServer) Next(resp []byte) ([]byte, bool, error) {
 	}
 	// Report success through check with the real password.
 	return nil, true, c.check(c.user, []byte(c.secret))
+}
+
+// wireListener hands the server connections that count the dialogue's
+// turns and, with WithoutPipelining, hide PIPELINING from the EHLO reply.
+type wireListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l wireListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &wireConn{Conn: c, s: l.s}, nil
+}
+
+type wireConn struct {
+	net.Conn
+	s     *Server
+	wrote atomic.Bool // written to since the last read
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.wrote.Swap(false) {
+		c.s.turns.Add(1)
+	}
+	return n, err
+}
+
+var pipeliningLine = []byte("250-PIPELINING\r\n")
+
+func (c *wireConn) Write(p []byte) (int, error) {
+	c.wrote.Store(true)
+	if c.s.noPipelining && bytes.Contains(p, pipeliningLine) {
+		if _, err := c.Conn.Write(bytes.Replace(p, pipeliningLine, nil, 1)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
