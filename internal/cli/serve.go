@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/digest/digest/internal/deliver"
-	"github.com/digest/digest/internal/mail"
 	"github.com/digest/digest/internal/web"
 )
 
@@ -109,25 +108,9 @@ func (e *env) webHandler(ctx context.Context) (*web.Handler, error) {
 	}
 	n := e.cfg.Newsletter
 	return web.New(web.Options{
-		Store: e.store, Mailer: noticeMailer{comp: comp, t: t}, Secret: secret,
+		Store: e.store, Mailer: deliver.Notices{Composer: comp, Transport: t}, Secret: secret,
 		ListName: n.Name, BaseURL: n.BaseURL, Topics: topics, DoubleOptIn: n.DoubleOptIn,
 		Rules: e.addressRules(), ClientIPHeader: e.cfg.Server.ClientIPHeader,
 		Now: e.now, Logger: e.log,
 	})
-}
-
-// noticeMailer sends the web's notices through the configured transport,
-// built like the issues (mail.Composer). The file transport writes them
-// under <outbox>/notices/.
-type noticeMailer struct {
-	comp *mail.Composer
-	t    deliver.Transport
-}
-
-func (m noticeMailer) Send(ctx context.Context, n mail.Notice) error {
-	msg, err := m.comp.Notice(n)
-	if err != nil {
-		return err
-	}
-	return deliver.SendMessage(ctx, m.t, &msg)
 }

@@ -58,3 +58,20 @@ func SendMessage(ctx context.Context, t Transport, m *mail.Message) error {
 	_, err = c.Send(ctx, m, nil)
 	return errors.Join(err, c.Close())
 }
+
+// Notices sends single notices (a sign-up's confirmation, say) through a
+// transport, built by Composer like the issues' messages, outside any
+// ledger. The file transport writes them under <outbox>/notices/.
+type Notices struct {
+	Composer  *mail.Composer
+	Transport Transport
+}
+
+// Send builds n and sends it.
+func (s Notices) Send(ctx context.Context, n mail.Notice) error {
+	msg, err := s.Composer.Notice(n)
+	if err != nil {
+		return err
+	}
+	return SendMessage(ctx, s.Transport, &msg)
+}
