@@ -46,6 +46,19 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setLocked(t)
+}
+
+// Advance moves the clock forward by d and fires the timers due. Advances
+// from several goroutines add up.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setLocked(c.now.Add(d))
+}
+
+// setLocked is Set with c.mu held.
+func (c *Clock) setLocked(t time.Time) {
 	c.now = t
 	for tm := range c.timers {
 		if !tm.at.After(t) {
@@ -55,9 +68,6 @@ func (c *Clock) Set(t time.Time) {
 	}
 	c.notify()
 }
-
-// Advance moves the clock forward by d and fires the timers due.
-func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // Sleep advances the clock by d at once, so that waits cost nothing; it
 // reports false without advancing when ctx has ended (the Sleep hooks'

@@ -62,3 +62,24 @@ func TestSleepAdvancesUnlessCanceled(t *testing.T) {
 		t.Errorf("Until took %v of fake time, want 10s", took)
 	}
 }
+
+// Sleeps of several goroutines at once all count.
+func TestConcurrentAdvancesAddUp(t *testing.T) {
+	t.Parallel()
+	c := clocktest.New(t0)
+	done := make(chan struct{})
+	for range 8 {
+		go func() {
+			for range 100 {
+				c.Sleep(context.Background(), time.Second)
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if got := c.Now().Sub(t0); got != 800*time.Second {
+		t.Errorf("8 × 100 sleeps of 1s advanced the clock %v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
@@ -17,7 +18,7 @@ import (
 // ---- in-memory ledger ----
 
 type fakeLedger struct {
-	clock      *fakeClock // retry times; nil: a row with a retry delay is never due again
+	clock      *clocktest.Clock // retry times; nil: a row with a retry delay is never due again
 	mu         sync.Mutex
 	rows       []*fakeRow
 	byID       map[int64]*fakeRow
@@ -104,37 +105,14 @@ func (l *fakeLedger) notDue(r *fakeRow) bool {
 
 // ---- clock ----
 
-// fakeClock is the real-time clock of a run (Options.Clock and Sleep):
+// newFakeClock is the real-time clock of a run (Options.Clock and Sleep):
 // sleeping advances it at once.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 5, 4, 18, 2, 0, 0, time.Local)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	c.Advance(d)
-	return true
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 5, 4, 18, 2, 0, 0, time.Local))
 }
 
 // withClock makes o run on c: waits cost nothing.
-func withClock(o deliver.Options, c *fakeClock) deliver.Options {
+func withClock(o deliver.Options, c *clocktest.Clock) deliver.Options {
 	o.Clock, o.Sleep, o.Now = c.Now, c.Sleep, c.Now
 	return o
 }

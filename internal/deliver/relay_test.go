@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/deliver"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/mail"
@@ -64,7 +65,7 @@ func (o *observer) snapshot() ([]bool, map[string]int) {
 // the clock is before until.
 type downTransport struct {
 	deliver.Transport
-	clock *fakeClock
+	clock *clocktest.Clock
 	until time.Time
 	opens atomic.Int32
 }
@@ -396,7 +397,7 @@ func (c fakeConn) Send(_ context.Context, _ *mail.Message, ready deliver.Ready) 
 func (fakeConn) Close() error { return nil }
 
 type fakeTransport struct {
-	clock *fakeClock
+	clock *clocktest.Clock
 	until time.Time
 	errs  *errQueue
 }
