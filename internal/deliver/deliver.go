@@ -711,7 +711,7 @@ func (e *engine) work() {
 	}()
 	for {
 		j, ok := e.take(w)
-		if !ok || !e.deliver(j, w) {
+		if !ok || !e.tryOne(j, w) {
 			return
 		}
 	}
@@ -762,10 +762,10 @@ func (w *worker) waitAck() error {
 	return nil
 }
 
-// deliver tries one recipient until it is sent, failed for good, or left
+// tryOne tries one recipient until it is sent, failed for good, or left
 // for a later attempt. It reports false when the worker should stop (the
 // run is stopping, or the ledger failed).
-func (e *engine) deliver(j *job, w *worker) bool {
+func (e *engine) tryOne(j *job, w *worker) bool {
 	rc := j.rc
 	t := &try{rc: rc, attempts: rc.Attempts}
 	defer func() {
