@@ -65,22 +65,9 @@ func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event
 				return err
 			}
 		}
-		// What is past UnmatchedKeep goes first, making room for copies.
-		if _, err := tx.ExecContext(ctx, s.q.forgetUnmatched, ev.At.Add(-UnmatchedKeep)); err != nil {
+		var err error
+		if raw, err = s.makeRoom(ctx, tx, &ev, raw); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q.forgetRaw, ev.At.Add(-UnmatchedKeep)); err != nil {
-			return err
-		}
-		if raw != nil {
-			var kept int64
-			if err := tx.QueryRowContext(ctx, s.q.bounceRawKept).Scan(&kept); err != nil {
-				return err
-			}
-			if kept+int64(len(raw)) > s.rawBudget {
-				raw = nil
-				ev.Reason = strings.TrimPrefix(ev.Reason+"; ", "; ") + fmt.Sprintf("its copy was not kept: the copies kept hold %d MiB already", kept>>20)
-			}
 		}
 		res, err := tx.ExecContext(ctx, s.q.insertBounceEvent, ev.Fingerprint, ev.At, ev.At.Format(time.DateOnly),
 			ev.Source, string(ev.Kind), ev.Status, ev.Diagnostic, ev.Recipient, ev.Format, ev.Reason,
@@ -107,6 +94,30 @@ func (s *Store) RecordBounce(ctx context.Context, ev bounce.Event) (bounce.Event
 		return ev, fmt.Errorf("record bounce event: %w", err)
 	}
 	return ev, nil
+}
+
+// makeRoom forgets what is past UnmatchedKeep, then returns raw, or nil
+// (noting it in ev's reason) when keeping it would pass the budget of
+// copies (RawBudget).
+func (s *Store) makeRoom(ctx context.Context, tx *sql.Tx, ev *bounce.Event, raw []byte) ([]byte, error) {
+	if _, err := tx.ExecContext(ctx, s.q.forgetUnmatched, ev.At.Add(-UnmatchedKeep)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q.forgetRaw, ev.At.Add(-UnmatchedKeep)); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	var kept int64
+	if err := tx.QueryRowContext(ctx, s.q.bounceRawKept).Scan(&kept); err != nil {
+		return nil, err
+	}
+	if kept+int64(len(raw)) <= s.rawBudget {
+		return raw, nil
+	}
+	ev.Reason = strings.TrimPrefix(ev.Reason+"; ", "; ") + fmt.Sprintf("its copy was not kept: the copies kept hold %d MiB already", kept>>20)
+	return nil, nil
 }
 
 // applyBounce is the policy for one new event.
