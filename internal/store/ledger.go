@@ -130,6 +130,13 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 		status string
 		topics string
 	}
+	var stmts []*sql.Stmt
+	if s.d == dialectSQLite {
+		var err error
+		if stmts, err = s.prepared(ctx, s.q.recoverExpired, s.q.pendingBatch, s.q.markSending, s.q.skipInactive); err != nil {
+			return nil, fmt.Errorf("claim issue %s: %w", issueID, err)
+		}
+	}
 	now := s.stamp()
 	var out []ledger.Recipient
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -139,28 +146,24 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 			return err
 		}
 		lease := lnow.Add(r.ttl)
-		recover := []any{now, issueID, lnow}
 		if s.d == dialectPostgres {
 			// A renewal is given up after a third of its lease (package
 			// lease): one still open then never counts.
-			recover = append(recover, lnow.Add(-r.ttl/3-time.Second))
-		}
-		if _, err := tx.ExecContext(ctx, s.q.recoverExpired, recover...); err != nil {
-			return err
-		}
-		if s.d == dialectPostgres {
+			if _, err := tx.ExecContext(ctx, s.q.recoverExpired, now, issueID, lnow, lnow.Add(-r.ttl/3-time.Second)); err != nil {
+				return err
+			}
 			var err error
 			out, err = s.claimPostgres(ctx, tx, issueID, limit, now, r.info.ID, lease, lnow)
 			return err
 		}
-		mark, err := tx.PrepareContext(ctx, s.q.markSending)
-		if err != nil {
+		recoverExpired, pendingBatch := tx.StmtContext(ctx, stmts[0]), tx.StmtContext(ctx, stmts[1])
+		mark, skipInactive := tx.StmtContext(ctx, stmts[2]), tx.StmtContext(ctx, stmts[3])
+		if _, err := recoverExpired.ExecContext(ctx, now, issueID, lnow); err != nil {
 			return err
 		}
-		defer mark.Close()
 		var after int64
 		for len(out) < limit {
-			rows, err := tx.QueryContext(ctx, s.q.pendingBatch, issueID, after, lnow, limit-len(out))
+			rows, err := pendingBatch.QueryContext(ctx, issueID, after, lnow, limit-len(out))
 			if err != nil {
 				return err
 			}
@@ -185,7 +188,7 @@ func (r *Run) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Re
 				after = c.r.SubscriberID
 				if c.status != subscriber.StatusActive {
 					reply := inactiveReplyPrefix + c.status + inactiveReplySuffix
-					if _, err := tx.ExecContext(ctx, s.q.skipInactive, reply, now, issueID, c.r.SubscriberID); err != nil {
+					if _, err := skipInactive.ExecContext(ctx, reply, now, issueID, c.r.SubscriberID); err != nil {
 						return err
 					}
 					c.r.Gone = c.status
@@ -247,6 +250,13 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 		}
 		return nil
 	}
+	var stmts []*sql.Stmt
+	if s.d == dialectSQLite {
+		var err error
+		if stmts, err = s.prepared(ctx, s.q.record, s.q.bounceSubscriber); err != nil {
+			return fmt.Errorf("record issue %s: %w", issueID, err)
+		}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Retry times are on the lease clock (the database's on Postgres),
 		// which claims compare them with; only pending outcomes need it.
@@ -260,11 +270,7 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 		if s.d == dialectPostgres {
 			return s.recordPostgres(ctx, tx, issueID, outs, now, lnow, r.info.ID)
 		}
-		rec, err := tx.PrepareContext(ctx, s.q.record)
-		if err != nil {
-			return err
-		}
-		defer rec.Close()
+		rec := tx.StmtContext(ctx, stmts[0])
 		var bounce *sql.Stmt
 		for _, o := range outs {
 			at := now
@@ -279,10 +285,7 @@ func (r *Run) Record(ctx context.Context, issueID string, outs []ledger.Outcome)
 				continue
 			}
 			if bounce == nil {
-				if bounce, err = tx.PrepareContext(ctx, s.q.bounceSubscriber); err != nil {
-					return err
-				}
-				defer bounce.Close()
+				bounce = tx.StmtContext(ctx, stmts[1])
 			}
 			if _, err := bounce.ExecContext(ctx, at, o.SubscriberID); err != nil {
 				return fmt.Errorf("bounce subscriber %d: %w", o.SubscriberID, err)
@@ -304,17 +307,20 @@ func (r *Run) Release(ctx context.Context, issueID string, subscriberIDs []int64
 		return nil
 	}
 	s := r.s
+	var stmts []*sql.Stmt
+	if s.d == dialectSQLite {
+		var err error
+		if stmts, err = s.prepared(ctx, s.q.release); err != nil {
+			return fmt.Errorf("release issue %s: %w", issueID, err)
+		}
+	}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.d == dialectPostgres {
 			_, err := tx.ExecContext(ctx, s.q.release, now, issueID, subscriberIDs, r.info.ID)
 			return err
 		}
-		st, err := tx.PrepareContext(ctx, s.q.release)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+		st := tx.StmtContext(ctx, stmts[0])
 		for _, id := range subscriberIDs {
 			if _, err := st.ExecContext(ctx, now, issueID, id, r.info.ID); err != nil {
 				return fmt.Errorf("subscriber %d: %w", id, err)

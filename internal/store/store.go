@@ -59,6 +59,8 @@ type Store struct {
 	// buildLock stands for the build lock of an in-memory SQLite database,
 	// which no other process can open.
 	buildLock chan struct{}
+	// stmts are SQLite's ledger statements, prepared once (stmts.go).
+	stmts stmtCache
 }
 
 // WithLeaseClock replaces time.Now for leases, so that tests can expire them
@@ -183,6 +185,7 @@ func openSQLite(path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.alive.close()
+	s.stmts.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.where, err)
 	}

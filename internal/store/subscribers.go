@@ -318,7 +318,7 @@ func newRow(row subscriber.Row, addr, key string, now time.Time) (newSub, error)
 	switch a.status {
 	case "":
 		a.status = subscriber.StatusActive
-	case subscriber.StatusActive, subscriber.StatusBounced:
+	case subscriber.StatusActive, subscriber.StatusBounced, subscriber.StatusComplained:
 	case subscriber.StatusUnsubscribed:
 		a.unsubscribed = nullTime(now)
 	default:

@@ -67,10 +67,12 @@ func testImportStatusesTopicsAndCreated(t *testing.T, db storetest.Backend) {
 		// Known: the status column never changes a stored status; topics do.
 		{Line: 5, Email: "known@example.org", Status: subscriber.StatusUnsubscribed, Topics: []string{"town"}},
 		{Line: 6, Email: "Pending@example.org", Name: "Pat"},
+		// A list exported from another store keeps its complaints.
+		{Line: 7, Email: "dan@example.org", Status: subscriber.StatusComplained},
 	}
 	res, err := s.Sync(ctx, rows)
 	must(t, err)
-	if want := (SyncResult{Added: 4, Updated: 1}); res != want {
+	if want := (SyncResult{Added: 5, Updated: 1}); res != want {
 		t.Errorf("Sync = %+v, want %+v", res, want)
 	}
 	for email, want := range map[string]struct {
@@ -83,6 +85,7 @@ func testImportStatusesTopicsAndCreated(t *testing.T, db storetest.Backend) {
 		"carol@example.org":   {subscriber.StatusBounced, nil, t0.Add(time.Hour)},
 		"known@example.org":   {subscriber.StatusActive, []string{"town"}, t0},
 		"pending@example.org": {subscriber.StatusActive, nil, t0.Add(time.Hour)},
+		"dan@example.org":     {subscriber.StatusComplained, nil, t0.Add(time.Hour)},
 	} {
 		got := mustGet(t, s, email)
 		if got.Status != want.status || !reflect.DeepEqual(got.Topics, want.topics) || !got.Created.Equal(want.created) {

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"iter"
 	"strings"
@@ -71,7 +70,8 @@ func (e *DuplicateError) Error() string { return fmt.Sprintf("duplicate of line 
 
 // CSV is a subscriber list with its header read and checked. Rows then
 // reads it row by row, so that a list of a million readers is never in
-// memory: only the longest record is.
+// memory: only the longest record is, and a hash of each address (about
+// 17 bytes per reader) to find repeats.
 type CSV struct {
 	br    *bufio.Reader
 	comma rune
@@ -325,11 +325,7 @@ func (c *CSV) Rows(problem func(error)) iter.Seq[Row] {
 			return
 		}
 		c.used = true
-		// The key of an address is a 128-bit hash of its EmailKey: a
-		// million distinct addresses in a map without a million strings,
-		// and a false "duplicate" is as likely as a random 128-bit match.
-		seed1, seed2 := maphash.MakeSeed(), maphash.MakeSeed()
-		seen := map[[2]uint64]int32{} // address → line of its first row
+		seen := newSeenSet() // address → line of its first row
 		for {
 			line, rec, err, ok := c.record()
 			if !ok {
@@ -343,12 +339,8 @@ func (c *CSV) Rows(problem func(error)) iter.Seq[Row] {
 				row, err = c.row(line, rec)
 			}
 			if err == nil {
-				k := EmailKey(row.Email)
-				key := [2]uint64{maphash.String(seed1, k), maphash.String(seed2, k)}
-				if first, dup := seen[key]; dup {
-					err = &DuplicateError{Email: row.Email, First: int(first)}
-				} else {
-					seen[key] = int32(line)
+				if first, dup := seen.firstLine(EmailKey(row.Email), line); dup {
+					err = &DuplicateError{Email: row.Email, First: first}
 				}
 			}
 			if err != nil {
