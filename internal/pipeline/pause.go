@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/digest/digest/internal/ledger"
 )
@@ -17,12 +19,32 @@ const PauseAfter = 500
 // delivery.pause_on_bounce_rate.
 var ErrBounceRate = errors.New("delivery paused: bounce rate over delivery.pause_on_bounce_rate")
 
-// watchedRun is a run as Deliver hands it to the engine: before each claim
-// it checks the issue's bounce rate (see checkBounceRate), and it tells
-// Delivery.Recorded of every outcome once it is recorded.
+// The bounce rate is read from the store (counting the issue's rows, which
+// takes a while on a list of millions) before the first claim, then again
+// once bounceCheckEvery has passed or this run has recorded
+// bounceCheckFailures failures since the last look, not before each claim.
+const (
+	bounceCheckEvery    = 2 * time.Second
+	bounceCheckFailures = 50
+)
+
+// watchedRun is a run as Deliver hands it to the engine: before it claims
+// it checks the issue's bounce rate (see checkBounceRate and the constants
+// above), and it tells Delivery.Recorded of every outcome once it is
+// recorded.
 type watchedRun struct {
 	Run
-	p *Pipeline
+	p     *Pipeline
+	guard *bounceGuard // nil when the delivery does not pause on bounces
+}
+
+// bounceGuard is when a run last looked at the bounce rate, and what it
+// has recorded since. It is shared by the run's workers.
+type bounceGuard struct {
+	mu      sync.Mutex
+	checked time.Time // zero: never
+	failed  int       // failures recorded since then
+	paused  error     // once the rate passed the limit: why
 }
 
 // watch wraps run when the delivery pauses on bounces or observes outcomes.
@@ -30,19 +52,61 @@ func (p *Pipeline) watch(run Run) Run {
 	if p.Delivery.PauseOnBounceRate <= 0 && p.Delivery.Recorded == nil {
 		return run
 	}
-	return watchedRun{Run: run, p: p}
+	w := watchedRun{Run: run, p: p}
+	if p.Delivery.PauseOnBounceRate > 0 {
+		w.guard = &bounceGuard{}
+	}
+	return w
 }
 
 func (r watchedRun) Claim(ctx context.Context, issueID string, limit int) ([]ledger.Recipient, error) {
-	if err := r.p.checkBounceRate(ctx, issueID); err != nil {
+	if err := r.checkDue(ctx, issueID); err != nil {
 		return nil, err
 	}
 	return r.Run.Claim(ctx, issueID, limit)
 }
 
+// checkDue checks the bounce rate when a look is due, and returns the pause
+// once the rate passed the limit.
+func (r watchedRun) checkDue(ctx context.Context, issueID string) error {
+	g := r.guard
+	if g == nil {
+		return nil
+	}
+	now := r.p.leaseClock()()
+	g.mu.Lock()
+	due := g.paused == nil && (g.checked.IsZero() || now.Sub(g.checked) >= bounceCheckEvery || g.failed >= bounceCheckFailures)
+	paused := g.paused
+	g.mu.Unlock()
+	if !due {
+		return paused
+	}
+	err := r.p.checkBounceRate(ctx, issueID)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil || errors.Is(err, ErrBounceRate) {
+		g.checked, g.failed = now, 0
+	}
+	if errors.Is(err, ErrBounceRate) {
+		g.paused = err
+	}
+	return err
+}
+
 func (r watchedRun) Record(ctx context.Context, issueID string, outs []ledger.Outcome) error {
 	if err := r.Run.Record(ctx, issueID, outs); err != nil {
 		return err
+	}
+	if g := r.guard; g != nil {
+		failed := 0
+		for _, o := range outs {
+			if o.Status == ledger.Failed {
+				failed++
+			}
+		}
+		g.mu.Lock()
+		g.failed += failed
+		g.mu.Unlock()
 	}
 	if seen := r.p.Delivery.Recorded; seen != nil {
 		for _, o := range outs {
