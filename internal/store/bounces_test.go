@@ -224,7 +224,7 @@ func testIssueOutcome(t *testing.T, db storetest.Backend) {
 // over a ledger: no delivery row may go with the old table.
 func TestBounceMigrationKeepsRows(t *testing.T) {
 	path := storetest.SQLite.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	s := openAt(t, path, c)
 	ctx := context.Background()
 	seed(t, s, 4, "i1")

@@ -32,7 +32,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 		t.Fatalf("first acquire: %+v", got)
 	}
 
-	c.set(t0.Add(10 * time.Second))
+	c.Set(t0.Add(10 * time.Second))
 	got, err = s.AcquireLease(ctx, "daemon", b, ttl)
 	must(t, err)
 	if got.Held || got.Holder != a {
@@ -45,7 +45,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 		t.Fatalf("re-acquire by the holder: %+v", got)
 	}
 
-	c.set(t0.Add(20 * time.Second))
+	c.Set(t0.Add(20 * time.Second))
 	l, err := s.RenewLease(ctx, "daemon", a, ttl)
 	must(t, err)
 	if !l.Expires.Equal(t0.Add(20*time.Second+ttl)) || !l.Renewed.Equal(t0.Add(20*time.Second)) {
@@ -56,7 +56,7 @@ func testLeaseLifecycle(t *testing.T, db storetest.Backend) {
 	}
 
 	// Expired: b takes over, and a has lost it.
-	c.set(t0.Add(20*time.Second + ttl))
+	c.Set(t0.Add(20*time.Second + ttl))
 	got, err = s.AcquireLease(ctx, "daemon", b, ttl)
 	must(t, err)
 	if !got.Held || got.Holder != b || got.TookOver == nil || got.TookOver.Holder != a {
@@ -97,7 +97,7 @@ func testLeaseRenewAfterExpiryUntaken(t *testing.T, db storetest.Backend) {
 	s, c := openTest(t, db)
 	_, err := s.AcquireLease(ctx, "daemon", holder(1), ttl)
 	must(t, err)
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	l, err := s.RenewLease(ctx, "daemon", holder(1), ttl)
 	must(t, err)
 	if l.Expired(t0.Add(time.Hour)) || !l.Since.Equal(t0) {
@@ -115,7 +115,7 @@ func testLeaseArguments(t *testing.T, db storetest.Backend) {
 	if _, err := s.AcquireLease(context.Background(), "daemon", holder(1), 0); err == nil {
 		t.Error("a zero ttl acquired")
 	}
-	h, h2 := s.Process(), openAt(t, db.Fresh(t), &clock{t: t0}).Process()
+	h, h2 := s.Process(), openAt(t, db.Fresh(t), newClock()).Process()
 	if h.ID == h2.ID || h.PID == 0 || h.Host == "" {
 		t.Errorf("holders %+v and %+v", h, h2)
 	}
@@ -128,7 +128,7 @@ func TestLeaseContention(t *testing.T) { storetest.Run(t, testLeaseContention) }
 func testLeaseContention(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	stores := []*Store{openAt(t, path, c), openAt(t, path, c)}
 	race := func() []Holder {
 		var (
@@ -158,7 +158,7 @@ func testLeaseContention(t *testing.T, db storetest.Backend) {
 	if len(first) != 1 {
 		t.Fatalf("free lease: %d winners %v", len(first), first)
 	}
-	c.set(t0.Add(ttl))
+	c.Set(t0.Add(ttl))
 	second := race()
 	// Whoever comes first (the old holder renewing, or another taking the
 	// expired lease) holds a live lease that the rest then see.
@@ -187,7 +187,7 @@ func testScheduleState(t *testing.T, db storetest.Backend) {
 	if !st.Scheduled.Equal(ten) || st.Outcome != "running" || !st.At.Equal(t0) {
 		t.Fatalf("state %+v", st)
 	}
-	c.set(t0.Add(time.Minute))
+	c.Set(t0.Add(time.Minute))
 	must(t, s.SaveScheduleState(ctx, "digest", ScheduleState{Scheduled: ten, Outcome: "failed", Detail: "relay down"}))
 	eleven := ten.Add(time.Hour)
 	must(t, s.SaveScheduleState(ctx, "digest", ScheduleState{Scheduled: eleven, Outcome: "skipped", At: eleven}))

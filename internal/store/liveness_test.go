@@ -44,7 +44,7 @@ func TestDeadRunsEndAtOnce(t *testing.T) { storetest.Run(t, testDeadRunsEndAtOnc
 func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	dying, other := openAt(t, path, c), openAt(t, path, c)
 	const issue = "w10"
 	seed(t, other, 4, issue)
@@ -90,7 +90,7 @@ func testDeadRunsEndAtOnce(t *testing.T, db storetest.Backend) {
 	// closed, a moment later); the lock counts once the process had time
 	// to learn it lost it (lockGrace), well inside the lease.
 	dying.Close()
-	c.set(t0.Add(lockGrace))
+	c.Set(t0.Add(lockGrace))
 	want := 0
 	if db == storetest.SQLite {
 		want = 1 // no lock to tell: the lease decides
@@ -113,7 +113,7 @@ func TestOtherPIDSpaceIsNotJudgedByPID(t *testing.T) { storetest.Run(t, testOthe
 func testOtherPIDSpace(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	boxed, host := openAt(t, path, c), openAt(t, path, c)
 	if ledger.PIDSpace(host.Process().ID) == "" {
 		t.Fatal("this system gives no pid space")
@@ -143,7 +143,7 @@ func TestGoneLeaseHolder(t *testing.T) { storetest.Run(t, testGoneLeaseHolder) }
 func testGoneLeaseHolder(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	dying, other := openAt(t, path, c), openAt(t, path, c)
 	a, err := dying.AcquireLease(ctx, "daemon", dying.Process(), ttl)
 	must(t, err)
@@ -158,7 +158,7 @@ func testGoneLeaseHolder(t *testing.T, db storetest.Backend) {
 	dying.Close()
 	// A free lock counts once the holder had time to learn it lost it
 	// (lockGrace), still well inside the lease.
-	c.set(t0.Add(lockGrace))
+	c.Set(t0.Add(lockGrace))
 	want := db == storetest.Postgres
 	b = eventually(t, func() Acquisition {
 		b, err := other.AcquireLease(ctx, "daemon", other.Process(), ttl)
@@ -174,7 +174,7 @@ func testGoneLeaseHolder(t *testing.T, db storetest.Backend) {
 // renewal, and stops: others may have taken its rows.
 func TestRenewAfterLivenessLost(t *testing.T) {
 	dsn := storetest.Postgres.Fresh(t)
-	s := openAt(t, dsn, &clock{t: t0})
+	s := openAt(t, dsn, newClock())
 	ctx := context.Background()
 	seed(t, s, 1, "w10")
 	me := s.Process()

@@ -57,7 +57,7 @@ func TestBuildLockExcludes(t *testing.T) { storetest.Run(t, testBuildLockExclude
 func testBuildLockExcludes(t *testing.T, db storetest.Backend) {
 	ctx := hangGuard(t)
 	dsn := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	// Two Stores stand for two processes; each has several goroutines.
 	stores := []*Store{openAt(t, dsn, c), openAt(t, dsn, c)}
 	var (
@@ -107,7 +107,7 @@ func TestBuildLockErrorsAndCancel(t *testing.T) { storetest.Run(t, testBuildLock
 func testBuildLockErrorsAndCancel(t *testing.T, db storetest.Backend) {
 	ctx := hangGuard(t)
 	dsn := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	a, b := openAt(t, dsn, c), openAt(t, dsn, c)
 
 	// fn's error comes back, and the lock is free afterwards.
@@ -156,7 +156,7 @@ func TestBuildLockReleasedOnCrash(t *testing.T) { storetest.Run(t, testBuildLock
 func testBuildLockReleasedOnCrash(t *testing.T, db storetest.Backend) {
 	ctx := hangGuard(t)
 	dsn := db.Fresh(t)
-	s := openAt(t, dsn, &clock{t: t0}) // migrated before the helper starts
+	s := openAt(t, dsn, newClock()) // migrated before the helper starts
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envLockHelper+"="+dsn)
@@ -208,7 +208,7 @@ func testOpenConcurrent(t *testing.T, db storetest.Backend) {
 			t.Error(err)
 		}
 	}
-	s := openAt(t, dsn, &clock{t: t0})
+	s := openAt(t, dsn, newClock())
 	var n int
 	must(t, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n))
 	if want := len(s.d.migrations()); n != want {
@@ -224,7 +224,7 @@ func TestConcurrentWriters(t *testing.T) { storetest.Run(t, testConcurrentWriter
 func testConcurrentWriters(t *testing.T, db storetest.Backend) {
 	ctx := hangGuard(t)
 	dsn := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	stores := []*Store{openAt(t, dsn, c), openAt(t, dsn, c)}
 	var (
 		wg      sync.WaitGroup

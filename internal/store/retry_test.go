@@ -46,13 +46,13 @@ func testRetryTimes(t *testing.T, db storetest.Backend) {
 		t.Errorf("RetriesWaiting = %d, %s, %v; want 1 due at %s", n, next, err, t0.Add(5*time.Minute))
 	}
 
-	c.set(t0.Add(5*time.Minute - time.Second))
+	c.Set(t0.Add(5*time.Minute - time.Second))
 	got, err = r.Claim(ctx, issue, 10)
 	must(t, err)
 	if !slices.Equal(recipientIDs(got), []int64{ids[2]}) {
 		t.Fatalf("claimed %v before the retry time", recipientIDs(got))
 	}
-	c.set(t0.Add(5 * time.Minute))
+	c.Set(t0.Add(5 * time.Minute))
 	if n, _, err := s.RetriesWaiting(ctx, issue); err != nil || n != 0 {
 		t.Errorf("RetriesWaiting once due = %d, %v; want 0", n, err)
 	}

@@ -27,7 +27,7 @@ func testBeginRunAdmission(t *testing.T, db storetest.Backend) {
 	must(t, first.Record(ctx, issue, []ledger.Outcome{{SubscriberID: batch[0].SubscriberID, Status: ledger.Sent}}))
 
 	// A second plain run is refused, and told who, since when, how far.
-	c.set(t0.Add(5 * time.Second))
+	c.Set(t0.Add(5 * time.Second))
 	_, err = s.BeginRun(ctx, ledger.RunInfo{ID: "b", Host: "h2", PID: 20, IssueID: issue}, testLease)
 	var busy *BusyError
 	if !errors.As(err, &busy) {
@@ -77,7 +77,7 @@ func testRunLeaseExpiry(t *testing.T, db storetest.Backend) {
 	must(t, err)
 
 	// A dead run's lease ends: a plain run is admitted, and takes its rows.
-	c.set(t0.Add(recoverAfter))
+	c.Set(t0.Add(recoverAfter))
 	if _, err := stale.Renew(ctx); !errors.Is(err, ledger.ErrLeaseLost) {
 		t.Errorf("Renew after the lease: %v, want ErrLeaseLost", err)
 	}
@@ -107,7 +107,7 @@ func testRunLeaseExpiry(t *testing.T, db storetest.Backend) {
 
 	// Renewal keeps next's rows through several lease lengths.
 	for i := 1; i <= 4; i++ {
-		c.set(t0.Add(testLease + time.Duration(i)*testLease/3))
+		c.Set(t0.Add(testLease + time.Duration(i)*testLease/3))
 		live, err := next.Renew(ctx)
 		must(t, err)
 		if live != 1 {
@@ -124,10 +124,10 @@ func testRunLeaseExpiry(t *testing.T, db storetest.Backend) {
 		t.Fatalf("IssueRuns = %+v", runs)
 	}
 	for _, r := range runs {
-		if r.ID == "stale" && (r.Sent != 1 || r.Live(c.now())) {
+		if r.ID == "stale" && (r.Sent != 1 || r.Live(c.Now())) {
 			t.Errorf("stale run = %+v", r)
 		}
-		if r.ID == "next" && (r.Claimed != 3 || !r.Live(c.now())) {
+		if r.ID == "next" && (r.Claimed != 3 || !r.Live(c.Now())) {
 			t.Errorf("next run = %+v", r)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digest/digest/internal/clocktest"
 	"github.com/digest/digest/internal/ledger"
 	"github.com/digest/digest/internal/store/storetest"
 	"github.com/digest/digest/internal/subscriber"
@@ -19,18 +20,12 @@ import (
 
 var t0 = time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// newClock is a settable test clock at t0.
+func newClock() *clocktest.Clock { return clocktest.New(t0) }
 
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-
-func openAt(t testing.TB, path string, c *clock) *Store {
+func openAt(t testing.TB, path string, c *clocktest.Clock) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), path, WithClock(c.now), WithLeaseClock(c.now))
+	s, err := Open(context.Background(), path, WithClock(c.Now), WithLeaseClock(c.Now))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -39,9 +34,9 @@ func openAt(t testing.TB, path string, c *clock) *Store {
 }
 
 // openTest opens a fresh, empty database of the engine db.
-func openTest(t testing.TB, db storetest.Backend) (*Store, *clock) {
+func openTest(t testing.TB, db storetest.Backend) (*Store, *clocktest.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
+	c := newClock()
 	return openAt(t, db.Fresh(t), c), c
 }
 
@@ -64,9 +59,9 @@ func TestOpenMigrationsIdempotent(t *testing.T) { storetest.Run(t, testOpenMigra
 func testOpenMigrationsIdempotent(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	for i := range 3 {
-		s, err := Open(ctx, path, WithClock(c.now))
+		s, err := Open(ctx, path, WithClock(c.Now))
 		if err != nil {
 			t.Fatalf("open #%d: %v", i, err)
 		}
@@ -175,7 +170,7 @@ func testAdd(t *testing.T, db storetest.Backend) {
 
 	// Same address in another case: the same subscriber, renamed, and
 	// spelled as the operator wrote it now.
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	created, err = s.Add(ctx, "ANN@EXAMPLE.ORG", "Ann B.")
 	must(t, err)
 	if created {
@@ -313,7 +308,7 @@ func testRemoveAndDelete(t *testing.T, db storetest.Backend) {
 	if n != 0 {
 		t.Errorf("%d ledger rows left after Delete", n)
 	}
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	created, err := s.Add(ctx, "bob@example.org", "Bob")
 	must(t, err)
 	if !created {
@@ -390,9 +385,9 @@ func testSetStatusAndUnsubscribe(t *testing.T, db storetest.Backend) {
 		}
 		return at.UTC()
 	}
-	c.set(t0.Add(time.Minute))
+	c.Set(t0.Add(time.Minute))
 	must(t, s.Unsubscribe(ctx, id))
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	must(t, s.Unsubscribe(ctx, id)) // idempotent
 	if got := mustGet(t, s, "ann@example.org"); got.Status != subscriber.StatusUnsubscribed {
 		t.Errorf("status %s after Unsubscribe", got.Status)
@@ -414,7 +409,7 @@ func TestSecretStableAcrossReopen(t *testing.T) { storetest.Run(t, testSecretSta
 func testSecretStableAcrossReopen(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	s := openAt(t, path, c)
 	a, err := s.Secret(ctx)
 	must(t, err)
@@ -479,7 +474,7 @@ func testIssues(t *testing.T, db storetest.Backend) {
 
 	done := t0.Add(2 * time.Hour)
 	must(t, s.MarkIssueComplete(ctx, "2025-w10", done))
-	c.set(t0.Add(5 * time.Hour))
+	c.Set(t0.Add(5 * time.Hour))
 	must(t, s.MarkIssueComplete(ctx, "2025-w10", time.Time{}))
 	got, err := s.GetIssue(ctx, "2025-w10")
 	must(t, err)
@@ -496,7 +491,7 @@ func TestSeenArticles(t *testing.T) { storetest.Run(t, testSeenArticles) }
 func testSeenArticles(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	s := openAt(t, path, c)
 	t1, t2 := t0, t0.Add(24*time.Hour)
 
@@ -654,7 +649,7 @@ func testLedgerFlow(t *testing.T, db storetest.Backend) {
 	// ids[2] unsubscribes before its turn: settled as skipped by the claim,
 	// and returned as gone so that nothing is sent to it.
 	must(t, s.Unsubscribe(ctx, ids[2]))
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	batch, err = r.Claim(ctx, issue, 10)
 	must(t, err)
 	if got, want := recipientIDs(batch), []int64{ids[1], ids[2], ids[3], ids[4]}; !reflect.DeepEqual(got, want) {
@@ -717,7 +712,7 @@ func TestCrashRecoveryAndRelease(t *testing.T) { storetest.Run(t, testCrashRecov
 func testCrashRecoveryAndRelease(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	s := openAt(t, path, c)
 	const issue = "w10"
 	ids := seed(t, s, 5, issue)
@@ -752,11 +747,11 @@ func testCrashRecoveryAndRelease(t *testing.T, db storetest.Backend) {
 		t.Errorf("HeldByOthers = %d, %v; want 2", n, err)
 	}
 	// After it, they are; next renewed its own in time.
-	c.set(t0.Add(testLease * 2 / 3))
+	c.Set(t0.Add(testLease * 2 / 3))
 	if live, err := next.Renew(ctx); err != nil || live != 2 {
 		t.Fatalf("Renew = %d, %v; want 2 live runs (dead's lease not yet over)", live, err)
 	}
-	c.set(t0.Add(recoverAfter))
+	c.Set(t0.Add(recoverAfter))
 	batch, err = next.Claim(ctx, issue, 10)
 	must(t, err)
 	if got := recipientIDs(batch); !reflect.DeepEqual(got, ids[1:3]) {
@@ -780,7 +775,7 @@ func TestClaimConcurrent(t *testing.T) { storetest.Run(t, testClaimConcurrent) }
 func testClaimConcurrent(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	// Three Stores on one database stand for three processes (on
 	// Postgres each has a pool of several connections); each has
 	// goroutines.

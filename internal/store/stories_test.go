@@ -17,7 +17,7 @@ func TestObserveStories(t *testing.T) { storetest.Run(t, testObserveStories) }
 func testObserveStories(t *testing.T, db storetest.Backend) {
 	ctx := context.Background()
 	path := db.Fresh(t)
-	c := &clock{t: t0}
+	c := newClock()
 	s := openAt(t, path, c)
 	t1, t2, t3 := t0, t0.Add(time.Hour), t0.Add(2*time.Hour)
 	steps := []struct {

@@ -25,7 +25,7 @@ func testPutReportsWhatChanged(t *testing.T, db storetest.Backend) {
 	}
 	must(t, s.Remove(ctx, "quinn@example.org"))
 
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	res, err = s.Put(ctx, subscriber.Row{Email: "quinn@example.org"})
 	must(t, err)
 	if res.Created || res.Before.Email != "QUINN@example.org" || res.Before.Status != subscriber.StatusUnsubscribed {
@@ -59,7 +59,7 @@ func testImportStatusesTopicsAndCreated(t *testing.T, db storetest.Backend) {
 	_, err = s.PutSignup(ctx, "pending@example.org", "P", nil)
 	must(t, err)
 	created := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	rows := []subscriber.Row{
 		{Line: 2, Email: "ann@example.org", Name: "Ann", Topics: []string{"world"}, Created: created},
 		{Line: 3, Email: "bob@example.org", Status: subscriber.StatusUnsubscribed},
@@ -122,7 +122,7 @@ func testSignupFlow(t *testing.T, db storetest.Backend) {
 		t.Errorf("a sign-up is a subscriber: %v", err)
 	}
 	// A second request renews it and keeps the id.
-	c.set(t0.Add(time.Hour))
+	c.Set(t0.Add(time.Hour))
 	again, err := s.PutSignup(ctx, "nia@EXAMPLE.org", "Nia N.", nil)
 	must(t, err)
 	if again.ID != su.ID || again.Name != "Nia N." || again.Topics != nil || !again.Created.Equal(t0.Add(time.Hour)) {
@@ -167,7 +167,7 @@ func testPurgeSignups(t *testing.T, db storetest.Backend) {
 	s, c := openTest(t, db)
 	ctx := context.Background()
 	for i := range 3 {
-		c.set(t0.Add(time.Duration(i) * 24 * time.Hour))
+		c.Set(t0.Add(time.Duration(i) * 24 * time.Hour))
 		_, err := s.PutSignup(ctx, fmt.Sprintf("p%d@example.org", i), "", nil)
 		must(t, err)
 	}
